@@ -1,0 +1,452 @@
+"""Reading and writing weights. ``load_model(path_or_name)`` is the one door for every supported format:
+
+1. our own: ``NAME.safetensors`` + ``NAME.json`` model card;
+2. official facebookresearch/mae ``.pth`` files: ``{'model': sd}`` (visualize / ``_full``) and training
+   checkpoints ``{'model', 'optimizer', 'epoch', 'scaler', 'args'}``;
+3. Hugging Face ViTMAE folders (``config.json`` + ``model.safetensors`` or ``pytorch_model.bin``), with both
+   the transformers 4.x and 5.x decoder key names;
+4. encoder-only weights (official ``mae_pretrain_vit_*.pth``, timm ``*.mae``): embeddings only.
+
+Nothing here unpickles code: ``.pth``/``.bin`` files go through ``torch.load(weights_only=True)`` with only
+``argparse.Namespace`` allowed beyond tensors and plain containers.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import pickle
+import struct
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Optional, Union
+
+import torch
+
+from .model import MAEConfig, MaskedAutoencoderViT, IMAGENET_MEAN, IMAGENET_STD, PRESETS
+
+CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+FORMAT_VERSION = 1
+
+# Official head counts by width (they cannot be read from tensor shapes).
+OFFICIAL_HEADS = {768: 12, 1024: 16, 1280: 16}
+OFFICIAL_DECODER_HEADS = {512: 16}
+
+
+class CheckpointError(ValueError):
+    """A weights file that cannot be loaded; the message says what is wrong with it."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Atomic writes
+# --------------------------------------------------------------------------------------------------
+
+def atomic_write(path: Union[str, Path], write_fn, mode: str = "wb") -> Path:
+    """Write through ``write_fn(file)`` into a temporary file beside ``path``, fsync, then rename into place,
+    so a crash or a full disk never leaves a half-written file where a loader would find it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode) as f:
+            write_fn(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return path
+
+
+def atomic_write_json(path, obj) -> Path:
+    return atomic_write(path, lambda f: f.write(json.dumps(obj, indent=2, sort_keys=False) + "\n"), mode="w")
+
+
+# --------------------------------------------------------------------------------------------------
+# Our own format
+# --------------------------------------------------------------------------------------------------
+
+def _stem(path: Union[str, Path]) -> Path:
+    p = Path(path)
+    return p.with_suffix("") if p.suffix in (".safetensors", ".json") else p
+
+
+def save_model(model: MaskedAutoencoderViT, path: Union[str, Path], card: Optional[dict] = None) -> Path:
+    """Write ``PATH.safetensors`` and ``PATH.json`` (the model card) atomically. Returns the .safetensors path.
+    The weights are written first: a card always describes weights that are complete on disk."""
+    from safetensors.torch import save
+
+    stem = _stem(path)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    blob = save(state, metadata={"format": "mae_explorer", "version": str(FORMAT_VERSION)})
+    weights = atomic_write(stem.with_suffix(".safetensors"), lambda f: f.write(blob))
+    full_card = dict(card or {})
+    full_card["format"] = "mae_explorer"
+    full_card["format_version"] = FORMAT_VERSION
+    full_card["config"] = model.config.to_dict()
+    full_card.setdefault("name", stem.name)
+    atomic_write_json(stem.with_suffix(".json"), full_card)
+    return weights
+
+
+def _read_safetensors(path: Path) -> dict:
+    """Load a safetensors file, turning every way it can be broken into a specific message."""
+    from safetensors.torch import load_file
+
+    size = path.stat().st_size
+    if size == 0:
+        raise CheckpointError(f"{path}: the file is empty (0 bytes)")
+    if size < 8:
+        raise CheckpointError(f"{path}: truncated safetensors file ({size} bytes, not even a header length)")
+    with open(path, "rb") as f:
+        (hlen,) = struct.unpack("<Q", f.read(8))
+        if hlen > size - 8:
+            raise CheckpointError(f"{path}: truncated or not a safetensors file (header claims {hlen} bytes, "
+                                  f"file has {size - 8})")
+        try:
+            header = json.loads(f.read(hlen))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise CheckpointError(f"{path}: corrupt safetensors header (not valid JSON)") from None
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{path}: corrupt safetensors header (not a JSON object)")
+    data_len = size - 8 - hlen
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        offs = info.get("data_offsets") if isinstance(info, dict) else None
+        if not (isinstance(offs, list) and len(offs) == 2 and all(isinstance(o, int) for o in offs)):
+            raise CheckpointError(f"{path}: corrupt safetensors header (tensor {name!r} has no valid offsets)")
+        if offs[1] > data_len or offs[0] > offs[1]:
+            raise CheckpointError(f"{path}: truncated safetensors file: tensor {name!r} needs bytes up to "
+                                  f"{offs[1]}, only {data_len} present")
+    try:
+        return load_file(str(path))
+    except Exception as e:  # safetensors raises its own error types for sizes that lie, bad dtypes, ...
+        raise CheckpointError(f"{path}: corrupt safetensors file ({e})") from None
+
+
+def _load_own(stem: Path, **overrides):
+    weights, card_path = stem.with_suffix(".safetensors"), stem.with_suffix(".json")
+    if not card_path.is_file():
+        raise CheckpointError(f"{weights}: model card {card_path.name} is missing beside the weights")
+    try:
+        card = json.loads(card_path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{card_path}: the model card is not valid JSON ({e})") from None
+    if not isinstance(card, dict) or not isinstance(card.get("config"), dict):
+        raise CheckpointError(f"{card_path}: the model card has no 'config' section")
+    try:
+        config = MAEConfig.from_dict({**card["config"], **overrides})
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{card_path}: invalid config in the model card ({e})") from None
+    state = _read_safetensors(weights)
+    model = MaskedAutoencoderViT(config)
+    _load_state(model, state, weights)
+    card = {**card, "source": str(weights)}
+    return model, card
+
+
+# --------------------------------------------------------------------------------------------------
+# torch .pth / .bin files (never unpickling code)
+# --------------------------------------------------------------------------------------------------
+
+def safe_torch_load(path: Path):
+    size = path.stat().st_size
+    if size == 0:
+        raise CheckpointError(f"{path}: the file is empty (0 bytes)")
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head[:2] == b"PK" and not zipfile.is_zipfile(path):
+        raise CheckpointError(f"{path}: truncated or corrupt PyTorch file (broken zip archive)")
+    try:
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        msg = str(e)
+        if "Unsupported global" in msg or "Unsupported operand" in msg or "weights_only" in msg.lower():
+            first = msg.split("\n")[0].strip()
+            raise CheckpointError(
+                f"{path}: refused: this pickle asks to run or build code ({first[:160]}). It is not a plain "
+                f"weights file; it was not executed.") from None
+        raise CheckpointError(f"{path}: not a valid PyTorch checkpoint ({msg.splitlines()[0][:160]})") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
+        raise CheckpointError(f"{path}: truncated, corrupt or not a PyTorch checkpoint "
+                              f"({str(e).splitlines()[0][:160]})") from None
+
+
+def _load_state(model: MaskedAutoencoderViT, state: dict, path, allow_missing_decoder: bool = False):
+    """Strict load with messages that say what does not fit."""
+    own = model.state_dict()
+    if allow_missing_decoder:
+        own = {k: v for k, v in own.items() if k in state or not _is_decoder_key(k)}
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong = [(k, tuple(state[k].shape), tuple(own[k].shape)) for k in own if k in state
+             and tuple(state[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or wrong:
+        parts = []
+        if wrong:
+            parts.append("shapes differ: " + ", ".join(f"{k} {a} vs model {b}" for k, a, b in wrong[:4]))
+        if missing:
+            parts.append(f"{len(missing)} missing key(s), e.g. {', '.join(missing[:3])}")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected key(s), e.g. {', '.join(unexpected[:3])}")
+        raise CheckpointError(f"{path}: weights do not fit this MAE architecture ({'; '.join(parts)})")
+    model.load_state_dict(state, strict=not allow_missing_decoder)
+
+
+def _is_decoder_key(k: str) -> bool:
+    return k.startswith(("decoder", "mask_token"))
+
+
+def _count_blocks(state: dict, prefix: str) -> int:
+    ids = {int(k[len(prefix):].split(".")[0]) for k in state if k.startswith(prefix)}
+    return max(ids) + 1 if ids else 0
+
+
+def _infer_config(state: dict, path, *, args=None, norm_eps: float = 1e-6, mean=IMAGENET_MEAN, std=IMAGENET_STD,
+                  **overrides) -> MAEConfig:
+    """Sizes from tensor shapes (official key names); heads from presets or overrides."""
+    if "patch_embed.proj.weight" not in state or "pos_embed" not in state:
+        raise CheckpointError(f"{path}: not an MAE / ViT checkpoint (no patch_embed.proj.weight or pos_embed)")
+    w = state["patch_embed.proj.weight"]
+    embed_dim, in_chans, patch = int(w.shape[0]), int(w.shape[1]), int(w.shape[2])
+    num_patches = int(state["pos_embed"].shape[1]) - 1
+    grid = int(round(math.sqrt(num_patches)))
+    if grid * grid != num_patches:
+        raise CheckpointError(f"{path}: pos_embed has {num_patches} patch positions, not a square grid")
+    depth = _count_blocks(state, "blocks.")
+    has_decoder = "decoder_pred.weight" in state
+    mlp_ratio = float(state["blocks.0.mlp.fc1.weight"].shape[0]) / embed_dim if depth else 4.0
+    cfg = dict(img_size=grid * patch, patch_size=patch, in_chans=in_chans, embed_dim=embed_dim, depth=depth,
+               mlp_ratio=mlp_ratio, norm_eps=norm_eps,
+               pixel_mean=tuple(mean) if in_chans == 3 else (0.5,) * in_chans,
+               pixel_std=tuple(std) if in_chans == 3 else (0.5,) * in_chans)
+    if args is not None and getattr(args, "norm_pix_loss", None) is not None:
+        cfg["norm_pix_loss"] = bool(args.norm_pix_loss)
+    elif has_decoder and "norm_pix_loss" not in overrides:
+        # The official visualize checkpoints use the pixel target, the *_full ones norm-pix; others can't tell.
+        name = Path(str(path)).name
+        if "visualize" in name:
+            cfg["norm_pix_loss"] = False
+        elif "_full" in name:
+            cfg["norm_pix_loss"] = True
+        else:
+            raise CheckpointError(
+                f"{path}: whether this decoder predicts raw or per-patch normalised pixels cannot be read from "
+                f"the file; pass it, e.g. load_model(path, norm_pix_loss=True)")
+    if has_decoder:
+        cfg["decoder_embed_dim"] = int(state["decoder_embed.weight"].shape[0])
+        cfg["decoder_depth"] = _count_blocks(state, "decoder_blocks.")
+    else:  # placeholder decoder, never used for reconstruction
+        cfg.update(decoder_embed_dim=512, decoder_depth=1, decoder_num_heads=16)
+    cfg["num_heads"] = overrides.pop("num_heads", None) or OFFICIAL_HEADS.get(embed_dim)
+    if has_decoder:
+        cfg["decoder_num_heads"] = overrides.pop("decoder_num_heads", None) or \
+            OFFICIAL_DECODER_HEADS.get(cfg["decoder_embed_dim"])
+    else:
+        overrides.pop("decoder_num_heads", None)
+    unknown = [k for k in ("num_heads", "decoder_num_heads") if cfg.get(k) is None]
+    if unknown:
+        raise CheckpointError(
+            f"{path}: head counts cannot be read from tensor shapes and widths {embed_dim}/"
+            f"{cfg.get('decoder_embed_dim')} match no official preset; pass them, e.g. "
+            f"load_model(path, num_heads=..., decoder_num_heads=...)")
+    cfg.update(overrides)
+    try:
+        return MAEConfig(**cfg)
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: {e}") from None
+
+
+def _from_official_state(state: dict, path, source_format: str, args=None, **overrides):
+    state = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
+    if any(k.startswith("module.") for k in state):  # saved from a DDP wrapper
+        state = {k.removeprefix("module."): v for k, v in state.items()}
+    if "cls_token" not in state and "patch_embed.proj.weight" in state:
+        raise CheckpointError(f"{path}: a ViT without a cls token is not an MAE encoder")
+    if "head.weight" in state or "fc_norm.weight" in state:
+        # fine-tuned classifiers: keep the encoder, drop the head
+        state = {k: v for k, v in state.items() if not k.startswith(("head.", "fc_norm."))}
+    config = _infer_config(state, path, args=args, **overrides)
+    model = MaskedAutoencoderViT(config)
+    has_decoder = "decoder_pred.weight" in state
+    if not has_decoder:
+        # encoder-only files carry pos_embed of the encoder only; the (unused) decoder keeps its init
+        state.setdefault("decoder_pos_embed", model.decoder_pos_embed.detach().clone())
+    _load_state(model, state, path, allow_missing_decoder=not has_decoder)
+    model.has_decoder = has_decoder
+    card = {"format": source_format, "source": str(path), "config": config.to_dict(),
+            "has_decoder": has_decoder}
+    if args is not None:
+        card["train_args"] = {k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool, type(None)))}
+    return model, card
+
+
+def _load_pth(path: Path, **overrides):
+    obj = safe_torch_load(path)
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"{path}: not a checkpoint (holds a {type(obj).__name__}, not a dict of weights)")
+    args = obj.get("args") if isinstance(obj.get("args"), argparse.Namespace) else None
+    if "model" in obj and isinstance(obj["model"], dict):
+        fmt = "official-mae-train" if "optimizer" in obj else "official-mae"
+        state = obj["model"]
+    elif "state_dict" in obj and isinstance(obj["state_dict"], dict):
+        fmt, state = "state-dict", obj["state_dict"]
+    elif obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+        fmt, state = "state-dict", obj
+    else:
+        raise CheckpointError(f"{path}: a PyTorch file, but holds no model weights (keys: "
+                              f"{', '.join(list(map(str, obj))[:6])})")
+    if any(k.startswith("vit.") or k.startswith("decoder.decoder_") for k in state):
+        return _from_hf_state(state, {}, path, **overrides)
+    if args is not None and getattr(args, "input_size", None) and "pos_embed" in state:
+        n = int(state["pos_embed"].shape[1]) - 1
+        p = int(state["patch_embed.proj.weight"].shape[2]) if "patch_embed.proj.weight" in state else None
+        if p and int(round(math.sqrt(n))) * p != int(args.input_size):
+            raise CheckpointError(f"{path}: args.input_size={args.input_size} disagrees with the weights' "
+                                  f"{int(round(math.sqrt(n))) * p} px")
+    return _from_official_state(state, path, fmt, args=args, **overrides)
+
+
+# --------------------------------------------------------------------------------------------------
+# Hugging Face ViTMAE
+# --------------------------------------------------------------------------------------------------
+
+def _hf_to_official(state: dict) -> dict:
+    """Map ViTMAEForPreTraining keys (transformers 4.x or 5.x) onto the official names; q/k/v become qkv."""
+    out = {}
+    s = {k.removeprefix("vit.") if k.startswith("vit.") else k: v for k, v in state.items()}
+    out["cls_token"] = s.get("embeddings.cls_token")
+    out["pos_embed"] = s.get("embeddings.position_embeddings")
+    out["patch_embed.proj.weight"] = s.get("embeddings.patch_embeddings.projection.weight")
+    out["patch_embed.proj.bias"] = s.get("embeddings.patch_embeddings.projection.bias")
+    out["norm.weight"] = s.get("layernorm.weight")
+    out["norm.bias"] = s.get("layernorm.bias")
+
+    def layer(src: str, dst: str):
+        for part in ("weight", "bias"):
+            q, k, v = (s.get(f"{src}.attention.attention.{n}.{part}") for n in ("query", "key", "value"))
+            if q is not None:
+                out[f"{dst}.attn.qkv.{part}"] = torch.cat([q, k, v], dim=0)
+            out[f"{dst}.attn.proj.{part}"] = s.get(f"{src}.attention.output.dense.{part}")
+            out[f"{dst}.norm1.{part}"] = s.get(f"{src}.layernorm_before.{part}")
+            out[f"{dst}.norm2.{part}"] = s.get(f"{src}.layernorm_after.{part}")
+            out[f"{dst}.mlp.fc1.{part}"] = s.get(f"{src}.intermediate.dense.{part}")
+            out[f"{dst}.mlp.fc2.{part}"] = s.get(f"{src}.output.dense.{part}")
+
+    for i in range(_count_blocks(s, "encoder.layer.")):
+        layer(f"encoder.layer.{i}", f"blocks.{i}")
+    dec_prefix = "decoder.decoder_layers." if any(k.startswith("decoder.decoder_layers.") for k in s) \
+        else "decoder.decoder_encoder.layer."
+    for i in range(_count_blocks(s, dec_prefix)):
+        layer(f"{dec_prefix}{i}", f"decoder_blocks.{i}")
+    for name in ("decoder_embed.weight", "decoder_embed.bias", "decoder_norm.weight", "decoder_norm.bias",
+                 "decoder_pred.weight", "decoder_pred.bias", "mask_token", "decoder_pos_embed"):
+        out[name] = s.get("decoder." + name)
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def _from_hf_state(state: dict, hf_config: dict, path, **overrides):
+    official = _hf_to_official(state)
+    if "patch_embed.proj.weight" not in official:
+        raise CheckpointError(f"{path}: not a ViTMAE checkpoint (no embeddings.patch_embeddings weights)")
+    if "decoder_pos_embed" not in official and "decoder_embed.weight" in official:
+        # transformers computes the decoder's fixed sin-cos table at init and may not store it
+        from .model import sincos_pos_embed_2d
+        n = official["pos_embed"].shape[1] - 1
+        d = official["decoder_embed.weight"].shape[0]
+        official["decoder_pos_embed"] = torch.from_numpy(sincos_pos_embed_2d(d, int(round(math.sqrt(n))))).unsqueeze(0)
+    if "pos_embed" in official and official["pos_embed"].ndim == 2:
+        official["pos_embed"] = official["pos_embed"].unsqueeze(0)
+    kw = dict(norm_eps=float(hf_config.get("layer_norm_eps", 1e-12)))
+    if "num_attention_heads" in hf_config:
+        kw["num_heads"] = int(hf_config["num_attention_heads"])
+    if "decoder_num_attention_heads" in hf_config:
+        kw["decoder_num_heads"] = int(hf_config["decoder_num_attention_heads"])
+    if "norm_pix_loss" in hf_config:
+        kw["norm_pix_loss"] = bool(hf_config["norm_pix_loss"])
+    if "decoder_pred.weight" not in official:
+        kw.pop("decoder_num_heads", None)
+    kw.update(overrides)
+    model, card = _from_official_state(official, path, "huggingface-vitmae", **kw)
+    card["hf_config"] = {k: v for k, v in hf_config.items() if isinstance(v, (int, float, str, bool))}
+    return model, card
+
+
+def _load_hf_folder(folder: Path, **overrides):
+    cfg_path = folder / "config.json"
+    try:
+        hf_config = json.loads(cfg_path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{cfg_path}: not a readable Hugging Face config ({e})") from None
+    mt = hf_config.get("model_type")
+    if mt not in (None, "vit_mae"):
+        raise CheckpointError(f"{folder}: a Hugging Face {mt!r} model, not ViTMAE (model_type 'vit_mae')")
+    if (folder / "model.safetensors").is_file():
+        state = _read_safetensors(folder / "model.safetensors")
+    elif (folder / "pytorch_model.bin").is_file():
+        state = safe_torch_load(folder / "pytorch_model.bin")
+    else:
+        raise CheckpointError(f"{folder}: Hugging Face folder without model.safetensors or pytorch_model.bin")
+    return _from_hf_state(state, hf_config, folder, **overrides)
+
+
+# --------------------------------------------------------------------------------------------------
+# The one door
+# --------------------------------------------------------------------------------------------------
+
+def list_bundled() -> list[dict]:
+    """Model cards of the checkpoints that ship in checkpoints/, sorted by name."""
+    out = []
+    for card_path in sorted(CHECKPOINT_DIR.glob("*.json")):
+        if not card_path.with_suffix(".safetensors").is_file():
+            continue
+        try:
+            card = json.loads(card_path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        card.setdefault("name", card_path.stem)
+        card["path"] = str(card_path.with_suffix(".safetensors"))
+        out.append(card)
+    return out
+
+
+def resolve(path_or_name: Union[str, Path]) -> Path:
+    p = Path(path_or_name).expanduser()
+    if p.exists():
+        return p
+    for cand in (_stem(p).with_suffix(".safetensors"), CHECKPOINT_DIR / f"{path_or_name}.safetensors"):
+        if cand.is_file():
+            return cand
+    names = ", ".join(c["name"] for c in list_bundled()) or "none bundled"
+    raise CheckpointError(f"no such checkpoint file or bundled model: {path_or_name!r} (bundled: {names})")
+
+
+def load_model(path_or_name: Union[str, Path], device: Union[str, torch.device] = "cpu", **overrides):
+    """Load any supported weights. Returns (model in eval mode, card). ``overrides`` fill config values the
+    file cannot tell (num_heads, decoder_num_heads, norm_pix_loss, pixel_mean, pixel_std, norm_eps)."""
+    path = resolve(path_or_name)
+    if path.is_dir():
+        if (path / "config.json").is_file():
+            model, card = _load_hf_folder(path, **overrides)
+        else:
+            raise CheckpointError(f"{path} is a folder but not a Hugging Face model folder (no config.json)")
+    elif path.suffix == ".json" or (path.suffix == ".safetensors" and path.with_suffix(".json").is_file()):
+        model, card = _load_own(_stem(path), **overrides)
+    elif path.suffix == ".safetensors":
+        state = _read_safetensors(path)
+        if any(k.startswith(("vit.", "embeddings.")) for k in state):
+            model, card = _from_hf_state(state, {}, path, **overrides)
+        else:
+            model, card = _from_official_state(state, path, "safetensors-state-dict", **overrides)
+    else:
+        model, card = _load_pth(path, **overrides)
+    model.card = card
+    return model.to(device).eval(), card

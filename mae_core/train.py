@@ -1,0 +1,560 @@
+"""MAE pretraining: one readable loop, the official recipe, runnable alone or under torchrun.
+
+    python -m mae_core.train --data fashion-mnist --preset mae_fmnist_tiny --mask-ratio 0.75 --epochs 10 \\
+        --out checkpoints/my_model
+    torchrun --nproc_per_node=4 -m mae_core.train ...      # DistributedDataParallel, same flags
+
+Recipe (He et al., Table 8 / official main_pretrain.py): AdamW betas (0.9, 0.95), weight decay 0.05 except on
+biases and 1-D parameters, lr = base_lr * global_batch / 256, per-iteration linear warmup then half-cycle
+cosine, mixed precision on GPU. ``--batch-size`` is per process, as in the official code.
+
+Files written (rank 0 only, each atomically): OUT.safetensors + OUT.json (model card, every epoch),
+OUT.state.pt (resumable training state: optimizer, step, RNG; tensors only), OUT.metrics.jsonl.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+from .checkpoints import atomic_write, safe_torch_load, save_model, CheckpointError
+from .data import (DataError, ImageFolderDataset, LabelledImages, PHOTO_HELDOUT, PHOTO_TRAIN, RandomCropPhotos,
+                   find_fashion_mnist, load_fashion_mnist, load_fashion_mnist_subset, photo_eval_set)
+from .model import MAEConfig, MaskedAutoencoderViT, PRESETS, preset_config
+
+
+class TrainingError(RuntimeError):
+    """Training stopped for a reason the user must see (NaN loss, bad data, ...)."""
+
+
+@dataclass
+class TrainArgs:
+    data: str = "fashion-mnist"          # fashion-mnist | fashion-mnist-subset | photos | folder:PATH
+    preset: str = "mae_fmnist_tiny"
+    mask_ratio: float = 0.75
+    norm_pix_loss: bool = False
+    epochs: int = 10
+    time_budget: Optional[float] = None  # minutes; when set, the schedule runs on wall time and may end early
+    batch_size: int = 256                # per process
+    base_lr: float = 1.5e-4              # lr = base_lr * global_batch / 256
+    lr: Optional[float] = None           # absolute lr, overrides base_lr
+    min_lr: float = 0.0
+    warmup_epochs: float = 1.0
+    weight_decay: float = 0.05
+    seed: int = 0
+    out: str = "runs/mae"
+    resume: bool = False
+    precision: str = "auto"              # auto | fp32 | bf16 | fp16
+    threads: Optional[int] = None
+    photo_samples: int = 8192            # random crops per epoch for --data photos
+    eval_images: int = 1000
+    log_every: int = 20
+    download: bool = False
+    progress: bool = True
+    overrides: dict = field(default_factory=dict)  # extra MAEConfig values
+
+    def model_config(self) -> MAEConfig:
+        return preset_config(self.preset, norm_pix_loss=self.norm_pix_loss, **self.overrides)
+
+
+# --------------------------------------------------------------------------------------------------
+# Distributed helpers (torchrun sets RANK / WORLD_SIZE / LOCAL_RANK)
+# --------------------------------------------------------------------------------------------------
+
+def init_distributed():
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1, torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if torch.cuda.is_available():
+        torch.cuda.set_device(local_rank)
+        device, backend = torch.device("cuda", local_rank), "nccl"
+    else:
+        device, backend = torch.device("cpu"), "gloo"
+    if not dist.is_initialized():
+        dist.init_process_group(backend=backend)
+    return dist.get_rank(), dist.get_world_size(), device
+
+
+def is_main(rank: int) -> bool:
+    return rank == 0
+
+
+# --------------------------------------------------------------------------------------------------
+# Data
+# --------------------------------------------------------------------------------------------------
+
+def fmnist_augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """A mild random crop for 28 px garments: scale 0.85-1.0, shift up to 2 px, horizontal flip; batched."""
+    n = x.shape[0]
+    scale = 0.85 + 0.15 * torch.rand(n, generator=generator)
+    shift = (torch.rand(n, 2, generator=generator) * 2 - 1) * (2 / 14)
+    flip = torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0)
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0] = scale * flip
+    theta[:, 1, 1] = scale
+    theta[:, :, 2] = shift
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def photo_augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    return x  # crops and flips are drawn by RandomCropPhotos itself
+
+
+def build_data(args: TrainArgs, config: MAEConfig):
+    """Returns (train source, eval images (N, C, H, W) in [0, 1], augment fn, description dict)."""
+    if args.data in ("fashion-mnist", "fashion-mnist-subset"):
+        if config.in_chans != 1 or config.img_size != 28:
+            raise DataError(f"Fashion-MNIST is 28x28 greyscale; preset {args.preset} expects "
+                            f"{config.img_size}px with {config.in_chans} channel(s)")
+        if args.data == "fashion-mnist" and (find_fashion_mnist() or args.download):
+            train = load_fashion_mnist("train", download=args.download)
+            test = load_fashion_mnist("test")
+            desc = {"name": "Fashion-MNIST", "train": "train split (60,000)", "eval": "test split"}
+        else:
+            if args.data == "fashion-mnist":
+                raise DataError(_missing_fmnist_message())
+            sub = load_fashion_mnist_subset()
+            train, test = sub.subset(range(0, 1600)), sub.subset(range(1600, 2000))
+            desc = {"name": "Fashion-MNIST subset", "train": "bundled subset 0-1599", "eval": "bundled subset 1600-1999"}
+        g = torch.Generator().manual_seed(1234)
+        idx = torch.randperm(len(test), generator=g)[:args.eval_images]
+        return train.images, test.images[idx], fmnist_augment, desc
+    if args.data == "photos":
+        ds = RandomCropPhotos(PHOTO_TRAIN, config.img_size, config.in_chans, length=args.photo_samples,
+                              seed=args.seed)
+        ev = photo_eval_set(config.img_size, config.in_chans)
+        desc = {"name": "scikit-image photos", "train": "random resized crops of " + ", ".join(PHOTO_TRAIN),
+                "eval": "fixed crops of held-out " + ", ".join(PHOTO_HELDOUT)}
+        return ds, ev, photo_augment, desc
+    if args.data.startswith("folder:"):
+        root = args.data.split(":", 1)[1]
+        ds = ImageFolderDataset(root, config.img_size, config.in_chans)
+        g = torch.Generator().manual_seed(1234)
+        perm = torch.randperm(len(ds), generator=g)
+        n_eval = min(args.eval_images, max(1, len(ds) // 10))
+        ev = torch.stack([ds[int(i)][0] for i in perm[:n_eval]])
+        desc = {"name": f"image folder {root}", "train": f"{len(ds)} images", "eval": f"{n_eval} images of it"}
+        return ds, ev, lambda x, g: _folder_augment(x, g), desc
+    raise DataError(f"unknown --data {args.data!r}: use fashion-mnist, fashion-mnist-subset, photos or folder:PATH")
+
+
+def _folder_augment(x, g):
+    flip = torch.rand(x.shape[0], generator=g) < 0.5
+    return torch.where(flip[:, None, None, None], x.flip(-1), x)
+
+
+def _missing_fmnist_message():
+    from .data import fashion_mnist_search_paths
+    return ("Fashion-MNIST was not found (looked in: " + ", ".join(map(str, fashion_mnist_search_paths())) +
+            "). Install it with 'apt-get install dataset-fashion-mnist', pass --download where a network exists, "
+            "or train on the bundled subset with --data fashion-mnist-subset.")
+
+
+class Batches:
+    """Index batches over a tensor or a Dataset, sharded per rank (DistributedSampler semantics)."""
+
+    def __init__(self, source, batch_size: int, rank: int, world: int, seed: int):
+        self.source, self.batch_size, self.rank, self.world, self.seed = source, batch_size, rank, world, seed
+        n = len(source)
+        self.per_rank = n // world
+        if self.per_rank < 1:
+            raise DataError(f"only {n} training images for {world} processes")
+        self.steps_per_epoch = max(1, self.per_rank // batch_size)
+
+    def epoch(self, epoch: int, start: int = 0):
+        g = torch.Generator().manual_seed(self.seed * 100003 + epoch)
+        perm = torch.randperm(len(self.source), generator=g)[: self.per_rank * self.world]
+        mine = perm[self.rank::self.world]
+        if hasattr(self.source, "set_epoch"):
+            self.source.set_epoch(epoch)
+        for s in range(start, self.steps_per_epoch):
+            idx = mine[s * self.batch_size:(s + 1) * self.batch_size]
+            if isinstance(self.source, torch.Tensor):
+                yield self.source[idx]
+            else:
+                yield torch.stack([self.source[int(i)][0] for i in idx])
+
+
+# --------------------------------------------------------------------------------------------------
+# Optimiser and schedule
+# --------------------------------------------------------------------------------------------------
+
+def param_groups(model: torch.nn.Module, weight_decay: float):
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        (no_decay if p.ndim <= 1 or name.endswith(".bias") else decay).append(p)
+    return [{"params": no_decay, "weight_decay": 0.0}, {"params": decay, "weight_decay": weight_decay}]
+
+
+def lr_at(progress: float, warmup: float, peak: float, minimum: float) -> float:
+    """Linear warmup over the first ``warmup`` fraction, then half-cycle cosine to ``minimum``."""
+    if progress < warmup:
+        return peak * progress / warmup
+    t = (progress - warmup) / max(1e-12, 1 - warmup)
+    return minimum + (peak - minimum) * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+
+
+# --------------------------------------------------------------------------------------------------
+# Evaluation
+# --------------------------------------------------------------------------------------------------
+
+@torch.no_grad()
+def evaluate(model: MaskedAutoencoderViT, images01: torch.Tensor, mask_ratio: float = 0.75, seed: int = 0,
+             batch_size: int = 500) -> dict:
+    """Masked-patch error on held-out images with fixed random masks: in the model's target space (the loss)
+    and in [0, 1] pixel units (comparable across models, norm-pix ones re-scaled with true patch statistics)."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    g = torch.Generator().manual_seed(seed)
+    tot_loss = tot_pix = tot_n = 0.0
+    for i in range(0, len(images01), batch_size):
+        x01 = images01[i:i + batch_size].to(device)
+        x = model.normalize(x01)
+        from .masking import random_mask
+        mask = random_mask(len(x), model.config.grid_size, mask_ratio, seed=g).to(device)
+        out = model(x, mask=mask)
+        rec01 = model.denormalize(model.pred_to_images(out.pred, x))
+        per_patch = ((model.patchify(rec01) - model.patchify(x01)) ** 2).mean(-1)
+        m = out.mask
+        tot_loss += float(out.loss) * float(m.sum())
+        tot_pix += float((per_patch * m).sum())
+        tot_n += float(m.sum())
+    model.train(was_training)
+    return {"eval_loss": tot_loss / tot_n, "eval_mse_pixels": tot_pix / tot_n, "eval_mask_ratio": mask_ratio}
+
+
+# --------------------------------------------------------------------------------------------------
+# The loop
+# --------------------------------------------------------------------------------------------------
+
+@dataclass
+class StepInfo:
+    step: int
+    total_steps: int
+    epoch: int
+    loss: float
+    lr: float
+    images_per_s: float
+    elapsed: float
+    eta: float
+    model: Optional[MaskedAutoencoderViT] = None
+
+
+def _git_commit() -> Optional[str]:
+    try:
+        here = Path(__file__).resolve().parent
+        r = subprocess.run(["git", "rev-parse", "--verify", "HEAD"], cwd=here, capture_output=True, text=True,
+                           timeout=5)
+        return r.stdout.strip() if r.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _precision(args: TrainArgs, device: torch.device):
+    p = args.precision
+    if p == "auto":
+        if device.type == "cuda":
+            p = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        else:
+            p = "fp32"  # CPU bf16 autocast was 3-4x slower than fp32 on the 2-core dev machine
+    if p not in ("fp32", "bf16", "fp16"):
+        raise ValueError(f"--precision must be auto, fp32, bf16 or fp16, got {p!r}")
+    if p == "fp16" and device.type != "cuda":
+        raise ValueError("fp16 mixed precision needs a GPU; use bf16 or fp32 on the CPU")
+    return p, {"bf16": torch.bfloat16, "fp16": torch.float16}.get(p)
+
+
+def pretrain(args: TrainArgs, callback: Optional[Callable[[StepInfo], None]] = None,
+             should_stop: Optional[Callable[[], bool]] = None, callback_every: int = 10) -> dict:
+    """Run pretraining as ``args`` says. ``callback(StepInfo)`` is called every ``callback_every`` steps (its
+    ``model`` field set at epoch ends); ``should_stop()`` is polled each step and ends the run cleanly with a
+    checkpoint. Returns the final model card. Raises TrainingError on NaN/inf loss."""
+    rank, world, device = init_distributed()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed + rank)
+    np.random.seed(args.seed + rank)
+    out = Path(args.out)
+    state_path = out.with_suffix(".state.pt")
+    metrics_path = out.with_suffix(".metrics.jsonl")
+
+    config = args.model_config()
+    model = MaskedAutoencoderViT(config).to(device)
+    train_src, eval_images, augment, data_desc = build_data(args, config)
+    batches = Batches(train_src, args.batch_size, rank, world, args.seed)
+    global_batch = args.batch_size * world
+    peak_lr = args.lr if args.lr is not None else args.base_lr * global_batch / 256
+    total_steps = batches.steps_per_epoch * args.epochs
+    warmup_frac = min(0.5, args.warmup_epochs / max(1, args.epochs))
+
+    opt = torch.optim.AdamW(param_groups(model, args.weight_decay), lr=peak_lr, betas=(0.9, 0.95))
+    prec, amp_dtype = _precision(args, device)
+    scaler = torch.amp.GradScaler("cuda") if prec == "fp16" else None
+
+    step, start_epoch, elapsed_before, history = 0, 0, 0.0, []
+    if args.resume:
+        if not state_path.is_file():
+            raise TrainingError(f"--resume: no training state at {state_path}")
+        st = safe_torch_load(state_path)
+        if st.get("config") != json.dumps(config.to_dict(), sort_keys=True):
+            raise TrainingError(f"--resume: {state_path} was written for another model config")
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["optimizer"])
+        if scaler is not None and st.get("scaler"):
+            scaler.load_state_dict(st["scaler"])
+        step, start_epoch, elapsed_before = int(st["step"]), int(st["epoch"]), float(st["elapsed"])
+        history = json.loads(st.get("history", "[]"))
+        torch.set_rng_state(st["rng_cpu"])
+    mask_gen = torch.Generator(device="cpu").manual_seed(args.seed * 7919 + rank)
+    aug_gen = torch.Generator(device="cpu").manual_seed(args.seed * 104729 + rank)
+    if args.resume:
+        mask_gen.set_state(st["rng_mask"])
+        aug_gen.set_state(st["rng_aug"])
+
+    ddp_model = model
+    if world > 1:
+        ddp_model = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
+
+    main = is_main(rank)
+    card_base = {
+        "name": out.name, "data": data_desc, "preset": args.preset, "mask_ratio": args.mask_ratio,
+        "norm_pix_loss": config.norm_pix_loss, "command": getattr(args, "_command", None),
+        "commit": _git_commit(), "train_args": {k: v for k, v in dataclasses.asdict(args).items()
+                                                 if k not in ("progress",)},
+        "world_size": world, "global_batch": global_batch, "peak_lr": peak_lr, "precision": prec,
+        "device": str(device.type), "pixel_normalisation": {"mean": list(config.pixel_mean),
+                                                             "std": list(config.pixel_std)},
+    }
+
+    def save(epoch_done: int, elapsed: float, final_metrics: dict, status: str) -> dict:
+        card = {**card_base, "epochs": epoch_done, "steps": step, "wall_time_s": round(elapsed, 1),
+                "status": status, "metrics": final_metrics, "history": history}
+        if main:
+            save_model(model, out, card)
+            state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
+                     "epoch": epoch_done, "elapsed": elapsed, "rng_cpu": torch.get_rng_state(),
+                     "rng_mask": mask_gen.get_state(), "rng_aug": aug_gen.get_state(),
+                     "config": json.dumps(config.to_dict(), sort_keys=True), "history": json.dumps(history),
+                     "scaler": scaler.state_dict() if scaler is not None else {}}
+            atomic_write(state_path, lambda f: torch.save(state, f))
+        return card
+
+    def log(rec: dict):
+        if main:
+            with open(metrics_path, "a") as f:
+                f.write(json.dumps(rec) + "\n")
+
+    bar = None
+    if main and args.progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=total_steps, initial=step, unit="it", dynamic_ncols=True, desc="pretrain")
+
+    interrupted = {"flag": False}
+    old_handler = None
+    if main and threading_main():
+        def on_sigint(signum, frame):
+            if interrupted["flag"]:
+                raise KeyboardInterrupt
+            interrupted["flag"] = True
+        old_handler = signal.signal(signal.SIGINT, on_sigint)
+
+    t0 = time.time()
+    last_card, epoch, status = None, start_epoch, "finished"
+    model.train()
+    seen_since, t_since = 0, time.time()
+    first_step = step
+    ips, loss_value, lr = 0.0, float("nan"), 0.0
+    try:
+        for epoch in range(start_epoch, args.epochs):
+            if step >= total_steps:
+                break
+            skip = step - epoch * batches.steps_per_epoch  # > 0 when resuming a run stopped mid-epoch
+            i = skip - 1
+            for i, x01 in enumerate(batches.epoch(epoch, start=skip), start=skip):
+                elapsed = elapsed_before + time.time() - t0
+                if args.time_budget:
+                    progress = min(1.0, elapsed / (args.time_budget * 60))
+                else:
+                    progress = step / total_steps
+                lr = lr_at(progress, warmup_frac, peak_lr, args.min_lr)
+                for gparam in opt.param_groups:
+                    gparam["lr"] = lr
+                x01 = augment(x01, aug_gen).to(device, non_blocking=True)
+                x = model.normalize(x01)
+                with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                    outp = ddp_model(x, mask_ratio=args.mask_ratio, generator=mask_gen)
+                loss = outp.loss.float()
+                loss_value = float(loss.detach())
+                if not math.isfinite(loss_value):
+                    last = (f"{out}.safetensors (epoch {history[-1]['epoch']}, step {history[-1]['step']})"
+                            if history else "none (no epoch had finished)")
+                    raise TrainingError(f"loss became {loss_value} at step {step} (epoch {epoch + 1}); training "
+                                        f"stopped. Last good checkpoint: {last}. Try a lower --lr/--base-lr.")
+                opt.zero_grad(set_to_none=True)
+                if scaler is not None:
+                    scaler.scale(loss).backward()
+                    scaler.step(opt)
+                    scaler.update()
+                else:
+                    loss.backward()
+                    opt.step()
+                step += 1
+                seen_since += x.shape[0] * world
+                now = time.time()
+                if now - t_since > 1.0:
+                    ips = seen_since / (now - t_since)
+                    seen_since, t_since = 0, now
+                elapsed = elapsed_before + now - t0
+                if args.time_budget:
+                    eta = max(0.0, args.time_budget * 60 - elapsed)
+                else:
+                    eta = (total_steps - step) * (now - t0) / max(1, step - first_step)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{lr:.2e}", img_s=f"{ips:.0f}")
+                if step % args.log_every == 0:
+                    log({"step": step, "epoch": epoch + (i + 1) / batches.steps_per_epoch, "loss": loss_value,
+                         "lr": lr, "images_per_s": round(ips, 1), "elapsed_s": round(elapsed, 2)})
+                if callback is not None and step % callback_every == 0:
+                    callback(StepInfo(step, total_steps, epoch, loss_value, lr, ips, elapsed, eta))
+                stop_now = interrupted["flag"] or (should_stop is not None and should_stop())
+                out_of_time = args.time_budget and elapsed >= args.time_budget * 60
+                if stop_now or out_of_time:
+                    break
+            # end of an epoch (or an early stop): evaluate and checkpoint
+            epoch_done = epoch + 1 if i + 1 >= batches.steps_per_epoch else epoch
+            elapsed = elapsed_before + time.time() - t0
+            metrics = evaluate(model, eval_images, 0.75) if main else {}
+            metrics["train_loss"] = loss_value
+            rec = {"step": step, "epoch": epoch_done, "elapsed_s": round(elapsed, 1), **metrics}
+            history.append(rec)
+            log({"event": "epoch_end", **rec})
+            stopped = interrupted["flag"] or (should_stop is not None and should_stop())
+            out_of_time = bool(args.time_budget and elapsed >= args.time_budget * 60)
+            status = "stopped" if stopped else ("finished" if (epoch_done >= args.epochs or out_of_time)
+                                                else "running")
+            last_card = save(epoch_done, elapsed, metrics, status)
+            if callback is not None:
+                callback(StepInfo(step, total_steps, epoch_done, loss_value, lr, ips, elapsed, 0.0, model=model))
+            if stopped or out_of_time:
+                break
+    finally:
+        if bar is not None:
+            bar.close()
+        if old_handler is not None:
+            signal.signal(signal.SIGINT, old_handler)
+    if world > 1:
+        dist.barrier()
+    if last_card is not None and last_card["status"] == "running":
+        last_card["status"] = "finished"
+        if main:
+            save_model(model, out, last_card)
+    return last_card or {}
+
+
+def threading_main() -> bool:
+    import threading
+    return threading.current_thread() is threading.main_thread()
+
+
+# --------------------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    d = TrainArgs()
+    p = argparse.ArgumentParser(prog="python -m mae_core.train", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--data", default=d.data, help="fashion-mnist | fashion-mnist-subset | photos | folder:PATH")
+    p.add_argument("--preset", default=d.preset, choices=sorted(PRESETS))
+    p.add_argument("--mask-ratio", type=float, default=d.mask_ratio)
+    p.add_argument("--norm-pix", dest="norm_pix_loss", action="store_true", help="per-patch normalised target")
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--time-budget", type=float, default=None, help="minutes; schedule follows wall time")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="per process")
+    p.add_argument("--base-lr", type=float, default=d.base_lr, help="lr = base_lr * global batch / 256")
+    p.add_argument("--lr", type=float, default=None, help="absolute peak lr (overrides --base-lr)")
+    p.add_argument("--min-lr", type=float, default=d.min_lr)
+    p.add_argument("--warmup-epochs", type=float, default=d.warmup_epochs)
+    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--out", default=d.out, help="output path without extension")
+    p.add_argument("--resume", action="store_true", help="continue from OUT.state.pt")
+    p.add_argument("--precision", default=d.precision, choices=["auto", "fp32", "bf16", "fp16"])
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--photo-samples", type=int, default=d.photo_samples)
+    p.add_argument("--eval-images", type=int, default=d.eval_images)
+    p.add_argument("--log-every", type=int, default=d.log_every)
+    p.add_argument("--download", action="store_true", help="download Fashion-MNIST if it is not installed")
+    p.add_argument("--no-progress", dest="progress", action="store_false")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a model config value, e.g. --set decoder_depth=1")
+    return p
+
+
+def parse_args(argv=None) -> TrainArgs:
+    p = build_parser()
+    ns = p.parse_args(argv)
+    overrides = {}
+    for item in ns.set:
+        if "=" not in item:
+            p.error(f"--set needs KEY=VALUE, got {item!r}")
+        k, v = item.split("=", 1)
+        if k not in {f.name for f in dataclasses.fields(MAEConfig)}:
+            p.error(f"--set: unknown config key {k!r}")
+        try:
+            overrides[k] = json.loads(v)
+        except json.JSONDecodeError:
+            overrides[k] = v
+    kw = {k: v for k, v in vars(ns).items() if k != "set"}
+    if not 0 <= kw["mask_ratio"] < 1:
+        p.error(f"--mask-ratio must be in [0, 1), got {kw['mask_ratio']}")
+    if kw["epochs"] < 1 or kw["batch_size"] < 1:
+        p.error("--epochs and --batch-size must be positive")
+    args = TrainArgs(**kw, overrides=overrides)
+    args._command = "python -m mae_core.train " + " ".join(argv if argv is not None else sys.argv[1:])
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        card = pretrain(args)
+    except (TrainingError, DataError, CheckpointError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    if card:
+        m = card.get("metrics", {})
+        print(f"{card['status']}: {card['epochs']} epoch(s), {card['steps']} steps in {card['wall_time_s']} s; "
+              f"held-out masked MSE {m.get('eval_loss', float('nan')):.4f} -> {args.out}.safetensors")
+        if card["status"] == "stopped":
+            print(f"resume with: {card['command'] or 'python -m mae_core.train ...'} --resume")
+            return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -175,7 +175,7 @@ def safe_torch_load(path: Path):
                 f"{path}: refused: this pickle asks to run or build code ({first[:160]}). It is not a plain "
                 f"weights file; it was not executed.") from None
         raise CheckpointError(f"{path}: not a valid PyTorch checkpoint ({msg.splitlines()[0][:160]})") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
+    except Exception as e:  # the unpickler raises many types (KeyError, RuntimeError, EOFError...) on garbage
         raise CheckpointError(f"{path}: truncated, corrupt or not a PyTorch checkpoint "
                               f"({str(e).splitlines()[0][:160]})") from None
 
@@ -304,7 +304,7 @@ def _load_pth(path: Path, **overrides):
     else:
         raise CheckpointError(f"{path}: a PyTorch file, but holds no model weights (keys: "
                               f"{', '.join(list(map(str, obj))[:6])})")
-    if any(k.startswith("vit.") or k.startswith("decoder.decoder_") for k in state):
+    if any(k.startswith(("vit.", "decoder.decoder_")) for k in state):
         return _from_hf_state(state, {}, path, **overrides)
     if args is not None and getattr(args, "input_size", None) and "pos_embed" in state:
         n = int(state["pos_embed"].shape[1]) - 1
@@ -319,34 +319,58 @@ def _load_pth(path: Path, **overrides):
 # Hugging Face ViTMAE
 # --------------------------------------------------------------------------------------------------
 
+_HF_LAYER_PARTS = {  # official name -> the names used by the three ViTMAE layouts seen in the wild
+    "attn.q": ("attention.attention.query", "attention.q_proj"),
+    "attn.k": ("attention.attention.key", "attention.k_proj"),
+    "attn.v": ("attention.attention.value", "attention.v_proj"),
+    "attn.proj": ("attention.output.dense", "attention.o_proj"),
+    "norm1": ("layernorm_before",),
+    "norm2": ("layernorm_after",),
+    "mlp.fc1": ("intermediate.dense", "mlp.fc1"),
+    "mlp.fc2": ("output.dense", "mlp.fc2"),
+}
+_HF_ENCODER_PREFIXES = ("encoder.layer.", "layers.")
+_HF_DECODER_PREFIXES = ("decoder.decoder_layers.", "decoder.decoder_encoder.layer.")
+
+
 def _hf_to_official(state: dict) -> dict:
-    """Map ViTMAEForPreTraining keys (transformers 4.x or 5.x) onto the official names; q/k/v become qkv."""
-    out = {}
-    s = {k.removeprefix("vit.") if k.startswith("vit.") else k: v for k, v in state.items()}
-    out["cls_token"] = s.get("embeddings.cls_token")
-    out["pos_embed"] = s.get("embeddings.position_embeddings")
-    out["patch_embed.proj.weight"] = s.get("embeddings.patch_embeddings.projection.weight")
-    out["patch_embed.proj.bias"] = s.get("embeddings.patch_embeddings.projection.bias")
-    out["norm.weight"] = s.get("layernorm.weight")
-    out["norm.bias"] = s.get("layernorm.bias")
+    """Map ViTMAEForPreTraining keys onto the official names; separate q/k/v become one fused qkv.
 
-    def layer(src: str, dst: str):
-        for part in ("weight", "bias"):
-            q, k, v = (s.get(f"{src}.attention.attention.{n}.{part}") for n in ("query", "key", "value"))
-            if q is not None:
-                out[f"{dst}.attn.qkv.{part}"] = torch.cat([q, k, v], dim=0)
-            out[f"{dst}.attn.proj.{part}"] = s.get(f"{src}.attention.output.dense.{part}")
-            out[f"{dst}.norm1.{part}"] = s.get(f"{src}.layernorm_before.{part}")
-            out[f"{dst}.norm2.{part}"] = s.get(f"{src}.layernorm_after.{part}")
-            out[f"{dst}.mlp.fc1.{part}"] = s.get(f"{src}.intermediate.dense.{part}")
-            out[f"{dst}.mlp.fc2.{part}"] = s.get(f"{src}.output.dense.{part}")
+    Three layouts load: hub files written by transformers 4.x (``vit.encoder.layer.N.attention.attention.query``,
+    ``decoder.decoder_layers.N``), files saved by transformers 5 (``decoder.decoder_encoder.layer.N``) and the
+    module names of recent transformers 5 releases (``vit.layers.N.attention.q_proj``, ``mlp.fc1``)."""
+    s = {k.removeprefix("vit."): v for k, v in state.items()}
+    out = {
+        "cls_token": s.get("embeddings.cls_token"),
+        "pos_embed": s.get("embeddings.position_embeddings"),
+        "patch_embed.proj.weight": s.get("embeddings.patch_embeddings.projection.weight"),
+        "patch_embed.proj.bias": s.get("embeddings.patch_embeddings.projection.bias"),
+        "norm.weight": s.get("layernorm.weight"),
+        "norm.bias": s.get("layernorm.bias"),
+    }
 
-    for i in range(_count_blocks(s, "encoder.layer.")):
-        layer(f"encoder.layer.{i}", f"blocks.{i}")
-    dec_prefix = "decoder.decoder_layers." if any(k.startswith("decoder.decoder_layers.") for k in s) \
-        else "decoder.decoder_encoder.layer."
-    for i in range(_count_blocks(s, dec_prefix)):
-        layer(f"{dec_prefix}{i}", f"decoder_blocks.{i}")
+    def first(src: str, names, part: str):
+        for n in names:
+            v = s.get(f"{src}.{n}.{part}")
+            if v is not None:
+                return v
+        return None
+
+    def convert_layers(prefixes, dst_prefix: str):
+        prefix = next((p for p in prefixes if any(k.startswith(p) for k in s)), None)
+        if prefix is None:
+            return
+        for i in range(_count_blocks(s, prefix)):
+            src, dst = f"{prefix}{i}", f"{dst_prefix}{i}"
+            for part in ("weight", "bias"):
+                q, k, v = (first(src, _HF_LAYER_PARTS[n], part) for n in ("attn.q", "attn.k", "attn.v"))
+                if q is not None and k is not None and v is not None:
+                    out[f"{dst}.attn.qkv.{part}"] = torch.cat([q, k, v], dim=0)
+                for name in ("attn.proj", "norm1", "norm2", "mlp.fc1", "mlp.fc2"):
+                    out[f"{dst}.{name}.{part}"] = first(src, _HF_LAYER_PARTS[name], part)
+
+    convert_layers(_HF_ENCODER_PREFIXES, "blocks.")
+    convert_layers(_HF_DECODER_PREFIXES, "decoder_blocks.")
     for name in ("decoder_embed.weight", "decoder_embed.bias", "decoder_norm.weight", "decoder_norm.bias",
                  "decoder_pred.weight", "decoder_pred.bias", "mask_token", "decoder_pos_embed"):
         out[name] = s.get("decoder." + name)

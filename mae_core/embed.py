@@ -1,0 +1,239 @@
+"""Encoder features and what to do with them: 2-D projections (t-SNE, PCA, UMAP) and the two standard
+read-outs of representation quality, kNN and a linear probe.
+
+    python -m mae_core.embed card checkpoints/fmnist_r75   # measure kNN / probe on Fashion-MNIST, write the card
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+
+from .masking import random_mask
+
+POOLS = ("cls", "mean", "both")
+METHODS = ("tsne", "pca", "umap")
+
+
+@torch.no_grad()
+def encode(model, images01: torch.Tensor, pool: str = "cls", mask_ratio: float = 0.0, seed: int = 0,
+           batch_size: int = 512, progress: Optional[Callable[[float], None]] = None) -> np.ndarray:
+    """Encoder features of images in [0, 1] (N, C, H, W) -> (N, D) float32. With ``mask_ratio`` > 0 the
+    encoder sees only a random share of patches (fixed by ``seed``), to probe how robust the features are."""
+    if pool not in POOLS:
+        raise ValueError(f"pool must be one of {', '.join(POOLS)}, got {pool!r}")
+    model.eval()
+    device = next(model.parameters()).device
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    n = len(images01)
+    for i in range(0, n, batch_size):
+        x = model.normalize(images01[i:i + batch_size].to(device))
+        mask = random_mask(len(x), model.config.grid_size, mask_ratio, seed=g).to(device) if mask_ratio > 0 else None
+        out.append(model.encode(x, mask=mask, pool=pool).float().cpu())
+        if progress is not None:
+            progress(min(1.0, (i + len(x)) / n))
+    return torch.cat(out).numpy() if out else np.zeros((0, model.config.embed_dim), np.float32)
+
+
+def _tsne_backend() -> str:
+    try:
+        import openTSNE  # noqa: F401
+        return "openTSNE"
+    except ImportError:
+        return "sklearn"
+
+
+def project(features: np.ndarray, method: str = "tsne", seed: int = 0, perplexity: float = 30.0,
+            backend: Optional[str] = None, n_jobs: int = 2) -> np.ndarray:
+    """(N, D) -> (N, 2). t-SNE runs on the top 50 principal components (standard practice, and faster);
+    openTSNE's Barnes-Hut where installed, scikit-learn's otherwise. Returns float32."""
+    x = np.asarray(features, dtype=np.float32)
+    if x.ndim != 2 or len(x) < 3:
+        raise ValueError(f"need at least 3 feature vectors of shape (N, D), got {x.shape}")
+    if method == "pca":
+        from sklearn.decomposition import PCA
+        return PCA(n_components=2, random_state=seed).fit_transform(x).astype(np.float32)
+    if method == "umap":
+        try:
+            import umap
+        except ImportError:
+            raise ValueError("UMAP is not installed (pip install umap-learn); use t-SNE or PCA") from None
+        return umap.UMAP(n_components=2, random_state=seed).fit_transform(x).astype(np.float32)
+    if method != "tsne":
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    perplexity = float(min(perplexity, (len(x) - 1) / 3))
+    if x.shape[1] > 50 and len(x) > 50:
+        from sklearn.decomposition import PCA
+        x = PCA(n_components=50, random_state=seed).fit_transform(x).astype(np.float32)
+    backend = backend or _tsne_backend()
+    if backend == "openTSNE":
+        from openTSNE import TSNE
+        emb = TSNE(n_components=2, perplexity=perplexity, random_state=seed, n_jobs=n_jobs, initialization="pca",
+                   neighbors="exact" if len(x) < 1000 else "annoy", verbose=False).fit(x)
+        return np.asarray(emb, dtype=np.float32)
+    from sklearn.manifold import TSNE
+    return TSNE(n_components=2, perplexity=perplexity, random_state=seed, init="pca",
+                learning_rate="auto", n_jobs=n_jobs).fit_transform(x).astype(np.float32)
+
+
+def _normalise_rows(x: np.ndarray) -> torch.Tensor:
+    t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    return torch.nn.functional.normalize(t, dim=1)
+
+
+def nearest_neighbours(features: np.ndarray, query: np.ndarray, k: int = 8, exclude_self: bool = False) -> np.ndarray:
+    """Indices (Q, k) of the k most cosine-similar rows of ``features`` for each query row."""
+    f, q = _normalise_rows(features), _normalise_rows(np.atleast_2d(query))
+    sims = q @ f.T
+    if exclude_self:
+        sims[sims > 1 - 1e-6] = -2  # exact duplicates of the query (itself)
+    return torch.topk(sims, min(k, f.shape[0]), dim=1).indices.numpy()
+
+
+def knn_accuracy(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray, k: int = 20,
+                 chunk: int = 1024) -> float:
+    """Majority vote of the k cosine-nearest training points (ties go to the nearer class). Returns accuracy."""
+    tr, te = _normalise_rows(train_x), _normalise_rows(test_x)
+    ytr = torch.as_tensor(np.asarray(train_y), dtype=torch.long)
+    n_cls = int(max(ytr.max(), int(np.max(test_y)))) + 1
+    k = min(k, len(tr))
+    correct = 0
+    for i in range(0, len(te), chunk):
+        sims, idx = torch.topk(te[i:i + chunk] @ tr.T, k, dim=1)
+        votes = torch.zeros(len(idx), n_cls)
+        votes.scatter_add_(1, ytr[idx], torch.ones_like(sims) + 1e-3 * sims)  # similarity breaks ties only
+        pred = votes.argmax(1).numpy()
+        correct += int((pred == np.asarray(test_y)[i:i + chunk]).sum())
+    return correct / len(te)
+
+
+def linear_probe_accuracy(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
+                          max_iter: int = 1000, C: float = 1.0) -> float:
+    """Logistic regression on standardised features (the MAE paper's linear probe, without BatchNorm tricks)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit(train_x)
+    clf = LogisticRegression(max_iter=max_iter, C=C)
+    import warnings
+    from sklearn.exceptions import ConvergenceWarning
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(scaler.transform(train_x), np.asarray(train_y))
+    return float(clf.score(scaler.transform(test_x), np.asarray(test_y)))
+
+
+def raw_pixels(images01: torch.Tensor) -> np.ndarray:
+    return images01.reshape(len(images01), -1).numpy().astype(np.float32)
+
+
+def split_indices(n: int, test_fraction: float = 0.25, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(n)
+    n_test = max(1, int(round(n * test_fraction)))
+    return perm[n_test:], perm[:n_test]
+
+
+def scores(features: np.ndarray, labels: np.ndarray, test_fraction: float = 0.25, seed: int = 0, k: int = 20) -> dict:
+    """kNN and linear-probe accuracy on a held-out split of one labelled set (used by the app)."""
+    labels = np.asarray(labels)
+    tr, te = split_indices(len(labels), test_fraction, seed)
+    return {"knn": knn_accuracy(features[tr], labels[tr], features[te], labels[te], k=k),
+            "linear_probe": linear_probe_accuracy(features[tr], labels[tr], features[te], labels[te]),
+            "n_train": int(len(tr)), "n_test": int(len(te))}
+
+
+# --------------------------------------------------------------------------------------------------
+# Model-card metrics on the full Fashion-MNIST split (train on 60k, score on the 10k test set)
+# --------------------------------------------------------------------------------------------------
+
+RAW_BASELINE_PATH = Path(__file__).resolve().parent.parent / "checkpoints" / "raw_pixel_baseline.json"
+
+
+def fashion_mnist_card_metrics(model, k: int = 20, log=print) -> dict:
+    from .data import load_fashion_mnist
+    train, test = load_fashion_mnist("train"), load_fashion_mnist("test")
+    ytr, yte = train.labels.numpy(), test.labels.numpy()
+    out = {"protocol": "features of the unmasked 28px image; fit on the 60k train split, scored on the 10k test "
+                       f"split; kNN: k={k} cosine majority vote; probe: logistic regression on standardised features"}
+    for pool in POOLS:
+        t = time.time()
+        ftr, fte = encode(model, train.images, pool), encode(model, test.images, pool)
+        out[f"knn_{pool}"] = knn_accuracy(ftr, ytr, fte, yte, k=k)
+        out[f"linear_probe_{pool}"] = linear_probe_accuracy(ftr, ytr, fte, yte)
+        log(f"  {pool}: kNN {out[f'knn_{pool}']:.4f}  probe {out[f'linear_probe_{pool}']:.4f}  ({time.time() - t:.0f} s)")
+    return out
+
+
+def raw_pixel_baseline(k: int = 20, log=print) -> dict:
+    if RAW_BASELINE_PATH.is_file():
+        return json.loads(RAW_BASELINE_PATH.read_text())
+    from .checkpoints import atomic_write_json
+    from .data import load_fashion_mnist
+    train, test = load_fashion_mnist("train"), load_fashion_mnist("test")
+    ftr, fte = raw_pixels(train.images), raw_pixels(test.images)
+    ytr, yte = train.labels.numpy(), test.labels.numpy()
+    res = {"knn": knn_accuracy(ftr, ytr, fte, yte, k=k), "knn_5": knn_accuracy(ftr, ytr, fte, yte, k=5),
+           "linear_probe": linear_probe_accuracy(ftr, ytr, fte, yte),
+           "protocol": "raw 784 pixels in [0,1], same kNN / probe code as the model cards"}
+    log(f"  raw pixels: kNN(20) {res['knn']:.4f}  kNN(5) {res['knn_5']:.4f}  probe {res['linear_probe']:.4f}")
+    atomic_write_json(RAW_BASELINE_PATH, res)
+    return res
+
+
+def update_card(path: str, log=print) -> dict:
+    """Measure held-out reconstruction and (for Fashion-MNIST models) kNN / probe metrics; write them into
+    the model card."""
+    from .checkpoints import atomic_write_json, load_model, _stem
+    from .train import evaluate
+    from .data import photo_eval_set, load_fashion_mnist
+
+    model, card = load_model(path)
+    stem = _stem(Path(path))
+    card_path = stem.with_suffix(".json")
+    card = json.loads(card_path.read_text())
+    c = model.config
+    if c.in_chans == 1 and c.img_size == 28:
+        test = load_fashion_mnist("test")
+        card.setdefault("metrics", {}).update(
+            {f"heldout_{k}": v for k, v in evaluate(model, test.images, 0.75, seed=0).items()})
+        card["metrics"]["heldout_set"] = "Fashion-MNIST test split (10,000), random masks at 0.75, seed 0"
+        card["embedding_metrics"] = fashion_mnist_card_metrics(model, log=log)
+        card["raw_pixel_baseline"] = raw_pixel_baseline(log=log)
+    else:
+        ev = photo_eval_set(c.img_size, c.in_chans)
+        card.setdefault("metrics", {}).update(
+            {f"heldout_{k}": v for k, v in evaluate(model, ev, 0.75, seed=0).items()})
+        card["metrics"]["heldout_set"] = "48 fixed crops of held-out scikit-image photos, random masks at 0.75"
+    atomic_write_json(card_path, card)
+    return card
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m mae_core.embed", description="Embedding metrics for model cards")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("card", help="measure a checkpoint and write the metrics into its model card")
+    c.add_argument("paths", nargs="+")
+    args = p.parse_args(argv)
+    from .checkpoints import CheckpointError
+    from .data import DataError
+    for path in args.paths:
+        print(f"measuring {path}")
+        try:
+            card = update_card(path)
+        except (CheckpointError, DataError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        print(json.dumps({k: card.get(k) for k in ("metrics", "embedding_metrics")}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,259 @@
+import argparse
+import json
+import os
+import pickle
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from mae_core import checkpoints as ck
+from mae_core.checkpoints import CheckpointError, load_model, save_model
+from mae_core.masking import random_mask
+from mae_core.model import MAEConfig, MaskedAutoencoderViT
+
+IMAGENET = dict(pixel_mean=(0.485, 0.456, 0.406), pixel_std=(0.229, 0.224, 0.225))
+
+
+def _official_like(embed=64, heads=None, dec=32, dec_heads=None, norm_pix=False):
+    """A small model whose weights use the official key layout (our model shares it)."""
+    torch.manual_seed(0)
+    cfg = MAEConfig(img_size=16, patch_size=4, in_chans=3, embed_dim=embed, depth=2, num_heads=heads or 4,
+                    decoder_embed_dim=dec, decoder_depth=1, decoder_num_heads=dec_heads or 4,
+                    norm_pix_loss=norm_pix, **IMAGENET)
+    m = MaskedAutoencoderViT(cfg).eval()
+    with torch.no_grad():
+        for p in m.parameters():
+            p.add_(torch.randn_like(p) * 0.02)
+    return m
+
+
+def _same_outputs(a, b, n=2):
+    imgs = torch.randn(n, a.config.in_chans, a.config.img_size, a.config.img_size)
+    mask = random_mask(n, a.config.grid_size, 0.6, seed=0)
+    with torch.no_grad():
+        oa, ob = a(imgs, mask=mask), b(imgs, mask=mask)
+    torch.testing.assert_close(oa.pred, ob.pred, rtol=1e-5, atol=1e-5)
+
+
+def test_own_format_roundtrip(tmp_path, tiny_model):
+    path = save_model(tiny_model, tmp_path / "m", {"epochs": 3, "metrics": {"eval_loss": 0.1}})
+    assert path.name == "m.safetensors" and (tmp_path / "m.json").is_file()
+    assert not list(tmp_path.glob("*.tmp"))  # nothing half-written left behind
+    model, card = load_model(tmp_path / "m")
+    assert not model.training
+    assert card["format"] == "mae_explorer" and card["epochs"] == 3 and model.card is card
+    assert model.config == tiny_model.config
+    _same_outputs(tiny_model, model)
+    assert load_model(tmp_path / "m.safetensors")[0].config == tiny_model.config
+
+
+def test_save_keeps_previous_checkpoint_when_writing_fails(tmp_path, tiny_model, monkeypatch):
+    save_model(tiny_model, tmp_path / "m", {"epochs": 1})
+    before = (tmp_path / "m.safetensors").read_bytes()
+
+    def boom(*a, **k):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(ck.os, "fsync", boom)
+    with pytest.raises(OSError, match="No space left"):
+        save_model(tiny_model, tmp_path / "m", {"epochs": 2})
+    assert (tmp_path / "m.safetensors").read_bytes() == before
+    assert json.loads((tmp_path / "m.json").read_text())["epochs"] == 1
+    assert not list(tmp_path.glob(".*tmp"))
+
+
+@pytest.mark.parametrize("layout", ["visualize", "full", "train", "ddp"])
+def test_official_pth_layouts(tmp_path, layout):
+    src = _official_like(embed=768 // 12, heads=4, dec=32, dec_heads=4, norm_pix=(layout == "full"))
+    sd = src.state_dict()
+    if layout == "visualize":
+        obj, name, kw = {"model": sd}, "mae_visualize_vit_tiny.pth", dict(num_heads=4, decoder_num_heads=4)
+    elif layout == "full":
+        obj, name, kw = {"model": sd}, "mae_pretrain_vit_tiny_full.pth", dict(num_heads=4, decoder_num_heads=4)
+    elif layout == "train":
+        args = argparse.Namespace(norm_pix_loss=True, input_size=16, model="mae_vit_tiny", mask_ratio=0.75)
+        obj = {"model": sd, "optimizer": {"state": {}, "param_groups": []}, "epoch": 799, "scaler": {}, "args": args}
+        name, kw = "checkpoint-799.pth", dict(num_heads=4, decoder_num_heads=4)
+    else:
+        obj, name, kw = {"model": {"module." + k: v for k, v in sd.items()}}, "mae_visualize_ddp.pth", \
+            dict(num_heads=4, decoder_num_heads=4)
+    torch.save(obj, tmp_path / name)
+    model, card = load_model(tmp_path / name, **kw)
+    assert card["format"] == ("official-mae-train" if layout == "train" else "official-mae")
+    assert model.config.norm_pix_loss == (layout in ("full", "train"))
+    assert model.config.norm_eps == 1e-6
+    if layout == "train":
+        assert card["train_args"]["mask_ratio"] == 0.75
+    _same_outputs(src, model)
+
+
+def test_official_head_counts_come_from_presets(tmp_path):
+    src = _official_like(embed=768, heads=12, dec=512, dec_heads=16)
+    torch.save({"model": src.state_dict()}, tmp_path / "mae_visualize_vit_base.pth")
+    model, _ = load_model(tmp_path / "mae_visualize_vit_base.pth")
+    assert (model.config.num_heads, model.config.decoder_num_heads) == (12, 16)
+    _same_outputs(src, model, n=1)
+
+
+def test_unknown_heads_and_norm_pix_are_asked_for(tmp_path):
+    src = _official_like(embed=64, heads=4, dec=32, dec_heads=4)
+    torch.save({"model": src.state_dict()}, tmp_path / "mae_visualize_odd.pth")
+    with pytest.raises(CheckpointError, match=r"head counts cannot be read.*num_heads=\.\.\."):
+        load_model(tmp_path / "mae_visualize_odd.pth")
+    torch.save({"model": src.state_dict()}, tmp_path / "weights.pth")
+    with pytest.raises(CheckpointError, match="norm_pix_loss=True"):
+        load_model(tmp_path / "weights.pth", num_heads=4, decoder_num_heads=4)
+    model, _ = load_model(tmp_path / "weights.pth", num_heads=4, decoder_num_heads=4, norm_pix_loss=False)
+    _same_outputs(src, model)
+
+
+def test_encoder_only_weights_embed_but_refuse_to_reconstruct(tmp_path):
+    src = _official_like(embed=768, heads=12)
+    enc = {k: v for k, v in src.state_dict().items() if not k.startswith(("decoder", "mask_token"))}
+    torch.save({"model": enc}, tmp_path / "mae_pretrain_vit_base.pth")
+    model, card = load_model(tmp_path / "mae_pretrain_vit_base.pth")
+    assert card["has_decoder"] is False
+    imgs = torch.randn(2, 3, 16, 16)
+    torch.testing.assert_close(model.encode(imgs), src.encode(imgs))
+    with pytest.raises(RuntimeError, match="hold only the encoder.*mae_visualize_vit"):
+        model(imgs)
+    # timm's *.mae files: the same keys in safetensors, no wrapper
+    save_file(enc, str(tmp_path / "vit_base_patch16_224.mae.safetensors"))
+    model2, _ = load_model(tmp_path / "vit_base_patch16_224.mae.safetensors")
+    torch.testing.assert_close(model2.encode(imgs), src.encode(imgs))
+
+
+# ----------------------------------------------------------------------------- Hugging Face ViTMAE
+
+def _hf_reference(tmp_path, norm_pix=False):
+    transformers = pytest.importorskip("transformers")
+    cfg = transformers.ViTMAEConfig(image_size=16, patch_size=4, num_channels=3, hidden_size=32, num_hidden_layers=2,
+                                    num_attention_heads=2, intermediate_size=128, decoder_hidden_size=16,
+                                    decoder_num_hidden_layers=1, decoder_num_attention_heads=2,
+                                    decoder_intermediate_size=64, mask_ratio=0.75, norm_pix_loss=norm_pix)
+    torch.manual_seed(0)
+    hf = transformers.ViTMAEForPreTraining(cfg).eval()
+    hf.save_pretrained(tmp_path / "hf")
+    return hf
+
+
+def _rename(state, old, new):
+    return {k.replace(old, new): v for k, v in state.items()}
+
+
+@pytest.mark.parametrize("naming", ["saved", "hub4x", "bin"])
+def test_huggingface_folder_matches_transformers(tmp_path, naming):
+    from safetensors.torch import load_file
+    hf = _hf_reference(tmp_path, norm_pix=(naming == "bin"))
+    folder = tmp_path / "hf"
+    if naming == "hub4x":  # transformers 4.x hub files name the decoder layers decoder.decoder_layers.N
+        sd = load_file(folder / "model.safetensors")
+        assert any("decoder.decoder_encoder.layer." in k for k in sd)
+        save_file(_rename(sd, "decoder.decoder_encoder.layer.", "decoder.decoder_layers."),
+                  str(folder / "model.safetensors"))
+    elif naming == "bin":
+        sd = load_file(folder / "model.safetensors")
+        (folder / "model.safetensors").unlink()
+        torch.save(sd, folder / "pytorch_model.bin")
+    model, card = load_model(folder)
+    assert card["format"] == "huggingface-vitmae"
+    assert model.config.norm_eps == 1e-12 and model.config.norm_pix_loss == (naming == "bin")
+    imgs = torch.randn(2, 3, 16, 16)
+    noise = torch.rand(2, 16)
+    with torch.no_grad():
+        ref = hf(pixel_values=imgs, noise=noise)
+        ours = model(imgs, mask=ref.mask)
+    torch.testing.assert_close(ours.pred, ref.logits, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(ours.loss, ref.loss, rtol=1e-4, atol=1e-5)
+
+
+def test_huggingface_module_names_of_recent_transformers(tmp_path):
+    """The in-memory names of recent transformers 5 (layers.N.attention.q_proj, mlp.fc1) load too."""
+    hf = _hf_reference(tmp_path)
+    sd = hf.state_dict()
+    assert any(".q_proj." in k for k in sd) or any(".attention.attention.query." in k for k in sd)
+    save_file({k: v.contiguous() for k, v in sd.items()}, str(tmp_path / "hf" / "model.safetensors"))
+    model, _ = load_model(tmp_path / "hf")
+    imgs, noise = torch.randn(1, 3, 16, 16), torch.rand(1, 16)
+    with torch.no_grad():
+        ref = hf(pixel_values=imgs, noise=noise)
+        torch.testing.assert_close(model(imgs, mask=ref.mask).pred, ref.logits, rtol=1e-4, atol=1e-4)
+
+
+# ----------------------------------------------------------------------------- bad files
+
+class _Evil:
+    def __reduce__(self):
+        return (os.system, (f"touch {os.environ['EVIL_MARKER']}",))
+
+
+def test_malicious_pickle_is_refused_and_not_executed(tmp_path, monkeypatch):
+    marker = tmp_path / "pwned"
+    monkeypatch.setenv("EVIL_MARKER", str(marker))
+    torch.save({"model": {"x": torch.zeros(1)}, "payload": _Evil()}, tmp_path / "evil.pth")
+    with pytest.raises(CheckpointError, match="refused: this pickle asks to run or build code"):
+        load_model(tmp_path / "evil.pth")
+    assert not marker.exists()
+    # a legacy (non-zip) pickle too
+    with open(tmp_path / "evil_legacy.pth", "wb") as f:
+        pickle.dump({"model": _Evil()}, f)
+    with pytest.raises(CheckpointError, match="refused|not a valid PyTorch checkpoint"):
+        load_model(tmp_path / "evil_legacy.pth")
+    assert not marker.exists()
+
+
+def test_each_broken_file_gets_its_own_message(tmp_path, tiny_model):
+    save_model(tiny_model, tmp_path / "good", {})
+    good = (tmp_path / "good.safetensors").read_bytes()
+    cases = {}
+    (tmp_path / "empty.pth").write_bytes(b"")
+    cases["empty.pth"] = "the file is empty"
+    (tmp_path / "trunc.safetensors").write_bytes(good[: len(good) // 2])
+    cases["trunc.safetensors"] = "truncated safetensors file"
+    import struct
+    hdr_len = struct.unpack("<Q", good[:8])[0]
+    (tmp_path / "liar.safetensors").write_bytes(struct.pack("<Q", 10**9) + good[8:])
+    cases["liar.safetensors"] = "header claims"
+    (tmp_path / "garbage.safetensors").write_bytes(struct.pack("<Q", 5) + b"{{{{{" + b"\0" * 20)
+    cases["garbage.safetensors"] = "corrupt safetensors header"
+    (tmp_path / "notckpt.pth").write_bytes(b"hello, I am a text file" * 10)
+    cases["notckpt.pth"] = "not a valid PyTorch checkpoint|truncated, corrupt or not a PyTorch checkpoint"
+    torch.save({"model": {"x": torch.zeros(1)}}, tmp_path / "zip.pth")
+    data = (tmp_path / "zip.pth").read_bytes()
+    (tmp_path / "zip_trunc.pth").write_bytes(data[: len(data) - 40])
+    cases["zip_trunc.pth"] = "truncated or corrupt"
+    torch.save([1, 2, 3], tmp_path / "list.pth")
+    cases["list.pth"] = "holds a list, not a dict of weights"
+    torch.save({"resnet": {"conv1.weight": torch.zeros(3)}, "epoch": 3}, tmp_path / "other.pth")
+    cases["other.pth"] = "holds no model weights"
+    torch.save({"conv1.weight": torch.zeros(64, 3, 7, 7), "fc.weight": torch.zeros(10, 512)}, tmp_path / "resnet.pth")
+    cases["resnet.pth"] = "not an MAE / ViT checkpoint"
+    (tmp_path / "folder").mkdir()
+    cases["folder"] = "not a Hugging Face model folder"
+    for name, message in cases.items():
+        with pytest.raises(CheckpointError, match=message):
+            load_model(tmp_path / name)
+    with pytest.raises(CheckpointError, match="no such checkpoint file or bundled model"):
+        load_model(tmp_path / "missing.pth")
+
+
+def test_mismatched_shapes_and_bad_card(tmp_path, tiny_model):
+    save_model(tiny_model, tmp_path / "m", {})
+    card = json.loads((tmp_path / "m.json").read_text())
+    card["config"]["embed_dim"] = 64
+    (tmp_path / "m.json").write_text(json.dumps(card))
+    with pytest.raises(CheckpointError, match="do not fit this MAE architecture.*shapes differ"):
+        load_model(tmp_path / "m")
+    (tmp_path / "m.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match="model card is not valid JSON"):
+        load_model(tmp_path / "m")
+    (tmp_path / "m.json").unlink()
+    save_file({"a": torch.zeros(1)}, str(tmp_path / "x.safetensors"))
+    with pytest.raises(CheckpointError, match="not an MAE / ViT checkpoint"):
+        load_model(tmp_path / "x.safetensors")
+    hf = tmp_path / "bert"
+    hf.mkdir()
+    (hf / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    with pytest.raises(CheckpointError, match="'bert' model, not ViTMAE"):
+        load_model(hf)

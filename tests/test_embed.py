@@ -1,0 +1,80 @@
+import numpy as np
+import pytest
+import torch
+
+from mae_core.embed import (encode, knn_accuracy, linear_probe_accuracy, nearest_neighbours, project, scores)
+from mae_core.model import build_model
+
+
+def _blobs(n=300, d=20, classes=3, seed=0, spread=0.3):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(classes, d)) * 3
+    y = rng.integers(0, classes, n)
+    return (centres[y] + rng.normal(size=(n, d)) * spread).astype(np.float32), y
+
+
+def test_knn_and_probe_high_on_separable_and_chance_on_shuffled():
+    x, y = _blobs()
+    xt, yt = _blobs(seed=1)
+    xt = x[:150] + np.random.default_rng(2).normal(size=(150, 20)).astype(np.float32) * 0.3
+    yt = y[:150]
+    assert knn_accuracy(x, y, xt, yt, k=20) > 0.97
+    assert linear_probe_accuracy(x, y, xt, yt) > 0.97
+    rng = np.random.default_rng(3)
+    ys = rng.permutation(y)
+    xr = rng.normal(size=x.shape).astype(np.float32)
+    acc = knn_accuracy(xr, ys, xr[:150] + 0.01, rng.integers(0, 3, 150), k=20)
+    assert 0.2 < acc < 0.5
+    s = scores(xr, ys)
+    assert 0.15 < s["linear_probe"] < 0.55 and s["n_test"] == 75
+
+
+def test_knn_vote_counts_labels():
+    train = np.array([[1, 0], [1, 0.1], [0, 1]], dtype=np.float32)
+    assert knn_accuracy(train, np.array([0, 0, 1]), np.array([[1, 0.05], [0.1, 1]], np.float32),
+                        np.array([0, 1]), k=1) == 1.0
+    # k=3 includes every point: class 0 wins 2 votes to 1 for both queries
+    assert knn_accuracy(train, np.array([0, 0, 1]), np.array([[1, 0.05], [0.1, 1]], np.float32),
+                        np.array([0, 1]), k=3) == 0.5
+
+
+def test_nearest_neighbours():
+    f = np.eye(4, dtype=np.float32) + 0.01
+    nn = nearest_neighbours(f, f[2], k=2)
+    assert nn.shape == (1, 2) and nn[0, 0] == 2
+    assert nearest_neighbours(f, f[2], k=1, exclude_self=True)[0, 0] != 2
+
+
+@pytest.mark.parametrize("method", ["pca", "tsne"])
+def test_projection_shapes_and_seeds(method):
+    x, y = _blobs(n=200)
+    a = project(x, method, seed=0)
+    b = project(x, method, seed=0)
+    assert a.shape == (200, 2) and a.dtype == np.float32
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+    # clusters stay apart in 2-D: kNN in the map is near perfect
+    assert knn_accuracy(a, y, a, y, k=5) > 0.95
+
+
+def test_tsne_sklearn_fallback_and_errors():
+    x, _ = _blobs(n=60)
+    assert project(x, "tsne", backend="sklearn").shape == (60, 2)
+    with pytest.raises(ValueError, match="method must be one of"):
+        project(x, "mds")
+    with pytest.raises(ValueError, match="at least 3 feature vectors"):
+        project(x[:2], "pca")
+
+
+def test_encode_shapes_determinism_and_masking():
+    torch.manual_seed(0)
+    m = build_model("mae_fmnist_micro").eval()
+    imgs = torch.rand(10, 1, 28, 28)
+    f = encode(m, imgs, "cls", batch_size=4)
+    assert f.shape == (10, 64) and f.dtype == np.float32
+    np.testing.assert_array_equal(f, encode(m, imgs, "cls", batch_size=7))
+    assert encode(m, imgs, "both").shape == (10, 128)
+    fm = encode(m, imgs, "mean", mask_ratio=0.5, seed=1)
+    np.testing.assert_array_equal(fm, encode(m, imgs, "mean", mask_ratio=0.5, seed=1))
+    assert not np.allclose(fm, encode(m, imgs, "mean"))
+    with pytest.raises(ValueError, match="pool must be one of"):
+        encode(m, imgs, "max")

@@ -1,0 +1,157 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from mae_core import train as tr
+from mae_core.checkpoints import load_model
+from mae_core.train import TrainArgs, TrainingError, lr_at, param_groups, pretrain
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _args(tmp_path, **kw):
+    base = dict(data="fashion-mnist-subset", preset="mae_fmnist_micro", epochs=2, batch_size=64, lr=2e-3,
+                warmup_epochs=0.2, out=str(tmp_path / "run"), progress=False, eval_images=200, log_every=5)
+    base.update(kw)
+    return TrainArgs(**base)
+
+
+def test_training_reduces_loss_on_a_fixed_batch():
+    torch.manual_seed(0)
+    from mae_core.model import build_model
+    from mae_core.data import load_fashion_mnist_subset
+    m = build_model("mae_fmnist_micro")
+    x = m.normalize(load_fashion_mnist_subset().images[:64])
+    opt = torch.optim.AdamW(param_groups(m, 0.05), lr=2e-3, betas=(0.9, 0.95))
+    g = torch.Generator().manual_seed(0)
+    losses = []
+    for _ in range(30):
+        loss = m(x, mask_ratio=0.75, generator=torch.Generator().manual_seed(0)).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < 0.6 * losses[0]
+
+
+def test_param_groups_skip_decay_on_biases_and_1d():
+    from mae_core.model import build_model
+    m = build_model("mae_fmnist_micro")
+    no_decay, decay = param_groups(m, 0.05)
+    assert no_decay["weight_decay"] == 0 and decay["weight_decay"] == 0.05
+    assert all(p.ndim <= 1 for p in no_decay["params"])
+    assert all(p.ndim > 1 for p in decay["params"])
+    n_trainable = sum(1 for p in m.parameters() if p.requires_grad)
+    assert len(no_decay["params"]) + len(decay["params"]) == n_trainable  # pos embeds are fixed: excluded
+
+
+def test_lr_schedule_warmup_then_half_cosine():
+    assert lr_at(0.0, 0.1, 1.0, 0.0) == 0.0
+    assert lr_at(0.05, 0.1, 1.0, 0.0) == pytest.approx(0.5)
+    assert lr_at(0.1, 0.1, 1.0, 0.0) == pytest.approx(1.0)
+    assert lr_at(0.55, 0.1, 1.0, 0.0) == pytest.approx(0.5)
+    assert lr_at(1.0, 0.1, 1.0, 0.1) == pytest.approx(0.1)
+
+
+def test_pretrain_writes_checkpoint_card_and_metrics(tmp_path):
+    seen = []
+    card = pretrain(_args(tmp_path), callback=seen.append, callback_every=5)
+    assert card["status"] == "finished" and card["epochs"] == 2 and card["steps"] == 50
+    assert [h["epoch"] for h in card["history"]] == [1, 2]
+    assert card["history"][1]["eval_loss"] < card["history"][0]["eval_loss"] * 1.05
+    model, loaded = load_model(tmp_path / "run")
+    assert loaded["metrics"]["eval_mask_ratio"] == 0.75 and loaded["peak_lr"] == 2e-3
+    assert loaded["mask_ratio"] == 0.75 and loaded["data"]["name"] == "Fashion-MNIST subset"
+    lines = [json.loads(l) for l in (tmp_path / "run.metrics.jsonl").read_text().splitlines()]
+    assert sum(1 for l in lines if l.get("event") == "epoch_end") == 2 and lines[0]["step"] == 5
+    assert (tmp_path / "run.state.pt").is_file()
+    assert seen and seen[-1].model is not None and seen[0].images_per_s >= 0
+    assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_stop_then_resume_equals_uninterrupted_run(tmp_path):
+    a = tmp_path / "a"
+    b = tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    pretrain(_args(a))
+    ref = load_model(a / "run")[0].state_dict()
+    last = {"step": 0}
+
+    def track(info):
+        last["step"] = info.step
+    card = pretrain(_args(b), callback=track, callback_every=1, should_stop=lambda: last["step"] >= 33)
+    assert card["status"] == "stopped" and card["steps"] == 33 and card["epochs"] == 1
+    card = pretrain(_args(b, resume=True))
+    assert card["status"] == "finished" and card["steps"] == 50
+    got = load_model(b / "run")[0].state_dict()
+    for k in ref:
+        assert torch.equal(ref[k], got[k]), k
+
+
+def test_nan_loss_stops_with_step_and_last_good_checkpoint(tmp_path, monkeypatch):
+    calls = {"n": 0}
+    orig = tr.MaskedAutoencoderViT.forward_loss
+
+    def poisoned(self, imgs, pred, mask):
+        if self.training:
+            calls["n"] += 1
+        loss = orig(self, imgs, pred, mask)
+        return loss * float("nan") if calls["n"] >= 30 else loss
+    monkeypatch.setattr(tr.MaskedAutoencoderViT, "forward_loss", poisoned)
+    with pytest.raises(TrainingError, match=r"loss became nan at step 29 \(epoch 2\).*run.safetensors \(epoch 1, step 25\)"):
+        pretrain(_args(tmp_path))
+    model, card = load_model(tmp_path / "run")  # the epoch-1 checkpoint is intact and finite
+    assert card["epochs"] == 1
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_cli_errors_are_messages_not_tracebacks(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "mae_core.train", "--data", "folder:/does/not/exist",
+                        "--preset", "mae_fmnist_micro", "--out", str(tmp_path / "x"), "--no-progress"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "error: /does/not/exist is not a folder" in r.stderr and "Traceback" not in r.stderr
+    r = subprocess.run([sys.executable, "-m", "mae_core.train", "--mask-ratio", "1.5"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "--mask-ratio must be in [0, 1)" in r.stderr
+
+
+def test_ctrl_c_saves_and_exits_cleanly(tmp_path):
+    out = tmp_path / "run"
+    p = subprocess.Popen([sys.executable, "-m", "mae_core.train", "--data", "fashion-mnist-subset", "--preset",
+                          "mae_fmnist_micro", "--epochs", "200", "--batch-size", "32", "--out", str(out),
+                          "--no-progress", "--log-every", "2"], cwd=ROOT, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    metrics = out.with_suffix(".metrics.jsonl")
+    while time.time() < deadline and not (metrics.is_file() and metrics.read_text().strip()):
+        time.sleep(0.2)
+    p.send_signal(signal.SIGINT)
+    stdout, stderr = p.communicate(timeout=120)
+    assert p.returncode == 130, stderr
+    assert "stopped" in stdout and "--resume" in stdout
+    model, card = load_model(out)
+    assert card["status"] == "stopped" and card["steps"] > 0
+    assert out.with_suffix(".state.pt").is_file()
+
+
+def test_torchrun_two_processes_on_cpu(tmp_path):
+    out = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                        "-m", "mae_core.train", "--data", "fashion-mnist-subset", "--preset", "mae_fmnist_micro",
+                        "--epochs", "1", "--batch-size", "32", "--out", str(out), "--no-progress", "--threads", "1"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    model, card = load_model(out)
+    assert card["world_size"] == 2 and card["global_batch"] == 64
+    assert card["steps"] == 1600 // 2 // 32  # each rank sees half the data
+    assert card["peak_lr"] == pytest.approx(1.5e-4 * 64 / 256)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ddp.json", "ddp.metrics.jsonl", "ddp.safetensors",
+                                                           "ddp.state.pt"]

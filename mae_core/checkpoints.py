@@ -17,6 +17,7 @@ import json
 import math
 import os
 import pickle
+import re
 import struct
 import tempfile
 import zipfile
@@ -169,12 +170,14 @@ def safe_torch_load(path: Path):
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         msg = str(e)
-        if "Unsupported global" in msg or "Unsupported operand" in msg or "weights_only" in msg.lower():
-            first = msg.split("\n")[0].strip()
+        wanted = re.search(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) ([\w.]+)", msg)
+        if wanted:
             raise CheckpointError(
-                f"{path}: refused: this pickle asks to run or build code ({first[:160]}). It is not a plain "
+                f"{path}: refused: this pickle asks to run or build code ({wanted.group(1)}). It is not a plain "
                 f"weights file; it was not executed.") from None
-        raise CheckpointError(f"{path}: not a valid PyTorch checkpoint ({msg.splitlines()[0][:160]})") from None
+        detail = re.search(r"Unsupported (operand|class|persistent id)[^\n]*", msg)
+        raise CheckpointError(f"{path}: not a valid PyTorch checkpoint "
+                              f"({detail.group(0)[:120] if detail else 'unreadable pickle'})") from None
     except Exception as e:  # the unpickler raises many types (KeyError, RuntimeError, EOFError...) on garbage
         raise CheckpointError(f"{path}: truncated, corrupt or not a PyTorch checkpoint "
                               f"({str(e).splitlines()[0][:160]})") from None

@@ -1,0 +1,289 @@
+"""What every page shares: the model picker, the image picker and the caches. UI only; the work is mae_core's."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Optional
+
+import streamlit as st
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from mae_core.checkpoints import CheckpointError, load_model  # noqa: E402
+from mae_core.data import (FASHION_MNIST_CLASSES, PHOTO_ALL, DataError, load_fashion_mnist_subset,  # noqa: E402
+                           load_photo, open_image, prepare_image, cache_dir)
+from mae_core import zoo  # noqa: E402
+
+RUNS_DIR = Path(os.environ.get("MAE_RUNS_DIR", ROOT / "runs"))
+UPLOAD_DIR = Path(os.environ.get("MAE_UPLOAD_DIR", cache_dir() / "uploads"))
+READ_ONLY = os.environ.get("MAE_READ_ONLY", "").lower() in ("1", "true", "yes")
+
+torch.set_grad_enabled(False)  # the app never trains in the script thread
+
+
+# --------------------------------------------------------------------------------------------------
+# Caches
+# --------------------------------------------------------------------------------------------------
+
+@st.cache_resource(max_entries=6, show_spinner="Loading model…")
+def _cached_model(path: str, mtime: float, overrides_json: str):
+    model, card = load_model(path, **json.loads(overrides_json))
+    for p in model.parameters():  # shared by every session: frozen, eval mode, never mutated
+        p.requires_grad_(False)
+    return model, card
+
+
+def get_model(path: str, overrides: Optional[dict] = None):
+    p = Path(path)
+    mtime = p.stat().st_mtime if p.exists() else 0.0
+    return _cached_model(str(p), mtime, json.dumps(overrides or {}, sort_keys=True))
+
+
+@st.cache_resource(show_spinner=False)
+def fmnist_subset():
+    return load_fashion_mnist_subset()
+
+
+@st.cache_resource(show_spinner=False)
+def photo(name: str):
+    return load_photo(name)
+
+
+# --------------------------------------------------------------------------------------------------
+# Model picker
+# --------------------------------------------------------------------------------------------------
+
+def _save_uploads(files) -> str:
+    """Store uploaded checkpoint files under a content-addressed folder; return the path to load."""
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.name.encode())
+        h.update(f.getbuffer())
+    folder = UPLOAD_DIR / h.hexdigest()[:16]
+    folder.mkdir(parents=True, exist_ok=True)
+    names = []
+    for f in files:
+        name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(f.name).name) or "upload"
+        target = folder / name
+        if not target.exists():
+            tmp = target.with_suffix(target.suffix + ".part")
+            tmp.write_bytes(f.getbuffer())
+            os.replace(tmp, target)
+        names.append(name)
+    weights = [n for n in names if n.endswith(".safetensors")]
+    if weights:
+        return str(folder / weights[0])
+    pth = [n for n in names if n.endswith((".pth", ".pt", ".bin"))]
+    if pth:
+        return str(folder / pth[0])
+    raise CheckpointError("upload a .safetensors file (with its .json model card) or an official .pth file")
+
+
+def _official_source() -> Optional[str]:
+    names = list(zoo.OFFICIAL_VISUALIZE)
+    name = st.selectbox("Official checkpoint", names, format_func=lambda n: zoo.OFFICIAL_VISUALIZE[n][0],
+                        key="official_name")
+    if zoo.is_downloaded(name):
+        return str(zoo.official_path(name))
+    mb = zoo.OFFICIAL_VISUALIZE[name][1]
+    st.caption(f"Not downloaded yet (about {mb} MB, cached in {zoo.official_dir()}).")
+    if READ_ONLY:
+        st.info("This server is read-only: downloads are disabled.")
+        return None
+    if st.button(f"Download ({mb} MB)", key="official_download"):
+        bar = st.progress(0.0, text="Connecting…")
+
+        def progress(done, total):
+            frac = done / total if total else 0.0
+            bar.progress(min(1.0, frac), text=f"{done / 1e6:.0f} / {(total or 0) / 1e6:.0f} MB")
+        try:
+            zoo.download_official(name, progress)
+        except CheckpointError as e:
+            bar.empty()
+            st.error(str(e))
+            return None
+        bar.empty()
+        return str(zoo.official_path(name))
+    return None
+
+
+def _candidate_from_widgets() -> Optional[str]:
+    sources = ["Bundled", "Trained here", "Official MAE", "Upload", "Path on this server"]
+    source = st.radio("Source", sources, key="model_source", horizontal=True, label_visibility="collapsed")
+    if source == "Bundled":
+        choices = zoo.bundled_choices()
+        if not choices:
+            st.warning("No bundled checkpoints found in checkpoints/.")
+            return None
+        label = st.selectbox("Bundled model", list(choices), key="bundled_choice")
+        return choices[label]
+    if source == "Trained here":
+        runs = zoo.user_runs(RUNS_DIR)
+        if not runs:
+            st.caption(f"No runs in {RUNS_DIR} yet.")
+            return None
+        return runs[st.selectbox("Run", list(runs), key="run_choice")]
+    if source == "Official MAE":
+        return _official_source()
+    if source == "Upload":
+        files = st.file_uploader("Checkpoint files", type=["safetensors", "json", "pth", "pt", "bin"],
+                                 accept_multiple_files=True, key="ckpt_upload",
+                                 help="Our format: the .safetensors file and its .json card together. "
+                                      "Official MAE: one .pth file.")
+        if not files:
+            return None
+        try:
+            return _save_uploads(files)
+        except (CheckpointError, OSError) as e:
+            st.error(str(e))
+            return None
+    path = st.text_input("File or Hugging Face folder", key="model_path",
+                         placeholder="/data/mae_visualize_vit_base.pth")
+    return path.strip() or None
+
+
+def _override_inputs(message: str) -> dict:
+    """When a file cannot say its head counts or target, ask for them."""
+    out = {}
+    with st.container(border=True):
+        st.caption("This file does not say everything; fill in what it cannot tell:")
+        if "num_heads" in message:
+            out["num_heads"] = st.number_input("Encoder heads", 1, 64, 12, key="ov_heads")
+            out["decoder_num_heads"] = st.number_input("Decoder heads", 1, 64, 16, key="ov_dec_heads")
+        if "norm_pix_loss" in message:
+            out["norm_pix_loss"] = st.checkbox("Trained with the norm-pix target", key="ov_normpix")
+    return out
+
+
+def model_picker():
+    """Sidebar model choice. Returns (model, card, path) of the last model that loaded; a file that fails
+    shows its error and the previous model stays in use."""
+    with st.sidebar:
+        st.subheader("Model")
+        candidate = _candidate_from_widgets()
+        if candidate:
+            overrides = st.session_state.get("overrides", {}).get(candidate, {})
+            try:
+                get_model(candidate, overrides)
+                st.session_state["active_model"] = candidate
+                st.session_state["active_overrides"] = overrides
+            except (CheckpointError, DataError, OSError, ValueError) as e:
+                st.error(str(e))
+                msg = str(e)
+                if "num_heads" in msg or "norm_pix_loss" in msg:
+                    ov = _override_inputs(msg)
+                    if st.button("Load with these settings", key="ov_apply"):
+                        st.session_state.setdefault("overrides", {})[candidate] = ov
+                        st.rerun()
+                if st.session_state.get("active_model"):
+                    st.caption("Still using the previous model.")
+        path = st.session_state.get("active_model")
+        if path is None:
+            choices = zoo.bundled_choices()
+            if not choices:
+                st.error("No model is available: the bundled checkpoints are missing.")
+                st.stop()
+            path = st.session_state["active_model"] = next(iter(choices.values()))
+        model, card = get_model(path, st.session_state.get("active_overrides"))
+        c = model.config
+        st.caption(f"**{zoo.model_label(card) if card.get('data') else Path(path).name}** — "
+                   f"{c.img_size}px, {c.grid_size}×{c.grid_size} patches of {c.patch_size}px, "
+                   f"{'RGB' if c.in_chans == 3 else 'greyscale'}, {model.num_params() / 1e6:.1f}M parameters")
+    return model, card, path
+
+
+def model_card_view(card: dict):
+    """The facts of a model card worth reading, in a compact table."""
+    rows = {}
+    data = card.get("data") or {}
+    if data:
+        rows["Data"] = data.get("name", "")
+    for key, label in (("mask_ratio", "Pretraining mask ratio"), ("epochs", "Epochs"),
+                       ("wall_time_s", "Training time (s)"), ("format", "Format"), ("source", "File")):
+        if card.get(key) is not None:
+            rows[label] = card[key]
+    if card.get("norm_pix_loss") is not None:
+        rows["Target"] = "norm-pix (per-patch normalised)" if card["norm_pix_loss"] else "pixels"
+    m = card.get("metrics") or {}
+    if "heldout_eval_mse_pixels" in m:
+        rows["Held-out masked MSE @75% (pixels)"] = f"{m['heldout_eval_mse_pixels']:.4f}"
+    em = card.get("embedding_metrics") or {}
+    for pool in ("cls", "mean", "both"):
+        if f"linear_probe_{pool}" in em:
+            rows[f"Linear probe / kNN ({pool})"] = f"{em[f'linear_probe_{pool}']:.1%} / {em[f'knn_{pool}']:.1%}"
+    raw = card.get("raw_pixel_baseline") or {}
+    if raw:
+        rows["Raw pixels: probe / kNN"] = f"{raw['linear_probe']:.1%} / {raw['knn']:.1%}"
+    if card.get("command"):
+        rows["Command"] = card["command"]
+    st.table({"": list(rows), "value": [str(v) for v in rows.values()]})
+
+
+# --------------------------------------------------------------------------------------------------
+# Image picker
+# --------------------------------------------------------------------------------------------------
+
+def _set_image(key: str, tensor: torch.Tensor, label: str):
+    st.session_state["image"] = {"key": key, "tensor": tensor, "label": label}
+
+
+def image_picker(config):
+    """Choose an image for the model; returns (tensor (C, H, W) in [0, 1], label). A bad upload leaves the
+    previous image in place."""
+    size, ch = config.img_size, config.in_chans
+    sources = ["Fashion-MNIST", "Photos", "Upload"]
+    default = 0 if ch == 1 else 1
+    with st.sidebar:
+        st.subheader("Image")
+        source = st.radio("Image source", sources, index=default, key=f"img_source_{ch}", horizontal=True,
+                          label_visibility="collapsed")
+        if source == "Fashion-MNIST":
+            ds = fmnist_subset()
+            cls = st.selectbox("Class", ["any"] + list(FASHION_MNIST_CLASSES), key="img_class")
+            pool = list(range(len(ds))) if cls == "any" else \
+                [i for i, y in enumerate(ds.labels.tolist()) if y == FASHION_MNIST_CLASSES.index(cls)]
+            if st.button("Random image", icon=":material/casino:", key="img_random"):
+                import random
+                st.session_state["img_index"] = random.randrange(len(pool))
+            st.session_state["img_index"] = min(st.session_state.get("img_index", 0), len(pool) - 1)
+            idx = st.number_input("Image number", 0, len(pool) - 1, key="img_index")
+            i = pool[int(idx)]
+            t = prepare_image(_subset_pil(ds, i), size, ch)
+            _set_image(f"fmnist:{i}:{size}:{ch}", t, f"Fashion-MNIST #{i} ({FASHION_MNIST_CLASSES[int(ds.labels[i])]})")
+        elif source == "Photos":
+            name = st.selectbox("Photo", PHOTO_ALL, key="img_photo")
+            _set_image(f"photo:{name}:{size}:{ch}", prepare_image(photo(name), size, ch), f"photo: {name}")
+        else:
+            up = st.file_uploader("Image file", type=None, key="img_upload",
+                                  help="PNG, JPEG, GIF, TIFF, WebP, BMP… resized and centre-cropped to the model's size")
+            if up is not None:
+                key = f"upload:{hashlib.sha256(up.getbuffer()).hexdigest()[:16]}:{size}:{ch}"
+                cur = st.session_state.get("image")
+                if not cur or cur["key"] != key:
+                    try:
+                        _set_image(key, prepare_image(open_image(up.getvalue()), size, ch), f"upload: {up.name}")
+                    except DataError as e:
+                        st.error(f"{up.name}: {e}" if up.name not in str(e) else str(e))
+                        if cur:
+                            st.caption("Still showing the previous image.")
+        cur = st.session_state.get("image")
+        if cur is None or not cur["key"].endswith(f":{size}:{ch}"):
+            # the model changed size or channels: bring the image along
+            _set_image(f"photo:astronaut:{size}:{ch}" if ch == 3 else f"fmnist:0:{size}:{ch}",
+                       prepare_image(photo("astronaut"), size, ch) if ch == 3 else
+                       prepare_image(_subset_pil(fmnist_subset(), 0), size, ch),
+                       "photo: astronaut" if ch == 3 else "Fashion-MNIST #0")
+            cur = st.session_state["image"]
+    return cur["tensor"], cur["label"], cur["key"]
+
+
+def _subset_pil(ds, i: int):
+    from mae_core.data import array_to_pil
+    return array_to_pil((ds.images[i, 0].numpy() * 255).round().astype("uint8"))

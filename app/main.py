@@ -1,0 +1,17 @@
+"""MAE Explorer: `streamlit run app/main.py`."""
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+HERE = Path(__file__).resolve().parent
+for p in (HERE, HERE.parent):
+    if str(p) not in sys.path:
+        sys.path.insert(0, str(p))
+
+st.set_page_config(page_title="MAE Explorer", page_icon="🧩", layout="wide")
+
+pages = [
+    st.Page(str(HERE / "views" / "reconstruct.py"), title="Reconstruct", icon="🧩", default=True),
+]
+st.navigation(pages).run()

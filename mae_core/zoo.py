@@ -1,0 +1,110 @@
+"""Which models there are: the bundled checkpoints, runs the user trained, and the official MAE weights
+(downloaded on request into a cache, never at import time)."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import urllib.request
+from pathlib import Path
+from typing import Callable, Optional
+
+from .checkpoints import CHECKPOINT_DIR, CheckpointError, list_bundled
+from .data import cache_dir
+
+OFFICIAL_BASE = "https://dl.fbaipublicfiles.com/mae/visualize/"
+OFFICIAL_VISUALIZE = {
+    # name: (label, approximate size in MB). The publisher gives no checksums for these files; each download
+    # is verified by loading it, and its SHA-256 is recorded beside it.
+    "mae_visualize_vit_base": ("Official MAE ViT-B/16 (visualize)", 447),
+    "mae_visualize_vit_large": ("Official MAE ViT-L/16 (visualize)", 1260),
+    "mae_visualize_vit_huge": ("Official MAE ViT-H/14 (visualize)", 2630),
+    "mae_visualize_vit_large_ganloss": ("Official MAE ViT-L/16 with GAN loss (visualize)", 1260),
+}
+
+
+def official_dir() -> Path:
+    return cache_dir() / "official"
+
+
+def official_path(name: str) -> Path:
+    if name not in OFFICIAL_VISUALIZE:
+        raise CheckpointError(f"unknown official model {name!r}; choose one of: {', '.join(OFFICIAL_VISUALIZE)}")
+    return official_dir() / f"{name}.pth"
+
+
+def is_downloaded(name: str) -> bool:
+    return official_path(name).is_file()
+
+
+def download_official(name: str, progress: Optional[Callable[[int, Optional[int]], None]] = None,
+                      timeout: float = 20.0, opener=urllib.request.urlopen) -> Path:
+    """Download one official visualize checkpoint into the cache (temp file, then rename), verify that it
+    loads, and record its SHA-256. ``progress(done_bytes, total_bytes)`` is called as data arrives."""
+    from .checkpoints import load_model
+
+    final = official_path(name)
+    if final.is_file():
+        return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_suffix(".pth.part")
+    url = OFFICIAL_BASE + final.name
+    sha = hashlib.sha256()
+    try:
+        with opener(url, timeout=timeout) as r, open(tmp, "wb") as f:
+            total = int(r.headers.get("Content-Length") or 0) or None
+            done = 0
+            for chunk in iter(lambda: r.read(1 << 20), b""):
+                f.write(chunk)
+                sha.update(chunk)
+                done += len(chunk)
+                if progress is not None:
+                    progress(done, total)
+        if total is not None and done != total:
+            raise OSError(f"connection closed after {done} of {total} bytes")
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise CheckpointError(
+            f"could not download {final.name} from {OFFICIAL_BASE} ({e}). Without a network, download it on "
+            f"another machine and load it with 'Path on this server' or an upload.") from None
+    try:  # a broken or foreign file never enters the cache
+        load_model(tmp)
+    except CheckpointError:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, final)
+    (final.with_suffix(".sha256")).write_text(sha.hexdigest() + "  " + final.name + "\n")
+    return final
+
+
+def model_label(card: dict) -> str:
+    """A human name for a checkpoint: data, pretraining ratio, target."""
+    data = (card.get("data") or {}).get("name") or card.get("format", "model")
+    parts = [data]
+    if card.get("mask_ratio") is not None:
+        parts.append(f"pretrained at {float(card['mask_ratio']):.0%} masking")
+    if card.get("norm_pix_loss"):
+        parts.append("norm-pix target")
+    return " · ".join(parts)
+
+
+def bundled_choices() -> dict[str, str]:
+    """label -> path of the bundled checkpoints, the default (Fashion-MNIST at 75%) first."""
+    cards = list_bundled()
+    cards.sort(key=lambda c: (c["name"] != "fmnist_r75", not c["name"].startswith("fmnist"), c["name"]))
+    return {f"{model_label(c)} ({c['name']})": c["path"] for c in cards}
+
+
+def user_runs(runs_dir: Path) -> dict[str, str]:
+    """Checkpoints the user trained (our format) under ``runs_dir``."""
+    out = {}
+    if runs_dir.is_dir():
+        for card_path in sorted(runs_dir.glob("*.json")):
+            w = card_path.with_suffix(".safetensors")
+            if w.is_file():
+                try:
+                    card = json.loads(card_path.read_text())
+                except (OSError, json.JSONDecodeError):
+                    continue
+                out[f"{card_path.stem} · {model_label(card)}"] = str(w)
+    return out

@@ -1,0 +1,124 @@
+"""Images/s of one MAE training step (forward, backward, AdamW step) on the same config for
+(a) our model (encoder on visible patches only), (b) the same model with mask tokens fed through the encoder
+(no asymmetry: the paper's "encoder w/ [M]" ablation), (c) Hugging Face ViTMAEForPreTraining when transformers
+is installed. Prints the ratios, measured in this one process.
+
+    python bench/train_throughput.py [--repeats 7] [--batch 64]
+"""
+import argparse
+import statistics
+import time
+
+import torch
+import torch.nn as nn
+
+from common import write
+
+from mae_core.model import MAEConfig, MaskedAutoencoderViT
+
+CONFIGS = {
+    # the issue's reference point: 192 wide, 6 deep, 32 px (64 patches of 4 px), light decoder
+    "small_192x6_dec128x2": MAEConfig(img_size=32, patch_size=4, in_chans=3, embed_dim=192, depth=6, num_heads=3,
+                                      decoder_embed_dim=128, decoder_depth=2, decoder_num_heads=4,
+                                      pixel_mean=(0.5,) * 3, pixel_std=(0.5,) * 3),
+    # ViT-B's encoder/decoder cost ratio (12 x 768^2 vs 8 x 512^2 per token) at 1/4 of the width
+    "vitb_ratio_192x12_dec128x8": MAEConfig(img_size=32, patch_size=4, in_chans=3, embed_dim=192, depth=12,
+                                            num_heads=3, decoder_embed_dim=128, decoder_depth=8,
+                                            decoder_num_heads=4, pixel_mean=(0.5,) * 3, pixel_std=(0.5,) * 3),
+}
+
+
+class FullTokenMAE(MaskedAutoencoderViT):
+    """The same MAE, but hidden patches enter the encoder as a learned mask token (no token dropping)."""
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.enc_mask_token = nn.Parameter(torch.zeros(1, 1, config.embed_dim))
+        nn.init.normal_(self.enc_mask_token, std=0.02)
+
+    def forward(self, imgs, mask=None, mask_ratio=0.75, generator=None):
+        n, L = imgs.shape[0], self.config.num_patches
+        ids_keep = self.random_keep_ids(n, L, mask_ratio, generator, imgs.device)
+        m = torch.ones(n, L, device=imgs.device)
+        m.scatter_(1, ids_keep, 0)
+        x = self.patch_embed(imgs)
+        x = torch.where(m.bool().unsqueeze(-1), self.enc_mask_token.expand_as(x), x) + self.pos_embed[:, 1:, :]
+        x = torch.cat([(self.cls_token + self.pos_embed[:, :1, :]).expand(n, -1, -1), x], dim=1)
+        for blk in self.blocks:
+            x = blk(x)
+        x = self.decoder_embed(self.norm(x)) + self.decoder_pos_embed
+        for blk in self.decoder_blocks:
+            x = blk(x)
+        pred = self.decoder_pred(self.decoder_norm(x))[:, 1:, :]
+        return type("Out", (), {"loss": self.forward_loss(imgs, pred, m)})
+
+
+def hf_model(c: MAEConfig):
+    try:
+        import transformers
+    except ImportError:
+        return None
+    cfg = transformers.ViTMAEConfig(
+        image_size=c.img_size, patch_size=c.patch_size, num_channels=c.in_chans, hidden_size=c.embed_dim,
+        num_hidden_layers=c.depth, num_attention_heads=c.num_heads, intermediate_size=int(c.embed_dim * c.mlp_ratio),
+        decoder_hidden_size=c.decoder_embed_dim, decoder_num_hidden_layers=c.decoder_depth,
+        decoder_num_attention_heads=c.decoder_num_heads,
+        decoder_intermediate_size=int(c.decoder_embed_dim * c.mlp_ratio), mask_ratio=0.75, layer_norm_eps=c.norm_eps)
+    model = transformers.ViTMAEForPreTraining(cfg)
+
+    class Wrap(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.m = model
+
+        def forward(self, imgs, mask_ratio=0.75):
+            return self.m(pixel_values=imgs)
+    return Wrap()
+
+
+def images_per_s(model, c: MAEConfig, batch: int, steps: int = 5, repeats: int = 7) -> float:
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    x = torch.randn(batch, c.in_chans, c.img_size, c.img_size)
+    model.train()
+
+    def run():
+        for _ in range(steps):
+            loss = model(x, mask_ratio=0.75).loss
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    run()  # warm-up
+    rates = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        run()
+        rates.append(batch * steps / (time.perf_counter() - t))
+    return statistics.median(rates)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--batch", type=int, default=64)
+    args = ap.parse_args()
+    results = {}
+    for name, c in CONFIGS.items():
+        torch.manual_seed(0)
+        row = {"ours": images_per_s(MaskedAutoencoderViT(c), c, args.batch, repeats=args.repeats),
+               "full_tokens": images_per_s(FullTokenMAE(c), c, args.batch, repeats=args.repeats)}
+        hf = hf_model(c)
+        if hf is not None:
+            row["huggingface"] = images_per_s(hf, c, args.batch, repeats=args.repeats)
+        row["speedup_vs_full_tokens"] = row["ours"] / row["full_tokens"]
+        if "huggingface" in row:
+            row["ratio_vs_huggingface"] = row["ours"] / row["huggingface"]
+        results[name] = row
+        extra = f"  HF {row['huggingface']:7.0f} img/s  ours/HF {row['ratio_vs_huggingface']:.2f}x" if hf else ""
+        print(f"{name:28s} ours {row['ours']:7.0f} img/s  full-token {row['full_tokens']:7.0f} img/s  "
+              f"asymmetric speedup {row['speedup_vs_full_tokens']:.2f}x{extra}", flush=True)
+    print("->", write("train_throughput", {"batch": args.batch, "mask_ratio": 0.75, "repeats": args.repeats,
+                                            "results": results}))
+
+
+if __name__ == "__main__":
+    main()

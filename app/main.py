@@ -12,6 +12,7 @@ for p in (HERE, HERE.parent):
 st.set_page_config(page_title="MAE Explorer", page_icon="🧩", layout="wide")
 
 pages = [
-    st.Page(str(HERE / "views" / "reconstruct.py"), title="Reconstruct", icon="🧩", default=True),
+    st.Page(str(HERE / "views" / "reconstruct.py"), title="Reconstruct", icon=":material/auto_fix_high:", default=True),
+    st.Page(str(HERE / "views" / "ratios.py"), title="Mask ratios", icon=":material/tune:"),
 ]
 st.navigation(pages).run()

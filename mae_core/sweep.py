@@ -1,0 +1,321 @@
+"""What the mask ratio and the masking strategy do: reconstruction error against ratio, strategies compared,
+models pretrained at different ratios compared.
+
+    python -m mae_core.sweep --model fmnist_r75 --ratios 0.05:0.95:0.05 --strategies random,block,grid \\
+        --images 64 --seeds 3 --out sweeps/fmnist_r75
+writes sweep.csv and the figures as PNG (error curve, strategies at one ratio, a strip of reconstructions).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+import torch
+
+from .masking import STRATEGIES, make_mask
+
+DEFAULT_RATIOS = tuple(round(0.05 * i, 2) for i in range(1, 20))  # 0.05 .. 0.95
+CSV_FIELDS = ("strategy", "ratio", "n_hidden", "mean", "std", "q25", "q75", "n")
+
+
+def _seed(strategy: str, ratio: float, seed: int) -> int:
+    return zlib.crc32(f"{strategy}:{ratio:.4f}:{seed}".encode())
+
+
+@torch.no_grad()
+def masked_errors(model, images01: torch.Tensor, masks: torch.Tensor, batch_size: int = 512) -> np.ndarray:
+    """Per-image MSE over hidden patches, in [0, 1] pixel units (norm-pix predictions re-scaled with the true
+    patch statistics). images01 (N, C, H, W), masks (N, L) bool. Returns (N,) float64."""
+    device = next(model.parameters()).device
+    out = []
+    for i in range(0, len(images01), batch_size):
+        x01 = images01[i:i + batch_size].to(device)
+        m = masks[i:i + batch_size].to(device)
+        x = model.normalize(x01)
+        o = model(x, mask=m)
+        rec = model.denormalize(model.pred_to_images(o.pred, x))
+        per_patch = ((model.patchify(rec) - model.patchify(x01)) ** 2).mean(-1)
+        mf = o.mask
+        out.append(((per_patch * mf).sum(1) / mf.sum(1).clamp(min=1)).double().cpu())
+    return torch.cat(out).numpy()
+
+
+@dataclass
+class SweepResult:
+    rows: list          # one dict per (strategy, ratio): CSV_FIELDS
+    raw: dict           # (strategy, ratio) -> (n_seeds, n_images) array of per-image errors
+
+    def curve(self, strategy: str):
+        rs = [r for r in self.rows if r["strategy"] == strategy]
+        return (np.array([r["ratio"] for r in rs]), np.array([r["mean"] for r in rs]),
+                np.array([r["std"] for r in rs]))
+
+
+def sweep(model, images01: torch.Tensor, ratios: Sequence[float] = DEFAULT_RATIOS,
+          strategies: Sequence[str] = STRATEGIES, seeds: int = 3, batch_size: int = 512,
+          progress: Optional[Callable[[float, str], None]] = None) -> SweepResult:
+    """Masked-patch error for every (strategy, ratio), averaged over images x seeds. All seeds of one
+    (strategy, ratio) run as one batch: every sample hides the same number of patches, so no padding."""
+    for s in strategies:
+        if s not in STRATEGIES:
+            raise ValueError(f"unknown mask strategy {s!r}; choose from {', '.join(STRATEGIES)}")
+    if seeds < 1:
+        raise ValueError("seeds must be at least 1")
+    if len(images01) == 0:
+        raise ValueError("no images to sweep over")
+    g, L = model.config.grid_size, model.config.num_patches
+    n = len(images01)
+    rows, raw = [], {}
+    total, done = len(strategies) * len(ratios), 0
+    for strategy in strategies:
+        for ratio in ratios:
+            masks = torch.cat([make_mask(strategy, n, g, float(ratio), seed=_seed(strategy, float(ratio), s))
+                               if strategy != "grid" else make_mask(strategy, n, g, float(ratio))
+                               for s in range(seeds)])
+            errs = masked_errors(model, images01.repeat(seeds, 1, 1, 1), masks, batch_size).reshape(seeds, n)
+            raw[(strategy, float(ratio))] = errs
+            flat = errs.reshape(-1)
+            rows.append({"strategy": strategy, "ratio": float(ratio), "n_hidden": int(masks[0].sum()),
+                         "mean": float(flat.mean()), "std": float(flat.std()),
+                         "q25": float(np.quantile(flat, 0.25)), "q75": float(np.quantile(flat, 0.75)),
+                         "n": int(flat.size)})
+            done += 1
+            if progress is not None:
+                progress(done / total, f"{strategy} {ratio:.2f}")
+    return SweepResult(rows, raw)
+
+
+def write_csv(rows, path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=CSV_FIELDS)
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: r[k] for k in CSV_FIELDS})
+    return path
+
+
+def read_csv(path) -> list:
+    with open(path, newline="") as f:
+        out = []
+        for r in csv.DictReader(f):
+            out.append({"strategy": r["strategy"], "ratio": float(r["ratio"]), "n_hidden": int(r["n_hidden"]),
+                        **{k: float(r[k]) for k in ("mean", "std", "q25", "q75")}, "n": int(r["n"])})
+        return out
+
+
+def pretraining_grid(models: dict, images01: torch.Tensor, ratios: Sequence[float], seeds: int = 2,
+                     strategy: str = "random", progress=None) -> tuple[list, list, np.ndarray]:
+    """Error of each model (name -> (model, pretraining ratio)) at each test ratio: the heatmap of
+    pretraining ratio x test ratio. Returns (model names sorted by pretraining ratio, ratios, (M, R) array)."""
+    names = sorted(models, key=lambda k: models[k][1])
+    grid = np.zeros((len(names), len(ratios)))
+    for i, name in enumerate(names):
+        res = sweep(models[name][0], images01, ratios, (strategy,), seeds)
+        grid[i] = [r["mean"] for r in res.rows]
+        if progress is not None:
+            progress((i + 1) / len(names), name)
+    return names, list(ratios), grid
+
+
+def strategy_examples(model, image01: torch.Tensor, ratio: float, seed: int = 0):
+    """The paper's Figure 6 for one image: each strategy's mask and reconstruction at one ratio."""
+    from .explore import reconstruct
+    g = model.config.grid_size
+    return {s: reconstruct(model, image01, make_mask(s, 1, g, ratio, seed=seed)[0] if s != "grid"
+                           else make_mask(s, 1, g, ratio)[0]) for s in STRATEGIES}
+
+
+# --------------------------------------------------------------------------------------------------
+# Figures (matplotlib, for the command line; the app draws the same data with plotly)
+# --------------------------------------------------------------------------------------------------
+
+STRATEGY_COLOURS = {"random": "#4f46e5", "block": "#dc2626", "grid": "#059669"}
+
+
+def plot_curves(rows, path, title: str = ""):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6.4, 4))
+    for s in dict.fromkeys(r["strategy"] for r in rows):
+        rs = [r for r in rows if r["strategy"] == s]
+        x = np.array([r["ratio"] for r in rs])
+        m = np.array([r["mean"] for r in rs])
+        sd = np.array([r["std"] for r in rs])
+        ax.plot(x, m, "-o", ms=3, label=s, color=STRATEGY_COLOURS.get(s))
+        ax.fill_between(x, m - sd, m + sd, alpha=0.15, color=STRATEGY_COLOURS.get(s))
+    ax.set_xlabel("mask ratio at test time")
+    ax.set_ylabel("MSE on hidden patches (pixels in [0, 1])")
+    ax.set_title(title or "Reconstruction error against mask ratio (mean ± 1 sd over images × seeds)", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_heatmap(names: Sequence[str], pre_ratios: Sequence[float], test_ratios: Sequence[float],
+                 grid: np.ndarray, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 0.6 * len(names) + 1.6))
+    im = ax.imshow(grid, aspect="auto", cmap="magma")
+    ax.set_xticks(range(len(test_ratios)), [f"{r:.2f}" for r in test_ratios], rotation=90, fontsize=7)
+    ax.set_yticks(range(len(names)), [f"{r:.2f}" for r in pre_ratios])
+    ax.set_xlabel("mask ratio at test time")
+    ax.set_ylabel("pretraining mask ratio")
+    fig.colorbar(im, ax=ax, label="MSE on hidden patches")
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+    return Path(path)
+
+
+def probe_table(cards: Sequence[dict]) -> list:
+    """Linear-probe and kNN accuracy against pretraining ratio from model cards (the analogue of the paper's
+    Figure 5), sorted by ratio; cards without embedding metrics are left out."""
+    rows = []
+    for c in cards:
+        em = c.get("embedding_metrics") or {}
+        if c.get("mask_ratio") is None or not em:
+            continue
+        rows.append({"name": c["name"], "ratio": float(c["mask_ratio"]), "norm_pix": bool(c.get("norm_pix_loss")),
+                     **{k: float(v) for k, v in em.items() if k.startswith(("knn_", "linear_probe_"))},
+                     "raw_probe": float((c.get("raw_pixel_baseline") or {}).get("linear_probe", float("nan"))),
+                     "raw_knn": float((c.get("raw_pixel_baseline") or {}).get("knn", float("nan")))})
+    return sorted(rows, key=lambda r: (r["norm_pix"], r["ratio"]))
+
+
+def plot_probe(rows: Sequence[dict], path, pool: str = "both"):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    rows = [r for r in rows if not r["norm_pix"]]
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    x = [r["ratio"] for r in rows]
+    ax.plot(x, [100 * r[f"linear_probe_{pool}"] for r in rows], "-o", label=f"linear probe ({pool})", color="#4f46e5")
+    ax.plot(x, [100 * r[f"knn_{pool}"] for r in rows], "-s", label=f"kNN k=20 ({pool})", color="#dc2626")
+    if rows:
+        ax.axhline(100 * rows[0]["raw_probe"], ls="--", color="#4f46e5", alpha=0.6, label="raw pixels: probe")
+        ax.axhline(100 * rows[0]["raw_knn"], ls=":", color="#dc2626", alpha=0.6, label="raw pixels: kNN")
+    ax.set_xlabel("pretraining mask ratio")
+    ax.set_ylabel("accuracy on the 10k test set (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_strip(model, image01: torch.Tensor, ratios: Sequence[float], path, strategy: str = "random", seed: int = 0):
+    from .explore import panel_image, reconstruct, to_pil
+    from PIL import Image
+    g = model.config.grid_size
+    tiles = []
+    for r in ratios:
+        m = make_mask(strategy, 1, g, r, seed=seed)[0] if strategy != "grid" else make_mask(strategy, 1, g, r)[0]
+        rec = reconstruct(model, image01, m)
+        tiles.append((to_pil(rec.masked, 112), to_pil(rec.pasted, 112)))
+    canvas = Image.new("RGB", (len(tiles) * 120 + 8, 2 * 120 + 8), "white")
+    for i, (a, b) in enumerate(tiles):
+        canvas.paste(a, (8 + i * 120, 8))
+        canvas.paste(b, (8 + i * 120, 128))
+    canvas.save(path)
+    return Path(path)
+
+
+def plot_strategies(examples: dict, path):
+    from .explore import to_pil
+    from PIL import Image, ImageDraw
+    canvas = Image.new("RGB", (3 * 2 * 120 + 8, 150), "white")
+    d = ImageDraw.Draw(canvas)
+    for i, (s, rec) in enumerate(examples.items()):
+        x = 8 + i * 240
+        canvas.paste(to_pil(rec.masked, 112), (x, 30))
+        canvas.paste(to_pil(rec.pasted, 112), (x + 116, 30))
+        d.text((x, 8), f"{s}: MSE {rec.mse_hidden:.4f}", fill=(20, 20, 20))
+    canvas.save(path)
+    return Path(path)
+
+
+def parse_ratios(text: str) -> list:
+    """'0.05:0.95:0.05' (start:stop:step, inclusive) or '0.25,0.5,0.75'."""
+    try:
+        if ":" in text:
+            a, b, c = (float(v) for v in text.split(":"))
+            n = int(round((b - a) / c)) + 1
+            vals = [round(a + i * c, 6) for i in range(n)]
+        else:
+            vals = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ValueError(f"cannot read ratios {text!r}: use start:stop:step or a comma list") from None
+    bad = [v for v in vals if not 0 <= v < 1]
+    if not vals or bad:
+        raise ValueError(f"ratios must be in [0, 1); got {bad or 'none'}")
+    return vals
+
+
+def main(argv=None) -> int:
+    from .checkpoints import CheckpointError, load_model
+    from .data import DataError, load_fashion_mnist_subset, photo_eval_set, prepare_image
+
+    p = argparse.ArgumentParser(prog="python -m mae_core.sweep", description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", required=True, help="bundled name or checkpoint path")
+    p.add_argument("--ratios", default="0.05:0.95:0.05")
+    p.add_argument("--strategies", default=",".join(STRATEGIES))
+    p.add_argument("--images", type=int, default=64)
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--strip-ratios", default="0.25,0.5,0.75,0.9")
+    p.add_argument("--out", required=True, help="output folder")
+    args = p.parse_args(argv)
+    try:
+        ratios = parse_ratios(args.ratios)
+        strip = parse_ratios(args.strip_ratios)
+        strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+        model, card = load_model(args.model)
+        c = model.config
+        if c.in_chans == 1:
+            sub = load_fashion_mnist_subset()
+            imgs = torch.stack([prepare_image(_pil(sub.images[i]), c.img_size, 1) for i in range(args.images)]) \
+                if c.img_size != 28 else sub.images[:args.images]
+        else:
+            imgs = photo_eval_set(c.img_size, c.in_chans)[:args.images]
+        from tqdm.auto import tqdm
+        bar = tqdm(total=len(ratios) * len(strategies), desc="sweep")
+        res = sweep(model, imgs, ratios, strategies, args.seeds,
+                    progress=lambda f, label: (bar.update(1), bar.set_postfix_str(label)))
+        bar.close()
+    except (CheckpointError, DataError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_csv(res.rows, out / "sweep.csv")
+    plot_curves(res.rows, out / "error_vs_ratio.png", title=f"{card.get('name', args.model)}: error against ratio")
+    plot_strip(model, imgs[0], strip, out / "strip.png")
+    plot_strategies(strategy_examples(model, imgs[0], 0.75), out / "strategies_at_0.75.png")
+    for r in res.rows:
+        if abs(r["ratio"] - 0.75) < 1e-9:
+            print(f"  {r['strategy']:6s} @0.75: MSE {r['mean']:.4f} ± {r['std']:.4f}")
+    print(f"wrote {out}/sweep.csv, error_vs_ratio.png, strip.png, strategies_at_0.75.png")
+    return 0
+
+
+def _pil(t):
+    from .data import array_to_pil
+    return array_to_pil((t[0].numpy() * 255).round().astype("uint8"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -14,5 +14,6 @@ st.set_page_config(page_title="MAE Explorer", page_icon="🧩", layout="wide")
 pages = [
     st.Page(str(HERE / "views" / "reconstruct.py"), title="Reconstruct", icon=":material/auto_fix_high:", default=True),
     st.Page(str(HERE / "views" / "ratios.py"), title="Mask ratios", icon=":material/tune:"),
+    st.Page(str(HERE / "views" / "embeddings.py"), title="Embeddings", icon=":material/scatter_plot:"),
 ]
 st.navigation(pages).run()

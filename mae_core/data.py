@@ -420,3 +420,35 @@ class ImageFolderDataset(torch.utils.data.Dataset):
         out = LabelledImages(torch.stack(images), torch.tensor(labels), self.classes, str(self.files[0].parents[1]))
         out.skipped = skipped
         return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Labelled sets prepared for a model (the embedding explorer)
+# --------------------------------------------------------------------------------------------------
+
+LABELLED_SOURCES = ("fashion-mnist-subset", "fashion-mnist-test", "folder")
+
+
+def labelled_dataset(source: str, size: int, channels: int, limit: Optional[int] = None, seed: int = 0,
+                     folder: Optional[str] = None) -> LabelledImages:
+    """A labelled image set at a model's size and channels, with at most ``limit`` images, class-balanced draws
+    for Fashion-MNIST (a fixed seed keeps the same images across visits)."""
+    if source == "fashion-mnist-subset":
+        ds = load_fashion_mnist_subset()
+    elif source == "fashion-mnist-test":
+        ds = load_fashion_mnist("test")
+    elif source == "folder":
+        if not folder:
+            raise DataError("choose an image folder (one subfolder per class)")
+        return ImageFolderDataset(folder, size, channels).load_all(limit=limit, seed=seed)
+    else:
+        raise DataError(f"unknown dataset {source!r}; choose one of: {', '.join(LABELLED_SOURCES)}")
+    if limit is not None and limit < len(ds):
+        rng = np.random.default_rng(seed)
+        idx = np.sort(rng.choice(len(ds), limit, replace=False))
+        ds = ds.subset(idx)
+    if (size, channels) != (28, 1):
+        imgs = torch.stack([prepare_image(array_to_pil((x[0].numpy() * 255).round().astype(np.uint8)), size, channels)
+                            for x in ds.images])
+        ds = LabelledImages(imgs, ds.labels, ds.classes, ds.name)
+    return ds

@@ -78,3 +78,17 @@ def test_encode_shapes_determinism_and_masking():
     assert not np.allclose(fm, encode(m, imgs, "mean"))
     with pytest.raises(ValueError, match="pool must be one of"):
         encode(m, imgs, "max")
+
+
+def test_torch_probe_matches_scikit_learn_logistic_regression():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+    rng = np.random.default_rng(0)
+    x, y = _blobs(n=600, d=12, classes=4, spread=2.5, seed=4)  # overlapping classes: accuracy well below 1
+    xt, yt = x[400:], y[400:]
+    x, y = x[:400], y[:400]
+    sc = StandardScaler().fit(x)
+    ref = LogisticRegression(C=0.5, max_iter=5000, tol=1e-8).fit(sc.transform(x), y)
+    ours = linear_probe_accuracy(x, y, xt, yt, C=0.5)
+    assert ours == pytest.approx(ref.score(sc.transform(xt), yt), abs=0.006)
+    assert 0.4 < ours < 0.98

@@ -1,0 +1,206 @@
+"""Embeddings: where a labelled dataset's images land in the encoder's space (t-SNE / PCA / UMAP), with the
+images behind the points, their nearest neighbours and kNN / linear-probe scores."""
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from common import get_model, model_picker
+
+from mae_core import zoo
+from mae_core.data import DataError, find_fashion_mnist, labelled_dataset
+from mae_core.embed import encode, nearest_neighbours, project, raw_pixels, scores, thumbnails
+from mae_core.explore import reconstruct, to_pil
+from mae_core.masking import random_mask
+
+PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f",
+           "#bab0ac", "#1f77b4", "#17becf"]  # Tableau 10 (+2): distinct hues for the 10 classes
+
+model, card, model_path = model_picker()
+cfg = model.config
+
+st.title("What the encoder has learned")
+st.caption("Each point is one image, placed by its encoder features; colours are classes the model never saw "
+           "during pretraining. Select points (click, box or lasso) to see their images.")
+
+# ----------------------------------------------------------------------------- settings
+with st.container(border=True):
+    c1, c2, c3, c4 = st.columns([1.6, 1, 1.2, 1.2])
+    sources = {"fashion-mnist-subset": "Fashion-MNIST (bundled 2,000)", "folder": "Image folder"}
+    if find_fashion_mnist() is not None:
+        sources = {"fashion-mnist-subset": sources["fashion-mnist-subset"],
+                   "fashion-mnist-test": "Fashion-MNIST test set (10,000)", "folder": "Image folder"}
+    source = c1.selectbox("Dataset", list(sources), format_func=sources.get, key="emb_source")
+    folder = None
+    if source == "folder":
+        folder = c1.text_input("Folder with one subfolder per class", key="emb_folder")
+    max_n = {"fashion-mnist-subset": 2000, "fashion-mnist-test": 10000}.get(source, 5000)
+    n_points = c2.number_input("Points", 100, max_n, min(2000, max_n), step=100, key="emb_n")
+    pool = c3.selectbox("Feature", ["cls", "mean", "both"], key="emb_pool",
+                        format_func={"cls": "cls token", "mean": "mean of patch tokens", "both": "cls + mean"}.get)
+    mask_ratio = c4.slider("Hide patches before encoding", 0.0, 0.9, 0.0, 0.05, key="emb_mask",
+                           help="0: the encoder sees the whole image. Above 0: a random share of patches is hidden, "
+                                "to see how robust the features are.")
+    c5, c6, c7, c8 = st.columns([1.6, 1, 1.2, 1.2])
+    methods = ["tsne", "pca"]
+    try:
+        import umap  # noqa: F401
+        methods.append("umap")
+    except ImportError:
+        pass
+    method = c5.radio("Projection", methods, horizontal=True, key="emb_method",
+                      format_func={"tsne": "t-SNE", "pca": "PCA", "umap": "UMAP"}.get)
+    perplexity = c6.number_input("Perplexity", 5, 100, 30, key="emb_perplexity", disabled=method != "tsne")
+    seed = c7.number_input("Seed", 0, 10**6, 0, key="emb_seed")
+    hover_images = c8.toggle("Thumbnails on hover", key="emb_hover",
+                             help="Draw the map with Altair, whose tooltips can show each point's image")
+
+
+# ----------------------------------------------------------------------------- cached steps (arrays: cache_resource)
+@st.cache_resource(show_spinner=False, max_entries=8)
+def dataset(source: str, folder: str, size: int, channels: int, n: int):
+    return labelled_dataset(source, size, channels, limit=n, seed=0, folder=folder)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def features(path: str, overrides: str, source: str, folder: str, n: int, pool: str, mask_ratio: float):
+    m, _ = get_model(path, json.loads(overrides))
+    ds = dataset(source, folder, m.config.img_size, m.config.in_chans, n)
+    bar = st.progress(0.0, text="Encoding images…")
+    f = encode(m, ds.images, pool, mask_ratio=mask_ratio, seed=0,
+               progress=lambda p: bar.progress(p, text=f"Encoding images… {p:.0%}"))
+    bar.empty()
+    return f
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def projection(path: str, overrides: str, source: str, folder: str, n: int, pool: str, mask_ratio: float,
+               method: str, perplexity: float, seed: int):
+    f = features(path, overrides, source, folder, n, pool, mask_ratio)
+    with st.spinner(f"Projecting {len(f)} points with {method}…"):
+        t = time.time()
+        xy = project(f, method, seed=seed, perplexity=perplexity)
+    return xy, time.time() - t
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def quality(path: str, overrides: str, source: str, folder: str, n: int, pool: str, mask_ratio: float):
+    f = features(path, overrides, source, folder, n, pool, mask_ratio)
+    c = get_model(path, json.loads(overrides))[0].config
+    return scores(f, dataset(source, folder, c.img_size, c.in_chans, n).labels.numpy())
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def raw_quality(source: str, folder: str, size: int, channels: int, n: int):
+    ds = dataset(source, folder, size, channels, n)
+    return scores(raw_pixels(ds.images), ds.labels.numpy())
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def thumbs(source: str, folder: str, size: int, channels: int, n: int):
+    return thumbnails(dataset(source, folder, size, channels, n).images, 48)
+
+
+ov = json.dumps(st.session_state.get("active_overrides") or {}, sort_keys=True)
+key = (model_path, ov, source, folder or "", int(n_points), pool, float(mask_ratio))
+try:
+    ds = dataset(source, folder or "", cfg.img_size, cfg.in_chans, int(n_points))
+    t0 = time.time()
+    feats = features(*key)
+    xy, t_proj = projection(*key, method, float(perplexity), int(seed))
+    elapsed = time.time() - t0
+except DataError as e:
+    st.error(str(e))
+    st.stop()
+labels = ds.labels.numpy()
+classes = list(ds.classes)
+
+# ----------------------------------------------------------------------------- the map
+left, right = st.columns([1.7, 1], gap="large")
+with left:
+    if hover_images:
+        import altair as alt
+        import pandas as pd
+        df = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], "class": [classes[i] for i in labels],
+                           "index": np.arange(len(labels)),
+                           "image": thumbs(source, folder or "", cfg.img_size, cfg.in_chans, int(n_points))})
+        chart = alt.Chart(df).mark_circle(size=28, opacity=0.8).encode(
+            x=alt.X("x", axis=None), y=alt.Y("y", axis=None),
+            color=alt.Color("class", scale=alt.Scale(domain=classes, range=PALETTE[:len(classes)])),
+            tooltip=["image", "class", "index"]).properties(height=560).interactive()
+        st.altair_chart(chart, width="stretch")
+        selected = []
+        st.caption("Hover a point to see its image. Turn thumbnails off to select points.")
+    else:
+        fig = go.Figure()
+        for c, name in enumerate(classes):
+            idx = np.flatnonzero(labels == c)
+            fig.add_trace(go.Scattergl(x=xy[idx, 0], y=xy[idx, 1], mode="markers", name=name,
+                                       customdata=idx, marker=dict(size=5, color=PALETTE[c % len(PALETTE)],
+                                                                   opacity=0.8),
+                                       hovertemplate=f"{name}<br>#%{{customdata}}<extra></extra>"))
+        fig.update_layout(height=560, margin=dict(l=0, r=0, t=10, b=0), legend=dict(itemsizing="constant"),
+                          xaxis=dict(visible=False), yaxis=dict(visible=False), dragmode="lasso",
+                          plot_bgcolor="white")
+        event = st.plotly_chart(fig, on_select="rerun", selection_mode=("points", "box", "lasso"),
+                                key="emb_chart", width="stretch")
+        pts = (event or {}).get("selection", {}).get("points", []) if event else []
+        selected = sorted({int(p["customdata"]) for p in pts if "customdata" in p})
+    proj_name = {"tsne": "t-SNE", "pca": "PCA", "umap": "UMAP"}[method]
+    st.caption(f"{len(labels)} points · {proj_name} of {feats.shape[1]}-d {pool} features"
+               f"{f' of images with {mask_ratio:.0%} of patches hidden' if mask_ratio else ''} · "
+               f"{elapsed:.1f} s (projection {t_proj:.1f} s; cached for these settings)")
+
+# ----------------------------------------------------------------------------- selection and one point
+with right:
+    if selected:
+        st.markdown(f"**{len(selected)} selected**")
+        show = selected[:24]
+        cols = st.columns(6)
+        for i, idx in enumerate(show):
+            cols[i % 6].image(to_pil(ds.images[idx], 64), caption=classes[labels[idx]][:10])
+        if len(selected) > 24:
+            st.caption(f"… and {len(selected) - 24} more. Class counts: " +
+                       ", ".join(f"{classes[c]} {n}" for c, n in zip(*np.unique(labels[selected], return_counts=True))))
+        if st.session_state.get("emb_last_selection") != selected:  # a new selection: show its first point
+            st.session_state["emb_last_selection"] = selected
+            st.session_state["emb_point"] = selected[0]
+    point = st.number_input("Image number", 0, len(labels) - 1, key="emb_point",
+                            help="Select a point on the map, or type its number")
+    k = st.slider("Neighbours", 4, 16, 8, key="emb_k")
+    a, b = st.columns(2)
+    a.image(to_pil(ds.images[point], 140), caption=f"#{point}: {classes[labels[point]]}")
+    mask = random_mask(1, cfg.grid_size, 0.75, seed=int(point))[0]
+    rec = reconstruct(model, ds.images[point], mask)
+    b.image(to_pil(rec.pasted, 140), caption=f"reconstruction at 75% (MSE {rec.mse_hidden:.4f})")
+    nn_idx = nearest_neighbours(feats, feats[point], k=k, exclude_self=True)[0]
+    st.markdown(f"**{k} nearest neighbours** in the encoder's {feats.shape[1]}-d space (not the 2-D map)")
+    cols = st.columns(4)
+    for i, j in enumerate(nn_idx):
+        same = labels[j] == labels[point]
+        cols[i % 4].image(to_pil(ds.images[j], 72), caption=("✓ " if same else "✗ ") + classes[labels[j]])
+    agree = float(np.mean(labels[nn_idx] == labels[point]))
+    st.caption(f"{agree:.0%} of the neighbours share the class of #{point}.")
+
+# ----------------------------------------------------------------------------- scores
+st.subheader("How separable are the classes?")
+st.caption("kNN (k=20, cosine) and logistic-regression probe, fit on 75% of these points and scored on the other "
+           "25%, beside the same scores for raw pixels.")
+others = {lab: p for lab, p in zoo.bundled_choices().items() if p != model_path}
+compare = st.selectbox("Compare with", ["(none)"] + list(others), key="emb_compare")
+rows = {"this model": quality(*key), "raw pixels": raw_quality(source, folder or "", cfg.img_size, cfg.in_chans,
+                                                               int(n_points))}
+if compare != "(none)":
+    other_path = others[compare]
+    om, _ = get_model(other_path)
+    if (om.config.img_size, om.config.in_chans) != (cfg.img_size, cfg.in_chans):
+        st.warning("That model takes images of another size or channel count; its scores use its own preprocessing "
+                   "of the same images.")
+    rows[compare] = quality(other_path, "{}", source, folder or "", int(n_points), pool, float(mask_ratio))
+st.table({"": list(rows), "kNN accuracy": [f"{r['knn']:.1%}" for r in rows.values()],
+          "linear probe": [f"{r['linear_probe']:.1%}" for r in rows.values()],
+          "train / test": [f"{r['n_train']} / {r['n_test']}" for r in rows.values()]})

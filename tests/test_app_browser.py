@@ -59,3 +59,52 @@ def test_paint_by_dragging_updates_mask_and_reconstruction(server):
         page.wait_for_function("() => document.body.innerText.includes('49 / 49')", timeout=20000)
         wait_idle(page)
         assert "Everything is hidden" in page.inner_text("body")
+
+
+POINTS_IN_BOX_JS = """
+([cx, cy, half]) => {
+  const gd = document.querySelector('.js-plotly-plot');
+  const fl = gd._fullLayout, r = gd.getBoundingClientRect();
+  const inside = [];
+  for (const t of gd._fullData) {
+    for (let i = 0; i < t.x.length; i++) {
+      const x = r.left + fl._size.l + fl.xaxis.l2p(t.x[i]), y = r.top + fl._size.t + fl.yaxis.l2p(t.y[i]);
+      if (Math.abs(x - cx) < half && Math.abs(y - cy) < half) inside.push(t.customdata[i]);
+    }
+  }
+  return inside;
+}
+"""
+
+FIRST_POINT_JS = """
+() => {
+  const gd = document.querySelector('.js-plotly-plot');
+  const fl = gd._fullLayout, t = gd._fullData[0], r = gd.getBoundingClientRect();
+  return {x: r.left + fl._size.l + fl.xaxis.l2p(t.x[0]), y: r.top + fl._size.t + fl.yaxis.l2p(t.y[0])};
+}
+"""
+
+
+def test_box_selecting_points_on_the_embedding_map_shows_their_neighbours(server):
+    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+    with browser_page(1400, 1200) as page:
+        page.goto(server + "/embeddings")
+        page.wait_for_selector(".js-plotly-plot", timeout=240000)
+        wait_idle(page, 240)
+        page.wait_for_timeout(1500)
+        pt = page.evaluate(FIRST_POINT_JS)
+        half = 8
+        inside = page.evaluate(POINTS_IN_BOX_JS, [pt["x"], pt["y"], half])
+        assert inside
+        page.locator('.js-plotly-plot .modebar-btn[data-title="Box Select"]').click()
+        page.mouse.move(pt["x"] - half, pt["y"] - half)
+        page.mouse.down()
+        page.mouse.move(pt["x"] + half, pt["y"] + half, steps=6)
+        page.mouse.up()
+        first = min(inside)
+        page.wait_for_function(f"() => document.body.innerText.includes('share the class of #{first}')",
+                               timeout=60000)
+        wait_idle(page, 60)
+        body = page.inner_text("body")
+        assert f"{len(inside)} selected" in body and "nearest neighbours" in body
+        page.screenshot(path=str(SCREENSHOT_DIR / "embeddings_selected.png"))

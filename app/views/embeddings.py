@@ -25,7 +25,7 @@ cfg = model.config
 
 st.title("What the encoder has learned")
 st.caption("Each point is one image, placed by its encoder features; colours are classes the model never saw "
-           "during pretraining. Select points (click, box or lasso) to see their images.")
+           "during pretraining. Select points with the box or lasso tool, or type an image number, to see the images.")
 
 # ----------------------------------------------------------------------------- settings
 with st.container(border=True):
@@ -137,13 +137,16 @@ with left:
         st.caption("Hover a point to see its image. Turn thumbnails off to select points.")
     else:
         fig = go.Figure()
+        # SVG markers up to 5,000 points: plotly selects a clicked point only on SVG traces; WebGL above that
+        # (box and lasso still select there)
+        Scatter = go.Scatter if len(labels) <= 5000 else go.Scattergl
         for c, name in enumerate(classes):
             idx = np.flatnonzero(labels == c)
-            fig.add_trace(go.Scattergl(x=xy[idx, 0], y=xy[idx, 1], mode="markers", name=name,
+            fig.add_trace(Scatter(x=xy[idx, 0], y=xy[idx, 1], mode="markers", name=name,
                                        customdata=idx, marker=dict(size=5, color=PALETTE[c % len(PALETTE)],
                                                                    opacity=0.8),
                                        hovertemplate=f"{name}<br>#%{{customdata}}<extra></extra>"))
-        fig.update_layout(height=560, margin=dict(l=0, r=0, t=10, b=0), legend=dict(itemsizing="constant"),
+        fig.update_layout(height=560, margin=dict(l=0, r=0, t=10, b=0), legend=dict(itemsizing="constant", y=0.92),
                           xaxis=dict(visible=False), yaxis=dict(visible=False), dragmode="lasso",
                           plot_bgcolor="white")
         event = st.plotly_chart(fig, on_select="rerun", selection_mode=("points", "box", "lasso"),
@@ -153,7 +156,7 @@ with left:
     proj_name = {"tsne": "t-SNE", "pca": "PCA", "umap": "UMAP"}[method]
     st.caption(f"{len(labels)} points · {proj_name} of {feats.shape[1]}-d {pool} features"
                f"{f' of images with {mask_ratio:.0%} of patches hidden' if mask_ratio else ''} · "
-               f"{elapsed:.1f} s (projection {t_proj:.1f} s; cached for these settings)")
+               f"{elapsed:.1f} s this time (the projection took {t_proj:.1f} s and is cached for these settings)")
 
 # ----------------------------------------------------------------------------- selection and one point
 with right:
@@ -162,10 +165,10 @@ with right:
         show = selected[:24]
         cols = st.columns(6)
         for i, idx in enumerate(show):
-            cols[i % 6].image(to_pil(ds.images[idx], 64), caption=classes[labels[idx]][:10])
-        if len(selected) > 24:
-            st.caption(f"… and {len(selected) - 24} more. Class counts: " +
-                       ", ".join(f"{classes[c]} {n}" for c, n in zip(*np.unique(labels[selected], return_counts=True))))
+            cols[i % 6].image(to_pil(ds.images[idx], 64))
+        counts = zip(*np.unique(labels[selected], return_counts=True))
+        st.caption((f"Showing 24 of {len(selected)}. " if len(selected) > 24 else "") + "Classes: " +
+                   ", ".join(f"{classes[c]} {n}" for c, n in counts))
         if st.session_state.get("emb_last_selection") != selected:  # a new selection: show its first point
             st.session_state["emb_last_selection"] = selected
             st.session_state["emb_point"] = selected[0]

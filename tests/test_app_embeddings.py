@@ -1,0 +1,56 @@
+"""AppTest drives the Embeddings page (PCA keeps it quick; t-SNE is covered in test_embed and the browser test)."""
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def at(tmp_path, monkeypatch):
+    monkeypatch.setenv("MAE_CACHE_DIR", str(tmp_path / "cache"))
+    app = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=180)
+    app.run()
+    app.switch_page(str(ROOT / "app" / "views" / "embeddings.py"))
+    app.session_state["emb_method"] = "pca"
+    app.session_state["emb_n"] = 400
+    app.run()
+    assert not app.exception, app.exception
+    return app
+
+
+def _table_rows(app):
+    t = app.table[-1].value
+    return dict(zip(t[""], t["kNN accuracy"]))
+
+
+def test_page_shows_map_point_neighbours_and_scores(at):
+    assert at.title[0].value == "What the encoder has learned"
+    assert any("400 points · PCA of 192-d cls features" in c.value for c in at.caption)
+    rows = _table_rows(at)
+    assert set(rows) == {"this model", "raw pixels"}
+    assert all(v.endswith("%") for v in rows.values())
+    assert any("of the neighbours share the class of #0" in c.value for c in at.caption)
+
+
+def test_point_pool_mask_and_comparison(at):
+    at.number_input(key="emb_point").set_value(17).run()
+    assert any("share the class of #17" in c.value for c in at.caption)
+    at.selectbox(key="emb_pool").set_value("both").run()
+    assert any("384-d both features" in c.value for c in at.caption)
+    at.slider(key="emb_mask").set_value(0.5).run()
+    assert any("with 50% of patches hidden" in c.value for c in at.caption)
+    options = at.selectbox(key="emb_compare").options
+    if len(options) > 1:
+        at.selectbox(key="emb_compare").set_value(options[1]).run()
+        assert len(_table_rows(at)) == 3
+    assert not at.exception
+
+
+def test_bad_folder_is_a_message(at, tmp_path):
+    at.selectbox(key="emb_source").set_value("folder").run()
+    assert any("choose an image folder" in e.value for e in at.error)
+    at.text_input(key="emb_folder").set_value(str(tmp_path / "nope")).run()
+    assert any("is not a folder" in e.value for e in at.error)
+    assert not at.exception

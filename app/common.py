@@ -25,9 +25,6 @@ RUNS_DIR = Path(os.environ.get("MAE_RUNS_DIR", ROOT / "runs"))
 UPLOAD_DIR = Path(os.environ.get("MAE_UPLOAD_DIR", cache_dir() / "uploads"))
 READ_ONLY = os.environ.get("MAE_READ_ONLY", "").lower() in ("1", "true", "yes")
 
-torch.set_grad_enabled(False)  # the app never trains in the script thread
-
-
 # --------------------------------------------------------------------------------------------------
 # Caches
 # --------------------------------------------------------------------------------------------------

@@ -15,5 +15,6 @@ pages = [
     st.Page(str(HERE / "views" / "reconstruct.py"), title="Reconstruct", icon=":material/auto_fix_high:", default=True),
     st.Page(str(HERE / "views" / "ratios.py"), title="Mask ratios", icon=":material/tune:"),
     st.Page(str(HERE / "views" / "embeddings.py"), title="Embeddings", icon=":material/scatter_plot:"),
+    st.Page(str(HERE / "views" / "train.py"), title="Train", icon=":material/model_training:"),
 ]
 st.navigation(pages).run()

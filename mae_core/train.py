@@ -285,8 +285,8 @@ def _precision(args: TrainArgs, device: torch.device):
 
 def pretrain(args: TrainArgs, callback: Optional[Callable[[StepInfo], None]] = None,
              should_stop: Optional[Callable[[], bool]] = None, callback_every: int = 10) -> dict:
-    """Run pretraining as ``args`` says. ``callback(StepInfo)`` is called every ``callback_every`` steps (its
-    ``model`` field set at epoch ends); ``should_stop()`` is polled each step and ends the run cleanly with a
+    """Run pretraining as ``args`` says. ``callback(StepInfo)`` is called every ``callback_every`` steps and at
+    each epoch end (eta 0), in the training thread, between steps; ``should_stop()`` is polled each step and ends the run cleanly with a
     checkpoint. Returns the final model card. Raises TrainingError on NaN/inf loss."""
     rank, world, device = init_distributed()
     if args.threads:
@@ -436,7 +436,7 @@ def pretrain(args: TrainArgs, callback: Optional[Callable[[StepInfo], None]] = N
                     log({"step": step, "epoch": epoch + (i + 1) / batches.steps_per_epoch, "loss": loss_value,
                          "lr": lr, "images_per_s": round(ips, 1), "elapsed_s": round(elapsed, 2)})
                 if callback is not None and step % callback_every == 0:
-                    callback(StepInfo(step, total_steps, epoch, loss_value, lr, ips, elapsed, eta))
+                    callback(StepInfo(step, total_steps, epoch, loss_value, lr, ips, elapsed, eta, model=model))
                 stop_now = interrupted["flag"] or (should_stop is not None and should_stop())
                 out_of_time = args.time_budget and elapsed >= args.time_budget * 60
                 if stop_now or out_of_time:

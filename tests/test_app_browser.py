@@ -9,7 +9,8 @@ from browser import SCREENSHOT_DIR, browser_page, streamlit_server, wait_idle
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     cache = tmp_path_factory.mktemp("cache")
-    with streamlit_server({"MAE_CACHE_DIR": str(cache), "OMP_NUM_THREADS": "1"}) as url:
+    runs = tmp_path_factory.mktemp("runs")
+    with streamlit_server({"MAE_CACHE_DIR": str(cache), "MAE_RUNS_DIR": str(runs), "OMP_NUM_THREADS": "1"}) as url:
         yield url
 
 
@@ -108,3 +109,29 @@ def test_box_selecting_points_on_the_embedding_map_shows_their_neighbours(server
         body = page.inner_text("body")
         assert f"{len(inside)} selected" in body and "nearest neighbours" in body
         page.screenshot(path=str(SCREENSHOT_DIR / "embeddings_selected.png"))
+
+
+def test_training_from_the_browser_shows_a_growing_curve(server):
+    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+    with browser_page(1400, 1300) as page:
+        page.goto(server + "/train")
+        page.wait_for_selector("text=Pretrain a masked autoencoder", timeout=60000)
+        wait_idle(page, 60)
+        page.get_by_label("Run name").fill("browser_run")
+        page.get_by_label("Run name").press("Enter")
+        wait_idle(page, 60)
+        page.get_by_role("button", name="Start training").click()
+        page.wait_for_selector("text=browser_run — running", timeout=60000)
+
+        def points():
+            return page.evaluate("() => { const gd = document.querySelector('.js-plotly-plot');"
+                                 " return gd ? gd.data[0].x.length : 0; }")
+        page.wait_for_function("() => { const gd = document.querySelector('.js-plotly-plot');"
+                               " return gd && gd.data[0].x.length >= 2; }", timeout=120000)
+        n1 = points()
+        page.wait_for_function(f"() => {{ const gd = document.querySelector('.js-plotly-plot');"
+                               f" return gd && gd.data[0].x.length > {n1}; }}", timeout=120000)
+        page.wait_for_selector("text=Held-out images", timeout=120000)
+        page.screenshot(path=str(SCREENSHOT_DIR / "train_running.png"))
+        page.get_by_role("button", name="Stop").click()
+        page.wait_for_selector("text=browser_run — stopped", timeout=120000)

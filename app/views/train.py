@@ -1,0 +1,173 @@
+"""Train: pretrain a small MAE from the browser and watch it learn."""
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from common import READ_ONLY, RUNS_DIR
+
+from mae_core.data import DataError, find_fashion_mnist
+from mae_core.train import TrainArgs, TrainingError
+from mae_core.worker import JobRegistry, estimate_seconds_per_epoch
+
+PRESETS = {"mae_fmnist_tiny": "Fashion-MNIST tiny (28 px, 7×7 patches, 3.1M params)",
+           "mae_fmnist_micro": "Fashion-MNIST micro (28 px, 7×7 patches, 0.1M params: fastest)",
+           "mae_photo_small": "Photos small (64 px RGB, 8×8 patches, 3.2M params)"}
+
+
+@st.cache_resource
+def registry() -> JobRegistry:
+    """One registry per server process: runs survive reloads and every session sees every run."""
+    return JobRegistry(max_running=2)
+
+
+@st.cache_data(show_spinner="Timing a few training steps…", max_entries=32)
+def epoch_estimate(data: str, preset: str, mask_ratio: float, norm_pix: bool, batch: int) -> float:
+    return estimate_seconds_per_epoch(TrainArgs(data=data, preset=preset, mask_ratio=mask_ratio,
+                                                norm_pix_loss=norm_pix, batch_size=batch, progress=False))
+
+
+def _fmt_s(s: float) -> str:
+    s = int(round(s))
+    return f"{s // 3600}h {s % 3600 // 60:02d}m" if s >= 3600 else (f"{s // 60}m {s % 60:02d}s" if s >= 60 else f"{s}s")
+
+
+st.title("Pretrain a masked autoencoder")
+st.caption("A small MAE learns in minutes on a laptop CPU: start a run and watch blurry blobs turn into garments. "
+           "Finished and stopped runs appear in every page's model picker under *Trained here*.")
+
+if READ_ONLY:
+    st.info("This server is read-only (MAE_READ_ONLY): training is disabled. Runs trained earlier are still listed.")
+
+# ----------------------------------------------------------------------------- the form
+if not READ_ONLY:
+    with st.container(border=True):
+        c1, c2, c3 = st.columns(3)
+        data_opts = {"fashion-mnist": "Fashion-MNIST (60,000)" if find_fashion_mnist() else None,
+                     "fashion-mnist-subset": "Fashion-MNIST (bundled 1,600)", "photos": "Photos (scikit-image)",
+                     "folder": "Image folder…"}
+        data_opts = {k: v for k, v in data_opts.items() if v}
+        data = c1.selectbox("Data", list(data_opts), format_func=data_opts.get, key="tr_data")
+        folder = c1.text_input("Folder (one subfolder per class)", key="tr_folder") if data == "folder" else ""
+        preset_choices = [p for p in PRESETS if (p.startswith("mae_photo") == (data in ("photos", "folder")))]
+        preset = c2.selectbox("Model size", preset_choices, format_func=PRESETS.get, key="tr_preset")
+        mask_ratio = c3.slider("Mask ratio", 0.1, 0.95, 0.75, 0.05, key="tr_ratio")
+        c4, c5, c6 = st.columns(3)
+        norm_pix = c4.toggle("Norm-pix target", key="tr_normpix",
+                             help="Predict each patch normalised by its own mean and variance (the paper's better "
+                                  "representation; reconstructions are re-scaled to show them)")
+        budget_kind = c5.radio("Budget", ["minutes", "epochs"], horizontal=True, key="tr_budget_kind",
+                               help="Minutes: the learning-rate schedule runs on the clock and the run ends on time")
+        if budget_kind == "epochs":
+            epochs = c5.number_input("Epochs", 1, 400, 2, key="tr_epochs")
+            minutes = None
+        else:
+            minutes = c5.number_input("Minutes", 0.5, 600.0, 2.0, 0.5, key="tr_minutes")
+            epochs = 400
+        batch = c6.select_slider("Batch size", [32, 64, 128, 256, 512], value=128, key="tr_batch")
+        lr = c6.select_slider("Learning rate", [1e-4, 3e-4, 5e-4, 1e-3, 2e-3, 3e-3], value=1e-3, key="tr_lr",
+                              format_func=lambda v: f"{v:g}")
+        name = st.text_input("Run name", value=f"{preset.replace('mae_', '')}_r{int(mask_ratio * 100)}"
+                             f"{'_normpix' if norm_pix else ''}", key="tr_name")
+        data_arg = f"folder:{folder}" if data == "folder" else data
+        est_col, start_col = st.columns([3, 1], vertical_alignment="center")
+        if data != "folder" or folder:
+            try:
+                sec = epoch_estimate(data_arg, preset, float(mask_ratio), bool(norm_pix), int(batch))
+                total = f"; {epochs} epochs ≈ {_fmt_s(sec * epochs)}" if budget_kind == "epochs" else ""
+                est_col.caption(f"About **{_fmt_s(sec)} per epoch** on this machine{total} (timed just now; other runs "
+                                f"on the server slow it down).")
+            except (DataError, ValueError) as e:
+                est_col.error(str(e))
+        if start_col.button("Start training", type="primary", icon=":material/play_arrow:", width="stretch"):
+            safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name.strip()) or "run"
+            args = TrainArgs(data=data_arg, preset=preset, mask_ratio=float(mask_ratio), norm_pix_loss=bool(norm_pix),
+                             epochs=int(epochs), time_budget=float(minutes) if minutes else None,
+                             batch_size=int(batch), lr=float(lr), warmup_epochs=0.2 if minutes is None else 0.05,
+                             out=str(RUNS_DIR / safe), progress=False, eval_images=500, log_every=10)
+            try:
+                if Path(args.out).with_suffix(".safetensors").exists():
+                    raise ValueError(f"a run named {safe!r} exists already: pick another name, or resume it below")
+                RUNS_DIR.mkdir(parents=True, exist_ok=True)
+                job = registry().start(args, name=safe)
+                st.session_state["tr_last_job"] = job.id
+                st.toast(f"Started {safe}")
+            except (RuntimeError, ValueError, OSError) as e:
+                st.error(str(e))
+
+# ----------------------------------------------------------------------------- the runs
+jobs = registry().jobs()
+if not jobs:
+    st.info("No run has been started on this server yet.")
+
+
+def _recon_strip(s) -> np.ndarray:
+    """Rows: original, masked, then the latest reconstruction, as one image."""
+    rows = [s.originals, s.masked, s.recons[-1]]
+    rows = [np.concatenate(list(r), axis=1) for r in rows]
+    return np.concatenate(rows, axis=0)
+
+
+def _draw(job_id: str):
+    job = registry().get(job_id)
+    s = job.snapshot()
+    icon = {"running": ":material/autorenew:", "starting": ":material/hourglass_top:",
+            "stopping": ":material/hourglass_bottom:", "stopped": ":material/pause_circle:",
+            "finished": ":material/check_circle:", "failed": ":material/error:"}
+    head = st.columns([3, 1, 1])
+    head[0].markdown(f"### {icon.get(s.status, '')} {s.name} — {s.status}")
+    frac = s.step / s.total_steps if s.total_steps else 0.0
+    if s.args.get("time_budget"):
+        frac = min(1.0, s.elapsed / (60 * s.args["time_budget"]))
+    st.progress(frac, text=f"step {s.step:,} / {s.total_steps:,} · epoch {s.epoch} · {s.images_per_s:,.0f} img/s · "
+                           f"elapsed {_fmt_s(s.elapsed)} · ETA {_fmt_s(s.eta)}")
+    if s.status in ("running", "starting"):
+        head[1].button("Stop", icon=":material/stop:", key=f"stop_{job_id}", on_click=job.stop, width="stretch",
+                       help="Stops after the current step and saves a checkpoint")
+    if s.status in ("stopped", "failed") and s.checkpoint and Path(s.checkpoint).exists() and not READ_ONLY:
+        if head[1].button("Resume", icon=":material/play_arrow:", key=f"resume_{job_id}", width="stretch"):
+            args = TrainArgs(**{**s.args, "resume": True})
+            try:
+                new = registry().start(args, name=s.name)
+                st.session_state["tr_last_job"] = new.id
+                st.rerun()
+            except (RuntimeError, ValueError) as e:
+                st.error(str(e))
+    if s.error:
+        st.error(f"Training stopped: {s.error}" + (f"\n\nThe last good checkpoint is kept: {s.checkpoint}"
+                                                   if s.checkpoint else ""))
+    left, right = st.columns([1, 1.3])
+    with left:
+        if s.losses:
+            steps, losses = zip(*s.losses)
+            fig = go.Figure(go.Scatter(x=steps, y=losses, mode="lines", line=dict(color="#4f46e5")))
+            fig.update_layout(height=260, margin=dict(l=10, r=10, t=30, b=10), title="training loss (hidden patches)",
+                              xaxis_title="step", yaxis_title="loss")
+            st.plotly_chart(fig, width="stretch", key=f"loss_{job_id}_{len(losses)}")
+    with right:
+        if s.recons and s.originals is not None:
+            st.image(_recon_strip(s), caption=f"Held-out images: original, masked, reconstruction at step "
+                                              f"{s.recon_steps[-1]:,}", width="stretch")
+            if len(s.recons) > 1:
+                k = st.slider("Reconstructions over time", 0, len(s.recons) - 1, len(s.recons) - 1,
+                              key=f"hist_{job_id}", format="snapshot %d")
+                st.image(np.concatenate(list(s.recons[k]), axis=1), width="stretch",
+                         caption=f"step {s.recon_steps[k]:,}")
+        elif s.status in ("running", "starting"):
+            st.caption("Reconstructions appear after the first few steps…")
+    if s.status in ("finished", "stopped") and s.checkpoint:
+        st.success(f"Saved {s.checkpoint}: pick it under *Trained here* on the other pages.")
+
+
+for job in jobs[:6]:
+    jid = job.id
+    with st.container(border=True):
+        if job.alive:
+            st.fragment(run_every=1.0)(_draw)(jid)
+        else:
+            _draw(jid)

@@ -1,0 +1,79 @@
+import time
+
+import numpy as np
+import pytest
+
+from mae_core.checkpoints import load_model
+from mae_core.train import TrainArgs
+from mae_core.worker import JobRegistry, TrainingJob, estimate_seconds_per_epoch
+
+
+def _args(tmp_path, **kw):
+    base = dict(data="fashion-mnist-subset", preset="mae_fmnist_micro", epochs=2, batch_size=64, lr=2e-3,
+                warmup_epochs=0.2, out=str(tmp_path / "run"), progress=False, eval_images=100, log_every=5)
+    base.update(kw)
+    return TrainArgs(**base)
+
+
+def _wait(job, timeout=300):
+    job.join(timeout)
+    assert not job.alive, "the worker did not finish in time"
+    return job.snapshot()
+
+
+def test_worker_reduces_loss_writes_checkpoint_and_reconstructions(tmp_path):
+    job = TrainingJob(_args(tmp_path)).start()
+    s = _wait(job)
+    assert s.status == "finished", s.error
+    assert s.step == 50 and s.total_steps == 50
+    first, last = np.mean([l for _, l in s.losses[:3]]), np.mean([l for _, l in s.losses[-3:]])
+    assert last < 0.8 * first
+    assert s.originals.shape == (8, 28, 28) and s.recons and s.recons[-1].shape == (8, 28, 28)
+    assert s.recon_steps[-1] == 50
+    model, card = load_model(s.checkpoint)
+    assert card["status"] == "finished" and card["steps"] == 50
+
+
+def test_stop_then_resume_continues_from_the_same_step(tmp_path):
+    reg = JobRegistry()
+    job = reg.start(_args(tmp_path, epochs=6))
+    deadline = time.time() + 120
+    while job.snapshot().step < 10 and time.time() < deadline:
+        time.sleep(0.05)
+    job.stop()
+    s = _wait(job)
+    assert s.status == "stopped"
+    stopped_at = load_model(tmp_path / "run")[1]["steps"]
+    assert stopped_at == s.step and 10 <= stopped_at < 150
+    job2 = reg.start(_args(tmp_path, epochs=6, resume=True))
+    s2 = _wait(job2)
+    assert s2.status == "finished" and s2.step == 150
+    assert s2.losses[0][0] > stopped_at  # the resumed run's first logged step comes after the stop
+    assert len(reg.jobs()) == 2
+
+
+def test_nan_is_reported_and_last_checkpoint_kept(tmp_path):
+    job = TrainingJob(_args(tmp_path, lr=1e6, epochs=3)).start()
+    s = _wait(job)
+    assert s.status == "failed" and "loss became" in s.error
+
+
+def test_bad_folder_is_reported(tmp_path):
+    s = _wait(TrainingJob(_args(tmp_path, data=f"folder:{tmp_path / 'missing'}")).start())
+    assert s.status == "failed" and "is not a folder" in s.error
+
+
+def test_registry_refuses_two_runs_into_one_file_and_too_many(tmp_path):
+    reg = JobRegistry(max_running=1)
+    job = reg.start(_args(tmp_path, epochs=50))
+    try:
+        with pytest.raises(RuntimeError, match="already training"):
+            reg.start(_args(tmp_path / "other", epochs=1))
+    finally:
+        job.stop()
+        _wait(job)
+
+
+def test_epoch_estimate_is_positive(tmp_path):
+    sec = estimate_seconds_per_epoch(_args(tmp_path))
+    assert 0 < sec < 300

@@ -229,8 +229,8 @@ def open_image(source, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
             img.load()
     except DataError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise DataError(f"{name} is too large to decode safely (decompression-bomb guard)") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise DataError(f"{name} is too large to decode safely (decompression-bomb guard: {e})") from None
     except UnidentifiedImageError:
         raise DataError(f"{name} is not an image PIL can read (unknown or corrupt format)") from None
     except (OSError, SyntaxError, ValueError, EOFError, struct.error) as e:

@@ -133,5 +133,5 @@ def test_training_from_the_browser_shows_a_growing_curve(server):
                                f" return gd && gd.data[0].x.length > {n1}; }}", timeout=120000)
         page.wait_for_selector("text=Held-out images", timeout=120000)
         page.screenshot(path=str(SCREENSHOT_DIR / "train_running.png"))
-        page.get_by_role("button", name="Stop").click()
+        page.get_by_test_id("stMainBlockContainer").get_by_role("button", name="Stop").click()
         page.wait_for_selector("text=browser_run — stopped", timeout=120000)

@@ -39,6 +39,7 @@ def test_start_stop_resume_a_run(at, tmp_path):
     at.selectbox(key="tr_data").set_value("fashion-mnist-subset").run()
     at.selectbox(key="tr_preset").set_value("mae_fmnist_micro").run()
     assert any("per epoch" in c.value for c in at.caption)
+    at.radio(key="tr_budget_kind").set_value("epochs").run()
     at.number_input(key="tr_epochs").set_value(40).run()
     at.text_input(key="tr_name").set_value("apptest_run").run()
     next(b for b in at.button if b.label == "Start training").click().run()

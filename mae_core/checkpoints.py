@@ -50,6 +50,9 @@ def atomic_write(path: Union[str, Path], write_fn, mode: str = "wb") -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; the final file gets the usual permissions
     try:
         with os.fdopen(fd, mode) as f:
             write_fn(f)
@@ -78,19 +81,28 @@ def _stem(path: Union[str, Path]) -> Path:
     return p.with_suffix("") if p.suffix in (".safetensors", ".json") else p
 
 
-def save_model(model: MaskedAutoencoderViT, path: Union[str, Path], card: Optional[dict] = None) -> Path:
+FIXED_TENSORS = ("pos_embed", "decoder_pos_embed")  # fixed sin-cos tables: always stored in float32
+
+
+def save_model(model: MaskedAutoencoderViT, path: Union[str, Path], card: Optional[dict] = None,
+               dtype: Optional[torch.dtype] = None) -> Path:
     """Write ``PATH.safetensors`` and ``PATH.json`` (the model card) atomically. Returns the .safetensors path.
-    The weights are written first: a card always describes weights that are complete on disk."""
+    The weights are written first: a card always describes weights that are complete on disk. ``dtype``
+    (e.g. torch.float16) stores the learned floating-point tensors at that precision, halving the file; they
+    load back into float32."""
     from safetensors.torch import save
 
     stem = _stem(path)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    if dtype is not None:
+        state = {k: (v.to(dtype) if v.is_floating_point() and k not in FIXED_TENSORS else v) for k, v in state.items()}
     blob = save(state, metadata={"format": "mae_explorer", "version": str(FORMAT_VERSION)})
     weights = atomic_write(stem.with_suffix(".safetensors"), lambda f: f.write(blob))
     full_card = dict(card or {})
     full_card["format"] = "mae_explorer"
     full_card["format_version"] = FORMAT_VERSION
     full_card["config"] = model.config.to_dict()
+    full_card["weights_dtype"] = str(dtype or torch.float32).replace("torch.", "")
     full_card.setdefault("name", stem.name)
     atomic_write_json(stem.with_suffix(".json"), full_card)
     return weights
@@ -146,7 +158,7 @@ def _load_own(stem: Path, **overrides):
         config = MAEConfig.from_dict({**card["config"], **overrides})
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"{card_path}: invalid config in the model card ({e})") from None
-    state = _read_safetensors(weights)
+    state = {k: (v.float() if v.is_floating_point() else v) for k, v in _read_safetensors(weights).items()}
     model = MaskedAutoencoderViT(config)
     _load_state(model, state, weights)
     card = {**card, "source": str(weights)}
@@ -477,3 +489,28 @@ def load_model(path_or_name: Union[str, Path], device: Union[str, torch.device] 
         model, card = _load_pth(path, **overrides)
     model.card = card
     return model.to(device).eval(), card
+
+
+def main(argv=None) -> int:
+    """``python -m mae_core.checkpoints half PATH...``: rewrite our checkpoints with float16 weights."""
+    import argparse
+    import sys
+    p = argparse.ArgumentParser(prog="python -m mae_core.checkpoints")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    h = sub.add_parser("half", help="store a checkpoint's learned weights in float16 (half the size)")
+    h.add_argument("paths", nargs="+")
+    args = p.parse_args(argv)
+    for path in args.paths:
+        try:
+            model, card = load_model(path)
+        except CheckpointError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        card = {k: v for k, v in card.items() if k != "source"}
+        out = save_model(model, _stem(Path(path)), card, dtype=torch.float16)
+        print(f"{out}: {out.stat().st_size / 1e6:.1f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -257,3 +257,19 @@ def test_mismatched_shapes_and_bad_card(tmp_path, tiny_model):
     (hf / "config.json").write_text(json.dumps({"model_type": "bert"}))
     with pytest.raises(CheckpointError, match="'bert' model, not ViTMAE"):
         load_model(hf)
+
+
+def test_half_precision_checkpoint_is_half_the_size_and_close(tmp_path, tiny_model):
+    full = save_model(tiny_model, tmp_path / "full", {})
+    half = save_model(tiny_model, tmp_path / "half", {}, dtype=torch.float16)
+    assert half.stat().st_size < 0.6 * full.stat().st_size
+    model, card = load_model(tmp_path / "half")
+    assert card["weights_dtype"] == "float16" and all(p.dtype == torch.float32 for p in model.parameters())
+    torch.testing.assert_close(model.pos_embed, tiny_model.pos_embed, rtol=0, atol=0)  # fixed tables stay exact
+    imgs = torch.randn(2, 3, 16, 16)
+    mask = random_mask(2, 4, 0.5, seed=0)
+    with torch.no_grad():
+        torch.testing.assert_close(model(imgs, mask=mask).pred, tiny_model(imgs, mask=mask).pred, rtol=0, atol=2e-2)
+    from mae_core.checkpoints import main
+    assert main(["half", str(tmp_path / "full")]) == 0
+    assert (tmp_path / "full.safetensors").stat().st_size == half.stat().st_size

@@ -36,6 +36,10 @@ OFFICIAL_HEADS = {768: 12, 1024: 16, 1280: 16}
 OFFICIAL_DECODER_HEADS = {512: 16}
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)  # read once at import: changing the umask later would race with other threads
+
+
 class CheckpointError(ValueError):
     """A weights file that cannot be loaded; the message says what is wrong with it."""
 
@@ -50,9 +54,7 @@ def atomic_write(path: Union[str, Path], write_fn, mode: str = "wb") -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; the final file gets the usual permissions
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; the final file gets the usual permissions
     try:
         with os.fdopen(fd, mode) as f:
             write_fn(f)

@@ -63,14 +63,12 @@ def reconstruct(model, image01: torch.Tensor, mask) -> Reconstruction:
     m = painted_mask(np.asarray(mask, dtype=bool).reshape(-1), grid=c.grid_size)
     device = next(model.parameters()).device
     x01 = image01.unsqueeze(0).to(device)
-    x = model.normalize(x01)
-    out = model(x, mask=m.to(device))
-    rec = model.denormalize(model.pred_to_images(out.pred, x)).clamp(0, 1)
+    out, rec, per_patch = model.reconstruct_pixels(x01, m.to(device))
+    rec, per_patch = rec.clamp(0, 1), per_patch[0]  # errors as the sweeps and model cards measure them
     hidden = out.mask[0].bool()
-    pix_mask = model.unpatchify(hidden.view(1, -1, 1).expand(1, -1, c.patch_dim).float()).bool()
+    pix_mask = model.mask_to_pixels(out.mask)
     pasted = torch.where(pix_mask, rec, x01)
     masked = torch.where(pix_mask, torch.full_like(x01, HIDDEN_GREY), x01)
-    per_patch = ((model.patchify(rec) - model.patchify(x01)) ** 2).mean(-1)[0]
     mse_h = float(per_patch[hidden].mean()) if hidden.any() else float("nan")
     mse_v = float(per_patch[~hidden].mean()) if (~hidden).any() else float("nan")
     return Reconstruction(original=x01[0].cpu(), masked=masked[0].cpu(), reconstruction=rec[0].cpu(),

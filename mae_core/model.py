@@ -289,6 +289,22 @@ class MaskedAutoencoderViT(nn.Module):
             pred = pred * std + mean
         return self.unpatchify(pred)
 
+    @torch.no_grad()
+    def reconstruct_pixels(self, imgs01: torch.Tensor, mask):
+        """Images in [0, 1] and a mask -> (model output, reconstruction in [0, 1] pixel units (not clamped),
+        per-patch MSE against the input in those units (N, L)). The one place that turns predictions back
+        into pixels for metrics and pictures alike."""
+        x = self.normalize(imgs01)
+        out = self(x, mask=mask)
+        rec01 = self.denormalize(self.pred_to_images(out.pred, x))
+        per_patch = ((self.patchify(rec01) - self.patchify(imgs01)) ** 2).mean(-1)
+        return out, rec01, per_patch
+
+    def mask_to_pixels(self, mask: torch.Tensor) -> torch.Tensor:
+        """(N, L) patch mask -> (N, C, H, W) bool pixel mask."""
+        m = mask.to(torch.float32).unsqueeze(-1).expand(-1, -1, self.config.patch_dim)
+        return self.unpatchify(m).bool()
+
     # -- masking ---------------------------------------------------------------------------------
     def _check_imgs(self, imgs: torch.Tensor):
         c = self.config

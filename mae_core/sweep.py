@@ -35,12 +35,8 @@ def masked_errors(model, images01: torch.Tensor, masks: torch.Tensor, batch_size
     device = next(model.parameters()).device
     out = []
     for i in range(0, len(images01), batch_size):
-        x01 = images01[i:i + batch_size].to(device)
-        m = masks[i:i + batch_size].to(device)
-        x = model.normalize(x01)
-        o = model(x, mask=m)
-        rec = model.denormalize(model.pred_to_images(o.pred, x))
-        per_patch = ((model.patchify(rec) - model.patchify(x01)) ** 2).mean(-1)
+        o, _, per_patch = model.reconstruct_pixels(images01[i:i + batch_size].to(device),
+                                                   masks[i:i + batch_size].to(device))
         mf = o.mask
         out.append(((per_patch * mf).sum(1) / mf.sum(1).clamp(min=1)).double().cpu())
     return torch.cat(out).numpy()

@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from .checkpoints import atomic_write, safe_torch_load, save_model, CheckpointError
 from .data import (DataError, ImageFolderDataset, LabelledImages, PHOTO_HELDOUT, PHOTO_TRAIN, RandomCropPhotos,
                    find_fashion_mnist, load_fashion_mnist, load_fashion_mnist_subset, photo_eval_set)
+from .masking import random_mask
 from .model import MAEConfig, MaskedAutoencoderViT, PRESETS, preset_config
 
 
@@ -228,12 +229,8 @@ def evaluate(model: MaskedAutoencoderViT, images01: torch.Tensor, mask_ratio: fl
     tot_loss = tot_pix = tot_n = 0.0
     for i in range(0, len(images01), batch_size):
         x01 = images01[i:i + batch_size].to(device)
-        x = model.normalize(x01)
-        from .masking import random_mask
-        mask = random_mask(len(x), model.config.grid_size, mask_ratio, seed=g).to(device)
-        out = model(x, mask=mask)
-        rec01 = model.denormalize(model.pred_to_images(out.pred, x))
-        per_patch = ((model.patchify(rec01) - model.patchify(x01)) ** 2).mean(-1)
+        mask = random_mask(len(x01), model.config.grid_size, mask_ratio, seed=g).to(device)
+        out, _, per_patch = model.reconstruct_pixels(x01, mask)
         m = out.mask
         tot_loss += float(out.loss) * float(m.sum())
         tot_pix += float((per_patch * m).sum())

@@ -151,12 +151,11 @@ class TrainingJob:
                 self._state.originals = _to_uint8(x01)
         x01, mask = self._fixed
         device = next(model.parameters()).device
-        x = model.normalize(x01.to(device))
-        out = model(x, mask=mask.to(device))
-        rec = model.denormalize(model.pred_to_images(out.pred, x))
-        pix = model.unpatchify(out.mask.unsqueeze(-1).expand(-1, -1, model.config.patch_dim)).bool()
-        pasted = torch.where(pix, rec, x01.to(device))
-        masked = torch.where(pix, torch.full_like(x, 0.5), x01.to(device))
+        x01 = x01.to(device)
+        out, rec, _ = model.reconstruct_pixels(x01, mask.to(device))
+        pix = model.mask_to_pixels(out.mask)
+        pasted = torch.where(pix, rec, x01)
+        masked = torch.where(pix, torch.full_like(x01, 0.5), x01)
         model.train(was_training)
         self._last_recon = time.time()
         with self._lock:

@@ -1,0 +1,59 @@
+import numpy as np
+import pytest
+import torch
+
+from mae_core.explore import (HIDDEN_GREY, data_url, error_map_image, panel_image, png_bytes, reconstruct)
+from mae_core.masking import random_mask
+from mae_core.model import build_model
+from mae_core.sweep import masked_errors
+
+
+@pytest.fixture(scope="module")
+def micro():
+    torch.manual_seed(0)
+    return build_model("mae_fmnist_micro").eval()
+
+
+def test_reconstruction_views_and_numbers(micro):
+    img = torch.rand(1, 28, 28)
+    mask = random_mask(1, 7, 0.6, seed=1)[0]
+    rec = reconstruct(micro, img, mask)
+    pix = micro.mask_to_pixels(mask[None])[0]
+    assert torch.equal(rec.pasted[~pix], img[~pix])            # visible pixels are the original
+    assert torch.all(rec.masked[pix] == HIDDEN_GREY)            # hidden ones are grey in the masked view
+    assert torch.equal(rec.pasted[pix], rec.reconstruction[pix])
+    assert rec.n_hidden == int(mask.sum()) and rec.ratio == pytest.approx(mask.float().mean().item())
+    assert rec.error_map.shape == (7, 7)
+    # the page's number is the sweep's number for the same image and mask
+    assert rec.mse_hidden == pytest.approx(float(masked_errors(micro, img[None], mask[None])[0]), rel=1e-5)
+    assert rec.mse_hidden == pytest.approx(float(rec.error_map.reshape(-1)[mask.numpy()].mean()), rel=1e-5)
+
+
+def test_nothing_or_everything_hidden(micro):
+    img = torch.rand(1, 28, 28)
+    none = reconstruct(micro, img, np.zeros(49, bool))
+    assert np.isnan(none.mse_hidden) and not np.isnan(none.mse_visible)
+    every = reconstruct(micro, img, np.ones(49, bool))
+    assert np.isnan(every.mse_visible) and every.mse_hidden > 0
+
+
+def test_wrong_image_for_model_is_a_clear_error(micro):
+    with pytest.raises(ValueError, match=r"has 3 channel\(s\) but the model expects 1 \(greyscale\)"):
+        reconstruct(micro, torch.rand(3, 28, 28), np.zeros(49, bool))
+    with pytest.raises(ValueError, match="is 32x32 but the model expects 28x28"):
+        reconstruct(micro, torch.rand(1, 32, 32), np.zeros(49, bool))
+    with pytest.raises(ValueError, match="painted cell grid is 4x4 but the model's patch grid is 7x7"):
+        reconstruct(micro, torch.rand(1, 28, 28), np.zeros(16, bool))
+
+
+def test_pictures(micro):
+    rec = reconstruct(micro, torch.rand(1, 28, 28), random_mask(1, 7, 0.75, seed=0)[0])
+    panel = panel_image(rec, size=100)
+    assert panel.size[0] == 5 * 100 + 6 * 8 and panel.size[1] > 100
+    png = png_bytes(panel)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert data_url(panel).startswith("data:image/png;base64,")
+    em = np.asarray(error_map_image(rec.error_map, rec.mask, 70))
+    visible = np.flatnonzero(~rec.mask)[0]
+    r, c = divmod(int(visible), 7)
+    assert tuple(em[r * 10 + 5, c * 10 + 5]) == (96, 96, 96)  # visible patches are neutral grey

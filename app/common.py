@@ -17,7 +17,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from mae_core.checkpoints import CheckpointError, load_model  # noqa: E402
-from mae_core.data import (FASHION_MNIST_CLASSES, PHOTO_ALL, DataError, load_fashion_mnist_subset,  # noqa: E402
+from mae_core.data import (FASHION_MNIST_CLASSES, PHOTO_ALL, PHOTO_HELDOUT, DataError, load_fashion_mnist_subset,  # noqa: E402
                            load_photo, open_image, prepare_image, cache_dir)
 from mae_core import zoo  # noqa: E402
 
@@ -255,7 +255,9 @@ def image_picker(config):
             t = prepare_image(_subset_pil(ds, i), size, ch)
             _set_image(f"fmnist:{i}:{size}:{ch}", t, f"Fashion-MNIST #{i} ({FASHION_MNIST_CLASSES[int(ds.labels[i])]})")
         elif source == "Photos":
-            name = st.selectbox("Photo", PHOTO_ALL, key="img_photo")
+            name = st.selectbox("Photo", PHOTO_ALL, key="img_photo",
+                                format_func=lambda n: f"{n} (held out from training)" if n in PHOTO_HELDOUT else n,
+                                help="The bundled photo model trained on crops of the others")
             _set_image(f"photo:{name}:{size}:{ch}", prepare_image(photo(name), size, ch), f"photo: {name}")
         else:
             up = st.file_uploader("Image file", type=None, key="img_upload",

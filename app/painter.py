@@ -101,7 +101,7 @@ def patch_painter(image_data_url: str, mask: Sequence[int], grid: int, size: int
     """Mount the painter. ``on_change`` runs when a stroke ends; read the new mask with ``painted_cells(key)``."""
     return _painter(data={"image": image_data_url, "mask": [int(bool(v)) for v in mask], "grid": int(grid),
                           "size": int(size), "pixelated": bool(pixelated)},
-                    key=key, on_mask_change=on_change or (lambda: None), height=size + 28)
+                    key=key, on_mask_change=on_change or (lambda: None), height=size + 48)
 
 
 def painted_cells(key: str = "painter"):

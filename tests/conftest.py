@@ -24,3 +24,22 @@ def tiny_model(tiny_config):
     from mae_core.model import MaskedAutoencoderViT
     torch.manual_seed(0)
     return MaskedAutoencoderViT(tiny_config).eval()
+
+
+@pytest.fixture
+def app_page(tmp_path, monkeypatch):
+    """Open the app in AppTest on one page: app_page("ratios.py", **session_state_before_first_run)."""
+    from streamlit.testing.v1 import AppTest
+
+    def open_page(view: str, timeout: float = 180, **state):
+        monkeypatch.setenv("MAE_CACHE_DIR", str(tmp_path / "cache"))
+        monkeypatch.setenv("MAE_RUNS_DIR", str(tmp_path / "runs"))
+        app = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=timeout)
+        app.run()
+        app.switch_page(str(ROOT / "app" / "views" / view))
+        for k, v in state.items():
+            app.session_state[k] = v
+        app.run()
+        assert not app.exception, app.exception
+        return app
+    return open_page

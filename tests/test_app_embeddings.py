@@ -1,23 +1,10 @@
 """AppTest drives the Embeddings page (PCA keeps it quick; t-SNE is covered in test_embed and the browser test)."""
-from pathlib import Path
-
 import pytest
-from streamlit.testing.v1 import AppTest
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
-def at(tmp_path, monkeypatch):
-    monkeypatch.setenv("MAE_CACHE_DIR", str(tmp_path / "cache"))
-    app = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=180)
-    app.run()
-    app.switch_page(str(ROOT / "app" / "views" / "embeddings.py"))
-    app.session_state["emb_method"] = "pca"
-    app.session_state["emb_n"] = 400
-    app.run()
-    assert not app.exception, app.exception
-    return app
+def at(app_page):
+    return app_page("embeddings.py", emb_method="pca", emb_n=400)
 
 
 def _table_rows(app):

@@ -1,23 +1,10 @@
 """AppTest drives the Mask ratios page."""
-from pathlib import Path
-
 import pytest
-from streamlit.testing.v1 import AppTest
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
-def at(tmp_path, monkeypatch):
-    monkeypatch.setenv("MAE_CACHE_DIR", str(tmp_path / "cache"))
-    app = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=120)
-    app.run()
-    app.switch_page(str(ROOT / "app" / "views" / "ratios.py"))
-    app.session_state["sw_images"] = 16
-    app.session_state["sw_seeds"] = 1
-    app.run()
-    assert not app.exception, app.exception
-    return app
+def at(app_page):
+    return app_page("ratios.py", sw_images=16, sw_seeds=1)
 
 
 def test_ratio_page_renders_every_section(at):

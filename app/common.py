@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Optional
 
 import streamlit as st
-import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -67,7 +66,7 @@ def _save_uploads(files) -> str:
     folder.mkdir(parents=True, exist_ok=True)
     names = []
     for f in files:
-        name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(f.name).name) or "upload"
+        name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(f.name).name).lstrip(".") or "upload"  # no hidden/.. names
         target = folder / name
         if not target.exists():
             tmp = target.with_suffix(target.suffix + ".part")
@@ -227,8 +226,8 @@ def model_card_view(card: dict):
 # Image picker
 # --------------------------------------------------------------------------------------------------
 
-def _set_image(key: str, tensor: torch.Tensor, label: str):
-    st.session_state["image"] = {"key": key, "tensor": tensor, "label": label}
+def _set_image(key: str, tensor, label: str, note: str = ""):
+    st.session_state["image"] = {"key": key, "tensor": tensor, "label": label, "note": note}
 
 
 def image_picker(config):
@@ -267,9 +266,16 @@ def image_picker(config):
                 cur = st.session_state.get("image")
                 if not cur or cur["key"] != key:
                     try:
-                        _set_image(key, prepare_image(open_image(up.getvalue()), size, ch), f"upload: {up.name}")
+                        pil = open_image(up)  # its error messages name the file
+                        grey = pil.mode in ("1", "L", "LA", "I", "I;16", "F")
+                        note = f"Resized from {pil.size[0]}×{pil.size[1]} to {size}×{size}. "
+                        if grey and ch == 3:
+                            note += "Greyscale: its grey level fills all three channels of this RGB model."
+                        elif not grey and ch == 1:
+                            note += "Colour: converted to luminance for this greyscale model."
+                        _set_image(key, prepare_image(pil, size, ch), f"upload: {up.name}", note)
                     except DataError as e:
-                        st.error(f"{up.name}: {e}" if up.name not in str(e) else str(e))
+                        st.error(str(e))
                         if cur:
                             st.caption("Still showing the previous image.")
         cur = st.session_state.get("image")
@@ -280,6 +286,8 @@ def image_picker(config):
                        prepare_image(_subset_pil(fmnist_subset(), 0), size, ch),
                        "photo: astronaut" if ch == 3 else "Fashion-MNIST #0")
             cur = st.session_state["image"]
+        if cur.get("note") and source == "Upload":
+            st.caption(cur["note"])
     return cur["tensor"], cur["label"], cur["key"]
 
 

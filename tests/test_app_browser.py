@@ -135,3 +135,27 @@ def test_training_from_the_browser_shows_a_growing_curve(server):
         page.screenshot(path=str(SCREENSHOT_DIR / "train_running.png"))
         page.get_by_test_id("stMainBlockContainer").get_by_role("button", name="Stop").click()
         page.wait_for_selector("text=browser_run — stopped", timeout=120000)
+
+
+def test_image_upload_converts_and_bad_upload_keeps_the_previous_image(server, tmp_path):
+    import numpy as np
+    from PIL import Image
+    colour = tmp_path / "colour.png"
+    Image.fromarray((np.random.default_rng(0).random((90, 120, 3)) * 255).astype("uint8")).save(colour)
+    bad = tmp_path / "notes.png"
+    bad.write_text("this is not a picture")
+    with browser_page() as page:
+        page.goto(server)
+        page.wait_for_selector('[data-testid="mae-painter"]', timeout=60000)
+        wait_idle(page)
+        page.get_by_test_id("stSidebar").get_by_text("Upload", exact=True).last.click()
+        wait_idle(page)
+        page.get_by_test_id("stSidebar").locator('input[type="file"]').last.set_input_files(str(colour))
+        page.wait_for_selector("text=Colour: converted to luminance", timeout=60000)
+        wait_idle(page)
+        assert "Image: upload: colour.png" in page.inner_text("body")
+        page.get_by_test_id("stSidebar").locator('input[type="file"]').last.set_input_files(str(bad))
+        page.wait_for_selector("text=notes.png is not an image PIL can read", timeout=60000)
+        wait_idle(page)
+        body = page.inner_text("body")
+        assert "Still showing the previous image" in body and "Image: upload: colour.png" in body

@@ -59,6 +59,8 @@ def main():
         for page in pages:
             page.wait_for_selector('[data-testid="mae-painter"]', timeout=180000)
         rss_before = rss_mb(pid)
+        pages[0].wait_for_function("() => document.body.innerText.includes('37 / 49')", timeout=120000)
+        opening_mse = pages[0].locator('[data-testid="stMetricValue"]').nth(2).inner_text()
         print(f"{args.sessions} sessions open in {time.time() - t0:.1f} s; server RSS {rss_before:.0f} MB", flush=True)
         for page in pages:
             page.get_by_role("button", name="Clear").click()
@@ -86,19 +88,26 @@ def main():
                 except Exception as e:  # noqa: BLE001 - a load test counts failures
                     errors.append(f"session {i} stroke {stroke}: {type(e).__name__}: {str(e)[:120]}")
         rss_after = rss_mb(pid)
+        # the shared model must be untouched: a fresh session gets exactly the first session's opening numbers
+        fresh = browser.new_context(viewport={"width": 1300, "height": 900}).new_page()
+        fresh.goto(url)
+        fresh.wait_for_selector('[data-testid="mae-painter"]', timeout=120000)
+        fresh.wait_for_function("() => document.body.innerText.includes('37 / 49')", timeout=120000)
+        model_unchanged = fresh.locator('[data-testid="stMetricValue"]').nth(2).inner_text() == opening_mse
         browser.close()
     lat = sorted(latencies)
     p50 = statistics.median(lat) if lat else float("nan")
     p95 = lat[min(len(lat) - 1, int(0.95 * len(lat)))] if lat else float("nan")
     print(f"strokes: {len(lat)} ok, {len(errors)} errors; stroke -> updated page: p50 {1000 * p50:.0f} ms, "
           f"p95 {1000 * p95:.0f} ms (strokes sent one after another)")
-    print(f"sessions that saw a mask other than their own: {crossed}")
+    print(f"sessions that saw a mask other than their own: {crossed}; shared model unchanged: {model_unchanged}")
     print(f"server RSS: {rss_before:.0f} MB with {args.sessions} sessions open -> {rss_after:.0f} MB after the strokes")
     for e in errors[:5]:
         print("  ", e)
     print("->", write("load_test", {"sessions": args.sessions, "strokes_per_session": args.strokes,
                                     "ok": len(lat), "errors": errors, "p50_ms": 1000 * p50, "p95_ms": 1000 * p95,
-                                    "foreign_masks_seen": crossed, "server_rss_mb_before": rss_before,
+                                    "foreign_masks_seen": crossed, "model_unchanged": model_unchanged,
+                                    "server_rss_mb_before": rss_before,
                                     "server_rss_mb_after": rss_after}))
 
 

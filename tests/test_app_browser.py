@@ -159,3 +159,18 @@ def test_image_upload_converts_and_bad_upload_keeps_the_previous_image(server, t
         wait_idle(page)
         body = page.inner_text("body")
         assert "Still showing the previous image" in body and "Image: upload: colour.png" in body
+
+
+def test_mask_ratio_page_draws_its_figures(server):
+    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+    with browser_page(1400, 1100) as page:
+        page.goto(server + "/ratios")
+        page.wait_for_selector(".js-plotly-plot", timeout=240000)
+        wait_idle(page, 240)
+        n_traces = page.evaluate("() => document.querySelector('.js-plotly-plot').data.length")
+        assert n_traces == 6  # a band and a curve for each of the three strategies
+        page.screenshot(path=str(SCREENSHOT_DIR / "ratios_curves.png"))
+        page.get_by_role("tab", name="Pretraining ratio").click()
+        page.wait_for_selector("text=Error by pretraining ratio", timeout=240000)
+        wait_idle(page, 240)
+        page.screenshot(path=str(SCREENSHOT_DIR / "ratios_pretraining.png"), full_page=True)

@@ -137,12 +137,9 @@ with left:
         st.caption("Hover a point to see its image. Turn thumbnails off to select points.")
     else:
         fig = go.Figure()
-        # SVG markers up to 5,000 points: plotly selects a clicked point only on SVG traces; WebGL above that
-        # (box and lasso still select there)
-        Scatter = go.Scatter if len(labels) <= 5000 else go.Scattergl
         for c, name in enumerate(classes):
             idx = np.flatnonzero(labels == c)
-            fig.add_trace(Scatter(x=xy[idx, 0], y=xy[idx, 1], mode="markers", name=name,
+            fig.add_trace(go.Scattergl(x=xy[idx, 0], y=xy[idx, 1], mode="markers", name=name,
                                        customdata=idx, marker=dict(size=5, color=PALETTE[c % len(PALETTE)],
                                                                    opacity=0.8),
                                        hovertemplate=f"{name}<br>#%{{customdata}}<extra></extra>"))

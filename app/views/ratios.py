@@ -15,7 +15,7 @@ from mae_core.checkpoints import list_bundled
 from mae_core.data import photo_eval_set
 from mae_core.explore import to_pil
 from mae_core.masking import STRATEGIES, make_mask
-from mae_core.sweep import (STRATEGY_COLOURS, plot_curves, plot_heatmap, plot_probe, probe_table,
+from mae_core.sweep import (STRATEGY_COLOURS, plot_curves, plot_heatmap, plot_probe, plot_strip, probe_table,
                             strategy_examples, sweep, write_csv)
 from mae_core.explore import reconstruct
 
@@ -51,6 +51,18 @@ def _png_from(plot_fn, *args) -> bytes:
         path = Path(d) / "fig.png"
         plot_fn(*args, path)
         return path.read_bytes()
+
+
+def _side_by_side_png(img, side) -> bytes:
+    from PIL import Image, ImageDraw
+    from mae_core.explore import png_bytes
+    tiles = [("original", to_pil(img, 150))] + [(cap, to_pil(rec.pasted, 150)) for cap, rec in side]
+    canvas = Image.new("RGB", (len(tiles) * 160 + 10, 185), "white")
+    draw = ImageDraw.Draw(canvas)
+    for i, (cap, tile) in enumerate(tiles):
+        canvas.paste(tile, (10 + i * 160, 10))
+        draw.text((10 + i * 160, 165), cap.split(":")[0], fill=(30, 30, 30))
+    return png_bytes(canvas)
 
 
 def _csv_bytes(rows) -> bytes:
@@ -115,6 +127,9 @@ with tab_test:
             rec = reconstruct(model, image, mk)
             col.image(to_pil(rec.masked, 160), caption=f"{r:.0%} hidden")
             col.image(to_pil(rec.pasted, 160), caption=f"MSE {rec.mse_hidden:.4f}")
+        st.download_button("Strip (PNG)", _png_from(lambda p: plot_strip(model, image, sorted(strip_ratios), p,
+                                                                          strategy=strip_strategy)),
+                           "ratio_strip.png", "image/png", icon=":material/download:", key="dl_strip")
 
 # ----------------------------------------------------------------------------- strategies (Figure 6)
 with tab_strategy:
@@ -161,21 +176,25 @@ with tab_pre:
         mk = make_mask("random", 1, 7, float(test_ratio), seed=int(pre_seed))[0]
         cols = st.columns(len(series) + 1)
         cols[0].image(to_pil(img, 150), caption="original")
+        side = []
         for col, c in zip(cols[1:], series):
             m, _ = get_model(c["path"])
             rec = reconstruct(m, img, mk)
-            col.image(to_pil(rec.pasted, 150), caption=f"pretrained {float(c['mask_ratio']):.0%}: "
-                                                       f"MSE {rec.mse_hidden:.4f}")
+            caption = f"pretrained {float(c['mask_ratio']):.0%}: MSE {rec.mse_hidden:.4f}"
+            col.image(to_pil(rec.pasted, 150), caption=caption)
+            side.append((caption, rec))
+        st.download_button("Side by side (PNG)", _side_by_side_png(img, side), "pretraining_side_by_side.png",
+                           "image/png", icon=":material/download:", key="dl_side")
 
         st.subheader("Error by pretraining ratio × test ratio")
         grid_rows = [_sweep_rows(c["path"], _mtime(c["path"]), 64, 2, ("random",), RATIOS) for c in series]
         grid = np.array([[r["mean"] for r in rows] for rows in grid_rows])
         pre_ratios = [float(c["mask_ratio"]) for c in series]
-        fig = go.Figure(go.Heatmap(z=grid, x=list(RATIOS), y=[f"{r:.2f}" for r in pre_ratios], colorscale="Magma",
+        fig = go.Figure(go.Heatmap(z=grid, x=list(RATIOS), y=[f"{r:.2f}" for r in pre_ratios], colorscale="Viridis",
                                    colorbar=dict(title="MSE"),
                                    hovertemplate="pretrained %{y}, tested %{x:.2f}: %{z:.4f}<extra></extra>"))
-        fig.update_layout(height=320, margin=dict(l=10, r=10, t=10, b=10), xaxis_title="mask ratio at test time",
-                          yaxis_title="pretraining ratio")
+        fig.update_layout(height=120 + 45 * len(series), margin=dict(l=10, r=10, t=10, b=10),
+                          xaxis_title="mask ratio at test time", yaxis=dict(title="pretraining ratio", type="category"))
         st.plotly_chart(fig, width="stretch")
         st.caption("Each row is one model (random masks, 64 images × 2 seeds). Read a column to see which "
                    "pretraining ratio reconstructs best at that test ratio.")

@@ -75,8 +75,11 @@ def project(features: np.ndarray, method: str = "tsne", seed: int = 0, perplexit
     backend = backend or _tsne_backend()
     if backend == "openTSNE":
         from openTSNE import TSNE
+        # Barnes-Hut: on 2 cores it ran 2,000 points in 6.3 s against 38.6 s for openTSNE's FFT default and
+        # 9.6 s for scikit-learn, with the lowest KL of the three (bench/tsne.py)
         emb = TSNE(n_components=2, perplexity=perplexity, random_state=seed, n_jobs=n_jobs, initialization="pca",
-                   neighbors="exact" if len(x) < 1000 else "annoy", verbose=False).fit(x)
+                   neighbors="exact" if len(x) < 1000 else "annoy", negative_gradient_method="bh",
+                   verbose=False).fit(x)
         return np.asarray(emb, dtype=np.float32)
     from sklearn.manifold import TSNE
     return TSNE(n_components=2, perplexity=perplexity, random_state=seed, init="pca",

@@ -26,7 +26,7 @@ from typing import Optional, Union
 
 import torch
 
-from .model import MAEConfig, MaskedAutoencoderViT, IMAGENET_MEAN, IMAGENET_STD, PRESETS
+from .model import MAEConfig, MaskedAutoencoderViT, IMAGENET_MEAN, IMAGENET_STD
 
 CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 FORMAT_VERSION = 1

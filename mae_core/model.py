@@ -16,12 +16,11 @@ import inspect
 import math
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Optional, Sequence
+from typing import Optional
 
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from timm.layers import PatchEmbed
 from timm.models.vision_transformer import Block
 

@@ -65,7 +65,7 @@ def sweep(model, images01: torch.Tensor, ratios: Sequence[float] = DEFAULT_RATIO
         raise ValueError("seeds must be at least 1")
     if len(images01) == 0:
         raise ValueError("no images to sweep over")
-    g, L = model.config.grid_size, model.config.num_patches
+    g = model.config.grid_size
     n = len(images01)
     rows, raw = [], {}
     total, done = len(strategies) * len(ratios), 0
@@ -215,7 +215,7 @@ def plot_probe(rows: Sequence[dict], path, pool: str = "both"):
 
 
 def plot_strip(model, image01: torch.Tensor, ratios: Sequence[float], path, strategy: str = "random", seed: int = 0):
-    from .explore import panel_image, reconstruct, to_pil
+    from .explore import reconstruct, to_pil
     from PIL import Image
     g = model.config.grid_size
     tiles = []

@@ -32,7 +32,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from .checkpoints import atomic_write, safe_torch_load, save_model, CheckpointError
-from .data import (DataError, ImageFolderDataset, LabelledImages, PHOTO_HELDOUT, PHOTO_TRAIN, RandomCropPhotos,
+from .data import (DataError, ImageFolderDataset, PHOTO_HELDOUT, PHOTO_TRAIN, RandomCropPhotos,
                    find_fashion_mnist, load_fashion_mnist, load_fashion_mnist_subset, photo_eval_set)
 from .masking import random_mask
 from .model import MAEConfig, MaskedAutoencoderViT, PRESETS, preset_config
@@ -151,7 +151,7 @@ def build_data(args: TrainArgs, config: MAEConfig):
         n_eval = min(args.eval_images, max(1, len(ds) // 10))
         ev = torch.stack([ds[int(i)][0] for i in perm[:n_eval]])
         desc = {"name": f"image folder {root}", "train": f"{len(ds)} images", "eval": f"{n_eval} images of it"}
-        return ds, ev, lambda x, g: _folder_augment(x, g), desc
+        return ds, ev, _folder_augment, desc
     raise DataError(f"unknown --data {args.data!r}: use fashion-mnist, fashion-mnist-subset, photos or folder:PATH")
 
 

@@ -9,7 +9,7 @@ import urllib.request
 from pathlib import Path
 from typing import Callable, Optional
 
-from .checkpoints import CHECKPOINT_DIR, CheckpointError, list_bundled
+from .checkpoints import CheckpointError, list_bundled
 from .data import cache_dir
 
 OFFICIAL_BASE = "https://dl.fbaipublicfiles.com/mae/visualize/"

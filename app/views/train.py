@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +11,7 @@ import streamlit as st
 from common import READ_ONLY, RUNS_DIR
 
 from mae_core.data import DataError, find_fashion_mnist
-from mae_core.train import TrainArgs, TrainingError
+from mae_core.train import TrainArgs
 from mae_core.worker import JobRegistry, estimate_seconds_per_epoch
 
 PRESETS = {"mae_fmnist_tiny": "Fashion-MNIST tiny (28 px, 7×7 patches, 3.1M params)",

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from mae_core.embed import (encode, knn_accuracy, linear_probe_accuracy, nearest_neighbours, project, scores)
+from mae_core.embed import (PROBE_C_GRID, encode, knn_accuracy, linear_probe_accuracy, nearest_neighbours, project,
+                             scores)
 from mae_core.model import build_model
 
 
@@ -92,3 +93,41 @@ def test_torch_probe_matches_scikit_learn_logistic_regression():
     ours = linear_probe_accuracy(x, y, xt, yt, C=0.5)
     assert ours == pytest.approx(ref.score(sc.transform(xt), yt), abs=0.006)
     assert 0.4 < ours < 0.98
+
+
+def test_probe_chooses_its_penalty_on_a_validation_split_of_the_training_set():
+    # 30 informative dims + 300 noise dims and few samples: a weak penalty overfits, the chosen one must not
+    rng = np.random.default_rng(1)
+    n, d_inf, d_noise = 500, 30, 300
+    y = rng.integers(0, 3, n)
+    centers = rng.normal(0, 0.35, (3, d_inf))
+    x = np.concatenate([centers[y] + rng.normal(0, 1, (n, d_inf)), rng.normal(0, 1, (n, d_noise))], 1)
+    x = x.astype(np.float32)
+    x, y, xt, yt = x[:250], y[:250], x[250:], y[250:]
+    details = {}
+    auto = linear_probe_accuracy(x, y, xt, yt, details=details)
+    weak = linear_probe_accuracy(x, y, xt, yt, C=1.0)
+    assert details["C"] < 1.0 and set(details["val_accuracy"]) == set(PROBE_C_GRID)
+    assert auto > weak + 0.03
+    # the choice depends on the training labels only: scrambling the test labels leaves it alone
+    d2 = {}
+    linear_probe_accuracy(x, y, xt, rng.permutation(yt), details=d2)
+    assert d2["C"] == details["C"]
+
+
+def test_tsne_schedule_reports_progress_and_matches_the_default_schedules_kl():
+    pytest.importorskip("openTSNE")
+    from mae_core.embed import TSNE_SCHEDULE, tsne_opentsne
+    x, _ = _blobs(n=800, d=30, classes=6, spread=1.5, seed=5)  # overlapping enough for a non-trivial KL
+    seen = []
+    emb, kl = tsne_opentsne(x, 30.0, seed=0, n_jobs=1, progress=seen.append)
+    assert emb.shape == (800, 2) and np.isfinite(emb).all()
+    assert seen == sorted(seen) and seen[-1] == 1.0
+    assert len(seen) == (TSNE_SCHEDULE["early_iter"] + TSNE_SCHEDULE["iter"]) // 25
+    # openTSNE's defaults: 250 exaggerated iterations and 500 more, all at theta 0.5
+    _, kl_default = tsne_opentsne(x, 30.0, seed=0, n_jobs=1, schedule={"early_iter": 250, "early_theta": 0.5})
+    assert kl <= kl_default * 1.01
+    # and the page's entry point reports the same progress
+    seen2 = []
+    project(x, "tsne", seed=0, progress=seen2.append, n_jobs=1)
+    assert seen2[-1] == 1.0

@@ -1,7 +1,10 @@
 """End to end: a real server, a real browser, a real drag across the patch grid."""
+import io
 import re
+from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from browser import SCREENSHOT_DIR, browser_page, streamlit_server, wait_idle
 
@@ -55,6 +58,13 @@ def test_paint_by_dragging_updates_mask_and_reconstruction(server):
         page.wait_for_function("() => document.body.innerText.includes('4 / 49')", timeout=20000)
         wait_idle(page)
         page.screenshot(path=str(SCREENSHOT_DIR / "reconstruct_painted.png"))
+        # the panel PNG is drawn only on click (deferred download data), and it is the current mask's panel
+        with page.expect_download(timeout=30000) as dl:
+            page.get_by_role("button", name="Download this panel (PNG)").click()
+        assert dl.value.suggested_filename.endswith("_4of49.png")
+        png = Path(dl.value.path()).read_bytes()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n"
+        assert Image.open(io.BytesIO(png)).size[0] > 5 * 176
         # generated masks still work after painting
         page.get_by_role("button", name="Hide all").click()
         page.wait_for_function("() => document.body.innerText.includes('49 / 49')", timeout=20000)

@@ -1,6 +1,7 @@
 """Mask ratios: what the ratio and the strategy do at test time, and what the pretraining ratio does."""
 from __future__ import annotations
 
+import functools
 import tempfile
 from pathlib import Path
 
@@ -46,11 +47,14 @@ def _sweep_rows(path: str, mtime: float, n_images: int, seeds: int, strategies: 
     return res.rows
 
 
-def _png_from(plot_fn, *args) -> bytes:
-    with tempfile.TemporaryDirectory() as d:
-        path = Path(d) / "fig.png"
-        plot_fn(*args, path)
-        return path.read_bytes()
+def _png_from(plot_fn, *args):
+    """Deferred download data: the figure is drawn only when its button is clicked, not on every rerun."""
+    def draw() -> bytes:
+        with tempfile.TemporaryDirectory() as d:
+            path = Path(d) / "fig.png"
+            plot_fn(*args, path)
+            return path.read_bytes()
+    return draw
 
 
 def _side_by_side_png(img, side) -> bytes:
@@ -183,7 +187,7 @@ with tab_pre:
             caption = f"pretrained {float(c['mask_ratio']):.0%}: MSE {rec.mse_hidden:.4f}"
             col.image(to_pil(rec.pasted, 150), caption=caption)
             side.append((caption, rec))
-        st.download_button("Side by side (PNG)", _side_by_side_png(img, side), "pretraining_side_by_side.png",
+        st.download_button("Side by side (PNG)", functools.partial(_side_by_side_png, img, side), "pretraining_side_by_side.png",
                            "image/png", icon=":material/download:", key="dl_side")
 
         st.subheader("Error by pretraining ratio × test ratio")

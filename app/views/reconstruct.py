@@ -1,6 +1,7 @@
 """Reconstruct: hide patches of an image (painted or generated) and see what the MAE puts back."""
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -73,7 +74,9 @@ def mask_and_reconstruction():
     mask = np.array(ss.mask, dtype=bool)
     left, right = st.columns([1, 1.35], gap="large")
     with left:
-        patch_painter(data_url(to_pil(image)), ss.mask, g, size=PAINTER_PX, pixelated=cfg.img_size <= 64,
+        if ss.get("painter_bg_key") != image_key:  # the background is encoded once per image, not per stroke
+            ss.painter_bg, ss.painter_bg_key = data_url(to_pil(image)), image_key
+        patch_painter(ss.painter_bg, ss.mask, g, size=PAINTER_PX, pixelated=cfg.img_size <= 64,
                       key="painter", on_change=_painted)
         with st.container(width=PAINTER_PX):
             b = st.columns(2, gap="small")
@@ -110,7 +113,9 @@ def mask_and_reconstruction():
                "only, so what it draws for the patches it could see is never trained, which is why the paper pastes "
                "the visible patches back. The error map covers hidden patches (visible ones are outlined); "
                f"MSE on visible patches: {rec.mse_visible:.4f}.")
-    st.download_button("Download this panel (PNG)", icon=":material/download:", data=png_bytes(panel, compress_level=6),
+    # the PNG is encoded only when the button is clicked (deferred data), not on every stroke
+    st.download_button("Download this panel (PNG)", icon=":material/download:",
+                       data=functools.partial(png_bytes, panel, compress_level=6),
                        file_name=f"mae_{card.get('name', 'model')}_{int(n)}of{L}.png", mime="image/png")
 
 

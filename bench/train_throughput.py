@@ -1,7 +1,11 @@
 """Images/s of one MAE training step (forward, backward, AdamW step) on the same config for
 (a) our model (encoder on visible patches only), (b) the same model with mask tokens fed through the encoder
 (no asymmetry: the paper's "encoder w/ [M]" ablation), (c) Hugging Face ViTMAEForPreTraining when transformers
-is installed. Prints the ratios, measured in this one process.
+is installed. Prints the ratios, measured in this one process with the models' timings interleaved (each
+repeat times every model in turn, so a noisy neighbour slows them all alike; ratios are medians of the per-repeat
+ratios). Also prints the ratio of training
+FLOPs (forward + backward, counted by torch's FlopCounterMode) of (b) over (a): the speed-up that token dropping
+could give if every FLOP cost the same, and so the ceiling for that config.
 
     python bench/train_throughput.py [--repeats 7] [--batch 64]
 """
@@ -25,6 +29,10 @@ CONFIGS = {
     "vitb_ratio_192x12_dec128x8": MAEConfig(img_size=32, patch_size=4, in_chans=3, embed_dim=192, depth=12,
                                             num_heads=3, decoder_embed_dim=128, decoder_depth=8,
                                             decoder_num_heads=4, pixel_mean=(0.5,) * 3, pixel_std=(0.5,) * 3),
+    # ViT-L's ratio (24 x 1024^2 vs 8 x 512^2), where the paper measured its wall-clock speed-ups (Table 2)
+    "vitl_ratio_192x24_dec96x8": MAEConfig(img_size=32, patch_size=4, in_chans=3, embed_dim=192, depth=24,
+                                           num_heads=3, decoder_embed_dim=96, decoder_depth=8,
+                                           decoder_num_heads=3, pixel_mean=(0.5,) * 3, pixel_std=(0.5,) * 3),
 }
 
 
@@ -76,7 +84,7 @@ def hf_model(c: MAEConfig):
     return Wrap()
 
 
-def images_per_s(model, c: MAEConfig, batch: int, steps: int = 5, repeats: int = 7) -> float:
+def step_fn(model, c: MAEConfig, batch: int, steps: int = 5):
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     x = torch.randn(batch, c.in_chans, c.img_size, c.img_size)
     model.train()
@@ -88,36 +96,56 @@ def images_per_s(model, c: MAEConfig, batch: int, steps: int = 5, repeats: int =
             loss.backward()
             opt.step()
     run()  # warm-up
-    rates = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        run()
-        rates.append(batch * steps / (time.perf_counter() - t))
-    return statistics.median(rates)
+    return run
+
+
+def train_flops(model, c: MAEConfig, batch: int) -> int:
+    from torch.utils.flop_counter import FlopCounterMode
+    x = torch.randn(batch, c.in_chans, c.img_size, c.img_size)
+    with FlopCounterMode(display=False) as fc:
+        model(x, mask_ratio=0.75).loss.backward()
+    model.zero_grad(set_to_none=True)
+    return fc.get_total_flops()
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--steps", type=int, default=5)
     args = ap.parse_args()
     results = {}
     for name, c in CONFIGS.items():
         torch.manual_seed(0)
-        row = {"ours": images_per_s(MaskedAutoencoderViT(c), c, args.batch, repeats=args.repeats),
-               "full_tokens": images_per_s(FullTokenMAE(c), c, args.batch, repeats=args.repeats)}
+        models = {"ours": MaskedAutoencoderViT(c), "full_tokens": FullTokenMAE(c)}
         hf = hf_model(c)
         if hf is not None:
-            row["huggingface"] = images_per_s(hf, c, args.batch, repeats=args.repeats)
-        row["speedup_vs_full_tokens"] = row["ours"] / row["full_tokens"]
-        if "huggingface" in row:
-            row["ratio_vs_huggingface"] = row["ours"] / row["huggingface"]
+            models["huggingface"] = hf
+        flops = {k: train_flops(models[k], c, args.batch) for k in ("ours", "full_tokens")}
+        runs = {k: step_fn(m, c, args.batch, args.steps) for k, m in models.items()}
+        rates = {k: [] for k in models}
+        for _ in range(args.repeats):
+            for k, run in runs.items():
+                t = time.perf_counter()
+                run()
+                rates[k].append(args.batch * args.steps / (time.perf_counter() - t))
+        row = {k: statistics.median(v) for k, v in rates.items()}
+        row["runs"] = rates
+
+        def paired(a, b):  # median of the per-repeat ratios: the repeats are interleaved, so pairs share conditions
+            return statistics.median(x / y for x, y in zip(rates[a], rates[b]))
+        row["speedup_vs_full_tokens"] = paired("ours", "full_tokens")
+        row["flop_ratio_full_over_ours"] = flops["full_tokens"] / flops["ours"]
+        row["share_of_flop_bound"] = row["speedup_vs_full_tokens"] / row["flop_ratio_full_over_ours"]
+        if hf is not None:
+            row["ratio_vs_huggingface"] = paired("ours", "huggingface")
         results[name] = row
-        extra = f"  HF {row['huggingface']:7.0f} img/s  ours/HF {row['ratio_vs_huggingface']:.2f}x" if hf else ""
-        print(f"{name:28s} ours {row['ours']:7.0f} img/s  full-token {row['full_tokens']:7.0f} img/s  "
-              f"asymmetric speedup {row['speedup_vs_full_tokens']:.2f}x{extra}", flush=True)
+        extra = f"  HF {row['huggingface']:5.0f} img/s  ours/HF {row['ratio_vs_huggingface']:.2f}x" if hf else ""
+        print(f"{name:28s} ours {row['ours']:5.0f} img/s  full-token {row['full_tokens']:5.0f} img/s  "
+              f"asymmetric speedup {row['speedup_vs_full_tokens']:.2f}x (FLOP ratio "
+              f"{row['flop_ratio_full_over_ours']:.2f}x){extra}", flush=True)
     print("->", write("train_throughput", {"batch": args.batch, "mask_ratio": 0.75, "repeats": args.repeats,
-                                            "results": results}))
+                                            "steps_per_repeat": args.steps, "results": results}))
 
 
 if __name__ == "__main__":

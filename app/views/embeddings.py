@@ -81,9 +81,12 @@ def features(path: str, overrides: str, source: str, folder: str, n: int, pool: 
 def projection(path: str, overrides: str, source: str, folder: str, n: int, pool: str, mask_ratio: float,
                method: str, perplexity: float, seed: int):
     f = features(path, overrides, source, folder, n, pool, mask_ratio)
-    with st.spinner(f"Projecting {len(f)} points with {method}…"):
-        t = time.time()
-        xy = project(f, method, seed=seed, perplexity=perplexity)
+    name = {"tsne": "t-SNE", "pca": "PCA", "umap": "UMAP"}[method]
+    bar = st.progress(0.0, text=f"Projecting {len(f)} points with {name}…")
+    t = time.time()
+    xy = project(f, method, seed=seed, perplexity=perplexity,
+                 progress=lambda p: bar.progress(p, text=f"Projecting {len(f)} points with {name}… {p:.0%}"))
+    bar.empty()
     return xy, time.time() - t
 
 

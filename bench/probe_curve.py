@@ -4,6 +4,8 @@ mean and concatenated features (fit on 10,000 training images, scored on 5,000 t
 time is excluded from the time axis. Raw pixels are scored by the same code for reference.
 
     python bench/probe_curve.py [--epochs 2] [--interval 60] [--norm-pix]
+    python bench/probe_curve.py --checkpoints SNAPSHOT ... [--name NAME]   # score saved per-epoch snapshots
+                                                                          # of a longer run on the same split
 """
 import argparse
 import time
@@ -24,6 +26,8 @@ def main():
     ap.add_argument("--interval", type=float, default=60)
     ap.add_argument("--norm-pix", action="store_true")
     ap.add_argument("--out", default="/tmp/mae_probe_curve")
+    ap.add_argument("--checkpoints", nargs="+", help="score these checkpoints instead of training")
+    ap.add_argument("--name", default="probe_curve_checkpoints", help="results file name for --checkpoints")
     args = ap.parse_args()
     torch.set_num_threads(2)
     train, test = load_fashion_mnist("train"), load_fashion_mnist("test")
@@ -50,6 +54,17 @@ def main():
         print(f"  {train_s:6.0f} s of training (step {step}): probe cls {row['probe_cls']:.4f} mean "
               f"{row['probe_mean']:.4f} both {row['probe_both']:.4f} | kNN both {row['knn_both']:.4f}", flush=True)
         state["eval_time"] += time.time() - t
+
+    if args.checkpoints:
+        from mae_core.checkpoints import load_model
+        for path in args.checkpoints:
+            model, card = load_model(path)
+            measure(model, float(card.get("wall_time_s") or 0.0), int(card.get("steps") or 0))
+            curve[-1].update({"checkpoint": str(path), "epoch": card.get("epochs"),
+                              "norm_pix": bool(model.config.norm_pix_loss)})
+        print("->", write(args.name, {"split": "10k train / 5k test images", "raw_pixels": raw, "curve": curve,
+                                      "note": "train_s is the run's wall time at that epoch, as its card says"}))
+        return
 
     def callback(info):
         train_s = info.elapsed - state["eval_time"]

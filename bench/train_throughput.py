@@ -19,6 +19,7 @@ import torch.nn as nn
 from common import write
 
 from mae_core.model import MAEConfig, MaskedAutoencoderViT
+from mae_core.train import make_optimizer
 
 CONFIGS = {
     # the reference point: 192 wide, 6 deep, 32 px (64 patches of 4 px), light decoder
@@ -85,7 +86,7 @@ def hf_model(c: MAEConfig):
 
 
 def step_fn(model, c: MAEConfig, batch: int, steps: int = 5):
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    opt = make_optimizer([p for p in model.parameters() if p.requires_grad], 1e-4)  # what train.py uses
     x = torch.randn(batch, c.in_chans, c.img_size, c.img_size)
     model.train()
 

@@ -199,13 +199,13 @@ class JobRegistry:
 def estimate_seconds_per_epoch(args: TrainArgs, steps: int = 3) -> float:
     """Time a few training steps of this configuration on this machine and scale to one epoch."""
     from .model import MaskedAutoencoderViT
-    from .train import Batches, param_groups
+    from .train import Batches, make_optimizer, param_groups
     config = args.model_config()
     torch.manual_seed(0)
     model = MaskedAutoencoderViT(config)
     src, _, augment, _ = build_data(dataclasses.replace(args, eval_images=8), config)
     batches = Batches(src, args.batch_size, 0, 1, 0)
-    opt = torch.optim.AdamW(param_groups(model, 0.05), lr=1e-4)
+    opt = make_optimizer(param_groups(model, 0.05), 1e-4)
     g = torch.Generator().manual_seed(0)
     it = batches.epoch(0)
     times = []

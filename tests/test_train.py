@@ -1,3 +1,4 @@
+import copy
 import json
 import os
 import signal
@@ -50,6 +51,24 @@ def test_param_groups_skip_decay_on_biases_and_1d():
     assert all(p.ndim > 1 for p in decay["params"])
     n_trainable = sum(1 for p in m.parameters() if p.requires_grad)
     assert len(no_decay["params"]) + len(decay["params"]) == n_trainable  # pos embeds are fixed: excluded
+
+
+def test_fused_optimizer_makes_the_same_update_as_plain_adamw():
+    from mae_core.train import make_optimizer
+    torch.manual_seed(0)
+    a = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.GELU(), torch.nn.Linear(16, 4))
+    b = copy.deepcopy(a)
+    fused = make_optimizer(param_groups(a, 0.05), 1e-2)
+    plain = torch.optim.AdamW(param_groups(b, 0.05), lr=1e-2, betas=(0.9, 0.95))
+    assert fused.defaults["fused"] is True  # torch >= 2.4 has the fused CPU kernel
+    x = torch.randn(32, 8)
+    for _ in range(5):
+        for m, opt in ((a, fused), (b, plain)):
+            opt.zero_grad()
+            m(x).pow(2).mean().backward()
+            opt.step()
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(pa, pb, rtol=1e-5, atol=1e-6)
 
 
 def test_lr_schedule_warmup_then_half_cosine():

@@ -122,6 +122,49 @@ def test_box_selecting_points_on_the_embedding_map_shows_their_neighbours(server
         page.screenshot(path=str(SCREENSHOT_DIR / "embeddings_selected.png"))
 
 
+ISOLATED_POINT_JS = """
+() => {
+  const gd = document.querySelector('.js-plotly-plot');
+  const fl = gd._fullLayout, r = gd.getBoundingClientRect();
+  const pts = [];
+  for (const t of gd._fullData) {
+    for (let i = 0; i < t.x.length; i++) {
+      pts.push({x: r.left + fl._size.l + fl.xaxis.l2p(t.x[i]), y: r.top + fl._size.t + fl.yaxis.l2p(t.y[i]),
+                id: t.customdata[i]});
+    }
+  }
+  let best = null, bestGap = 0;
+  for (const p of pts) {
+    let gap = Infinity;
+    for (const q of pts) if (q !== p) gap = Math.min(gap, Math.hypot(p.x - q.x, p.y - q.y));
+    if (gap > bestGap && p.x > r.left + 40 && p.x < r.right - 150 && p.y > r.top + 40 && p.y < r.bottom - 10) {
+      best = p; bestGap = gap;
+    }
+  }
+  return {...best, gap: bestGap};
+}
+"""
+
+
+def test_clicking_a_point_on_the_embedding_map_shows_it_and_its_neighbours(server):
+    with browser_page(1400, 1200) as page:
+        page.goto(server + "/embeddings")
+        page.wait_for_selector(".js-plotly-plot", timeout=240000)
+        wait_idle(page, 240)
+        page.wait_for_timeout(1500)
+        pt = page.evaluate(ISOLATED_POINT_JS)
+        assert pt["gap"] > 6  # no other point under the cursor
+        page.mouse.move(pt["x"], pt["y"])
+        page.wait_for_timeout(300)
+        page.mouse.click(pt["x"], pt["y"])
+        page.wait_for_function(f"() => document.body.innerText.includes('share the class of #{pt['id']}')",
+                               timeout=60000)
+        wait_idle(page, 60)
+        body = page.inner_text("body")
+        assert "1 selected" in body and "nearest neighbours" in body
+        page.screenshot(path=str(SCREENSHOT_DIR / "embeddings_clicked.png"))
+
+
 def test_training_from_the_browser_shows_a_growing_curve(server):
     SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
     with browser_page(1400, 1300) as page:

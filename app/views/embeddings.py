@@ -25,7 +25,8 @@ cfg = model.config
 
 st.title("What the encoder has learned")
 st.caption("Each point is one image, placed by its encoder features; colours are classes the model never saw "
-           "during pretraining. Select points with the box or lasso tool, or type an image number, to see the images.")
+           "during pretraining. Click a point (or switch to box or lasso and drag), or type an image number, to see "
+           "the images.")
 
 # ----------------------------------------------------------------------------- settings
 with st.container(border=True):
@@ -139,6 +140,9 @@ with left:
         selected = []
         st.caption("Hover a point to see its image. Turn thumbnails off to select points.")
     else:
+        tool = st.segmented_control("Select with", ["Click", "Box", "Lasso"], default="Click", key="emb_tool",
+                                    help="Click: a click selects the point under the cursor (shift-click adds "
+                                         "more; dragging pans). Box / Lasso: drag to select a region.") or "Click"
         fig = go.Figure()
         for c, name in enumerate(classes):
             idx = np.flatnonzero(labels == c)
@@ -147,7 +151,8 @@ with left:
                                                                    opacity=0.8),
                                        hovertemplate=f"{name}<br>#%{{customdata}}<extra></extra>"))
         fig.update_layout(height=560, margin=dict(l=0, r=0, t=10, b=0), legend=dict(itemsizing="constant", y=0.92),
-                          xaxis=dict(visible=False), yaxis=dict(visible=False), dragmode="lasso",
+                          xaxis=dict(visible=False), yaxis=dict(visible=False),
+                          dragmode={"Click": "pan", "Box": "select", "Lasso": "lasso"}[tool],
                           plot_bgcolor="white")
         event = st.plotly_chart(fig, on_select="rerun", selection_mode=("points", "box", "lasso"),
                                 key="emb_chart", width="stretch")

@@ -23,7 +23,8 @@ for name in "${all[@]}"; do
     fmnist_r50) run $name $COMMON --mask-ratio 0.50 ;;
     fmnist_r75) run $name $COMMON --mask-ratio 0.75 ;;
     fmnist_r90) run $name $COMMON --mask-ratio 0.90 ;;
-    fmnist_r75_normpix) run $name $COMMON --mask-ratio 0.75 --norm-pix ;;
+    fmnist_r75_normpix) run $name --data fashion-mnist --preset mae_fmnist_tiny --epochs 16 --batch-size 256 --lr 1e-3 \
+                          --warmup-epochs 1 --threads 2 --no-progress --mask-ratio 0.75 --norm-pix ;;
     photo64_r75) run $name --data photos --preset mae_photo_small --mask-ratio 0.75 --epochs 12 --photo-samples 8192 \
                    --batch-size 128 --lr 1e-3 --warmup-epochs 1 --threads 2 --no-progress ;;
   esac

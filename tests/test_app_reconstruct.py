@@ -105,7 +105,6 @@ def test_bad_image_upload_keeps_previous_image(at):
 
 def test_norm_pix_model_says_colours_are_rescaled(at):
     labels = [l for l in at.selectbox(key="bundled_choice").options if "norm-pix" in l]
-    if not labels:
-        pytest.skip("no norm-pix model bundled")
+    assert labels, "the bundled fmnist_r75_normpix should be offered"
     at.selectbox(key="bundled_choice").set_value(labels[0]).run()
     assert any("re-scaled" in i.value for i in at.info)

@@ -4,7 +4,6 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
 from mae_core.checkpoints import CHECKPOINT_DIR, list_bundled, load_model
 from mae_core.data import find_fashion_mnist, load_fashion_mnist, load_fashion_mnist_subset

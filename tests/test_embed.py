@@ -84,7 +84,6 @@ def test_encode_shapes_determinism_and_masking():
 def test_torch_probe_matches_scikit_learn_logistic_regression():
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
-    rng = np.random.default_rng(0)
     x, y = _blobs(n=600, d=12, classes=4, spread=2.5, seed=4)  # overlapping classes: accuracy well below 1
     xt, yt = x[400:], y[400:]
     x, y = x[:400], y[:400]

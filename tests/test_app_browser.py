@@ -3,6 +3,7 @@ import io
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -72,40 +73,39 @@ def test_paint_by_dragging_updates_mask_and_reconstruction(server):
         assert "Everything is hidden" in page.inner_text("body")
 
 
-POINTS_IN_BOX_JS = """
-([cx, cy, half]) => {
+MAP_POINTS_JS = """
+() => {
   const gd = document.querySelector('.js-plotly-plot');
   const fl = gd._fullLayout, r = gd.getBoundingClientRect();
-  const inside = [];
+  const pts = [];
   for (const t of gd._fullData) {
     for (let i = 0; i < t.x.length; i++) {
-      const x = r.left + fl._size.l + fl.xaxis.l2p(t.x[i]), y = r.top + fl._size.t + fl.yaxis.l2p(t.y[i]);
-      if (Math.abs(x - cx) < half && Math.abs(y - cy) < half) inside.push(t.customdata[i]);
+      pts.push([r.left + fl._size.l + fl.xaxis.l2p(t.x[i]), r.top + fl._size.t + fl.yaxis.l2p(t.y[i]), t.customdata[i]]);
     }
   }
-  return inside;
+  return {pts: pts, rect: [r.left, r.top, r.right, r.bottom]};
 }
 """
 
-FIRST_POINT_JS = """
-() => {
-  const gd = document.querySelector('.js-plotly-plot');
-  const fl = gd._fullLayout, t = gd._fullData[0], r = gd.getBoundingClientRect();
-  return {x: r.left + fl._size.l + fl.xaxis.l2p(t.x[0]), y: r.top + fl._size.t + fl.yaxis.l2p(t.y[0])};
-}
-"""
+
+def _open_embedding_map(page, server):
+    """Open the Embeddings page and return its points as (x px, y px, image number) rows and the plot's rect."""
+    page.goto(server + "/embeddings")
+    page.wait_for_selector(".js-plotly-plot", timeout=240000)
+    wait_idle(page, 240)
+    page.wait_for_timeout(1500)
+    got = page.evaluate(MAP_POINTS_JS)
+    return np.array(got["pts"], dtype=float), got["rect"]
 
 
 def test_box_selecting_points_on_the_embedding_map_shows_their_neighbours(server):
     SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
     with browser_page(1400, 1200) as page:
-        page.goto(server + "/embeddings")
-        page.wait_for_selector(".js-plotly-plot", timeout=240000)
-        wait_idle(page, 240)
-        page.wait_for_timeout(1500)
-        pt = page.evaluate(FIRST_POINT_JS)
+        pts, _ = _open_embedding_map(page, server)
+        pt = {"x": pts[0, 0], "y": pts[0, 1]}
         half = 8
-        inside = page.evaluate(POINTS_IN_BOX_JS, [pt["x"], pt["y"], half])
+        near = (np.abs(pts[:, 0] - pt["x"]) < half) & (np.abs(pts[:, 1] - pt["y"]) < half)
+        inside = [int(i) for i in pts[near, 2]]
         assert inside
         page.locator('.js-plotly-plot .modebar-btn[data-title="Box Select"]').click()
         page.mouse.move(pt["x"] - half, pt["y"] - half)
@@ -122,38 +122,18 @@ def test_box_selecting_points_on_the_embedding_map_shows_their_neighbours(server
         page.screenshot(path=str(SCREENSHOT_DIR / "embeddings_selected.png"))
 
 
-ISOLATED_POINT_JS = """
-() => {
-  const gd = document.querySelector('.js-plotly-plot');
-  const fl = gd._fullLayout, r = gd.getBoundingClientRect();
-  const pts = [];
-  for (const t of gd._fullData) {
-    for (let i = 0; i < t.x.length; i++) {
-      pts.push({x: r.left + fl._size.l + fl.xaxis.l2p(t.x[i]), y: r.top + fl._size.t + fl.yaxis.l2p(t.y[i]),
-                id: t.customdata[i]});
-    }
-  }
-  let best = null, bestGap = 0;
-  for (const p of pts) {
-    let gap = Infinity;
-    for (const q of pts) if (q !== p) gap = Math.min(gap, Math.hypot(p.x - q.x, p.y - q.y));
-    if (gap > bestGap && p.x > r.left + 40 && p.x < r.right - 150 && p.y > r.top + 40 && p.y < r.bottom - 10) {
-      best = p; bestGap = gap;
-    }
-  }
-  return {...best, gap: bestGap};
-}
-"""
-
-
 def test_clicking_a_point_on_the_embedding_map_shows_it_and_its_neighbours(server):
     with browser_page(1400, 1200) as page:
-        page.goto(server + "/embeddings")
-        page.wait_for_selector(".js-plotly-plot", timeout=240000)
-        wait_idle(page, 240)
-        page.wait_for_timeout(1500)
-        pt = page.evaluate(ISOLATED_POINT_JS)
-        assert pt["gap"] > 6  # no other point under the cursor
+        pts, (left, top, right, bottom) = _open_embedding_map(page, server)
+        d = np.hypot(pts[:, None, 0] - pts[None, :, 0], pts[:, None, 1] - pts[None, :, 1])
+        np.fill_diagonal(d, np.inf)
+        gap = d.min(1)
+        away_from_edges = ((pts[:, 0] > left + 40) & (pts[:, 0] < right - 150) &  # the legend is on the right
+                           (pts[:, 1] > top + 40) & (pts[:, 1] < bottom - 10))
+        gap[~away_from_edges] = -1
+        i = int(gap.argmax())
+        pt = {"x": pts[i, 0], "y": pts[i, 1], "id": int(pts[i, 2])}
+        assert gap[i] > 6  # no other point under the cursor
         page.mouse.move(pt["x"], pt["y"])
         page.wait_for_timeout(300)
         page.mouse.click(pt["x"], pt["y"])

@@ -19,6 +19,7 @@ from mae_core.masking import random_mask
 
 PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f",
            "#bab0ac", "#1f77b4", "#17becf"]  # Tableau 10 (+2): distinct hues for the 10 classes
+METHOD_NAMES = {"tsne": "t-SNE", "pca": "PCA", "umap": "UMAP"}
 
 model, card, model_path = model_picker()
 cfg = model.config
@@ -54,7 +55,7 @@ with st.container(border=True):
     except ImportError:
         pass
     method = c5.radio("Projection", methods, horizontal=True, key="emb_method",
-                      format_func={"tsne": "t-SNE", "pca": "PCA", "umap": "UMAP"}.get)
+                      format_func=METHOD_NAMES.get)
     perplexity = c6.number_input("Perplexity", 5, 100, 30, key="emb_perplexity", disabled=method != "tsne")
     seed = c7.number_input("Seed", 0, 10**6, 0, key="emb_seed")
     hover_images = c8.toggle("Thumbnails on hover", key="emb_hover",
@@ -82,7 +83,7 @@ def features(path: str, overrides: str, source: str, folder: str, n: int, pool: 
 def projection(path: str, overrides: str, source: str, folder: str, n: int, pool: str, mask_ratio: float,
                method: str, perplexity: float, seed: int):
     f = features(path, overrides, source, folder, n, pool, mask_ratio)
-    name = {"tsne": "t-SNE", "pca": "PCA", "umap": "UMAP"}[method]
+    name = METHOD_NAMES[method]
     bar = st.progress(0.0, text=f"Projecting {len(f)} points with {name}…")
     t = time.time()
     xy = project(f, method, seed=seed, perplexity=perplexity,
@@ -158,7 +159,7 @@ with left:
                                 key="emb_chart", width="stretch")
         pts = (event or {}).get("selection", {}).get("points", []) if event else []
         selected = sorted({int(p["customdata"]) for p in pts if "customdata" in p})
-    proj_name = {"tsne": "t-SNE", "pca": "PCA", "umap": "UMAP"}[method]
+    proj_name = METHOD_NAMES[method]
     st.caption(f"{len(labels)} points · {proj_name} of {feats.shape[1]}-d {pool} features"
                f"{f' of images with {mask_ratio:.0%} of patches hidden' if mask_ratio else ''} · "
                f"{elapsed:.1f} s this time (the projection took {t_proj:.1f} s and is cached for these settings)")

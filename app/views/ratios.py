@@ -187,8 +187,8 @@ with tab_pre:
             caption = f"pretrained {float(c['mask_ratio']):.0%}: MSE {rec.mse_hidden:.4f}"
             col.image(to_pil(rec.pasted, 150), caption=caption)
             side.append((caption, rec))
-        st.download_button("Side by side (PNG)", functools.partial(_side_by_side_png, img, side), "pretraining_side_by_side.png",
-                           "image/png", icon=":material/download:", key="dl_side")
+        st.download_button("Side by side (PNG)", functools.partial(_side_by_side_png, img, side),
+                           "pretraining_side_by_side.png", "image/png", icon=":material/download:", key="dl_side")
 
         st.subheader("Error by pretraining ratio × test ratio")
         grid_rows = [_sweep_rows(c["path"], _mtime(c["path"]), 64, 2, ("random",), RATIOS) for c in series]

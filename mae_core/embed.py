@@ -70,12 +70,14 @@ def tsne_opentsne(x: np.ndarray, perplexity: float = 30.0, seed: int = 0, n_jobs
     init = initialization.pca(x, random_state=seed)
     total = sch["early_iter"] + sch["iter"]
 
-    def tick(offset):
+    def tick(offset):  # openTSNE callbacks reporting the share of all iterations done (None: no callbacks)
+        if progress is None:
+            return None
+
         def cb(iteration, error, embedding):
-            if progress is not None:
-                progress(min(1.0, (offset + iteration) / total))
+            progress(min(1.0, (offset + iteration) / total))
             return False
-        return [cb] if progress is not None else None
+        return [cb]
     emb = TSNEEmbedding(init, aff, negative_gradient_method="bh", theta=sch["early_theta"], n_jobs=n_jobs,
                         random_state=seed, verbose=False)
     if sch["early_iter"]:

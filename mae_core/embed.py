@@ -42,7 +42,11 @@ def encode(model, images01: torch.Tensor, pool: str = "cls", mask_ratio: float =
     return torch.cat(out).numpy() if out else np.zeros((0, model.config.embed_dim), np.float32)
 
 
-def _tsne_backend() -> str:
+def _tsne_backend(n: int) -> str:
+    """exact (numba, up to tsne.EXACT_MAX points), openTSNE (Barnes-Hut) or sklearn: the fastest one installed."""
+    from . import tsne
+    if n <= tsne.EXACT_MAX and tsne.available():
+        return "exact"
     try:
         import openTSNE  # noqa: F401
         return "openTSNE"
@@ -50,12 +54,12 @@ def _tsne_backend() -> str:
         return "sklearn"
 
 
-# The t-SNE schedule (openTSNE's Barnes-Hut, perplexity-based affinities, PCA initialisation). openTSNE's defaults
-# are 250 iterations of early exaggeration (12) then 500 plain ones, at theta 0.5 throughout. Early exaggeration
-# only has to pull the clusters apart: its KL has levelled off by iteration 125, and coarse forces (theta 1.0)
-# do that as well, so it gets 125 iterations at theta 1.0. The final 500 stay as they are: that is where the
-# fine structure (and the KL) is made. bench/tsne.py measures the saving and checks the final KL against the
-# defaults' and scikit-learn's.
+# The t-SNE schedule (perplexity-based affinities, PCA initialisation). openTSNE's defaults are 250 iterations of
+# early exaggeration (12) then 500 plain ones, at theta 0.5 throughout. Early exaggeration only has to pull the
+# clusters apart: its KL has levelled off by iteration 125, and coarse forces (theta 1.0 for Barnes-Hut) do that
+# as well, so it gets 125 iterations. The final 500 stay as they are: that is where the fine structure (and the
+# KL) is made. Up to tsne.EXACT_MAX points the forces are exact (mae_core.tsne) and theta does not apply.
+# bench/tsne.py measures the saving and checks the final KL against the defaults' and scikit-learn's.
 TSNE_SCHEDULE = {"early_iter": 125, "early_theta": 1.0, "exaggeration": 12.0, "iter": 500, "theta": 0.5}
 
 
@@ -91,9 +95,10 @@ def tsne_opentsne(x: np.ndarray, perplexity: float = 30.0, seed: int = 0, n_jobs
 def project(features: np.ndarray, method: str = "tsne", seed: int = 0, perplexity: float = 30.0,
             backend: Optional[str] = None, n_jobs: int = 2,
             progress: Optional[Callable[[float], None]] = None) -> np.ndarray:
-    """(N, D) -> (N, 2). t-SNE runs on the top 50 principal components (standard practice, and faster);
-    openTSNE's Barnes-Hut with TSNE_SCHEDULE where installed, scikit-learn's otherwise. ``progress`` gets the
-    share of t-SNE iterations done (openTSNE only). Returns float32."""
+    """(N, D) -> (N, 2). t-SNE runs on the top 50 principal components (standard practice, and faster) with
+    TSNE_SCHEDULE: exact forces (mae_core.tsne, numba) up to tsne.EXACT_MAX points, openTSNE's Barnes-Hut above
+    that, scikit-learn's TSNE where neither is installed; ``backend`` forces one of "exact", "openTSNE",
+    "sklearn". ``progress`` gets the share of t-SNE iterations done (not with scikit-learn). Returns float32."""
     x = np.asarray(features, dtype=np.float32)
     if x.ndim != 2 or len(x) < 3:
         raise ValueError(f"need at least 3 feature vectors of shape (N, D), got {x.shape}")
@@ -112,10 +117,15 @@ def project(features: np.ndarray, method: str = "tsne", seed: int = 0, perplexit
     if x.shape[1] > 50 and len(x) > 50:
         from sklearn.decomposition import PCA
         x = PCA(n_components=50, random_state=seed).fit_transform(x).astype(np.float32)
-    backend = backend or _tsne_backend()
+    backend = backend or _tsne_backend(len(x))
+    if backend == "exact":
+        from .tsne import tsne_exact
+        return tsne_exact(x, perplexity, seed, progress=progress, n_jobs=n_jobs)[0]
     if backend == "openTSNE":
         return tsne_opentsne(x, perplexity, seed, n_jobs, progress=progress)[0]
     from sklearn.manifold import TSNE
+    if backend != "sklearn":
+        raise ValueError(f"t-SNE backend must be exact, openTSNE or sklearn, got {backend!r}")
     return TSNE(n_components=2, perplexity=perplexity, random_state=seed, init="pca",
                 learning_rate="auto", n_jobs=n_jobs).fit_transform(x).astype(np.float32)
 

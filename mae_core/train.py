@@ -60,6 +60,7 @@ class TrainArgs:
     out: str = "runs/mae"
     resume: bool = False
     precision: str = "auto"              # auto | fp32 | bf16 | fp16
+    device: str = "auto"                 # auto (a GPU when PyTorch sees one) | cpu | cuda
     threads: Optional[int] = None
     photo_samples: int = 8192            # random crops per epoch for --data photos
     eval_images: int = 1000
@@ -76,19 +77,32 @@ class TrainArgs:
 # Distributed helpers (torchrun sets RANK / WORLD_SIZE / LOCAL_RANK)
 # --------------------------------------------------------------------------------------------------
 
-def init_distributed():
+def init_distributed(device: str = "auto"):
+    """(rank, world size, torch.device) for this process; starts the process group under torchrun.
+    ``device``: auto (CUDA when PyTorch sees a GPU, else CPU), cpu, or cuda (an error without a GPU)."""
+    if device not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"--device must be auto, cpu or cuda, got {device!r}")
+    cuda = torch.cuda.is_available()
+    if device == "cuda" and not cuda:
+        raise TrainingError("--device cuda: PyTorch sees no CUDA GPU here (torch.cuda.is_available() is False); "
+                            "use --device cpu or auto")
+    use_cuda = cuda and device != "cpu"
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
-        return 0, 1, torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return 0, 1, torch.device("cuda" if use_cuda else "cpu")
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    if torch.cuda.is_available():
+    if use_cuda:
+        n_gpu = torch.cuda.device_count()
+        if local_rank >= n_gpu:
+            raise TrainingError(f"process {local_rank} of this node has no GPU of its own (this node has {n_gpu}); "
+                                f"start torchrun with --nproc_per_node={n_gpu}, or train on the CPU with --device cpu")
         torch.cuda.set_device(local_rank)
-        device, backend = torch.device("cuda", local_rank), "nccl"
+        device_, backend = torch.device("cuda", local_rank), "nccl"
     else:
-        device, backend = torch.device("cpu"), "gloo"
+        device_, backend = torch.device("cpu"), "gloo"
     if not dist.is_initialized():
         dist.init_process_group(backend=backend)
-    return dist.get_rank(), dist.get_world_size(), device
+    return dist.get_rank(), dist.get_world_size(), device_
 
 
 def is_main(rank: int) -> bool:
@@ -294,7 +308,7 @@ def pretrain(args: TrainArgs, callback: Optional[Callable[[StepInfo], None]] = N
     """Run pretraining as ``args`` says. ``callback(StepInfo)`` is called every ``callback_every`` steps and at
     each epoch end (eta 0), in the training thread, between steps; ``should_stop()`` is polled each step and ends the run cleanly with a
     checkpoint. Returns the final model card. Raises TrainingError on NaN/inf loss."""
-    rank, world, device = init_distributed()
+    rank, world, device = init_distributed(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed + rank)
@@ -507,6 +521,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=d.out, help="output path without extension")
     p.add_argument("--resume", action="store_true", help="continue from OUT.state.pt")
     p.add_argument("--precision", default=d.precision, choices=["auto", "fp32", "bf16", "fp16"])
+    p.add_argument("--device", default=d.device, choices=["auto", "cpu", "cuda"],
+                   help="auto: a GPU when PyTorch sees one (under torchrun, one per process), else the CPU")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--photo-samples", type=int, default=d.photo_samples)
     p.add_argument("--eval-images", type=int, default=d.eval_images)

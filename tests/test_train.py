@@ -141,6 +141,15 @@ def test_cli_errors_are_messages_not_tracebacks(tmp_path):
     assert r.returncode == 2 and "--mask-ratio must be in [0, 1)" in r.stderr
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message given where there is no GPU")
+def test_device_cuda_without_a_gpu_is_a_message(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "mae_core.train", "--data", "fashion-mnist-subset", "--preset",
+                        "mae_fmnist_micro", "--device", "cuda", "--out", str(tmp_path / "x"), "--no-progress"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "--device cuda: PyTorch sees no CUDA GPU" in r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "x.safetensors").exists()
+
+
 def test_ctrl_c_saves_and_exits_cleanly(tmp_path):
     out = tmp_path / "run"
     p = subprocess.Popen([sys.executable, "-m", "mae_core.train", "--data", "fashion-mnist-subset", "--preset",
@@ -165,7 +174,8 @@ def test_torchrun_two_processes_on_cpu(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                         "-m", "mae_core.train", "--data", "fashion-mnist-subset", "--preset", "mae_fmnist_micro",
-                        "--epochs", "1", "--batch-size", "32", "--out", str(out), "--no-progress", "--threads", "1"],
+                        "--epochs", "1", "--batch-size", "32", "--out", str(out), "--no-progress", "--threads", "1",
+                        "--device", "cpu"],
                        cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
     assert r.returncode == 0, r.stderr[-3000:]
     model, card = load_model(out)

@@ -8,6 +8,7 @@ FLOPs (forward + backward, counted by torch's FlopCounterMode) of (b) over (a): 
 could give if every FLOP cost the same, and so the ceiling for that config.
 
     python bench/train_throughput.py [--repeats 7] [--batch 64]
+    python bench/train_throughput.py --device cuda --precision bf16 --configs vit_base_224 vit_large_224
 """
 import argparse
 import statistics
@@ -18,7 +19,7 @@ import torch.nn as nn
 
 from common import write
 
-from mae_core.model import MAEConfig, MaskedAutoencoderViT
+from mae_core.model import MAEConfig, MaskedAutoencoderViT, preset_config
 from mae_core.train import make_optimizer
 
 CONFIGS = {
@@ -35,6 +36,9 @@ CONFIGS = {
                                            num_heads=3, decoder_embed_dim=96, decoder_depth=8,
                                            decoder_num_heads=3, pixel_mean=(0.5,) * 3, pixel_std=(0.5,) * 3),
 }
+# the official sizes at 224 px: for a GPU (--device cuda); too slow to be the default on a laptop CPU
+GPU_CONFIGS = {"vit_base_224": preset_config("mae_vit_base_patch16"),
+               "vit_large_224": preset_config("mae_vit_large_patch16")}
 
 
 class FullTokenMAE(MaskedAutoencoderViT):
@@ -85,24 +89,32 @@ def hf_model(c: MAEConfig):
     return Wrap()
 
 
-def step_fn(model, c: MAEConfig, batch: int, steps: int = 5):
+def step_fn(model, c: MAEConfig, batch: int, steps: int = 5, device="cpu", amp_dtype=None):
+    """A callable running ``steps`` training steps (autocast to ``amp_dtype`` as train.py does on a GPU), warmed
+    up once; it returns after the device has finished."""
+    device = torch.device(device)
+    model.to(device)
     opt = make_optimizer([p for p in model.parameters() if p.requires_grad], 1e-4)  # what train.py uses
-    x = torch.randn(batch, c.in_chans, c.img_size, c.img_size)
+    x = torch.randn(batch, c.in_chans, c.img_size, c.img_size, device=device)
     model.train()
 
     def run():
         for _ in range(steps):
-            loss = model(x, mask_ratio=0.75).loss
+            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                loss = model(x, mask_ratio=0.75).loss
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
     run()  # warm-up
     return run
 
 
 def train_flops(model, c: MAEConfig, batch: int) -> int:
     from torch.utils.flop_counter import FlopCounterMode
-    x = torch.randn(batch, c.in_chans, c.img_size, c.img_size)
+    p = next(model.parameters())
+    x = torch.randn(batch, c.in_chans, c.img_size, c.img_size, device=p.device)
     with FlopCounterMode(display=False) as fc:
         model(x, mask_ratio=0.75).loss.backward()
     model.zero_grad(set_to_none=True)
@@ -114,16 +126,25 @@ def main():
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
+                    help="autocast dtype of the forward (train.py uses bf16 on a GPU)")
+    ap.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS) + list(GPU_CONFIGS))
+    ap.add_argument("--tag", default="", help="suffix of the results file, e.g. _h200")
     args = ap.parse_args()
+    amp_dtype = torch.bfloat16 if args.precision == "bf16" else None
     results = {}
-    for name, c in CONFIGS.items():
+    for name in args.configs:
+        c = CONFIGS.get(name) or GPU_CONFIGS[name]
         torch.manual_seed(0)
         models = {"ours": MaskedAutoencoderViT(c), "full_tokens": FullTokenMAE(c)}
         hf = hf_model(c)
         if hf is not None:
             models["huggingface"] = hf
+        for m in models.values():
+            m.to(args.device)
         flops = {k: train_flops(models[k], c, args.batch) for k in ("ours", "full_tokens")}
-        runs = {k: step_fn(m, c, args.batch, args.steps) for k, m in models.items()}
+        runs = {k: step_fn(m, c, args.batch, args.steps, args.device, amp_dtype) for k, m in models.items()}
         rates = {k: [] for k in models}
         for _ in range(args.repeats):
             for k, run in runs.items():
@@ -145,8 +166,10 @@ def main():
         print(f"{name:28s} ours {row['ours']:5.0f} img/s  full-token {row['full_tokens']:5.0f} img/s  "
               f"asymmetric speedup {row['speedup_vs_full_tokens']:.2f}x (FLOP ratio "
               f"{row['flop_ratio_full_over_ours']:.2f}x){extra}", flush=True)
-    print("->", write("train_throughput", {"batch": args.batch, "mask_ratio": 0.75, "repeats": args.repeats,
-                                            "steps_per_repeat": args.steps, "results": results}))
+    device = torch.cuda.get_device_name() if args.device == "cuda" else "cpu"
+    print("->", write("train_throughput" + args.tag, {
+        "batch": args.batch, "mask_ratio": 0.75, "repeats": args.repeats, "steps_per_repeat": args.steps,
+        "device": device, "precision": args.precision, "results": results}))
 
 
 if __name__ == "__main__":

@@ -42,8 +42,12 @@ def encode(model, images01: torch.Tensor, pool: str = "cls", mask_ratio: float =
     return torch.cat(out).numpy() if out else np.zeros((0, model.config.embed_dim), np.float32)
 
 
-def _tsne_backend(n: int) -> str:
-    """exact (numba, up to tsne.EXACT_MAX points), openTSNE (Barnes-Hut) or sklearn: the fastest one installed."""
+TSNE_ENGINE_NAMES = {"exact": "exact forces", "openTSNE": "openTSNE Barnes-Hut", "sklearn": "scikit-learn"}
+
+
+def tsne_backend(n: int) -> str:
+    """exact (numba, up to tsne.EXACT_MAX points), openTSNE (Barnes-Hut) or sklearn: the fastest one installed
+    for ``n`` points (TSNE_ENGINE_NAMES has their display names)."""
     from . import tsne
     if n <= tsne.EXACT_MAX and tsne.available():
         return "exact"
@@ -117,7 +121,7 @@ def project(features: np.ndarray, method: str = "tsne", seed: int = 0, perplexit
     if x.shape[1] > 50 and len(x) > 50:
         from sklearn.decomposition import PCA
         x = PCA(n_components=50, random_state=seed).fit_transform(x).astype(np.float32)
-    backend = backend or _tsne_backend(len(x))
+    backend = backend or tsne_backend(len(x))
     if backend == "exact":
         from .tsne import tsne_exact
         return tsne_exact(x, perplexity, seed, progress=progress, n_jobs=n_jobs)[0]

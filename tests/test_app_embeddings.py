@@ -41,3 +41,11 @@ def test_bad_folder_is_a_message(at, tmp_path):
     at.text_input(key="emb_folder").set_value(str(tmp_path / "nope")).run()
     assert any("is not a folder" in e.value for e in at.error)
     assert not at.exception
+
+
+def test_tsne_map_says_which_engine_made_it(app_page):
+    pytest.importorskip("numba")
+    app = app_page("embeddings.py", emb_method="tsne", emb_n=300)
+    assert any("300 points · t-SNE (exact forces, perplexity 30) of 192-d cls features" in c.value
+               for c in app.caption), [c.value for c in app.caption]
+    assert not app.exception

@@ -10,7 +10,7 @@ pytest.importorskip("numba")
 pytest.importorskip("openTSNE")
 
 from mae_core import tsne  # noqa: E402
-from mae_core.embed import TSNE_SCHEDULE, _tsne_backend, project, tsne_opentsne  # noqa: E402
+from mae_core.embed import TSNE_SCHEDULE, tsne_backend, project, tsne_opentsne  # noqa: E402
 
 
 def _blobs(n, d=30, classes=6, spread=1.5, seed=5):
@@ -92,8 +92,8 @@ def test_exact_tsne_reports_progress_and_beats_barnes_hut_kl():
 
 
 def test_project_uses_the_exact_engine_up_to_its_limit():
-    assert _tsne_backend(tsne.EXACT_MAX) == "exact"
-    assert _tsne_backend(tsne.EXACT_MAX + 1) == "openTSNE"
+    assert tsne_backend(tsne.EXACT_MAX) == "exact"
+    assert tsne_backend(tsne.EXACT_MAX + 1) == "openTSNE"
     x, _ = _blobs(200)
     a = project(x, "tsne", seed=0)
     b = project(x, "tsne", seed=0, backend="exact")

@@ -13,7 +13,8 @@ from common import get_model, model_picker
 
 from mae_core import zoo
 from mae_core.data import DataError, find_fashion_mnist, labelled_dataset
-from mae_core.embed import encode, nearest_neighbours, project, raw_pixels, scores, thumbnails
+from mae_core.embed import (TSNE_ENGINE_NAMES, encode, nearest_neighbours, project, raw_pixels, scores,
+                             thumbnails, tsne_backend)
 from mae_core.explore import reconstruct, to_pil
 from mae_core.masking import random_mask
 
@@ -160,6 +161,8 @@ with left:
         pts = (event or {}).get("selection", {}).get("points", []) if event else []
         selected = sorted({int(p["customdata"]) for p in pts if "customdata" in p})
     proj_name = METHOD_NAMES[method]
+    if method == "tsne":
+        proj_name += f" ({TSNE_ENGINE_NAMES[tsne_backend(len(labels))]}, perplexity {perplexity:g})"
     st.caption(f"{len(labels)} points · {proj_name} of {feats.shape[1]}-d {pool} features"
                f"{f' of images with {mask_ratio:.0%} of patches hidden' if mask_ratio else ''} · "
                f"{elapsed:.1f} s this time (the projection took {t_proj:.1f} s and is cached for these settings)")

@@ -1,9 +1,9 @@
 """t-SNE side by side on encoder features of Fashion-MNIST (after PCA to 50 dims): what the app uses (up to
 mae_core.tsne.EXACT_MAX points: exact forces compiled with numba, mae_core.embed.TSNE_SCHEDULE), the same schedule
 with openTSNE's Barnes-Hut (what the app uses above that size), openTSNE's defaults (Barnes-Hut) and
-scikit-learn's TSNE, the baseline. Prints wall time, the speed-up over scikit-learn in the same process, and the KL divergence
-of every result measured the same way: exact (all N^2 pairs) against one affinity matrix (openTSNE's exact
-perplexity-30 affinities), so a faster result cannot hide a worse map. Then the time of a revisit of the
+scikit-learn's TSNE, the baseline. Prints wall time, the speed-up of the first engine over the others in the same
+process, and the KL divergence of every result measured the same way: exact (all N^2 pairs) against one affinity
+matrix (openTSNE's exact perplexity-30 affinities), so a faster result cannot hide a worse map. Then the time of a revisit of the
 Embeddings page with the same settings (AppTest, everything cached).
 
     python bench/tsne.py [--sizes 2000,5000] [--model fmnist_r75] [--repeats 3]

@@ -5,7 +5,8 @@ thousand points that tree costs more than simply summing all N^2 pairs in one fu
 2-core dev machine 7 ms per iteration for 5,000 points against 25 ms for openTSNE's Barnes-Hut at theta 0.5, and
 the forces are exact, so the final KL divergence is lower too. Affinities (perplexity-based, exact nearest
 neighbours) and the PCA initialisation are openTSNE's, and the optimiser is openTSNE's gradient descent (gains,
-momentum, learning rate N / exaggeration, step norm clipped at 5, recentred each step), so the maps match what openTSNE would make.
+momentum, learning rate N / exaggeration, step norm clipped at 5, recentred each step), so the maps match what
+openTSNE would make.
 
 The gradient, without the constant factor 4 (openTSNE's convention; its learning rate absorbs it):
     dC/dy_i = sum_j p_ij w_ij (y_i - y_j) - (1/Z) sum_j w_ij^2 (y_i - y_j),   w_ij = 1 / (1 + |y_i - y_j|^2),

@@ -3,8 +3,8 @@ mae_core.tsne.EXACT_MAX points: exact forces compiled with numba, mae_core.embed
 with openTSNE's Barnes-Hut (what the app uses above that size), openTSNE's defaults (Barnes-Hut) and
 scikit-learn's TSNE, the baseline. Prints wall time, the speed-up of the first engine over the others in the same
 process, and the KL divergence of every result measured the same way: exact (all N^2 pairs) against one affinity
-matrix (openTSNE's exact perplexity-30 affinities), so a faster result cannot hide a worse map. Then the time of a revisit of the
-Embeddings page with the same settings (AppTest, everything cached).
+matrix (openTSNE's exact perplexity-30 affinities), so a faster result cannot hide a worse map. Then the time of
+a revisit of the Embeddings page with the same settings (AppTest, everything cached).
 
     python bench/tsne.py [--sizes 2000,5000] [--model fmnist_r75] [--repeats 3]
     python bench/tsne.py --sizes 10000,20000 --engines app,bh_schedule --repeats 1   # where exact stops paying

@@ -62,6 +62,7 @@ class TrainArgs:
     precision: str = "auto"              # auto | fp32 | bf16 | fp16
     device: str = "auto"                 # auto (a GPU when PyTorch sees one) | cpu | cuda
     threads: Optional[int] = None
+    workers: Optional[int] = None        # data-loading processes; None: 0 on the CPU, up to 8 on a GPU
     photo_samples: int = 8192            # random crops per epoch for --data photos
     eval_images: int = 1000
     log_every: int = 20
@@ -181,11 +182,18 @@ def _missing_fmnist_message():
             "or train on the bundled subset with --data fashion-mnist-subset.")
 
 
-class Batches:
-    """Index batches over a tensor or a Dataset, sharded per rank (DistributedSampler semantics)."""
+def _stack_images(items):
+    return torch.stack([x for x, _ in items])
 
-    def __init__(self, source, batch_size: int, rank: int, world: int, seed: int):
+
+class Batches:
+    """Index batches over a tensor or a Dataset, sharded per rank (DistributedSampler semantics). With
+    ``workers`` > 0 a Dataset's items (decoding, random crops) are made in that many loader processes; the
+    batches are the same as without, since every item depends on (seed, epoch, index) only."""
+
+    def __init__(self, source, batch_size: int, rank: int, world: int, seed: int, workers: int = 0):
         self.source, self.batch_size, self.rank, self.world, self.seed = source, batch_size, rank, world, seed
+        self.workers = workers if not isinstance(source, torch.Tensor) else 0
         n = len(source)
         self.per_rank = n // world
         if self.per_rank < 1:
@@ -198,12 +206,35 @@ class Batches:
         mine = perm[self.rank::self.world]
         if hasattr(self.source, "set_epoch"):
             self.source.set_epoch(epoch)
-        for s in range(start, self.steps_per_epoch):
-            idx = mine[s * self.batch_size:(s + 1) * self.batch_size]
-            if isinstance(self.source, torch.Tensor):
+        index_batches = [mine[s * self.batch_size:(s + 1) * self.batch_size].tolist()
+                         for s in range(start, self.steps_per_epoch)]
+        if isinstance(self.source, torch.Tensor):
+            for idx in index_batches:
                 yield self.source[idx]
-            else:
-                yield torch.stack([self.source[int(i)][0] for i in idx])
+        elif self.workers == 0:
+            for idx in index_batches:
+                yield _stack_images([self.source[i] for i in idx])
+        else:
+            loader = torch.utils.data.DataLoader(self.source, batch_sampler=index_batches, num_workers=self.workers,
+                                                 collate_fn=_stack_images, pin_memory=torch.cuda.is_available())
+            try:
+                yield from loader
+            except DataError as e:  # re-raised from a worker with its traceback in the text: keep the message
+                last = str(e).strip().splitlines()[-1]
+                raise DataError(last.split("DataError: ", 1)[-1]) from None
+
+
+def loader_workers(requested: Optional[int], device: torch.device) -> int:
+    """Loader processes: as asked, else 0 on the CPU (the cores are busy training) and up to 8 on a GPU, where
+    decoding in the training process would leave it waiting. Never from a thread other than the main one
+    (the app trains in a thread of a server process, which must not fork)."""
+    if requested is not None:
+        if requested < 0:
+            raise ValueError(f"--workers must be >= 0, got {requested}")
+        return requested
+    if device.type != "cuda" or not threading_main():
+        return 0
+    return max(0, min(8, (os.cpu_count() or 1) // max(1, torch.cuda.device_count()) - 1))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -320,7 +351,8 @@ def pretrain(args: TrainArgs, callback: Optional[Callable[[StepInfo], None]] = N
     config = args.model_config()
     model = MaskedAutoencoderViT(config).to(device)
     train_src, eval_images, augment, data_desc = build_data(args, config)
-    batches = Batches(train_src, args.batch_size, rank, world, args.seed)
+    batches = Batches(train_src, args.batch_size, rank, world, args.seed,
+                      workers=loader_workers(args.workers, device))
     global_batch = args.batch_size * world
     peak_lr = args.lr if args.lr is not None else args.base_lr * global_batch / 256
     total_steps = batches.steps_per_epoch * args.epochs
@@ -524,6 +556,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=d.device, choices=["auto", "cpu", "cuda"],
                    help="auto: a GPU when PyTorch sees one (under torchrun, one per process), else the CPU")
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--workers", type=int, default=None,
+                   help="data-loading processes for photos and image folders (default: 0 on the CPU, up to 8 on a "
+                        "GPU)")
     p.add_argument("--photo-samples", type=int, default=d.photo_samples)
     p.add_argument("--eval-images", type=int, default=d.eval_images)
     p.add_argument("--log-every", type=int, default=d.log_every)

@@ -12,6 +12,7 @@ import torch
 
 from mae_core import train as tr
 from mae_core.checkpoints import load_model
+from mae_core.data import DataError
 from mae_core.train import TrainArgs, TrainingError, lr_at, param_groups, pretrain
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -184,3 +185,29 @@ def test_torchrun_two_processes_on_cpu(tmp_path):
     assert card["peak_lr"] == pytest.approx(1.5e-4 * 64 / 256)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ddp.json", "ddp.metrics.jsonl", "ddp.safetensors",
                                                            "ddp.state.pt"]
+
+
+def test_loader_workers_give_the_same_batches_and_clear_errors(tmp_path):
+    from PIL import Image
+
+    from mae_core.data import ImageFolderDataset, RandomCropPhotos
+    from mae_core.train import Batches, loader_workers
+    photos = RandomCropPhotos(("coffee", "chelsea"), 32, 3, length=48, seed=3)
+    for epoch, start in ((0, 0), (1, 2)):  # start > 0: a resumed epoch
+        plain = list(Batches(photos, 8, 0, 1, 5).epoch(epoch, start=start))
+        loaded = list(Batches(photos, 8, 0, 1, 5, workers=2).epoch(epoch, start=start))
+        assert len(plain) == len(loaded) == 6 - start
+        for a, b in zip(plain, loaded):
+            assert a.shape == (8, 3, 32, 32) and torch.equal(a, b)
+    # an unreadable file met in a loader process is reported by name, as in the training process
+    for i in range(6):
+        Image.new("RGB", (20, 20), (40 * i, 0, 0)).save(tmp_path / f"ok{i}.png")
+    (tmp_path / "zz_broken.png").write_bytes(b"not a png")
+    ds = ImageFolderDataset(tmp_path, 16, 3)
+    with pytest.raises(DataError) as e:
+        for _ in Batches(ds, 7, 0, 1, 0, workers=2).epoch(0):
+            pass
+    assert "zz_broken.png" in str(e.value) and "Traceback" not in str(e.value)
+    assert loader_workers(None, torch.device("cpu")) == 0 and loader_workers(3, torch.device("cpu")) == 3
+    with pytest.raises(ValueError, match="--workers must be >= 0"):
+        loader_workers(-1, torch.device("cpu"))

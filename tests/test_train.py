@@ -32,7 +32,6 @@ def test_training_reduces_loss_on_a_fixed_batch():
     m = build_model("mae_fmnist_micro")
     x = m.normalize(load_fashion_mnist_subset().images[:64])
     opt = torch.optim.AdamW(param_groups(m, 0.05), lr=2e-3, betas=(0.9, 0.95))
-    g = torch.Generator().manual_seed(0)
     losses = []
     for _ in range(30):
         loss = m(x, mask_ratio=0.75, generator=torch.Generator().manual_seed(0)).loss

@@ -17,6 +17,7 @@ $PY -c "import torch, timm; print('torch', torch.__version__, 'timm', timm.__ver
 
 step "unit tests with the GPU visible (training runs on CUDA, bf16 autocast)"
 $PY -m pytest -q -x tests/test_train.py tests/test_model.py tests/test_masking.py tests/test_checkpoints.py \
+    tests/test_worker.py tests/test_explore.py tests/test_sweep.py tests/test_embed.py \
     -p no:cacheprovider 2>&1 | tail -15 || fail=1
 
 step "CLI: 3 epochs on photos, then --resume to 4"
@@ -32,6 +33,14 @@ print("held-out masked MSE per epoch:", [round(e["eval_loss"], 4) for e in h],
 assert card["device"] == "cuda" and card["precision"] == "bf16" and card["epochs"] == 4
 assert h[-1]["eval_loss"] < h[0]["eval_loss"], "held-out loss did not fall"
 PY
+
+step "fp16 with a gradient scaler (what GPUs without bf16 get), 2 epochs then --resume to 3"
+$PY -m mae_core.train --data fashion-mnist-subset --preset mae_fmnist_micro --precision fp16 --epochs 2 \
+    --out "$OUT/f16" --no-progress || fail=1
+$PY -m mae_core.train --data fashion-mnist-subset --preset mae_fmnist_micro --precision fp16 --epochs 3 \
+    --out "$OUT/f16" --no-progress --resume || fail=1
+$PY -c "import json; c = json.load(open('$OUT/f16.json')); print(c['precision'], c['epochs'], \
+[round(e['eval_loss'], 4) for e in c['history']]); assert c['precision'] == 'fp16' and c['epochs'] == 3" || fail=1
 
 step "torchrun, 1 process per GPU (nccl)"
 $PY -m torch.distributed.run --standalone --nproc_per_node=1 -m mae_core.train --data fashion-mnist-subset \

@@ -78,16 +78,30 @@ class TrainArgs:
 # Distributed helpers (torchrun sets RANK / WORLD_SIZE / LOCAL_RANK)
 # --------------------------------------------------------------------------------------------------
 
-def init_distributed(device: str = "auto"):
-    """(rank, world size, torch.device) for this process; starts the process group under torchrun.
-    ``device``: auto (CUDA when PyTorch sees a GPU, else CPU), cpu, or cuda (an error without a GPU)."""
+def pick_device(device: str = "auto") -> torch.device:
+    """``device``: auto (CUDA when PyTorch sees a GPU, else CPU), cpu, or cuda (an error without a GPU)."""
     if device not in ("auto", "cpu", "cuda"):
         raise ValueError(f"--device must be auto, cpu or cuda, got {device!r}")
     cuda = torch.cuda.is_available()
     if device == "cuda" and not cuda:
         raise TrainingError("--device cuda: PyTorch sees no CUDA GPU here (torch.cuda.is_available() is False); "
                             "use --device cpu or auto")
-    use_cuda = cuda and device != "cpu"
+    return torch.device("cuda" if cuda and device != "cpu" else "cpu")
+
+
+def describe_device(args: "TrainArgs") -> str:
+    """Where and how a run with ``args`` would train, in words: "NVIDIA H200 (bf16)", "the CPU (2 threads, fp32)"."""
+    device = pick_device(args.device)
+    prec, _ = _precision(args, device)
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} ({prec})"
+    return f"the CPU ({args.threads or torch.get_num_threads()} threads, {prec})"
+
+
+def init_distributed(device: str = "auto"):
+    """(rank, world size, torch.device) for this process; starts the process group under torchrun.
+    ``device``: as pick_device; under torchrun each process takes the GPU of its local rank."""
+    use_cuda = pick_device(device).type == "cuda"
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return 0, 1, torch.device("cuda" if use_cuda else "cpu")

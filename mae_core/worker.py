@@ -197,12 +197,15 @@ class JobRegistry:
 
 
 def estimate_seconds_per_epoch(args: TrainArgs, steps: int = 3) -> float:
-    """Time a few training steps of this configuration on this machine and scale to one epoch."""
+    """Time a few training steps of this configuration as the run would make them (its device and precision,
+    loading its data in this thread as the app's runs do) and scale to one epoch."""
     from .model import MaskedAutoencoderViT
-    from .train import Batches, make_optimizer, param_groups
+    from .train import Batches, _precision, make_optimizer, param_groups, pick_device
     config = args.model_config()
+    device = pick_device(args.device)
+    _, amp_dtype = _precision(args, device)
     torch.manual_seed(0)
-    model = MaskedAutoencoderViT(config)
+    model = MaskedAutoencoderViT(config).to(device)
     src, _, augment, _ = build_data(dataclasses.replace(args, eval_images=8), config)
     batches = Batches(src, args.batch_size, 0, 1, 0)
     opt = make_optimizer(param_groups(model, 0.05), 1e-4)
@@ -211,12 +214,15 @@ def estimate_seconds_per_epoch(args: TrainArgs, steps: int = 3) -> float:
     times = []
     with torch.enable_grad():
         for i in range(steps + 1):
-            x = model.normalize(augment(next(it), g))
             t = time.perf_counter()
-            loss = model(x, mask_ratio=args.mask_ratio).loss
+            x = model.normalize(augment(next(it), g).to(device))
+            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                loss = model(x, mask_ratio=args.mask_ratio).loss
             opt.zero_grad()
-            loss.backward()
+            loss.float().backward()
             opt.step()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
             if i:  # the first step warms up
                 times.append(time.perf_counter() - t)
     return float(np.median(times)) * batches.steps_per_epoch

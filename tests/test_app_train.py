@@ -38,7 +38,8 @@ def test_start_stop_resume_a_run(at, tmp_path):
     assert at.title[0].value == "Pretrain a masked autoencoder"
     at.selectbox(key="tr_data").set_value("fashion-mnist-subset").run()
     at.selectbox(key="tr_preset").set_value("mae_fmnist_micro").run()
-    assert any("per epoch" in c.value for c in at.caption)
+    from mae_core.train import TrainArgs, describe_device
+    assert any("per epoch** on " + describe_device(TrainArgs()) in c.value for c in at.caption)
     at.radio(key="tr_budget_kind").set_value("epochs").run()
     at.number_input(key="tr_epochs").set_value(40).run()
     at.text_input(key="tr_name").set_value("apptest_run").run()
@@ -64,11 +65,17 @@ def test_start_stop_resume_a_run(at, tmp_path):
     time.sleep(1)
     at.run()
     assert "apptest_run — running" in _markdown(at) or "apptest_run — finished" in _markdown(at)
-    # stop the resumed run so the test leaves nothing training
+    # stop the resumed run and wait for its thread to end, so the test leaves nothing training (a thread still in
+    # a training step when the interpreter exits can abort it)
     for b in at.button:
         if b.label == "Stop":
             b.click().run()
             break
+    deadline = time.time() + 120
+    while "apptest_run — running" in _markdown(at) and time.time() < deadline:
+        time.sleep(0.5)
+        at.run()
+    assert "apptest_run — running" not in _markdown(at)
 
 
 def test_existing_name_is_refused(at, tmp_path):

@@ -74,6 +74,12 @@ def test_registry_refuses_two_runs_into_one_file_and_too_many(tmp_path):
         _wait(job)
 
 
-def test_epoch_estimate_is_positive(tmp_path):
+def test_epoch_estimate_is_positive_and_says_where_it_trains(tmp_path):
+    import torch
+
+    from mae_core.train import describe_device
     sec = estimate_seconds_per_epoch(_args(tmp_path))
     assert 0 < sec < 300
+    assert describe_device(TrainArgs(device="cpu", threads=3)) == "the CPU (3 threads, fp32)"
+    assert describe_device(TrainArgs(device="cpu", precision="bf16")) == \
+        f"the CPU ({torch.get_num_threads()} threads, bf16)"

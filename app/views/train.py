@@ -11,7 +11,7 @@ import streamlit as st
 from common import READ_ONLY, RUNS_DIR
 
 from mae_core.data import DataError, find_fashion_mnist
-from mae_core.train import TrainArgs
+from mae_core.train import TrainArgs, describe_device
 from mae_core.worker import JobRegistry, estimate_seconds_per_epoch
 
 PRESETS = {"mae_fmnist_tiny": "Fashion-MNIST tiny (28 px, 7×7 patches, 3.1M params)",
@@ -79,8 +79,8 @@ if not READ_ONLY:
             try:
                 sec = epoch_estimate(data_arg, preset, float(mask_ratio), bool(norm_pix), int(batch))
                 total = f"; {epochs} epochs ≈ {_fmt_s(sec * epochs)}" if budget_kind == "epochs" else ""
-                est_col.caption(f"About **{_fmt_s(sec)} per epoch** on this machine{total} (timed just now; other runs "
-                                f"on the server slow it down).")
+                est_col.caption(f"About **{_fmt_s(sec)} per epoch** on {describe_device(TrainArgs())}{total} (timed "
+                                f"just now; other runs on the server slow it down).")
             except (DataError, ValueError) as e:
                 est_col.error(str(e))
         if start_col.button("Start training", type="primary", icon=":material/play_arrow:", width="stretch"):

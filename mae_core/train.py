@@ -95,7 +95,8 @@ def describe_device(args: "TrainArgs") -> str:
     prec, _ = _precision(args, device)
     if device.type == "cuda":
         return f"{torch.cuda.get_device_name(device)} ({prec})"
-    return f"the CPU ({args.threads or torch.get_num_threads()} threads, {prec})"
+    n = args.threads or torch.get_num_threads()
+    return f"the CPU ({n} thread{'s' if n != 1 else ''}, {prec})"
 
 
 def init_distributed(device: str = "auto"):

@@ -12,7 +12,7 @@ import statistics
 
 import torch
 
-from common import median_time, write
+from benchlib import median_time, write
 
 from mae_core.checkpoints import list_bundled, load_model
 from mae_core.explore import panel_image, reconstruct, to_pil

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import ROOT, write
+from benchlib import ROOT, write
 
 sys.path.insert(0, str(ROOT / "tests"))
 from browser import CHROMIUM, CHROMIUM_ARGS, streamlit_server  # noqa: E402

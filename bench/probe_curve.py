@@ -13,7 +13,7 @@ import time
 import numpy as np
 import torch
 
-from common import write
+from benchlib import write
 
 from mae_core.data import load_fashion_mnist
 from mae_core.embed import encode, knn_accuracy, linear_probe_accuracy, raw_pixels

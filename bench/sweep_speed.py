@@ -10,7 +10,7 @@ import time
 
 import torch
 
-from common import write
+from benchlib import write
 
 from mae_core.checkpoints import load_model
 from mae_core.data import load_fashion_mnist_subset

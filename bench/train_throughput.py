@@ -17,7 +17,7 @@ import time
 import torch
 import torch.nn as nn
 
-from common import write
+from benchlib import write
 
 from mae_core.model import MAEConfig, MaskedAutoencoderViT, preset_config
 from mae_core.train import make_optimizer

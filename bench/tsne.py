@@ -13,14 +13,12 @@ scikit-learn); a cached revisit <= 0.5 s.
 """
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from common import ROOT, write
+from benchlib import ROOT, write
 
 from mae_core.checkpoints import load_model
 from mae_core.data import find_fashion_mnist, load_fashion_mnist, load_fashion_mnist_subset
@@ -80,10 +78,6 @@ def page_revisit(n: int, repeats: int) -> float:
     from streamlit.testing.v1 import AppTest
     os.environ.setdefault("MAE_CACHE_DIR", tempfile.mkdtemp())
     os.environ.setdefault("MAE_RUNS_DIR", tempfile.mkdtemp())
-    # the app has its own `common` module: let it import that one rather than this folder's
-    bench_common = sys.modules.pop("common")
-    bench_dir = str(Path(__file__).resolve().parent)
-    sys.path[:] = [p for p in sys.path if str(Path(p or ".").resolve()) != bench_dir]
     at = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=600)
     at.run()
     at.switch_page(str(ROOT / "app" / "views" / "embeddings.py"))
@@ -95,7 +89,6 @@ def page_revisit(n: int, repeats: int) -> float:
         t = time.perf_counter()
         at.run()
         times.append(time.perf_counter() - t)
-    sys.modules["common"] = bench_common
     return statistics.median(times)
 
 
@@ -133,8 +126,9 @@ def main():
         results[n] = row
         print(f"{n:6d} points:  " + "   ".join(f"{k} {row[k]['median_s']:5.1f} s (KL {row[k]['median_kl']:.3f})"
                                                for k in engines), flush=True)
-        print("        -> " + ", ".join(f"{engines[0]} {row[f'speedup_{engines[0]}_vs_{o}']:.2f}x {o}"
-                                         for o in engines[1:]), flush=True)
+        if len(engines) > 1:
+            print("        -> " + ", ".join(f"{engines[0]} {row[f'speedup_{engines[0]}_vs_{o}']:.2f}x {o}"
+                                             for o in engines[1:]), flush=True)
     revisit = None
     if not args.no_revisit:
         revisit = page_revisit(2000, args.repeats)

@@ -186,6 +186,16 @@ def test_torchrun_two_processes_on_cpu(tmp_path):
                                                            "ddp.state.pt"]
 
 
+class _WhoLoads(torch.utils.data.Dataset):
+    """Each item is the id of the process that made it."""
+
+    def __len__(self):
+        return 16
+
+    def __getitem__(self, i):
+        return torch.full((1,), os.getpid(), dtype=torch.int64), 0
+
+
 def test_loader_workers_give_the_same_batches_and_clear_errors(tmp_path):
     from PIL import Image
 
@@ -207,6 +217,10 @@ def test_loader_workers_give_the_same_batches_and_clear_errors(tmp_path):
         for _ in Batches(ds, 7, 0, 1, 0, workers=2).epoch(0):
             pass
     assert "zz_broken.png" in str(e.value) and "Traceback" not in str(e.value)
+    # the items really come from other processes
+    pids = {int(b[0, 0]) for b in Batches(_WhoLoads(), 4, 0, 1, 0, workers=2).epoch(0)}
+    assert pids and os.getpid() not in pids
+    assert {int(b[0, 0]) for b in Batches(_WhoLoads(), 4, 0, 1, 0).epoch(0)} == {os.getpid()}
     assert loader_workers(None, torch.device("cpu")) == 0 and loader_workers(3, torch.device("cpu")) == 3
     with pytest.raises(ValueError, match="--workers must be >= 0"):
         loader_workers(-1, torch.device("cpu"))

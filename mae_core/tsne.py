@@ -24,8 +24,9 @@ import numpy as np
 EXACT_MAX = 15_000
 MAX_STEP_NORM = 5.0  # openTSNE's default: no point moves further than this in one step
 
-# numba's default threading layer must not run parallel kernels from two Python threads at once (Streamlit
-# runs each session in its own thread), so every call into the kernels holds this lock.
+# numba's workqueue threading layer (its fallback where neither TBB nor OpenMP is found) aborts the whole process
+# when two Python threads launch parallel kernels at once, and Streamlit runs each session in its own thread: so
+# every call into the kernels holds this lock (tests/test_tsne.py pins that layer and checks).
 _KERNEL_LOCK = threading.Lock()
 _kernels = None
 

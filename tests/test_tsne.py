@@ -121,3 +121,28 @@ def test_calls_from_several_threads_at_once_give_each_its_own_result():
     assert not errors
     for a, b in zip(alone, got):
         np.testing.assert_array_equal(a, b)
+
+
+def test_threads_are_safe_even_on_numba_s_workqueue_layer():
+    """numba's workqueue layer (what it falls back to without TBB or OpenMP) aborts the whole process when two
+    threads launch parallel kernels at once; the kernel lock must prevent that. Run in a child process pinned to
+    that layer: without the lock it exits with SIGABRT (134)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    code = """
+import threading, numba, numpy as np
+from mae_core import tsne
+xs = [np.random.default_rng(s).normal(size=(300, 20)).astype(np.float32) for s in (1, 2, 3)]
+ts = [threading.Thread(target=tsne.tsne_exact, args=(x, 30.0, 0), kwargs={"schedule": {"early_iter": 20, "iter": 40}})
+      for x in xs]
+[t.start() for t in ts]
+[t.join() for t in ts]
+print("layer", numba.threading_layer())
+"""
+    root = Path(__file__).resolve().parent.parent
+    r = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "NUMBA_THREADING_LAYER": "workqueue", "PYTHONPATH": str(root)})
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "layer workqueue" in r.stdout

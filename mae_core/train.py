@@ -102,12 +102,12 @@ def describe_device(args: "TrainArgs") -> str:
 def init_distributed(device: str = "auto"):
     """(rank, world size, torch.device) for this process; starts the process group under torchrun.
     ``device``: as pick_device; under torchrun each process takes the GPU of its local rank."""
-    use_cuda = pick_device(device).type == "cuda"
+    chosen = pick_device(device)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
-        return 0, 1, torch.device("cuda" if use_cuda else "cpu")
+        return 0, 1, chosen
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    if use_cuda:
+    if chosen.type == "cuda":
         n_gpu = torch.cuda.device_count()
         if local_rank >= n_gpu:
             raise TrainingError(f"process {local_rank} of this node has no GPU of its own (this node has {n_gpu}); "
@@ -208,7 +208,7 @@ class Batches:
 
     def __init__(self, source, batch_size: int, rank: int, world: int, seed: int, workers: int = 0):
         self.source, self.batch_size, self.rank, self.world, self.seed = source, batch_size, rank, world, seed
-        self.workers = workers if not isinstance(source, torch.Tensor) else 0
+        self.workers = workers  # used for Datasets only: a tensor is indexed in place
         n = len(source)
         self.per_rank = n // world
         if self.per_rank < 1:

@@ -11,13 +11,12 @@ pytest.importorskip("openTSNE")
 
 from mae_core import tsne  # noqa: E402
 from mae_core.embed import TSNE_SCHEDULE, tsne_backend, project, tsne_opentsne  # noqa: E402
+from test_embed import _blobs as blobs  # noqa: E402
 
 
-def _blobs(n, d=30, classes=6, spread=1.5, seed=5):
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(classes, d)) * 3
-    y = rng.integers(0, classes, n)
-    return (centres[y] + rng.normal(size=(n, d)) * spread).astype(np.float32), y
+def _blobs(n, seed=5):
+    """Six overlapping classes in 30-d: enough overlap for a non-trivial KL (test_embed's generator)."""
+    return blobs(n=n, d=30, classes=6, spread=1.5, seed=seed)
 
 
 def _random_problem(n=150, seed=0):

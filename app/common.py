@@ -5,6 +5,8 @@ import hashlib
 import json
 import os
 import re
+import secrets
+import string
 import sys
 from pathlib import Path
 from typing import Optional
@@ -18,11 +20,98 @@ if str(ROOT) not in sys.path:
 from mae_core.checkpoints import CheckpointError, load_model  # noqa: E402
 from mae_core.data import (FASHION_MNIST_CLASSES, PHOTO_ALL, PHOTO_HELDOUT, DataError, load_fashion_mnist_subset,  # noqa: E402
                            load_photo, open_image, prepare_image, cache_dir)
-from mae_core import zoo  # noqa: E402
+from mae_core import policy, uploads, zoo  # noqa: E402
 
 RUNS_DIR = Path(os.environ.get("MAE_RUNS_DIR", ROOT / "runs"))
-UPLOAD_DIR = Path(os.environ.get("MAE_UPLOAD_DIR", cache_dir() / "uploads"))
-READ_ONLY = os.environ.get("MAE_READ_ONLY", "").lower() in ("1", "true", "yes")
+
+
+def read_only() -> bool:
+    """MAE_READ_ONLY, read at each run (the operator's setting; enforced again inside mae_core)."""
+    return policy.current().read_only
+
+# --------------------------------------------------------------------------------------------------
+# Text from visitors and files is shown as text; who this visitor is
+# --------------------------------------------------------------------------------------------------
+
+_MD_SPECIAL = re.compile("([" + re.escape(string.punctuation) + "])")
+
+
+def plain(text) -> str:
+    """``text`` escaped so Markdown shows it literally: no link, image, HTML, emphasis or formula can come from
+    a file name, a path or an error message that a visitor or a file chose."""
+    return _MD_SPECIAL.sub(r"\\\1", str(text))
+
+
+def error(prefix: str, detail=None) -> None:
+    """An error box: our own ``prefix`` (Markdown allowed) and a ``detail`` that came from elsewhere, as text."""
+    st.error(prefix if detail is None else f"{prefix}{plain(detail)}")
+
+
+_PATHS = re.compile(r"(?:/[^\s/:'\"()]+)+/([^\s/:'\"()]*)")
+
+
+def failure_text(e: BaseException) -> str:
+    """What a visitor is told about an unexpected error: its kind and first line, with server paths cut to their
+    last part (the full traceback goes to the server's log)."""
+    first = (str(e).strip().splitlines() or [""])[0][:300]
+    first = _PATHS.sub(lambda m: m.group(1) or "/", first)
+    kind = {MemoryError: "out of memory", RecursionError: "input nested too deeply",
+            PermissionError: "permission denied"}.get(type(e), type(e).__name__)
+    return f"{kind}: {first}" if first else kind
+
+
+def guarded(fn):
+    """Run a page (or a fragment) so that an error it did not expect is shown as one clear message, not a
+    traceback; what the visitor made (model, image, mask: all in session state) is kept."""
+    import functools
+    import logging
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as e:  # noqa: BLE001 - the page's boundary; st.stop/st.rerun are not Exceptions
+            logging.getLogger("mae_explorer").exception("page error")
+            st.error(f"Something went wrong here ({plain(failure_text(e))}). Your model, image and mask are kept; "
+                     f"change a setting or reload the page to go on.", icon=":material/error:")
+            return None
+    return run
+
+
+def visitor_id() -> str:
+    """This browser session's owner token for the runs it starts. It is kept in the URL (``?tk=``) once a run is
+    started, so a reload keeps control of that run; no other visitor knows it."""
+    tok = st.session_state.get("owner_token")
+    if tok is None:
+        q = st.query_params.get("tk")
+        tok = q if q and re.fullmatch(r"[A-Za-z0-9_-]{16,64}", q) else secrets.token_urlsafe(18)
+        st.session_state["owner_token"] = tok
+    return tok
+
+
+def remember_visitor() -> None:
+    st.query_params["tk"] = visitor_id()
+
+
+def is_operator() -> bool:
+    return policy.current().is_operator(st.session_state.get("operator_key"))
+
+
+@st.cache_resource(show_spinner=False)
+def _upload_janitor():
+    """Clean old uploads at start-up, then at most hourly (each page run asks)."""
+    return {"last": 0.0}
+
+
+def clean_uploads_now_and_then() -> None:
+    import time
+    state = _upload_janitor()
+    if time.time() - state["last"] > 3600:
+        state["last"] = time.time()
+        try:
+            uploads.clean_old()
+        except OSError:
+            pass
 
 # --------------------------------------------------------------------------------------------------
 # Caches
@@ -56,32 +145,6 @@ def photo(name: str):
 # Model picker
 # --------------------------------------------------------------------------------------------------
 
-def _save_uploads(files) -> str:
-    """Store uploaded checkpoint files under a content-addressed folder; return the path to load."""
-    h = hashlib.sha256()
-    for f in files:
-        h.update(f.name.encode())
-        h.update(f.getbuffer())
-    folder = UPLOAD_DIR / h.hexdigest()[:16]
-    folder.mkdir(parents=True, exist_ok=True)
-    names = []
-    for f in files:
-        name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(f.name).name).lstrip(".") or "upload"  # no hidden/.. names
-        target = folder / name
-        if not target.exists():
-            tmp = target.with_suffix(target.suffix + ".part")
-            tmp.write_bytes(f.getbuffer())
-            os.replace(tmp, target)
-        names.append(name)
-    weights = [n for n in names if n.endswith(".safetensors")]
-    if weights:
-        return str(folder / weights[0])
-    pth = [n for n in names if n.endswith((".pth", ".pt", ".bin"))]
-    if pth:
-        return str(folder / pth[0])
-    raise CheckpointError("upload a .safetensors file (with its .json model card) or an official .pth file")
-
-
 def _official_source() -> Optional[str]:
     names = list(zoo.OFFICIAL_VISUALIZE)
     name = st.selectbox("Official checkpoint", names, format_func=lambda n: zoo.OFFICIAL_VISUALIZE[n][0],
@@ -90,7 +153,7 @@ def _official_source() -> Optional[str]:
         return str(zoo.official_path(name))
     mb = zoo.OFFICIAL_VISUALIZE[name][1]
     st.caption(f"Not downloaded yet (about {mb} MB, cached in {zoo.official_dir()}).")
-    if READ_ONLY:
+    if read_only():
         st.info("This server is read-only: downloads are disabled.")
         return None
     if st.button(f"Download ({mb} MB)", key="official_download"):
@@ -133,16 +196,29 @@ def _candidate_from_widgets() -> Optional[str]:
                                  accept_multiple_files=True, key="ckpt_upload",
                                  help="Our format: the .safetensors file and its .json card together. "
                                       "Official MAE: one .pth file.")
+        if read_only():
+            st.info("This server is read-only: uploading weights is turned off.")
+            return None
         if not files:
             return None
         try:
-            return _save_uploads(files)
-        except (CheckpointError, OSError) as e:
-            st.error(str(e))
+            return str(uploads.save_checkpoint_upload([(f.name, f.getbuffer()) for f in files], visitor_id()))
+        except (CheckpointError, uploads.UploadError, policy.NotAllowed, OSError) as e:
+            error("", e)
             return None
+    pol = policy.current()
+    if not pol.allowed_dirs:
+        st.info(policy.PATHS_OFF[0].upper() + policy.PATHS_OFF[1:] + ".")
+        return None
     path = st.text_input("File or Hugging Face folder", key="model_path",
-                         placeholder="/data/mae_visualize_vit_base.pth")
-    return path.strip() or None
+                         help=f"Inside: {policy.allowed_text(pol)}", placeholder=str(pol.allowed_dirs[0] / "..."))
+    if not path.strip():
+        return None
+    try:
+        return str(policy.confine(path, pol))
+    except policy.NotAllowed as e:
+        error("", e)
+        return None
 
 
 def _override_inputs(message: str) -> dict:
@@ -170,9 +246,10 @@ def model_picker():
                 get_model(candidate, overrides)
                 st.session_state["active_model"] = candidate
                 st.session_state["active_overrides"] = overrides
-            except (CheckpointError, DataError, OSError, ValueError) as e:
-                st.error(str(e))
-                msg = str(e)
+            except (CheckpointError, DataError, OSError, ValueError, RuntimeError, MemoryError) as e:
+                msg = str(e) if isinstance(e, (CheckpointError, DataError, ValueError)) else \
+                    f"this file could not be loaded ({type(e).__name__})"
+                error("", msg)
                 if "num_heads" in msg or "norm_pix_loss" in msg:
                     ov = _override_inputs(msg)
                     if st.button("Load with these settings", key="ov_apply"):
@@ -189,7 +266,7 @@ def model_picker():
             path = st.session_state["active_model"] = next(iter(choices.values()))
         model, card = get_model(path, st.session_state.get("active_overrides"))
         c = model.config
-        st.caption(f"**{zoo.model_label(card) if card.get('data') else Path(path).name}** — "
+        st.caption(f"**{plain(zoo.model_label(card) if card.get('data') else Path(path).name)}** — "
                    f"{c.img_size}px, {c.grid_size}×{c.grid_size} patches of {c.patch_size}px, "
                    f"{'RGB' if c.in_chans == 3 else 'greyscale'}, {model.num_params() / 1e6:.1f}M parameters")
     return model, card, path
@@ -275,7 +352,7 @@ def image_picker(config):
                             note += "Colour: converted to luminance for this greyscale model."
                         _set_image(key, prepare_image(pil, size, ch), f"upload: {up.name}", note)
                     except DataError as e:
-                        st.error(str(e))
+                        error("", e)
                         if cur:
                             st.caption("Still showing the previous image.")
         cur = st.session_state.get("image")

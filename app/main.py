@@ -11,10 +11,18 @@ for p in (HERE, HERE.parent):
 
 st.set_page_config(page_title="MAE Explorer", page_icon="🧩", layout="wide")
 
+from common import guarded, clean_uploads_now_and_then  # noqa: E402
+from mae_core import policy  # noqa: E402
+
+if policy.current().shared:  # a class's server: no tracebacks, no developer menu
+    st.set_option("client.showErrorDetails", "none")
+    st.set_option("client.toolbarMode", "viewer")
+clean_uploads_now_and_then()
+
 pages = [
     st.Page(str(HERE / "views" / "reconstruct.py"), title="Reconstruct", icon=":material/auto_fix_high:", default=True),
     st.Page(str(HERE / "views" / "ratios.py"), title="Mask ratios", icon=":material/tune:"),
     st.Page(str(HERE / "views" / "embeddings.py"), title="Embeddings", icon=":material/scatter_plot:"),
     st.Page(str(HERE / "views" / "train.py"), title="Train", icon=":material/model_training:"),
 ]
-st.navigation(pages).run()
+guarded(st.navigation(pages).run)()

@@ -26,6 +26,7 @@ from typing import Optional, Union
 
 import torch
 
+from . import policy
 from .model import MAEConfig, MaskedAutoencoderViT, IMAGENET_MEAN, IMAGENET_STD
 
 CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
@@ -117,6 +118,7 @@ def _read_safetensors(path: Path) -> dict:
     size = path.stat().st_size
     if size == 0:
         raise CheckpointError(f"{path}: the file is empty (0 bytes)")
+    _check_file_size(path, size)
     if size < 8:
         raise CheckpointError(f"{path}: truncated safetensors file ({size} bytes, not even a header length)")
     with open(path, "rb") as f:
@@ -124,9 +126,11 @@ def _read_safetensors(path: Path) -> dict:
         if hlen > size - 8:
             raise CheckpointError(f"{path}: truncated or not a safetensors file (header claims {hlen} bytes, "
                                   f"file has {size - 8})")
+        if hlen > 100 * 2**20:  # safetensors' own limit
+            raise CheckpointError(f"{path}: corrupt safetensors header (claims {hlen:,} bytes)")
         try:
             header = json.loads(f.read(hlen))
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
             raise CheckpointError(f"{path}: corrupt safetensors header (not valid JSON)") from None
     if not isinstance(header, dict):
         raise CheckpointError(f"{path}: corrupt safetensors header (not a JSON object)")
@@ -146,22 +150,43 @@ def _read_safetensors(path: Path) -> dict:
         raise CheckpointError(f"{path}: corrupt safetensors file ({e})") from None
 
 
+def _build(config: MAEConfig, path) -> MaskedAutoencoderViT:
+    """The model for ``config``, after checking that its size is within this server's limits (nothing is
+    allocated for a configuration that is too large)."""
+    try:
+        policy.check_model_size(config, str(path))
+    except policy.ModelTooLarge as e:
+        raise CheckpointError(str(e)) from None
+    return MaskedAutoencoderViT(config)
+
+
+def _check_file_size(path: Path, size: int) -> None:
+    limit = policy.current().max_checkpoint_bytes
+    if size > limit:
+        raise CheckpointError(f"{path}: {size / 2**20:,.0f} MB is larger than this server reads "
+                              f"({limit / 2**20:,.0f} MB, MAE_MAX_CHECKPOINT_MB)")
+
+
 def _load_own(stem: Path, **overrides):
     weights, card_path = stem.with_suffix(".safetensors"), stem.with_suffix(".json")
     if not card_path.is_file():
         raise CheckpointError(f"{weights}: model card {card_path.name} is missing beside the weights")
+    if card_path.stat().st_size > 4 * 2**20:
+        raise CheckpointError(f"{card_path}: a model card of {card_path.stat().st_size / 2**20:,.0f} MB is not a "
+                              f"model card (they are a few kB)")
     try:
         card = json.loads(card_path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"{card_path}: the model card is not valid JSON ({e})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        raise CheckpointError(f"{card_path}: the model card is not valid JSON "
+                              f"({str(e)[:80] if not isinstance(e, RecursionError) else 'nested too deeply'})") from None
     if not isinstance(card, dict) or not isinstance(card.get("config"), dict):
         raise CheckpointError(f"{card_path}: the model card has no 'config' section")
     try:
         config = MAEConfig.from_dict({**card["config"], **overrides})
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"{card_path}: invalid config in the model card ({e})") from None
+    model = _build(config, card_path)
     state = {k: (v.float() if v.is_floating_point() else v) for k, v in _read_safetensors(weights).items()}
-    model = MaskedAutoencoderViT(config)
     _load_state(model, state, weights)
     card = {**card, "source": str(weights)}
     return model, card
@@ -175,10 +200,13 @@ def safe_torch_load(path: Path):
     size = path.stat().st_size
     if size == 0:
         raise CheckpointError(f"{path}: the file is empty (0 bytes)")
+    _check_file_size(path, size)
     with open(path, "rb") as f:
         head = f.read(4)
-    if head[:2] == b"PK" and not zipfile.is_zipfile(path):
-        raise CheckpointError(f"{path}: truncated or corrupt PyTorch file (broken zip archive)")
+    if head[:2] == b"PK":
+        if not zipfile.is_zipfile(path):
+            raise CheckpointError(f"{path}: truncated or corrupt PyTorch file (broken zip archive)")
+        _check_archive(path)
     try:
         with torch.serialization.safe_globals([argparse.Namespace]):
             return torch.load(path, map_location="cpu", weights_only=True)
@@ -195,6 +223,23 @@ def safe_torch_load(path: Path):
     except Exception as e:  # the unpickler raises many types (KeyError, RuntimeError, EOFError...) on garbage
         raise CheckpointError(f"{path}: truncated, corrupt or not a PyTorch checkpoint "
                               f"({str(e).splitlines()[0][:160]})") from None
+
+
+def _check_archive(path: Path) -> None:
+    """Bound what unpacking a .pth archive could allocate: the sizes its entries declare, added up, before any
+    entry is read (a few-kB file of compressed zeros must not expand to gigabytes)."""
+    limit = policy.current().max_checkpoint_bytes
+    try:
+        with zipfile.ZipFile(path) as z:
+            infos = z.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as e:
+        raise CheckpointError(f"{path}: truncated or corrupt PyTorch file ({e})") from None
+    if len(infos) > 100_000:
+        raise CheckpointError(f"{path}: the archive holds {len(infos):,} entries; a checkpoint has far fewer")
+    total = sum(i.file_size for i in infos)
+    if total > limit:
+        raise CheckpointError(f"{path}: the archive unpacks to {total / 2**20:,.0f} MB, more than this server reads "
+                              f"({limit / 2**20:,.0f} MB, MAE_MAX_CHECKPOINT_MB)")
 
 
 def _load_state(model: MaskedAutoencoderViT, state: dict, path, allow_missing_decoder: bool = False):
@@ -222,9 +267,24 @@ def _is_decoder_key(k: str) -> bool:
     return k.startswith(("decoder", "mask_token"))
 
 
-def _count_blocks(state: dict, prefix: str) -> int:
-    ids = {int(k[len(prefix):].split(".")[0]) for k in state if k.startswith(prefix)}
-    return max(ids) + 1 if ids else 0
+def _count_blocks(state: dict, prefix: str, path="the file") -> int:
+    """Number of blocks ``prefix0..prefixN-1`` in ``state``. The indices must run 0..N-1 without gaps, so a
+    key such as ``blocks.300000.x`` cannot make anything loop or allocate 300,000 times."""
+    ids = set()
+    for k in state:
+        if k.startswith(prefix):
+            head = k[len(prefix):].split(".")[0]
+            if not (head.isdigit() and len(head) <= 6):
+                raise CheckpointError(f"{path}: key {k[:60]!r} has no valid block number")
+            ids.add(int(head))
+    if not ids:
+        return 0
+    n = max(ids) + 1
+    if n != len(ids):
+        missing = sorted(set(range(n)) - ids)
+        raise CheckpointError(f"{path}: {prefix}N blocks are numbered up to {n - 1} but {len(missing):,} are "
+                              f"missing (e.g. {prefix}{missing[0]}); the file is incomplete or not an MAE")
+    return n
 
 
 def _infer_config(state: dict, path, *, args=None, norm_eps: float = 1e-6, mean=IMAGENET_MEAN, std=IMAGENET_STD,
@@ -238,8 +298,10 @@ def _infer_config(state: dict, path, *, args=None, norm_eps: float = 1e-6, mean=
     grid = int(round(math.sqrt(num_patches)))
     if grid * grid != num_patches:
         raise CheckpointError(f"{path}: pos_embed has {num_patches} patch positions, not a square grid")
-    depth = _count_blocks(state, "blocks.")
+    depth = _count_blocks(state, "blocks.", path)
     has_decoder = "decoder_pred.weight" in state
+    if depth and "blocks.0.mlp.fc1.weight" not in state:
+        raise CheckpointError(f"{path}: weights do not fit this MAE architecture (blocks.0.mlp.fc1.weight is missing)")
     mlp_ratio = float(state["blocks.0.mlp.fc1.weight"].shape[0]) / embed_dim if depth else 4.0
     cfg = dict(img_size=grid * patch, patch_size=patch, in_chans=in_chans, embed_dim=embed_dim, depth=depth,
                mlp_ratio=mlp_ratio, norm_eps=norm_eps,
@@ -260,7 +322,7 @@ def _infer_config(state: dict, path, *, args=None, norm_eps: float = 1e-6, mean=
                 f"the file; pass it, e.g. load_model(path, norm_pix_loss=True)")
     if has_decoder:
         cfg["decoder_embed_dim"] = int(state["decoder_embed.weight"].shape[0])
-        cfg["decoder_depth"] = _count_blocks(state, "decoder_blocks.")
+        cfg["decoder_depth"] = _count_blocks(state, "decoder_blocks.", path)
     else:  # placeholder decoder, never used for reconstruction
         cfg.update(decoder_embed_dim=512, decoder_depth=1, decoder_num_heads=16)
     cfg["num_heads"] = overrides.pop("num_heads", None) or OFFICIAL_HEADS.get(embed_dim)
@@ -292,7 +354,7 @@ def _from_official_state(state: dict, path, source_format: str, args=None, **ove
         # fine-tuned classifiers: keep the encoder, drop the head
         state = {k: v for k, v in state.items() if not k.startswith(("head.", "fc_norm."))}
     config = _infer_config(state, path, args=args, **overrides)
-    model = MaskedAutoencoderViT(config)
+    model = _build(config, path)
     has_decoder = "decoder_pred.weight" in state
     if not has_decoder:
         # encoder-only files carry pos_embed of the encoder only; the (unused) decoder keeps its init
@@ -377,7 +439,7 @@ def _hf_to_official(state: dict) -> dict:
         prefix = next((p for p in prefixes if any(k.startswith(p) for k in s)), None)
         if prefix is None:
             return
-        for i in range(_count_blocks(s, prefix)):
+        for i in range(_count_blocks(s, prefix, "the Hugging Face weights")):
             src, dst = f"{prefix}{i}", f"{dst_prefix}{i}"
             for part in ("weight", "bias"):
                 q, k, v = (first(src, _HF_LAYER_PARTS[n], part) for n in ("attn.q", "attn.k", "attn.v"))
@@ -474,6 +536,8 @@ def load_model(path_or_name: Union[str, Path], device: Union[str, torch.device] 
     """Load any supported weights. Returns (model in eval mode, card). ``overrides`` fill config values the
     file cannot tell (num_heads, decoder_num_heads, norm_pix_loss, pixel_mean, pixel_std, norm_eps)."""
     path = resolve(path_or_name)
+    if not (path.is_dir() or path.is_file()):
+        raise CheckpointError(f"{path} is not a regular file or folder")
     if path.is_dir():
         if (path / "config.json").is_file():
             model, card = _load_hf_folder(path, **overrides)

@@ -14,6 +14,7 @@ import hashlib
 import io
 import os
 import struct
+import threading
 import urllib.request
 import warnings
 from dataclasses import dataclass
@@ -39,7 +40,11 @@ SUBSET_PATH = ASSETS / "fashion_mnist_subset.npz"
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 MAX_IMAGE_PIXELS = 40_000_000   # refuse anything larger before decoding it (bounded memory)
+MAX_DECODE_BYTES = 200 * 2**20  # what one decode may hold in PIL's own pixel storage
+WORKING_SIDE = 1024             # decoded images are shrunk (integer box reduce) until their short side is below 2x this
 MIN_IMAGE_SIDE = 8
+# Decodes running at once in this process (each holds up to MAX_DECODE_BYTES): more wait their turn.
+_DECODE_SLOTS = threading.BoundedSemaphore(max(1, int(os.environ.get("MAE_MAX_DECODES") or 2)))
 
 
 class DataError(ValueError):
@@ -203,12 +208,43 @@ def make_fashion_mnist_subset(per_class: int = 200, seed: int = 0, out: Path = S
 # Images: opening untrusted files and preparing them for a model
 # --------------------------------------------------------------------------------------------------
 
-def open_image(source, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
-    """Open an image from a path, bytes or a file-like object, safely.
+def _bytes_per_pixel(mode: str) -> int:
+    """PIL's storage per pixel: one byte for 8-bit single-band modes, two for I;16, four for the rest (RGB is
+    stored as four bytes too)."""
+    if mode in ("1", "L", "P"):
+        return 1
+    if mode.startswith("I;16"):
+        return 2
+    return 4
+
+
+_REDUCE_AS = {"1": "L", "P": "RGBA", "I;16": "I", "I;16L": "I", "I;16B": "I", "I;16N": "I"}
+
+
+def _reduce(img: Image.Image, factor: int) -> Image.Image:
+    """Box-reduce by ``factor``, a strip of rows at a time, so that neither the reduce (which premultiplies RGBA
+    into a full-size copy) nor a mode conversion (for modes PIL cannot reduce directly) holds a second full-size
+    image."""
+    target = _REDUCE_AS.get(img.mode, img.mode)
+    w, h = img.size
+    out = Image.new(target, (w // factor, h // factor))
+    rows = factor * max(1, 256 // factor)
+    for y in range(0, (h // factor) * factor, rows):
+        band = img.crop((0, y, (w // factor) * factor, min(y + rows, (h // factor) * factor)))
+        out.paste((band.convert(target) if band.mode != target else band).reduce(factor), (0, y // factor))
+    return out
+
+
+def open_image(source, max_pixels: int = MAX_IMAGE_PIXELS, working_side: int = WORKING_SIDE) -> Image.Image:
+    """Open an image from a path, bytes or a file-like object, safely and in bounded memory.
 
     The size is checked from the header before any pixel is decoded (decompression bombs are refused),
     PIL's own bomb guard stays on, truncated files are an error (not silently grey), and animated images
-    use their first frame."""
+    use their first frame. JPEGs are decoded at a reduced scale where that suffices (``draft``); every image
+    is then shrunk by an integer box reduce while its short side is at least twice ``working_side``, in its own
+    mode, before anything converts it to floats: a 6300x6300 16-bit PNG never becomes a 160 MB float array.
+    At most ``MAE_MAX_DECODES`` decodes run at once in the process. ``img.info['original_size']`` keeps the
+    size the file declared."""
     name = getattr(source, "name", None) or (str(source) if isinstance(source, (str, Path)) else "the upload")
     if isinstance(source, (bytes, bytearray, memoryview)):
         source = io.BytesIO(bytes(source))
@@ -216,7 +252,7 @@ def open_image(source, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
         raise DataError(f"{name} is a folder, not an image file")
     ImageFile.LOAD_TRUNCATED_IMAGES = False
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _DECODE_SLOTS:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(source)
             w, h = img.size
@@ -226,13 +262,27 @@ def open_image(source, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
             if min(w, h) < 1:
                 raise DataError(f"{name} has no pixels ({w}x{h})")
             img.seek(0)
+            factor = max(1, min(w, h) // (2 * working_side) * 2) if min(w, h) >= 2 * working_side else 1
+            if factor > 1 and img.format == "JPEG":
+                img.draft(img.mode, (w // factor, h // factor))  # decode at 1/2, 1/4 or 1/8 scale
+            bands = len(img.getbands()) if img.mode not in ("RGB", "YCbCr", "LAB", "HSV") else 4
+            need = img.size[0] * img.size[1] * max(_bytes_per_pixel(img.mode), min(bands, 4))
+            if need > MAX_DECODE_BYTES:
+                raise DataError(f"{name} would take {need / 2**20:,.0f} MB to decode ({img.mode}, {w}x{h}); the "
+                                f"limit is {MAX_DECODE_BYTES / 2**20:,.0f} MB. Resize it first.")
             img.load()
+            small = min(img.size)
+            if small >= 2 * working_side:
+                img = _reduce(img, small // working_side)
+            img.info["original_size"] = (w, h)
     except DataError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise DataError(f"{name} is too large to decode safely (decompression-bomb guard: {e})") from None
     except UnidentifiedImageError:
         raise DataError(f"{name} is not an image PIL can read (unknown or corrupt format)") from None
+    except MemoryError:
+        raise DataError(f"{name} could not be decoded: the server is out of memory. Try a smaller image.") from None
     except (OSError, SyntaxError, ValueError, EOFError, struct.error) as e:
         raise DataError(f"{name} is corrupt or truncated ({e})") from None
     return img
@@ -364,19 +414,36 @@ def photo_eval_set(size: int, channels: int, names: Sequence[str] = PHOTO_HELDOU
     return torch.stack([ds[i][0] for i in range(len(ds))])
 
 
-def list_image_folder(root: Union[str, Path]) -> tuple[list[Path], list[int], tuple]:
-    """Files and labels of a folder whose subfolders are classes (images directly inside form one class)."""
+MAX_FOLDER_ENTRIES = 200_000   # a folder walk stops here: pointing at "/" must not walk the whole disk
+
+
+def list_image_folder(root: Union[str, Path], max_entries: int = MAX_FOLDER_ENTRIES
+                      ) -> tuple[list[Path], list[int], tuple]:
+    """Files and labels of a folder whose subfolders are classes (images directly inside form one class).
+    Unreadable subfolders are skipped, symlinked folders are not followed, and a walk that meets more than
+    ``max_entries`` entries stops with an error."""
     root = Path(root)
-    if not root.is_dir():
-        raise DataError(f"{root} is not a folder")
-    classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    try:
+        if not root.is_dir():
+            raise DataError(f"{root} is not a folder")
+        classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    except OSError as e:
+        raise DataError(f"{root} cannot be read ({e.strerror or type(e).__name__})") from None
     files, labels = [], []
+    seen = 0
     groups = [(root / c, i) for i, c in enumerate(classes)] or [(root, 0)]
     for d, label in groups:
-        for p in sorted(d.rglob("*")):
-            if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS:
-                files.append(p)
-                labels.append(label)
+        found = []
+        for dirpath, dirnames, filenames in os.walk(d, onerror=lambda e: None, followlinks=False):
+            dirnames[:] = [n for n in dirnames if not n.startswith(".")]
+            seen += len(dirnames) + len(filenames)
+            if seen > max_entries:
+                raise DataError(f"{root} holds more than {max_entries:,} files and folders; point at a smaller "
+                                f"folder of images")
+            found += [Path(dirpath) / n for n in filenames if Path(n).suffix.lower() in IMAGE_EXTENSIONS]
+        for p in sorted(found):
+            files.append(p)
+            labels.append(label)
     if not files:
         raise DataError(f"{root} holds no images ({', '.join(IMAGE_EXTENSIONS)}) in it or its subfolders")
     return files, labels, tuple(classes) or (root.name,)
@@ -401,6 +468,22 @@ class ImageFolderDataset(torch.utils.data.Dataset):
         if self.transform is not None:
             x = self.transform(x)
         return x, self.labels[i]
+
+    def drop_unreadable(self) -> list[Path]:
+        """Decode every file once and keep only the readable ones; return the files dropped. Raises DataError
+        when none is left."""
+        good, dropped = [], []
+        for f, y in zip(self.files, self.labels):
+            try:
+                open_image(f)
+                good.append((f, y))
+            except DataError:
+                dropped.append(f)
+        if not good:
+            raise DataError(f"none of the {len(dropped)} images in the folder could be read (e.g. "
+                            f"{', '.join(p.name for p in dropped[:3])})")
+        self.files, self.labels = [f for f, _ in good], [y for _, y in good]
+        return dropped
 
     def load_all(self, limit: Optional[int] = None, seed: int = 0) -> LabelledImages:
         idx = np.arange(len(self))

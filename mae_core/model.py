@@ -30,6 +30,12 @@ FASHION_MNIST_MEAN = (0.2860,)
 FASHION_MNIST_STD = (0.3530,)
 
 
+def _short(value, limit: int = 24) -> str:
+    """A value for an error message, cut short: a file's contents are never echoed at length."""
+    r = repr(value)
+    return r if len(r) <= limit else r[:limit - 1] + "…"
+
+
 @dataclass
 class MAEConfig:
     img_size: int = 28
@@ -55,7 +61,7 @@ class MAEConfig:
                      "decoder_embed_dim", "decoder_depth", "decoder_num_heads"):
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-                problems.append(f"{name} must be a positive integer, got {value!r}")
+                problems.append(f"{name} must be a positive integer, got {_short(value)}")
         if not problems:
             if self.img_size % self.patch_size:
                 problems.append(f"img_size {self.img_size} is not a multiple of patch_size {self.patch_size}")
@@ -97,7 +103,8 @@ class MAEConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
-            raise ValueError(f"unknown MAE config keys: {', '.join(unknown)}")
+            shown = ", ".join(_short(k) for k in unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+            raise ValueError(f"unknown MAE config keys: {shown}")
         return cls(**d)
 
 

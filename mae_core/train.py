@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import json
 import math
 import os
@@ -31,6 +32,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
+from . import policy
 from .checkpoints import atomic_write, safe_torch_load, save_model, CheckpointError
 from .data import (DataError, ImageFolderDataset, PHOTO_HELDOUT, PHOTO_TRAIN, RandomCropPhotos,
                    find_fashion_mnist, load_fashion_mnist, load_fashion_mnist_subset, photo_eval_set)
@@ -176,11 +178,16 @@ def build_data(args: TrainArgs, config: MAEConfig):
     if args.data.startswith("folder:"):
         root = args.data.split(":", 1)[1]
         ds = ImageFolderDataset(root, config.img_size, config.in_chans)
+        skipped = ds.drop_unreadable()  # a corrupt file is skipped, not the run's end
         g = torch.Generator().manual_seed(1234)
         perm = torch.randperm(len(ds), generator=g)
         n_eval = min(args.eval_images, max(1, len(ds) // 10))
         ev = torch.stack([ds[int(i)][0] for i in perm[:n_eval]])
         desc = {"name": f"image folder {root}", "train": f"{len(ds)} images", "eval": f"{n_eval} images of it"}
+        if skipped:
+            desc.update(skipped=len(skipped), skipped_examples=[Path(f).name for f in skipped[:3]])
+            if args.progress:
+                print(_skipped_note(desc), file=sys.stderr)
         return ds, ev, _folder_augment, desc
     raise DataError(f"unknown --data {args.data!r}: use fashion-mnist, fashion-mnist-subset, photos or folder:PATH")
 
@@ -323,6 +330,7 @@ class StepInfo:
     elapsed: float
     eta: float
     model: Optional[MaskedAutoencoderViT] = None
+    note: Optional[str] = None          # something the user should read (e.g. images skipped), sent once
 
 
 def _git_commit() -> Optional[str]:
@@ -354,6 +362,11 @@ def pretrain(args: TrainArgs, callback: Optional[Callable[[StepInfo], None]] = N
     """Run pretraining as ``args`` says. ``callback(StepInfo)`` is called every ``callback_every`` steps and at
     each epoch end (eta 0), in the training thread, between steps; ``should_stop()`` is polled each step and ends the run cleanly with a
     checkpoint. Returns the final model card. Raises TrainingError on NaN/inf loss."""
+    policy.require_writable("training")
+    try:  # fail now, not after the whole budget, when the output folder cannot be made
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise TrainingError(f"cannot create the output folder {Path(args.out).parent} ({e.strerror or e})") from None
     rank, world, device = init_distributed(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -413,23 +426,60 @@ def pretrain(args: TrainArgs, callback: Optional[Callable[[StepInfo], None]] = N
                                                              "std": list(config.pixel_std)},
     }
 
+    def last_good() -> str:
+        return (f"{out}.safetensors (epoch {history[-1]['epoch']}, step {history[-1]['step']})"
+                if history else "none (no epoch had finished)")
+
+    def check_finite(where: str, metrics: Optional[dict] = None):
+        """Non-finite weights (or a non-finite held-out loss) after any update stop the run before they are saved,
+        so the checkpoint on disk stays the last good one."""
+        bad = [n for n, p_ in model.named_parameters() if not torch.isfinite(p_).all()]
+        ev = (metrics or {}).get("eval_loss")
+        if bad or (ev is not None and not math.isfinite(ev)):
+            what = f"weights became non-finite ({bad[0]}{' and others' if len(bad) > 1 else ''})" if bad else \
+                f"the held-out loss became {ev}"
+            raise TrainingError(f"{what} by step {step} ({where}); training stopped. Last good checkpoint: "
+                                f"{last_good()}. Try a lower --lr/--base-lr.")
+
     def save(epoch_done: int, elapsed: float, final_metrics: dict, status: str) -> dict:
         card = {**card_base, "epochs": epoch_done, "steps": step, "wall_time_s": round(elapsed, 1),
                 "status": status, "metrics": final_metrics, "history": history}
-        if main:
+        if not main:
+            return card
+        state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
+                 "epoch": epoch_done, "elapsed": elapsed, "rng_cpu": torch.get_rng_state(),
+                 "rng_mask": mask_gen.get_state(), "rng_aug": aug_gen.get_state(),
+                 "config": json.dumps(config.to_dict(), sort_keys=True), "history": json.dumps(history),
+                 "scaler": scaler.state_dict() if scaler is not None else {}}
+        try:  # each file is written to a temporary name and renamed: a failed write leaves the previous one
             save_model(model, out, card)
-            state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
-                     "epoch": epoch_done, "elapsed": elapsed, "rng_cpu": torch.get_rng_state(),
-                     "rng_mask": mask_gen.get_state(), "rng_aug": aug_gen.get_state(),
-                     "config": json.dumps(config.to_dict(), sort_keys=True), "history": json.dumps(history),
-                     "scaler": scaler.state_dict() if scaler is not None else {}}
             atomic_write(state_path, lambda f: torch.save(state, f))
+        except OSError as e:
+            if e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+                raise
+            kept = [f.name for f in (out.with_suffix(".safetensors"), out.with_suffix(".json"), state_path)
+                    if f.is_file()]
+            raise TrainingError(f"disk full at step {step} while saving; training stopped. Kept (each complete): "
+                                f"{', '.join(kept) if kept else 'no files (no epoch had been saved)'}. Free some "
+                                f"space, then resume.") from None
         return card
 
     def log(rec: dict):
         if main:
-            with open(metrics_path, "a") as f:
-                f.write(json.dumps(rec) + "\n")
+            try:
+                with open(metrics_path, "a") as f:
+                    f.write(json.dumps(rec) + "\n")
+            except OSError as e:
+                if e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+                    raise  # a full disk is reported by the next checkpoint; the log line is lost
+
+    if main and args.resume:
+        _trim_metrics(metrics_path, step)  # the lines logged after the checkpoint we resume from are redone
+    if main and data_desc.get("skipped"):
+        log({"event": "skipped_images", "count": data_desc["skipped"], "examples": data_desc["skipped_examples"]})
+        if callback is not None:
+            callback(StepInfo(step, total_steps, start_epoch, float("nan"), 0.0, 0.0, 0.0, 0.0,
+                              note=_skipped_note(data_desc)))
 
     bar = None
     if main and args.progress:
@@ -473,10 +523,8 @@ def pretrain(args: TrainArgs, callback: Optional[Callable[[StepInfo], None]] = N
                 loss = outp.loss.float()
                 loss_value = float(loss.detach())
                 if not math.isfinite(loss_value):
-                    last = (f"{out}.safetensors (epoch {history[-1]['epoch']}, step {history[-1]['step']})"
-                            if history else "none (no epoch had finished)")
                     raise TrainingError(f"loss became {loss_value} at step {step} (epoch {epoch + 1}); training "
-                                        f"stopped. Last good checkpoint: {last}. Try a lower --lr/--base-lr.")
+                                        f"stopped. Last good checkpoint: {last_good()}. Try a lower --lr/--base-lr.")
                 opt.zero_grad(set_to_none=True)
                 if scaler is not None:
                     scaler.scale(loss).backward()
@@ -512,6 +560,7 @@ def pretrain(args: TrainArgs, callback: Optional[Callable[[StepInfo], None]] = N
             epoch_done = epoch + 1 if i + 1 >= batches.steps_per_epoch else epoch
             elapsed = elapsed_before + time.time() - t0
             metrics = evaluate(model, eval_images, 0.75) if main else {}
+            check_finite(f"end of epoch {epoch + 1}", metrics)
             metrics["train_loss"] = loss_value
             rec = {"step": step, "epoch": epoch_done, "elapsed_s": round(elapsed, 1), **metrics}
             history.append(rec)
@@ -537,6 +586,28 @@ def pretrain(args: TrainArgs, callback: Optional[Callable[[StepInfo], None]] = N
         if main:
             save_model(model, out, last_card)
     return last_card or {}
+
+
+def _trim_metrics(path: Path, step: int) -> None:
+    """Drop the log lines written after ``step`` (a run killed after its last checkpoint logged steps that the
+    resumed run makes again), so the log never repeats a step."""
+    if not path.is_file():
+        return
+    keep = []
+    for line in path.read_text().splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut by a kill
+        if int(rec.get("step", 0)) <= step and not (rec.get("event") == "epoch_end" and rec.get("step", 0) > step):
+            keep.append(line)
+    atomic_write(path, lambda f: f.write("".join(l + "\n" for l in keep)), mode="w")
+
+
+def _skipped_note(desc: dict) -> str:
+    n, ex = desc["skipped"], desc["skipped_examples"]
+    return (f"{n} unreadable image{'s' if n != 1 else ''} skipped (e.g. {', '.join(ex)}); training on the "
+            f"{desc['train']}.")
 
 
 def threading_main() -> bool:

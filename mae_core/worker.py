@@ -4,6 +4,12 @@ A ``TrainingJob`` runs ``train.pretrain`` in its own thread and keeps what a pag
 loss curve, reconstructions of fixed held-out images over time, errors) in a plain object guarded by a lock.
 It never touches a UI library; the app polls ``job.snapshot()``. A ``JobRegistry`` holds every job of the
 process, so runs survive page reloads and several sessions can train and watch at once.
+
+On a shared server a run belongs to the session that started it (its ``owner`` token): only that session,
+or the operator, can stop, resume or delete it. The registry bounds runs per owner and on the whole server
+(``policy``: MAE_RUNS_PER_SESSION, MAE_MAX_RUNNING); a run over the server's limit waits in a queue and says
+how many runs are ahead of it. Run names are reduced to a safe stem (letters, digits, ``_`` and ``-``) and a
+name already in use gets a numbered suffix, so two runs never write to the same files.
 """
 from __future__ import annotations
 
@@ -21,6 +27,7 @@ from typing import Optional
 import numpy as np
 import torch
 
+from . import policy
 from .checkpoints import CheckpointError
 from .data import DataError
 from .train import StepInfo, TrainArgs, TrainingError, build_data, pretrain
@@ -34,7 +41,7 @@ class JobState:
     id: str
     name: str
     args: dict
-    status: str = "starting"        # starting | running | stopping | stopped | finished | failed
+    status: str = "starting"        # queued | starting | running | stopping | stopped | finished | failed
     step: int = 0
     total_steps: int = 0
     epoch: int = 0
@@ -58,9 +65,32 @@ def _to_uint8(x01: torch.Tensor) -> np.ndarray:
     return a[:, 0].numpy() if a.shape[1] == 1 else a.permute(0, 2, 3, 1).numpy()
 
 
+class RunNotAllowed(PermissionError):
+    """A run action this visitor may not take (not their run, or over a limit); the message says why."""
+
+
+RUN_FILE_SUFFIXES = (".safetensors", ".json", ".state.pt", ".metrics.jsonl")
+
+
+def safe_run_name(name: str, max_len: int = 48) -> str:
+    """A run name reduced to a file stem that cannot leave its folder or share files with another name:
+    letters, digits, ``_`` and ``-`` only (no dots, so ``carol`` and ``carol.v2`` stay apart)."""
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", str(name)).strip("_-")[:max_len].strip("_-")
+    return stem or "run"
+
+
+def run_files(out: "str | Path") -> list[Path]:
+    out = Path(out)
+    return [out.parent / (out.name + suf) for suf in RUN_FILE_SUFFIXES]
+
+
 class TrainingJob:
-    def __init__(self, args: TrainArgs, name: Optional[str] = None):
+    def __init__(self, args: TrainArgs, name: Optional[str] = None, owner: Optional[str] = None, on_done=None):
         self.args = args
+        self.owner = owner
+        self._on_done = on_done
+        self._started = False
+        self._done = False
         self.id = uuid.uuid4().hex[:8]
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -72,14 +102,29 @@ class TrainingJob:
 
     # -- control -----------------------------------------------------------------------------------
     def start(self) -> "TrainingJob":
+        self._started = True
         self._thread.start()
         return self
 
     def stop(self):
         with self._lock:
-            if self._state.status in ("starting", "running"):
+            if self._state.status == "queued":  # never started: nothing to save
+                self._state.status = "stopped"
+                self._state.finished = time.time()
+                self._done = True
+            elif self._state.status in ("starting", "running"):
                 self._state.status = "stopping"
         self._stop.set()
+
+    @property
+    def occupies_slot(self) -> bool:
+        """Started and not yet ended: counts against the server's running limit."""
+        return self._started and not self._done
+
+    @property
+    def pending(self) -> bool:
+        """Queued or training."""
+        return not self._done
 
     def join(self, timeout: Optional[float] = None):
         self._thread.join(timeout)
@@ -113,6 +158,9 @@ class TrainingJob:
         finally:
             with self._lock:
                 self._state.finished = time.time()
+            self._done = True
+            if self._on_done is not None:
+                self._on_done()
 
     def _fail(self, e: BaseException, unexpected: bool = False):
         msg = str(e)
@@ -169,31 +217,124 @@ class TrainingJob:
 
 
 class JobRegistry:
-    """Every training job of this process; thread-safe."""
+    """Every training job of this process; thread-safe. ``max_running`` and ``per_owner`` default to the
+    server's policy (read when a run starts)."""
 
-    def __init__(self, max_running: int = 2):
+    def __init__(self, max_running: Optional[int] = None, per_owner: Optional[int] = None):
         self._jobs: dict[str, TrainingJob] = {}
-        self._lock = threading.Lock()
-        self.max_running = max_running
+        self._queue: list[TrainingJob] = []
+        self._lock = threading.RLock()
+        self._max_running = max_running
+        self._per_owner = per_owner
 
-    def start(self, args: TrainArgs, name: Optional[str] = None) -> TrainingJob:
+    @property
+    def max_running(self) -> int:
+        return self._max_running or policy.current().max_running
+
+    @property
+    def per_owner(self) -> int:
+        return self._per_owner or policy.current().runs_per_session
+
+    def unique_name(self, name: str, folder: Path) -> str:
+        """``safe_run_name(name)``, with ``_2``, ``_3``... when a run or its files already use it."""
+        stem = safe_run_name(name)
         with self._lock:
-            running = [j for j in self._jobs.values() if j.alive]
-            if len(running) >= self.max_running:
-                raise RuntimeError(f"{len(running)} runs are already training on this server; stop one first")
-            if any(j.alive and Path(j.args.out) == Path(args.out) for j in self._jobs.values()):
-                raise RuntimeError(f"a run writing to {args.out} is already training")
-            job = TrainingJob(args, name)
+            taken = {Path(j.args.out).resolve() for j in self._jobs.values()}
+        candidate, k = stem, 1
+        while (folder / candidate).resolve() in taken or any(f.exists() for f in run_files(folder / candidate)):
+            k += 1
+            candidate = f"{stem[:44]}_{k}"
+        return candidate
+
+    def start(self, args: TrainArgs, name: Optional[str] = None, owner: Optional[str] = None) -> TrainingJob:
+        """Start a run now, or queue it when the server's running limit is reached (its snapshot then says
+        ``queued``; ``queue_position`` says how many runs are ahead). Raises ``RunNotAllowed`` when the owner
+        already has their limit of runs, or when another pending run writes to the same files."""
+        policy.require_writable("training")
+        with self._lock:
+            if owner is not None:
+                mine = [j for j in self._jobs.values() if j.owner == owner and j.pending]
+                if len(mine) >= self.per_owner:
+                    raise RunNotAllowed(f"you already have {len(mine)} run(s) training or waiting (the limit per "
+                                        f"visitor is {self.per_owner}); stop one first")
+            if any(j.pending and Path(j.args.out).resolve() == Path(args.out).resolve() for j in self._jobs.values()):
+                raise RunNotAllowed(f"a run writing to {Path(args.out).name} is already training")
+            job = TrainingJob(args, name, owner=owner, on_done=self._dispatch)
+            job._state.status = "queued"
             self._jobs[job.id] = job
-        return job.start()
+            self._queue.append(job)
+        self._dispatch()
+        return job
+
+    def _dispatch(self):
+        """Start queued runs while the server has free slots (called on start and when a run ends)."""
+        with self._lock:
+            self._queue = [j for j in self._queue if j.snapshot().status == "queued"]
+            running = sum(j.occupies_slot for j in self._jobs.values())
+            while self._queue and running < self.max_running:
+                job = self._queue.pop(0)
+                with job._lock:
+                    job._state.status = "starting"
+                job.start()
+                running += 1
+
+    def queue_position(self, job_id: str) -> Optional[int]:
+        """How many queued runs are ahead of this one (0 = next), or None when it is not queued."""
+        with self._lock:
+            ids = [j.id for j in self._queue if j.snapshot().status == "queued"]
+            return ids.index(job_id) if job_id in ids else None
 
     def get(self, job_id: str) -> Optional[TrainingJob]:
         with self._lock:
             return self._jobs.get(job_id)
 
-    def jobs(self) -> list[TrainingJob]:
+    def can_control(self, job: TrainingJob, requester: Optional[str], operator: bool = False) -> bool:
+        return operator or (job.owner is None) or (requester is not None and job.owner == requester)
+
+    def _controlled(self, job_id: str, requester: Optional[str], operator: bool, action: str) -> TrainingJob:
+        job = self.get(job_id)
+        if job is None:
+            raise RunNotAllowed("no such run")
+        if not self.can_control(job, requester, operator):
+            raise RunNotAllowed(f"only the visitor who started this run (or the operator) can {action} it")
+        return job
+
+    def stop(self, job_id: str, requester: Optional[str] = None, operator: bool = False) -> None:
+        self._controlled(job_id, requester, operator, "stop").stop()
+        self._dispatch()
+
+    def resume(self, job_id: str, requester: Optional[str] = None, operator: bool = False) -> TrainingJob:
+        old = self._controlled(job_id, requester, operator, "resume")
+        s = old.snapshot()
+        if old.pending:
+            raise RunNotAllowed("this run is still training")
+        args = dataclasses.replace(old.args, resume=True)
+        return self.start(args, name=s.name, owner=old.owner if operator else requester)
+
+    def delete(self, job_id: str, requester: Optional[str] = None, operator: bool = False) -> list[Path]:
+        """Remove a run that has ended, with its files. Returns the files removed."""
+        policy.require_writable("deleting runs")
+        job = self._controlled(job_id, requester, operator, "delete")
+        if job.pending:
+            raise RunNotAllowed("stop this run before deleting it")
+        removed = []
+        for f in run_files(job.args.out):
+            if f.is_file():
+                f.unlink()
+                removed.append(f)
         with self._lock:
-            return sorted(self._jobs.values(), key=lambda j: j.snapshot().started, reverse=True)
+            self._jobs.pop(job_id, None)
+        return removed
+
+    def jobs(self, viewer: Optional[str] = None, show_all: Optional[bool] = None,
+             operator: bool = False) -> list[TrainingJob]:
+        """Runs newest first: all of them, or (when the policy hides other visitors' runs) the viewer's."""
+        show_all = policy.current().show_all_runs if show_all is None else show_all
+        with self._lock:
+            jobs = list(self._jobs.values())
+        if not (show_all or operator):
+            jobs = [j for j in jobs if j.owner is None or j.owner == viewer]
+        return sorted(jobs, key=lambda j: j.snapshot().started, reverse=True)
 
 
 def estimate_seconds_per_epoch(args: TrainArgs, steps: int = 3) -> float:

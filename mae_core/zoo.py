@@ -9,6 +9,7 @@ import urllib.request
 from pathlib import Path
 from typing import Callable, Optional
 
+from . import policy
 from .checkpoints import CheckpointError, list_bundled
 from .data import cache_dir
 
@@ -46,6 +47,7 @@ def download_official(name: str, progress: Optional[Callable[[int, Optional[int]
     final = official_path(name)
     if final.is_file():
         return final
+    policy.require_writable("downloading models")
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.with_suffix(".pth.part")
     url = OFFICIAL_BASE + final.name

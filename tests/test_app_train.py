@@ -31,7 +31,7 @@ def _app_path():
 
 
 def _markdown(app):
-    return " ".join(m.value for m in app.markdown)
+    return " ".join(m.value for m in app.markdown).replace("\\", "")  # names are shown escaped (as text)
 
 
 def test_start_stop_resume_a_run(at, tmp_path):
@@ -78,11 +78,62 @@ def test_start_stop_resume_a_run(at, tmp_path):
     assert "apptest_run — running" not in _markdown(at)
 
 
-def test_existing_name_is_refused(at, tmp_path):
+def _stop_all(at):
+    """Stop this session's runs and wait for their threads, so the test leaves nothing training."""
+    for _ in range(240):
+        stops = [b for b in at.button if b.label == "Stop"]
+        if not stops and " — running" not in _markdown(at) and " — starting" not in _markdown(at):
+            return
+        for b in stops:
+            b.click().run()
+            break
+        time.sleep(0.5)
+        at.run()
+
+
+def test_a_taken_name_gets_a_suffix_and_the_old_files_stay(at, tmp_path):
     runs = tmp_path / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     (runs / "taken.safetensors").write_bytes(b"x")
     at.selectbox(key="tr_data").set_value("fashion-mnist-subset").run()
+    at.selectbox(key="tr_preset").set_value("mae_fmnist_micro").run()
     at.text_input(key="tr_name").set_value("taken").run()
     next(b for b in at.button if b.label == "Start training").click().run()
-    assert any("exists already" in e.value for e in at.error)
+    try:
+        assert not at.error and not at.exception
+        assert "taken_2 — " in _markdown(at)
+        assert (runs / "taken.safetensors").read_bytes() == b"x"
+    finally:
+        _stop_all(at)
+
+
+def test_run_name_follows_the_settings_until_typed(at):
+    at.selectbox(key="tr_data").set_value("fashion-mnist-subset").run()
+    at.selectbox(key="tr_preset").set_value("mae_fmnist_micro").run()
+    assert at.text_input(key="tr_name").value == "fmnist_micro_r75"
+    at.slider(key="tr_ratio").set_value(0.5).run()
+    at.toggle(key="tr_normpix").set_value(True).run()
+    assert at.text_input(key="tr_name").value == "fmnist_micro_r50_normpix"
+    at.text_input(key="tr_name").input("my_run").run()
+    at.slider(key="tr_ratio").set_value(0.9).run()
+    assert at.text_input(key="tr_name").value == "my_run"
+
+
+def test_another_visitors_run_cannot_be_stopped(at, tmp_path):
+    """Two sessions on one server: the second sees the first's run, read-only."""
+    at.selectbox(key="tr_data").set_value("fashion-mnist-subset").run()
+    at.selectbox(key="tr_preset").set_value("mae_fmnist_micro").run()
+    at.radio(key="tr_budget_kind").set_value("epochs").run()
+    at.number_input(key="tr_epochs").set_value(40).run()
+    at.text_input(key="tr_name").input("alices_run").run()
+    next(b for b in at.button if b.label == "Start training").click().run()
+    try:
+        other = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=120)
+        other.run()
+        other.switch_page(str(ROOT / "app" / "views" / "train.py"))
+        other.run()
+        assert "alices_run — " in _markdown(other) and "another visitor's run" in _markdown(other)
+        assert not [b for b in other.button if b.label in ("Stop", "Resume", "Delete")]
+        assert [b for b in at.button if b.label == "Stop"]
+    finally:
+        _stop_all(at)

@@ -5,7 +5,7 @@ import pytest
 
 from mae_core.checkpoints import load_model
 from mae_core.train import TrainArgs
-from mae_core.worker import JobRegistry, TrainingJob, estimate_seconds_per_epoch
+from mae_core.worker import JobRegistry, RunNotAllowed, TrainingJob, estimate_seconds_per_epoch
 
 
 def _args(tmp_path, **kw):
@@ -63,12 +63,15 @@ def test_bad_folder_is_reported(tmp_path):
     assert s.status == "failed" and "is not a folder" in s.error
 
 
-def test_registry_refuses_two_runs_into_one_file_and_too_many(tmp_path):
+def test_registry_refuses_two_runs_into_one_file_and_queues_too_many(tmp_path):
     reg = JobRegistry(max_running=1)
     job = reg.start(_args(tmp_path, epochs=50))
     try:
-        with pytest.raises(RuntimeError, match="already training"):
-            reg.start(_args(tmp_path / "other", epochs=1))
+        with pytest.raises(RunNotAllowed, match="already training"):
+            reg.start(_args(tmp_path, epochs=1))
+        other = reg.start(_args(tmp_path, out=str(tmp_path / "other"), epochs=1))
+        assert other.snapshot().status == "queued" and reg.queue_position(other.id) == 0
+        other.stop()
     finally:
         job.stop()
         _wait(job)

@@ -9,9 +9,9 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from common import get_model, model_picker
+from common import error, get_model, model_picker, plain
 
-from mae_core import zoo
+from mae_core import policy, zoo
 from mae_core.data import DataError, find_fashion_mnist, labelled_dataset
 from mae_core.embed import (TSNE_ENGINE_NAMES, encode, nearest_neighbours, project, raw_pixels, scores,
                              thumbnails, tsne_backend)
@@ -40,7 +40,17 @@ with st.container(border=True):
     source = c1.selectbox("Dataset", list(sources), format_func=sources.get, key="emb_source")
     folder = None
     if source == "folder":
-        folder = c1.text_input("Folder with one subfolder per class", key="emb_folder")
+        if not policy.current().allowed_dirs:
+            c1.info("Image folders are turned off on this server (the operator can allow folders with "
+                    "MAE_ALLOWED_DIRS).")
+            st.stop()
+        typed = c1.text_input("Folder with one subfolder per class", key="emb_folder",
+                              help=f"Inside: {policy.allowed_text()}")
+        try:
+            folder = str(policy.confine(typed)) if typed.strip() else None
+        except policy.NotAllowed as e:
+            c1.error(plain(e))
+            st.stop()
     max_n = {"fashion-mnist-subset": 2000, "fashion-mnist-test": 10000}.get(source, 5000)
     n_points = c2.number_input("Points", 100, max_n, min(2000, max_n), step=100, key="emb_n")
     pool = c3.selectbox("Feature", ["cls", "mean", "both"], key="emb_pool",
@@ -119,8 +129,8 @@ try:
     feats = features(*key)
     xy, t_proj = projection(*key, method, float(perplexity), int(seed))
     elapsed = time.time() - t0
-except DataError as e:
-    st.error(str(e))
+except (DataError, OSError) as e:
+    error("", e)
     st.stop()
 labels = ds.labels.numpy()
 classes = list(ds.classes)
@@ -177,7 +187,7 @@ with right:
             cols[i % 6].image(to_pil(ds.images[idx], 64))
         counts = zip(*np.unique(labels[selected], return_counts=True))
         st.caption((f"Showing 24 of {len(selected)}. " if len(selected) > 24 else "") + "Classes: " +
-                   ", ".join(f"{classes[c]} {n}" for c, n in counts))
+                   plain(", ".join(f"{classes[c]} {n}" for c, n in counts)))
         if st.session_state.get("emb_last_selection") != selected:  # a new selection: show its first point
             st.session_state["emb_last_selection"] = selected
             st.session_state["emb_point"] = selected[0]

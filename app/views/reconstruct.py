@@ -7,7 +7,7 @@ import math
 import numpy as np
 import streamlit as st
 
-from common import image_picker, model_card_view, model_picker
+from common import guarded, image_picker, model_card_view, model_picker, plain
 from painter import painted_cells, patch_painter
 
 from mae_core.explore import data_url, panel_image, png_bytes, reconstruct, to_pil
@@ -61,6 +61,7 @@ if len(ss.get("mask", [])) != L:  # first visit, or a model with another grid
 
 
 @st.fragment
+@guarded
 def mask_and_reconstruction():
     controls = st.columns([1.2, 2.4, 1], vertical_alignment="bottom")
     controls[0].selectbox("Strategy", STRATEGIES, key="mask_strategy", on_change=_generate,
@@ -123,4 +124,4 @@ mask_and_reconstruction()
 
 with st.expander("Model card", expanded=False):
     model_card_view(card)
-st.caption(f"Image: {image_label}")
+st.caption(f"Image: {plain(image_label)}")

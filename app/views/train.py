@@ -1,18 +1,18 @@
 """Train: pretrain a small MAE from the browser and watch it learn."""
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from common import READ_ONLY, RUNS_DIR
+from common import RUNS_DIR, error, guarded, is_operator, plain, read_only, remember_visitor, visitor_id
 
+from mae_core import policy
 from mae_core.data import DataError, find_fashion_mnist
 from mae_core.train import TrainArgs, describe_device
-from mae_core.worker import JobRegistry, estimate_seconds_per_epoch
+from mae_core.worker import JobRegistry, RunNotAllowed, estimate_seconds_per_epoch
 
 PRESETS = {"mae_fmnist_tiny": "Fashion-MNIST tiny (28 px, 7×7 patches, 3.1M params)",
            "mae_fmnist_micro": "Fashion-MNIST micro (28 px, 7×7 patches, 0.1M params: fastest)",
@@ -21,8 +21,8 @@ PRESETS = {"mae_fmnist_tiny": "Fashion-MNIST tiny (28 px, 7×7 patches, 3.1M par
 
 @st.cache_resource
 def registry() -> JobRegistry:
-    """One registry per server process: runs survive reloads and every session sees every run."""
-    return JobRegistry(max_running=2)
+    """One registry per server process: runs survive reloads; limits come from the server's policy."""
+    return JobRegistry()
 
 
 @st.cache_data(show_spinner="Timing a few training steps…", max_entries=32)
@@ -40,8 +40,16 @@ st.title("Pretrain a masked autoencoder")
 st.caption("A small MAE learns in minutes on a laptop CPU: start a run and watch blurry blobs turn into garments. "
            "Finished and stopped runs appear in every page's model picker under *Trained here*.")
 
+READ_ONLY = read_only()
 if READ_ONLY:
     st.info("This server is read-only (MAE_READ_ONLY): training is disabled. Runs trained earlier are still listed.")
+
+ME = visitor_id()
+if policy.current().operator_key:
+    with st.sidebar.expander("Operator"):
+        st.text_input("Operator key", type="password", key="operator_key",
+                      help="The server's MAE_OPERATOR_KEY: lets you stop and delete any run")
+OPERATOR = is_operator()
 
 # ----------------------------------------------------------------------------- the form
 if not READ_ONLY:
@@ -52,7 +60,18 @@ if not READ_ONLY:
                      "folder": "Image folder…"}
         data_opts = {k: v for k, v in data_opts.items() if v}
         data = c1.selectbox("Data", list(data_opts), format_func=data_opts.get, key="tr_data")
-        folder = c1.text_input("Folder (one subfolder per class)", key="tr_folder") if data == "folder" else ""
+        folder = ""
+        if data == "folder":
+            if policy.current().allowed_dirs:
+                typed = c1.text_input("Folder (one subfolder per class)", key="tr_folder",
+                                      help=f"Inside: {policy.allowed_text()}")
+                try:
+                    folder = str(policy.confine(typed)) if typed.strip() else ""
+                except policy.NotAllowed as e:
+                    c1.error(plain(e))
+            else:
+                c1.info("Image folders are turned off on this server (the operator can allow folders with "
+                        "MAE_ALLOWED_DIRS).")
         preset_choices = [p for p in PRESETS if (p.startswith("mae_photo") == (data in ("photos", "folder")))]
         preset = c2.selectbox("Model size", preset_choices, format_func=PRESETS.get, key="tr_preset")
         mask_ratio = c3.slider("Mask ratio", 0.1, 0.95, 0.75, 0.05, key="tr_ratio")
@@ -71,8 +90,14 @@ if not READ_ONLY:
         batch = c6.select_slider("Batch size", [32, 64, 128, 256, 512], value=128, key="tr_batch")
         lr = c6.select_slider("Learning rate", [1e-4, 3e-4, 5e-4, 1e-3, 2e-3, 3e-3], value=1e-3, key="tr_lr",
                               format_func=lambda v: f"{v:g}")
-        name = st.text_input("Run name", value=f"{preset.replace('mae_', '')}_r{int(mask_ratio * 100)}"
-                             f"{'_normpix' if norm_pix else ''}", key="tr_name")
+        suggested = f"{preset.replace('mae_', '')}_r{int(round(mask_ratio * 100))}{'_normpix' if norm_pix else ''}"
+        if st.session_state.get("tr_name_auto", True) or not st.session_state.get("tr_name"):
+            st.session_state["tr_name"] = suggested  # follows the settings until the visitor types a name
+
+        def _typed():
+            st.session_state["tr_name_auto"] = st.session_state.get("tr_name", "") in ("", suggested)
+        name = st.text_input("Run name", key="tr_name", on_change=_typed, max_chars=48,
+                             help="Letters, digits, _ and -; a name already in use gets a number added")
         data_arg = f"folder:{folder}" if data == "folder" else data
         est_col, start_col = st.columns([3, 1], vertical_alignment="center")
         if data != "folder" or folder:
@@ -81,26 +106,27 @@ if not READ_ONLY:
                 total = f"; {epochs} epochs ≈ {_fmt_s(sec * epochs)}" if budget_kind == "epochs" else ""
                 est_col.caption(f"About **{_fmt_s(sec)} per epoch** on {describe_device(TrainArgs())}{total} (timed "
                                 f"just now; other runs on the server slow it down).")
-            except (DataError, ValueError) as e:
-                est_col.error(str(e))
-        if start_col.button("Start training", type="primary", icon=":material/play_arrow:", width="stretch"):
-            safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name.strip()) or "run"
+            except (DataError, ValueError, OSError) as e:
+                with est_col:
+                    error("", e)
+        if start_col.button("Start training", type="primary", icon=":material/play_arrow:", width="stretch",
+                            disabled=data == "folder" and not folder):
+            safe = registry().unique_name(name, RUNS_DIR)
             args = TrainArgs(data=data_arg, preset=preset, mask_ratio=float(mask_ratio), norm_pix_loss=bool(norm_pix),
                              epochs=int(epochs), time_budget=float(minutes) if minutes else None,
                              batch_size=int(batch), lr=float(lr), warmup_epochs=0.2 if minutes is None else 0.05,
                              out=str(RUNS_DIR / safe), progress=False, eval_images=500, log_every=10)
             try:
-                if Path(args.out).with_suffix(".safetensors").exists():
-                    raise ValueError(f"a run named {safe!r} exists already: pick another name, or resume it below")
                 RUNS_DIR.mkdir(parents=True, exist_ok=True)
-                job = registry().start(args, name=safe)
+                job = registry().start(args, name=safe, owner=ME)
+                remember_visitor()
                 st.session_state["tr_last_job"] = job.id
                 st.toast(f"Started {safe}")
-            except (RuntimeError, ValueError, OSError) as e:
-                st.error(str(e))
+            except (RunNotAllowed, policy.NotAllowed, RuntimeError, ValueError, OSError) as e:
+                error("", e)
 
 # ----------------------------------------------------------------------------- the runs
-jobs = registry().jobs()
+jobs = registry().jobs(viewer=ME, operator=OPERATOR)
 if not jobs:
     st.info("No run has been started on this server yet.")
 
@@ -114,32 +140,47 @@ def _recon_strip(s) -> np.ndarray:
 
 def _draw(job_id: str):
     job = registry().get(job_id)
+    if job is None:  # deleted meanwhile
+        return
     s = job.snapshot()
-    icon = {"running": ":material/autorenew:", "starting": ":material/hourglass_top:",
+    mine = registry().can_control(job, ME, OPERATOR)
+    icon = {"queued": ":material/schedule:", "running": ":material/autorenew:", "starting": ":material/hourglass_top:",
             "stopping": ":material/hourglass_bottom:", "stopped": ":material/pause_circle:",
             "finished": ":material/check_circle:", "failed": ":material/error:"}
     head = st.columns([3, 1, 1])
-    head[0].markdown(f"### {icon.get(s.status, '')} {s.name} — {s.status}")
+    head[0].markdown(f"### {icon.get(s.status, '')} {plain(s.name)} — {s.status}" + ("" if mine else " · *another visitor's run*"))
+    if s.status == "queued":
+        ahead = registry().queue_position(job_id) or 0
+        st.info(f"Server busy: {ahead} run{'s' if ahead > 1 else ''} ahead of this one in the queue." if ahead else
+                "Server busy: this run starts as soon as a running one ends.")
     frac = s.step / s.total_steps if s.total_steps else 0.0
     if s.args.get("time_budget"):
         frac = min(1.0, s.elapsed / (60 * s.args["time_budget"]))
     st.progress(frac, text=f"step {s.step:,} / {s.total_steps:,} · epoch {s.epoch} · {s.images_per_s:,.0f} img/s · "
                            f"elapsed {_fmt_s(s.elapsed)} · ETA {_fmt_s(s.eta)}")
-    if s.status in ("running", "starting"):
-        head[1].button("Stop", icon=":material/stop:", key=f"stop_{job_id}", on_click=job.stop, width="stretch",
+    if mine and s.status in ("queued", "running", "starting"):
+        head[1].button("Stop", icon=":material/stop:", key=f"stop_{job_id}", width="stretch",
+                       on_click=lambda: registry().stop(job_id, ME, OPERATOR),
                        help="Stops after the current step and saves a checkpoint")
-    if s.status in ("stopped", "failed") and s.checkpoint and Path(s.checkpoint).exists() and not READ_ONLY:
+    if mine and s.status in ("stopped", "failed") and s.checkpoint and Path(s.checkpoint).exists() and not READ_ONLY:
         if head[1].button("Resume", icon=":material/play_arrow:", key=f"resume_{job_id}", width="stretch"):
-            args = TrainArgs(**{**s.args, "resume": True})
             try:
-                new = registry().start(args, name=s.name)
+                new = registry().resume(job_id, ME, OPERATOR)
                 st.session_state["tr_last_job"] = new.id
                 st.rerun()
-            except (RuntimeError, ValueError) as e:
-                st.error(str(e))
+            except (RunNotAllowed, policy.NotAllowed, RuntimeError, ValueError) as e:
+                error("", e)
+    if mine and not READ_ONLY and s.status in ("stopped", "failed", "finished"):
+        if head[2].button("Delete", icon=":material/delete:", key=f"delete_{job_id}", width="stretch",
+                          help="Remove this run and its files"):
+            try:
+                registry().delete(job_id, ME, OPERATOR)
+                st.rerun()
+            except (RunNotAllowed, policy.NotAllowed, OSError) as e:
+                error("", e)
     if s.error:
-        st.error(f"Training stopped: {s.error}" + (f"\n\nThe last good checkpoint is kept: {s.checkpoint}"
-                                                   if s.checkpoint else ""))
+        error("Training stopped: ", s.error + (f"\n\nThe last good checkpoint is kept: {s.checkpoint}"
+                                               if s.checkpoint else ""))
     left, right = st.columns([1, 1.3])
     with left:
         if s.losses:
@@ -160,13 +201,13 @@ def _draw(job_id: str):
         elif s.status in ("running", "starting"):
             st.caption("Reconstructions appear after the first few steps…")
     if s.status in ("finished", "stopped") and s.checkpoint:
-        st.success(f"Saved {s.checkpoint}: pick it under *Trained here* on the other pages.")
+        st.success(f"Saved {plain(Path(s.checkpoint).name)}: pick it under *Trained here* on the other pages.")
 
 
 for job in jobs[:6]:
     jid = job.id
     with st.container(border=True):
-        if job.alive:
-            st.fragment(run_every=1.0)(_draw)(jid)
+        if job.pending:
+            st.fragment(run_every=1.0)(guarded(_draw))(jid)
         else:
-            _draw(jid)
+            guarded(_draw)(jid)

@@ -1,0 +1,207 @@
+"""What a visitor may do on this server: the operator's settings and the checks that enforce them.
+
+The app is meant to run on one server for a whole class. Everything a visitor can name (a path, a model size,
+a training run) goes through a check here, in the library, so hiding a widget is never the only guard:
+
+* paths: a visitor's path must resolve (symlinks and ``..`` followed) inside a folder the operator allowed;
+  anything else gets one message that does not say whether the path exists;
+* writes: a read-only server refuses training, downloads and weight uploads;
+* sizes: a model's parameter count and activation memory are computed from its configuration and capped
+  before any tensor is allocated (``check_model_size``).
+
+Settings come from the environment at each call (so tests and operators can change them without a restart):
+
+==========================  ==========================================================================
+``MAE_SHARED=1``            a server shared by several people (implied by ``MAE_READ_ONLY=1``)
+``MAE_READ_ONLY=1``         no training, downloads or weight uploads
+``MAE_ALLOWED_DIRS``        folders a visitor may read models and image folders from, ``:``-separated;
+                            default: none on a shared server, the project's own folders (checkpoints,
+                            runs, cache) when run locally by one user
+``MAE_MAX_PARAMS``          largest model (parameters) that may be built, default 1,000,000,000 (ViT-H: 0.66 B)
+``MAE_MAX_ACTIVATION_MB``   largest estimated activation memory of one image's forward pass, default 2048
+``MAE_MAX_CHECKPOINT_MB``   largest checkpoint (also the unpacked size of a .pth archive), default 4096
+``MAE_MAX_RUNNING``         training runs at once on the server, default 2 (more wait in a queue)
+``MAE_RUNS_PER_SESSION``    runs one visitor may have running or queued, default 1
+``MAE_SHOW_ALL_RUNS=0``     hide other visitors' runs (default: shown, read-only)
+``MAE_OPERATOR_KEY``        a secret that lets whoever types it on the Train page stop or delete any run
+==========================  ==========================================================================
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Union
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class NotAllowed(PermissionError):
+    """An action this server's operator has not allowed; the message says which setting governs it."""
+
+
+def _flag(name: str, default: bool = False) -> bool:
+    v = os.environ.get(name)
+    if v is None or not v.strip():
+        return default
+    return v.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _int(name: str, default: int) -> int:
+    v = os.environ.get(name, "").strip()
+    try:
+        return int(float(v)) if v else default
+    except ValueError:
+        return default
+
+
+@dataclass(frozen=True)
+class Policy:
+    shared: bool
+    read_only: bool
+    allowed_dirs: tuple
+    max_params: int
+    max_activation_bytes: int
+    max_checkpoint_bytes: int
+    max_running: int
+    runs_per_session: int
+    show_all_runs: bool
+    operator_key: Optional[str]
+
+    def is_operator(self, key: Optional[str]) -> bool:
+        import hmac
+        return bool(self.operator_key) and bool(key) and hmac.compare_digest(str(key), self.operator_key)
+
+
+def default_local_dirs() -> tuple:
+    from .data import cache_dir
+    runs = Path(os.environ.get("MAE_RUNS_DIR", ROOT / "runs"))
+    return (ROOT / "checkpoints", runs, cache_dir())
+
+
+def current() -> Policy:
+    """The settings in force now (read from the environment)."""
+    read_only = _flag("MAE_READ_ONLY")
+    shared = read_only or _flag("MAE_SHARED")
+    raw = os.environ.get("MAE_ALLOWED_DIRS")
+    if raw is not None:
+        dirs = tuple(Path(d).expanduser() for d in raw.split(os.pathsep) if d.strip())
+    else:
+        dirs = () if shared else default_local_dirs()
+    return Policy(
+        shared=shared, read_only=read_only,
+        allowed_dirs=tuple(Path(os.path.realpath(d)) for d in dirs),
+        max_params=_int("MAE_MAX_PARAMS", 1_000_000_000),
+        max_activation_bytes=_int("MAE_MAX_ACTIVATION_MB", 2048) * 2**20,
+        max_checkpoint_bytes=_int("MAE_MAX_CHECKPOINT_MB", 4096) * 2**20,
+        max_running=max(1, _int("MAE_MAX_RUNNING", 2)),
+        runs_per_session=max(1, _int("MAE_RUNS_PER_SESSION", 1)),
+        show_all_runs=_flag("MAE_SHOW_ALL_RUNS", True),
+        operator_key=os.environ.get("MAE_OPERATOR_KEY") or None,
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Paths a visitor names
+# --------------------------------------------------------------------------------------------------
+
+PATHS_OFF = ("paths on this server are turned off here; the operator can allow folders with MAE_ALLOWED_DIRS")
+
+
+def confine(path: Union[str, Path], policy: Optional[Policy] = None) -> Path:
+    """Resolve a path a visitor typed and return it if it lies inside an allowed folder.
+
+    Relative paths are taken from the first allowed folder. ``~`` is not expanded. Symlinks and ``..`` are
+    followed before the check, so neither can lead out. The refusal is the same whether or not the path
+    exists, is readable or is a file: it tells a visitor nothing about the disk."""
+    policy = policy or current()
+    if not policy.allowed_dirs:
+        raise NotAllowed(PATHS_OFF)
+    text = str(path).strip()
+    if not text or "\x00" in text:
+        raise NotAllowed("give a path inside one of the folders this server allows")
+    p = Path(text)
+    if not p.is_absolute():
+        p = policy.allowed_dirs[0] / p
+    real = Path(os.path.realpath(p))
+    for root in policy.allowed_dirs:
+        if real == root or real.is_relative_to(root):
+            return real
+    raise NotAllowed(f"that path is not inside a folder this server allows ({allowed_text(policy)})")
+
+
+def allowed_text(policy: Optional[Policy] = None) -> str:
+    policy = policy or current()
+    if not policy.allowed_dirs:
+        return "none"
+    return ", ".join(str(d) for d in policy.allowed_dirs)
+
+
+def require_writable(action: str, policy: Optional[Policy] = None) -> None:
+    """Refuse ``action`` (e.g. "training") on a read-only server."""
+    policy = policy or current()
+    if policy.read_only:
+        raise NotAllowed(f"this server is read-only (MAE_READ_ONLY): {action} is turned off")
+
+
+# --------------------------------------------------------------------------------------------------
+# Model sizes, computed from a configuration before anything is allocated
+# --------------------------------------------------------------------------------------------------
+
+def _block_params(dim: int, mlp_ratio: float) -> int:
+    hidden = int(dim * mlp_ratio)
+    return (2 * dim                       # norm1
+            + 3 * dim * dim + 3 * dim     # qkv
+            + dim * dim + dim             # proj
+            + 2 * dim                     # norm2
+            + dim * hidden + hidden       # fc1
+            + hidden * dim + dim)         # fc2
+
+
+def model_param_count(config) -> int:
+    """Every tensor of the MAE's state dict (learned parameters and the fixed position tables), counted from the
+    configuration alone (tested against the built model)."""
+    c = config
+    L = (c.img_size // c.patch_size) ** 2
+    pdim = c.patch_size * c.patch_size * c.in_chans
+    D, Dd = c.embed_dim, c.decoder_embed_dim
+    enc = pdim * D + D + D + (L + 1) * D + c.depth * _block_params(D, c.mlp_ratio) + 2 * D
+    dec = (D * Dd + Dd + Dd + (L + 1) * Dd + c.decoder_depth * _block_params(Dd, c.mlp_ratio) + 2 * Dd
+           + Dd * pdim + pdim)
+    return int(enc + dec)
+
+
+def activation_bytes(config) -> int:
+    """A rough upper estimate of one image's forward-pass memory in float32: the largest block's tokens times
+    their widths (attention, MLP) plus its attention matrix, for the encoder on all tokens and the decoder."""
+    c = config
+    T = (c.img_size // c.patch_size) ** 2 + 1
+    def block(dim, heads):
+        return T * dim * (6 + 2 * c.mlp_ratio) + heads * T * T
+    return int(4 * (T * c.patch_size ** 2 * c.in_chans * 2 + max(block(c.embed_dim, c.num_heads),
+                                                                   block(c.decoder_embed_dim, c.decoder_num_heads))))
+
+
+def check_model_size(config, source: str = "this model", policy: Optional[Policy] = None) -> int:
+    """Raise ``ModelTooLarge`` if building ``config`` would exceed the server's limits. Returns the parameter
+    count. Called before any tensor of the model exists."""
+    policy = policy or current()
+    for name in ("mlp_ratio",):
+        v = getattr(config, name)
+        if not (isinstance(v, (int, float)) and math.isfinite(v) and 0 < v <= 64):
+            raise ModelTooLarge(f"{source}: {name} must be between 0 and 64")
+    n = model_param_count(config)
+    if n > policy.max_params:
+        raise ModelTooLarge(f"{source}: its configuration declares {n / 1e6:,.0f}M parameters; this server builds "
+                            f"models of at most {policy.max_params / 1e6:,.0f}M (MAE_MAX_PARAMS)")
+    a = activation_bytes(config)
+    if a > policy.max_activation_bytes:
+        raise ModelTooLarge(f"{source}: one image would need about {a / 2**20:,.0f} MB of activations "
+                            f"({config.img_size}px in {config.patch_size}px patches); the limit is "
+                            f"{policy.max_activation_bytes / 2**20:,.0f} MB (MAE_MAX_ACTIVATION_MB)")
+    return n
+
+
+class ModelTooLarge(ValueError):
+    """A configuration larger than this server builds."""

@@ -192,13 +192,14 @@ def _candidate_from_widgets() -> Optional[str]:
     if source == "Official MAE":
         return _official_source()
     if source == "Upload":
-        files = st.file_uploader("Checkpoint files", type=["safetensors", "json", "pth", "pt", "bin"],
-                                 accept_multiple_files=True, key="ckpt_upload",
-                                 help="Our format: the .safetensors file and its .json card together. "
-                                      "Official MAE: one .pth file.")
         if read_only():
             st.info("This server is read-only: uploading weights is turned off.")
             return None
+        files = st.file_uploader("Checkpoint files", type=["safetensors", "json", "pth", "pt", "bin"],
+                                 accept_multiple_files=True, key="ckpt_upload",
+                                 max_upload_size=max(1, uploads.quota_bytes() // 2**20),
+                                 help="Our format: the .safetensors file and its .json card together. "
+                                      "Official MAE: one .pth file.")
         if not files:
             return None
         try:
@@ -246,9 +247,9 @@ def model_picker():
                 get_model(candidate, overrides)
                 st.session_state["active_model"] = candidate
                 st.session_state["active_overrides"] = overrides
-            except (CheckpointError, DataError, OSError, ValueError, RuntimeError, MemoryError) as e:
-                msg = str(e) if isinstance(e, (CheckpointError, DataError, ValueError)) else \
-                    f"this file could not be loaded ({type(e).__name__})"
+            except Exception as e:  # noqa: BLE001 - loading a file is a boundary: say why, keep the previous model
+                msg = str(e) if isinstance(e, (CheckpointError, DataError, policy.NotAllowed)) else \
+                    f"this file could not be loaded ({failure_text(e)})"
                 error("", msg)
                 if "num_heads" in msg or "norm_pix_loss" in msg:
                     ov = _override_inputs(msg)
@@ -265,6 +266,8 @@ def model_picker():
                 st.stop()
             path = st.session_state["active_model"] = next(iter(choices.values()))
         model, card = get_model(path, st.session_state.get("active_overrides"))
+        for w in card.get("warnings", []):
+            st.warning(plain(w), icon=":material/warning:")
         c = model.config
         st.caption(f"**{plain(zoo.model_label(card) if card.get('data') else Path(path).name)}** — "
                    f"{c.img_size}px, {c.grid_size}×{c.grid_size} patches of {c.patch_size}px, "
@@ -336,7 +339,7 @@ def image_picker(config):
                                 help="The bundled photo model trained on crops of the others")
             _set_image(f"photo:{name}:{size}:{ch}", prepare_image(photo(name), size, ch), f"photo: {name}")
         else:
-            up = st.file_uploader("Image file", type=None, key="img_upload",
+            up = st.file_uploader("Image file", type=None, key="img_upload", max_upload_size=50,
                                   help="PNG, JPEG, GIF, TIFF, WebP, BMP… resized and centre-cropped to the model's size")
             if up is not None:
                 key = f"upload:{hashlib.sha256(up.getbuffer()).hexdigest()[:16]}:{size}:{ch}"

@@ -20,6 +20,7 @@ import pickle
 import re
 import struct
 import tempfile
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Optional, Union
@@ -43,6 +44,10 @@ os.umask(_UMASK)  # read once at import: changing the umask later would race wit
 
 class CheckpointError(ValueError):
     """A weights file that cannot be loaded; the message says what is wrong with it."""
+
+
+class CheckpointWarning(UserWarning):
+    """A weights file that loads but should not be trusted as it is (e.g. NaN weights)."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -553,6 +558,12 @@ def load_model(path_or_name: Union[str, Path], device: Union[str, torch.device] 
             model, card = _from_official_state(state, path, "safetensors-state-dict", **overrides)
     else:
         model, card = _load_pth(path, **overrides)
+    bad = [k for k, v in model.state_dict().items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        msg = (f"{Path(path).name}: {len(bad)} weight tensor(s) hold NaN or infinite values (e.g. {bad[0]}); its "
+               f"outputs will be NaN. The file may come from a run that diverged.")
+        warnings.warn(msg, CheckpointWarning, stacklevel=2)
+        card = {**card, "warnings": [*card.get("warnings", []), msg]}
     model.card = card
     return model.to(device).eval(), card
 

@@ -430,7 +430,9 @@ def list_image_folder(root: Union[str, Path], max_entries: int = MAX_FOLDER_ENTR
     except OSError as e:
         raise DataError(f"{root} cannot be read ({e.strerror or type(e).__name__})") from None
     files, labels = [], []
-    seen = 0
+    seen = len(classes)
+    if seen > max_entries:
+        raise DataError(f"{root} holds more than {max_entries:,} files and folders; point at a smaller folder of images")
     groups = [(root / c, i) for i, c in enumerate(classes)] or [(root, 0)]
     for d, label in groups:
         found = []

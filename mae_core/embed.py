@@ -254,7 +254,7 @@ def scores(features: np.ndarray, labels: np.ndarray, test_fraction: float = 0.25
 
 def thumbnails(images01: torch.Tensor, size: int = 56) -> list:
     """PNG data URLs of small thumbnails (for hover tooltips and galleries)."""
-    from .explore import data_url, to_pil
+    from .figures import data_url, to_pil
     return [data_url(to_pil(x, size)) for x in images01]
 
 

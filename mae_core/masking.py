@@ -1,4 +1,7 @@
-"""Every way to make a patch mask.
+"""Every way to make a patch mask, and the registry of mask strategies.
+
+A strategy is registered once (``register_strategy``: its function, label, colour and help text); the app,
+the sweep, the figures and the tests iterate over ``STRATEGIES``, so adding one touches this file only.
 
 All makers return a bool tensor of shape (N, L) with L = grid * grid in row-major patch order and
 True = hidden, False = visible (the official MAE meaning). Every maker that takes a ratio hides exactly
@@ -7,14 +10,47 @@ L - int(L * (1 - ratio)) patches, the count the official random masking hides, s
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence, Union
+from dataclasses import dataclass
+from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
 import torch
 
 Seed = Union[int, torch.Generator, None]
 
-STRATEGIES = ("random", "block", "grid")
+
+@dataclass(frozen=True)
+class Strategy:
+    """One way to generate masks: ``make(n, grid, ratio, seed, **kwargs)`` returns an (n, grid*grid) bool mask."""
+    name: str
+    make: Callable[..., torch.Tensor]
+    label: str
+    colour: str
+    help: str = ""
+    uses_seed: bool = True   # False: the same mask for every seed (re-rolling changes nothing)
+
+
+STRATEGIES: dict[str, Strategy] = {}
+
+
+def register_strategy(name: str, make: Callable[..., torch.Tensor], label: str, colour: str, help: str = "",
+                      uses_seed: bool = True) -> Strategy:
+    """Add a mask strategy (timm's register_model pattern). ``make(n, grid, ratio, seed, **kwargs)``."""
+    if not name.isidentifier():
+        raise ValueError(f"strategy names are identifiers, got {name!r}")
+    STRATEGIES[name] = Strategy(name, make, label, colour, help, uses_seed)
+    return STRATEGIES[name]
+
+
+def unregister_strategy(name: str) -> None:
+    STRATEGIES.pop(name, None)
+
+
+def get_strategy(name: str) -> Strategy:
+    try:
+        return STRATEGIES[name]
+    except KeyError:
+        raise ValueError(f"unknown mask strategy {name!r}; choose one of: {', '.join(STRATEGIES)}") from None
 
 
 def _check_grid(grid: int) -> int:
@@ -55,19 +91,28 @@ def _generator(seed: Seed) -> torch.Generator:
     return g
 
 
-def random_mask(n: int, grid: int, ratio: float = 0.75, seed: Seed = None) -> torch.Tensor:
-    """Official MAE random masking: per-sample uniform noise, argsort, hide all but the first
-    int(L * (1 - ratio)). With the same generator state it hides exactly the patches the model's own
-    random masking would hide."""
-    n, grid, ratio = _check_n(n), _check_grid(grid), _check_ratio(ratio)
-    L = grid * grid
-    g = _generator(seed)
+def random_keep_ids(n: int, L: int, ratio: float, generator: Optional[torch.Generator] = None,
+                    device=None) -> torch.Tensor:
+    """Official MAE random masking: per-sample uniform noise, argsort, keep the first int(L * (1 - ratio)).
+    Returns the kept patch indices (n, len_keep) in the shuffled order the official encoder sees them. The
+    model's own random masking and ``random_mask`` both call this."""
+    ratio = _check_ratio(ratio)
     len_keep = int(L * (1 - ratio))
-    noise = torch.rand(n, L, generator=g)
-    ids_keep = torch.argsort(noise, dim=1)[:, :len_keep]
-    mask = torch.ones(n, L, dtype=torch.bool)
+    noise = torch.rand(n, L, generator=generator, device=generator.device if generator is not None else device)
+    return torch.argsort(noise, dim=1)[:, :len_keep].to(device)
+
+
+def keep_ids_to_mask(ids_keep: torch.Tensor, L: int) -> torch.Tensor:
+    mask = torch.ones(ids_keep.shape[0], L, dtype=torch.bool, device=ids_keep.device)
     mask.scatter_(1, ids_keep, False)
     return mask
+
+
+def random_mask(n: int, grid: int, ratio: float = 0.75, seed: Seed = None) -> torch.Tensor:
+    """Official MAE random masking as a mask. With the same generator state it hides exactly the patches the
+    model's own random masking would hide (both use ``random_keep_ids``)."""
+    n, grid = _check_n(n), _check_grid(grid)
+    return keep_ids_to_mask(random_keep_ids(n, grid * grid, ratio, _generator(seed)), grid * grid)
 
 
 def block_mask(n: int, grid: int, ratio: float = 0.75, seed: Seed = None, min_block: int = 4,
@@ -194,14 +239,17 @@ def painted_mask(cells, grid: Optional[int] = None) -> torch.Tensor:
 
 
 def make_mask(strategy: str, n: int, grid: int, ratio: float = 0.75, seed: Seed = None, **kwargs) -> torch.Tensor:
-    """Dispatch by name: 'random', 'block' or 'grid'."""
-    if strategy == "random":
-        return random_mask(n, grid, ratio, seed)
-    if strategy == "block":
-        return block_mask(n, grid, ratio, seed, **kwargs)
-    if strategy == "grid":
-        return grid_mask(n, grid, ratio, **kwargs)
-    raise ValueError(f"unknown mask strategy {strategy!r}; choose one of: {', '.join(STRATEGIES)}")
+    """Dispatch by registered name ('random', 'block', 'grid', ...). Strategies that do not use a seed ignore it."""
+    return get_strategy(strategy).make(n, grid, ratio, seed, **kwargs)
+
+
+register_strategy("random", random_mask, "Random", "#4f46e5",
+                  "Uniform at random, as in pretraining")
+register_strategy("block", block_mask, "Block", "#dc2626",
+                  "Large rectangles (BEiT): whole regions go missing")
+register_strategy("grid", lambda n, grid, ratio=0.75, seed=None, **kw: grid_mask(n, grid, ratio, **kw), "Grid",
+                  "#059669", "A regular pattern (the paper's Figure 6): every region keeps some patches",
+                  uses_seed=False)
 
 
 def invert(mask: torch.Tensor) -> torch.Tensor:

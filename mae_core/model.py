@@ -24,6 +24,8 @@ import torch.nn as nn
 from timm.layers import PatchEmbed
 from timm.models.vision_transformer import Block
 
+from . import masking
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 FASHION_MNIST_MEAN = (0.2860,)
@@ -330,15 +332,7 @@ class MaskedAutoencoderViT(nn.Module):
             raise ValueError("mask values must be 0 (visible) or 1 (hidden)")
         return mask.to(torch.bool).expand(n, L)
 
-    @staticmethod
-    def random_keep_ids(n: int, L: int, mask_ratio: float, generator=None, device=None):
-        """Official random masking: per-sample noise, argsort, keep the first int(L * (1 - ratio))."""
-        if not 0.0 <= mask_ratio < 1.0:
-            raise ValueError(f"mask_ratio must be in [0, 1), got {mask_ratio}")
-        len_keep = int(L * (1 - mask_ratio))
-        noise = torch.rand(n, L, generator=generator, device=generator.device if generator is not None else device)
-        ids_shuffle = torch.argsort(noise, dim=1)
-        return ids_shuffle[:, :len_keep].to(device)
+    random_keep_ids = staticmethod(masking.random_keep_ids)  # the one random-masking function
 
     # -- encoder ---------------------------------------------------------------------------------
     def _run_blocks(self, blocks, x, key_valid: Optional[torch.Tensor]):
@@ -411,10 +405,9 @@ class MaskedAutoencoderViT(nn.Module):
             mask_b = self._check_mask(mask, n).to(imgs.device)
             ids_keep, keep_valid = self.ids_from_mask(mask_b)
         else:
-            ids_keep = self.random_keep_ids(n, L, mask_ratio, generator, imgs.device)
+            ids_keep = masking.random_keep_ids(n, L, mask_ratio, generator, imgs.device)
             keep_valid = None
-            mask_b = torch.ones(n, L, dtype=torch.bool, device=imgs.device)
-            mask_b.scatter_(1, ids_keep, False)
+            mask_b = masking.keep_ids_to_mask(ids_keep, L)
         if not self.has_decoder:
             raise RuntimeError(
                 "these weights hold only the encoder, so they cannot reconstruct. Load a decoder-bearing file "

@@ -3,12 +3,14 @@ models pretrained at different ratios compared.
 
     python -m mae_core.sweep --model fmnist_r75 --ratios 0.05:0.95:0.05 --strategies random,block,grid \\
         --images 64 --seeds 3 --out sweeps/fmnist_r75
-writes sweep.csv and the figures as PNG (error curve, strategies at one ratio, a strip of reconstructions).
+writes sweep.csv and the figures as PNG (error curve, strategies at one ratio, a strip of reconstructions),
+drawn by ``figures`` (the same chart builders the app uses).
 """
 from __future__ import annotations
 
 import argparse
 import csv
+import io
 import sys
 import zlib
 from dataclasses import dataclass
@@ -18,7 +20,9 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 import torch
 
-from .masking import STRATEGIES, make_mask
+from . import figures
+from .checkpoints import atomic_write
+from .masking import STRATEGIES, get_strategy, make_mask
 
 DEFAULT_RATIOS = tuple(round(0.05 * i, 2) for i in range(1, 20))  # 0.05 .. 0.95
 CSV_FIELDS = ("strategy", "ratio", "n_hidden", "mean", "std", "q25", "q75", "n")
@@ -59,8 +63,7 @@ def sweep(model, images01: torch.Tensor, ratios: Sequence[float] = DEFAULT_RATIO
     """Masked-patch error for every (strategy, ratio), averaged over images x seeds. All seeds of one
     (strategy, ratio) run as one batch: every sample hides the same number of patches, so no padding."""
     for s in strategies:
-        if s not in STRATEGIES:
-            raise ValueError(f"unknown mask strategy {s!r}; choose from {', '.join(STRATEGIES)}")
+        get_strategy(s)  # an unknown name is an error that lists the registered ones
     if seeds < 1:
         raise ValueError("seeds must be at least 1")
     if len(images01) == 0:
@@ -72,7 +75,6 @@ def sweep(model, images01: torch.Tensor, ratios: Sequence[float] = DEFAULT_RATIO
     for strategy in strategies:
         for ratio in ratios:
             masks = torch.cat([make_mask(strategy, n, g, float(ratio), seed=_seed(strategy, float(ratio), s))
-                               if strategy != "grid" else make_mask(strategy, n, g, float(ratio))
                                for s in range(seeds)])
             errs = masked_errors(model, images01.repeat(seeds, 1, 1, 1), masks, batch_size).reshape(seeds, n)
             raw[(strategy, float(ratio))] = errs
@@ -87,15 +89,17 @@ def sweep(model, images01: torch.Tensor, ratios: Sequence[float] = DEFAULT_RATIO
     return SweepResult(rows, raw)
 
 
+def csv_text(rows) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: r[k] for k in CSV_FIELDS})
+    return buf.getvalue()
+
+
 def write_csv(rows, path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=CSV_FIELDS)
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: r[k] for k in CSV_FIELDS})
-    return path
+    return atomic_write(path, lambda f: f.write(csv_text(rows)), mode="w")
 
 
 def read_csv(path) -> list:
@@ -121,60 +125,19 @@ def pretraining_grid(models: dict, images01: torch.Tensor, ratios: Sequence[floa
     return names, list(ratios), grid
 
 
+def ratio_strip(model, image01: torch.Tensor, ratios: Sequence[float], strategy: str = "random", seed: int = 0):
+    """One image reconstructed at several ratios: [(ratio, Reconstruction), ...] in ascending ratio."""
+    from .explore import reconstruct
+    g = model.config.grid_size
+    return [(float(r), reconstruct(model, image01, make_mask(strategy, 1, g, float(r), seed=seed)[0]))
+            for r in sorted(ratios)]
+
+
 def strategy_examples(model, image01: torch.Tensor, ratio: float, seed: int = 0):
     """The paper's Figure 6 for one image: each strategy's mask and reconstruction at one ratio."""
     from .explore import reconstruct
     g = model.config.grid_size
-    return {s: reconstruct(model, image01, make_mask(s, 1, g, ratio, seed=seed)[0] if s != "grid"
-                           else make_mask(s, 1, g, ratio)[0]) for s in STRATEGIES}
-
-
-# --------------------------------------------------------------------------------------------------
-# Figures (matplotlib, for the command line; the app draws the same data with plotly)
-# --------------------------------------------------------------------------------------------------
-
-STRATEGY_COLOURS = {"random": "#4f46e5", "block": "#dc2626", "grid": "#059669"}
-
-
-def plot_curves(rows, path, title: str = ""):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6.4, 4))
-    for s in dict.fromkeys(r["strategy"] for r in rows):
-        rs = [r for r in rows if r["strategy"] == s]
-        x = np.array([r["ratio"] for r in rs])
-        m = np.array([r["mean"] for r in rs])
-        sd = np.array([r["std"] for r in rs])
-        ax.plot(x, m, "-o", ms=3, label=s, color=STRATEGY_COLOURS.get(s))
-        ax.fill_between(x, m - sd, m + sd, alpha=0.15, color=STRATEGY_COLOURS.get(s))
-    ax.set_xlabel("mask ratio at test time")
-    ax.set_ylabel("MSE on hidden patches (pixels in [0, 1])")
-    ax.set_title(title or "Reconstruction error against mask ratio (mean ± 1 sd over images × seeds)", fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return Path(path)
-
-
-def plot_heatmap(names: Sequence[str], pre_ratios: Sequence[float], test_ratios: Sequence[float],
-                 grid: np.ndarray, path):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(7, 0.6 * len(names) + 1.6))
-    im = ax.imshow(grid, aspect="auto", cmap="magma")
-    ax.set_xticks(range(len(test_ratios)), [f"{r:.2f}" for r in test_ratios], rotation=90, fontsize=7)
-    ax.set_yticks(range(len(names)), [f"{r:.2f}" for r in pre_ratios])
-    ax.set_xlabel("mask ratio at test time")
-    ax.set_ylabel("pretraining mask ratio")
-    fig.colorbar(im, ax=ax, label="MSE on hidden patches")
-    fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return Path(path)
+    return {s: reconstruct(model, image01, make_mask(s, 1, g, ratio, seed=seed)[0]) for s in STRATEGIES}
 
 
 def probe_table(cards: Sequence[dict]) -> list:
@@ -190,59 +153,6 @@ def probe_table(cards: Sequence[dict]) -> list:
                      "raw_probe": float((c.get("raw_pixel_baseline") or {}).get("linear_probe", float("nan"))),
                      "raw_knn": float((c.get("raw_pixel_baseline") or {}).get("knn", float("nan")))})
     return sorted(rows, key=lambda r: (r["norm_pix"], r["ratio"]))
-
-
-def plot_probe(rows: Sequence[dict], path, pool: str = "both"):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    rows = [r for r in rows if not r["norm_pix"]]
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
-    x = [r["ratio"] for r in rows]
-    ax.plot(x, [100 * r[f"linear_probe_{pool}"] for r in rows], "-o", label=f"linear probe ({pool})", color="#4f46e5")
-    ax.plot(x, [100 * r[f"knn_{pool}"] for r in rows], "-s", label=f"kNN k=20 ({pool})", color="#dc2626")
-    if rows:
-        ax.axhline(100 * rows[0]["raw_probe"], ls="--", color="#4f46e5", alpha=0.6, label="raw pixels: probe")
-        ax.axhline(100 * rows[0]["raw_knn"], ls=":", color="#dc2626", alpha=0.6, label="raw pixels: kNN")
-    ax.set_xlabel("pretraining mask ratio")
-    ax.set_ylabel("accuracy on the 10k test set (%)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return Path(path)
-
-
-def plot_strip(model, image01: torch.Tensor, ratios: Sequence[float], path, strategy: str = "random", seed: int = 0):
-    from .explore import reconstruct, to_pil
-    from PIL import Image
-    g = model.config.grid_size
-    tiles = []
-    for r in ratios:
-        m = make_mask(strategy, 1, g, r, seed=seed)[0] if strategy != "grid" else make_mask(strategy, 1, g, r)[0]
-        rec = reconstruct(model, image01, m)
-        tiles.append((to_pil(rec.masked, 112), to_pil(rec.pasted, 112)))
-    canvas = Image.new("RGB", (len(tiles) * 120 + 8, 2 * 120 + 8), "white")
-    for i, (a, b) in enumerate(tiles):
-        canvas.paste(a, (8 + i * 120, 8))
-        canvas.paste(b, (8 + i * 120, 128))
-    canvas.save(path)
-    return Path(path)
-
-
-def plot_strategies(examples: dict, path):
-    from .explore import to_pil
-    from PIL import Image, ImageDraw
-    canvas = Image.new("RGB", (3 * 2 * 120 + 8, 150), "white")
-    d = ImageDraw.Draw(canvas)
-    for i, (s, rec) in enumerate(examples.items()):
-        x = 8 + i * 240
-        canvas.paste(to_pil(rec.masked, 112), (x, 30))
-        canvas.paste(to_pil(rec.pasted, 112), (x + 116, 30))
-        d.text((x, 8), f"{s}: MSE {rec.mse_hidden:.4f}", fill=(20, 20, 20))
-    canvas.save(path)
-    return Path(path)
 
 
 def parse_ratios(text: str) -> list:
@@ -298,9 +208,11 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     write_csv(res.rows, out / "sweep.csv")
-    plot_curves(res.rows, out / "error_vs_ratio.png", title=f"{card.get('name', args.model)}: error against ratio")
-    plot_strip(model, imgs[0], strip, out / "strip.png")
-    plot_strategies(strategy_examples(model, imgs[0], 0.75), out / "strategies_at_0.75.png")
+    chart = figures.error_curve_chart(res.rows, card.get("mask_ratio"))
+    chart.title = f"{card.get('name', args.model)}: error against ratio"
+    (out / "error_vs_ratio.png").write_bytes(figures.to_png(chart))
+    figures.strip_image(ratio_strip(model, imgs[0], strip)).save(out / "strip.png")
+    figures.strategies_image(strategy_examples(model, imgs[0], 0.75)).save(out / "strategies_at_0.75.png")
     for r in res.rows:
         if abs(r["ratio"] - 0.75) < 1e-9:
             print(f"  {r['strategy']:6s} @0.75: MSE {r['mean']:.4f} ± {r['std']:.4f}")

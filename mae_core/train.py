@@ -36,7 +36,7 @@ from . import policy
 from .checkpoints import atomic_write, safe_torch_load, save_model, CheckpointError
 from .data import (DataError, ImageFolderDataset, PHOTO_HELDOUT, PHOTO_TRAIN, RandomCropPhotos,
                    find_fashion_mnist, load_fashion_mnist, load_fashion_mnist_subset, photo_eval_set)
-from .masking import random_mask
+from .masking import STRATEGIES, make_mask, random_mask
 from .model import MAEConfig, MaskedAutoencoderViT, PRESETS, preset_config
 
 
@@ -49,6 +49,7 @@ class TrainArgs:
     data: str = "fashion-mnist"          # fashion-mnist | fashion-mnist-subset | photos | folder:PATH
     preset: str = "mae_fmnist_tiny"
     mask_ratio: float = 0.75
+    mask_strategy: str = "random"        # random | block | grid: how pretraining masks are drawn (paper Fig. 6)
     norm_pix_loss: bool = False
     epochs: int = 10
     time_budget: Optional[float] = None  # minutes; when set, the schedule runs on wall time and may end early
@@ -418,6 +419,7 @@ def pretrain(args: TrainArgs, callback: Optional[Callable[[StepInfo], None]] = N
     main = is_main(rank)
     card_base = {
         "name": out.name, "data": data_desc, "preset": args.preset, "mask_ratio": args.mask_ratio,
+        "mask_strategy": args.mask_strategy,
         "norm_pix_loss": config.norm_pix_loss, "command": getattr(args, "_command", None),
         "commit": _git_commit(), "train_args": {k: v for k, v in dataclasses.asdict(args).items()
                                                  if k not in ("progress",)},
@@ -451,11 +453,12 @@ def pretrain(args: TrainArgs, callback: Optional[Callable[[StepInfo], None]] = N
                  "rng_mask": mask_gen.get_state(), "rng_aug": aug_gen.get_state(),
                  "config": json.dumps(config.to_dict(), sort_keys=True), "history": json.dumps(history),
                  "scaler": scaler.state_dict() if scaler is not None else {}}
-        try:  # each file is written to a temporary name and renamed: a failed write leaves the previous one
-            save_model(model, out, card)
+        try:  # each file is written to a temporary name and renamed: a failed write leaves the previous one.
+            # The resumable state goes first: when it cannot be written, nothing of this epoch is.
             atomic_write(state_path, lambda f: torch.save(state, f))
-        except OSError as e:
-            if e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            save_model(model, out, card)
+        except (OSError, RuntimeError) as e:
+            if not _disk_full(e):
                 raise
             kept = [f.name for f in (out.with_suffix(".safetensors"), out.with_suffix(".json"), state_path)
                     if f.is_file()]
@@ -470,7 +473,7 @@ def pretrain(args: TrainArgs, callback: Optional[Callable[[StepInfo], None]] = N
                 with open(metrics_path, "a") as f:
                     f.write(json.dumps(rec) + "\n")
             except OSError as e:
-                if e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+                if not _disk_full(e):
                     raise  # a full disk is reported by the next checkpoint; the log line is lost
 
     if main and args.resume:
@@ -518,8 +521,10 @@ def pretrain(args: TrainArgs, callback: Optional[Callable[[StepInfo], None]] = N
                     gparam["lr"] = lr
                 x01 = augment(x01, aug_gen).to(device, non_blocking=True)
                 x = model.normalize(x01)
+                mask = None if args.mask_strategy == "random" else make_mask(
+                    args.mask_strategy, x.shape[0], config.grid_size, args.mask_ratio, seed=mask_gen).to(device)
                 with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                    outp = ddp_model(x, mask_ratio=args.mask_ratio, generator=mask_gen)
+                    outp = ddp_model(x, mask=mask, mask_ratio=args.mask_ratio, generator=mask_gen)
                 loss = outp.loss.float()
                 loss_value = float(loss.detach())
                 if not math.isfinite(loss_value):
@@ -588,6 +593,13 @@ def pretrain(args: TrainArgs, callback: Optional[Callable[[StepInfo], None]] = N
     return last_card or {}
 
 
+def _disk_full(e: BaseException) -> bool:
+    """A write that failed for lack of space: ENOSPC and kin, or torch.save's own wording for a short write."""
+    if isinstance(e, OSError):
+        return e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+    return "unexpected pos" in str(e) or "No space left" in str(e)
+
+
 def _trim_metrics(path: Path, step: int) -> None:
     """Drop the log lines written after ``step`` (a run killed after its last checkpoint logged steps that the
     resumed run makes again), so the log never repeats a step."""
@@ -626,6 +638,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default=d.data, help="fashion-mnist | fashion-mnist-subset | photos | folder:PATH")
     p.add_argument("--preset", default=d.preset, choices=sorted(PRESETS))
     p.add_argument("--mask-ratio", type=float, default=d.mask_ratio)
+    p.add_argument("--mask-strategy", choices=STRATEGIES, default=d.mask_strategy,
+                   help="how pretraining hides patches: random (the paper's default), block or grid (Fig. 6)")
     p.add_argument("--norm-pix", dest="norm_pix_loss", action="store_true", help="per-patch normalised target")
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--time-budget", type=float, default=None, help="minutes; schedule follows wall time")

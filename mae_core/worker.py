@@ -55,6 +55,7 @@ class JobState:
     originals: Optional[np.ndarray] = None               # (N, H, W[, 3]) uint8
     masked: Optional[np.ndarray] = None
     error: Optional[str] = None
+    notes: list = field(default_factory=list)             # things to read (e.g. images skipped)
     checkpoint: Optional[str] = None
     started: float = field(default_factory=time.time)
     finished: Optional[float] = None
@@ -137,7 +138,7 @@ class TrainingJob:
         """A consistent copy of the state, safe to read while training goes on."""
         with self._lock:
             s = copy.copy(self._state)
-            s.losses, s.evals = list(s.losses), list(s.evals)
+            s.losses, s.evals, s.notes = list(s.losses), list(s.evals), list(s.notes)
             s.recon_steps, s.recons = list(s.recon_steps), list(s.recons)
             return s
 
@@ -175,6 +176,10 @@ class TrainingJob:
             self._state.checkpoint = str(out) if out.is_file() else None
 
     def _on_step(self, info: StepInfo):
+        if info.note:
+            with self._lock:
+                self._state.notes.append(info.note)
+            return
         with self._lock:
             s = self._state
             s.step, s.total_steps, s.epoch = info.step, info.total_steps, info.epoch

@@ -204,7 +204,11 @@ def test_mask_ratio_page_draws_its_figures(server):
         n_traces = page.evaluate("() => document.querySelector('.js-plotly-plot').data.length")
         assert n_traces == 6  # a band and a curve for each of the three strategies
         page.screenshot(path=str(SCREENSHOT_DIR / "ratios_curves.png"))
-        page.get_by_role("tab", name="Pretraining ratio").click()
+        page.get_by_text("Pretraining ratio", exact=True).click()
         page.wait_for_selector("text=Error by pretraining ratio", timeout=240000)
+        wait_idle(page, 240)
+        page.get_by_text("Compute the heatmap", exact=False).click()
+        page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot')].some("
+                               "gd => gd.data.some(t => t.type === 'heatmap'))", timeout=240000)
         wait_idle(page, 240)
         page.screenshot(path=str(SCREENSHOT_DIR / "ratios_pretraining.png"), full_page=True)

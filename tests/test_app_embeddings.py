@@ -39,7 +39,9 @@ def test_bad_folder_is_a_message(at, tmp_path):
     at.selectbox(key="emb_source").set_value("folder").run()
     assert any("choose an image folder" in e.value for e in at.error)
     at.text_input(key="emb_folder").set_value(str(tmp_path / "nope")).run()
-    assert any("is not a folder" in e.value for e in at.error)
+    assert any("not inside a folder this server allows" in e.value for e in at.error)  # outside the allowed folders
+    at.text_input(key="emb_folder").set_value(str(tmp_path / "cache" / "nope")).run()
+    assert any("is not a folder" in e.value for e in at.error)                         # inside: the real reason
     assert not at.exception
 
 

@@ -1,4 +1,4 @@
-"""AppTest drives the Mask ratios page."""
+"""AppTest drives the Mask ratios page: one section at a time, each computing only when shown."""
 import pytest
 
 
@@ -7,12 +7,16 @@ def at(app_page):
     return app_page("ratios.py", sw_images=16, sw_seeds=1)
 
 
-def test_ratio_page_renders_every_section(at):
+def _downloads(app):
+    return [b.label for b in app.get("download_button")]
+
+
+def test_first_visit_computes_only_the_first_section(at):
     assert at.title[0].value == "Mask ratio and masking strategy"
-    assert len(at.tabs) == 3
-    labels = [b.label for b in at.get("download_button")]
-    assert "Curves (CSV)" in labels and "Figure (PNG)" in labels
+    assert not at.tabs                                    # no st.tabs: they would run every section's code
+    assert "Curves (CSV)" in _downloads(at) and "Figure (PNG)" in _downloads(at)
     assert any("Mean over 16 images × 1 seeds" in c.value for c in at.caption)
+    assert not any("pretrained 25%" in (c.value or "") for c in at.caption)  # the pretraining section did not run
 
 
 def test_changing_strategies_and_strip(at):
@@ -23,5 +27,18 @@ def test_changing_strategies_and_strip(at):
     at.multiselect(key="strip_ratios").set_value([0.5]).run()
     at.radio(key="strip_strategy").set_value("block").run()
     assert not at.exception
+
+
+def test_strategy_and_pretraining_sections(at):
+    at.session_state["ratio_section"] = "strategy"
+    at.run()
+    assert [m.value.split(" — ")[0] for m in at.markdown if " hidden" in m.value] == \
+        ["**Random**", "**Block**", "**Grid**"]
     at.slider(key="strat_ratio").set_value(0.5).run()
+    assert not at.exception and "Images (PNG)" in _downloads(at)
+    at.session_state["ratio_section"] = "pre"
+    at.run()
     assert not at.exception
+    assert any(m.value.startswith("Models with the same architecture") for m in at.markdown)
+    assert at.toggle(key="pre_heat").value is False       # the heatmap waits to be asked for
+    assert "Side by side (PNG)" in _downloads(at)

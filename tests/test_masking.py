@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from mae_core.masking import (block_mask, grid_mask, invert, make_mask, mask_to_grid, num_hidden, painted_mask,
-                              random_mask)
+from mae_core.masking import (STRATEGIES, block_mask, grid_mask, invert, make_mask, mask_to_grid, num_hidden,
+                              painted_mask, random_keep_ids, random_mask, register_strategy, unregister_strategy)
 
 
 @pytest.mark.parametrize("ratio", [0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95])
@@ -11,7 +11,7 @@ from mae_core.masking import (block_mask, grid_mask, invert, make_mask, mask_to_
 def test_exact_hidden_count_for_every_strategy(ratio, grid):
     L = grid * grid
     expected = L - int(L * (1 - ratio))
-    for strategy in ("random", "block", "grid"):
+    for strategy in STRATEGIES:
         m = make_mask(strategy, 3, grid, ratio, seed=5)
         assert m.shape == (3, L) and m.dtype == torch.bool
         assert torch.all(m.sum(1) == expected), (strategy, m.sum(1))
@@ -87,3 +87,53 @@ def test_painted_masks():
 def test_bad_input_errors(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_the_registry_holds_each_strategy_once_with_what_the_app_needs():
+    assert list(STRATEGIES) == ["random", "block", "grid"]
+    for s in STRATEGIES.values():
+        assert s.label and s.colour.startswith("#") and s.help
+    assert STRATEGIES["grid"].uses_seed is False           # the same mask for every seed
+    assert torch.equal(make_mask("grid", 1, 7, 0.75, seed=1), make_mask("grid", 1, 7, 0.75, seed=2))
+
+
+def test_random_mask_and_the_models_masking_are_one_function():
+    from mae_core.model import MaskedAutoencoderViT
+    assert MaskedAutoencoderViT.random_keep_ids is random_keep_ids
+    g1, g2 = torch.Generator().manual_seed(9), torch.Generator().manual_seed(9)
+    ids = random_keep_ids(3, 49, 0.75, g1)
+    m = random_mask(3, 7, 0.75, seed=g2)
+    assert ids.shape == (3, 12) and all(not m[i, ids[i]].any() for i in range(3)) and int(m.sum()) == 3 * 37
+
+
+def _checker(n, grid, ratio=0.75, seed=None):
+    """A throwaway strategy for the test below: a checkerboard, then more cells until the count is right."""
+    L = grid * grid
+    hide = L - int(L * (1 - ratio))
+    order = sorted(range(L), key=lambda i: ((i // grid + i % grid) % 2, i))
+    m = torch.zeros(L, dtype=torch.bool)
+    m[order[:hide]] = True
+    return m.unsqueeze(0).expand(n, -1).clone()
+
+
+@pytest.fixture
+def checker():
+    register_strategy("checker", _checker, "Checkerboard", "#a16207", "Every other patch, like a chessboard",
+                      uses_seed=False)
+    yield
+    unregister_strategy("checker")
+
+
+def test_a_new_strategy_is_one_registration_and_both_pages_show_it(checker, app_page):
+    """Adding a strategy touches masking.py only: the Reconstruct page offers it, the Mask ratios page sweeps it,
+    compares it with the others and draws it in its own colour."""
+    assert int(make_mask("checker", 2, 7, 0.75).sum()) == 2 * 37
+    rec = app_page("reconstruct.py")
+    assert "Checkerboard" in rec.selectbox(key="mask_strategy").options
+    rec.selectbox(key="mask_strategy").set_value("checker").run()
+    assert rec.session_state["mask"] == _checker(1, 7)[0].int().tolist()
+    assert next(b for b in rec.button if b.label == "Re-roll").disabled      # no seed: nothing to re-roll
+    ratios = app_page("ratios.py", sw_images=16, sw_seeds=1, ratio_section="strategy")
+    shown = [m.value.split(" — ")[0] for m in ratios.markdown if " hidden" in m.value]
+    assert shown == ["**Random**", "**Block**", "**Grid**", "**Checkerboard**"]
+    assert not ratios.exception

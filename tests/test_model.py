@@ -190,7 +190,7 @@ def test_bad_inputs_have_clear_errors(tiny_model):
         tiny_model(torch.randn(2, 3, 16, 16), mask=torch.zeros(2, 15))
     with pytest.raises(ValueError, match="0 \\(visible\\) or 1 \\(hidden\\)"):
         tiny_model(torch.randn(1, 3, 16, 16), mask=torch.full((1, 16), 0.5))
-    with pytest.raises(ValueError, match=r"mask_ratio must be in \[0, 1\)"):
+    with pytest.raises(ValueError, match=r"mask ratio must be in \[0, 1\)"):
         tiny_model(torch.randn(1, 3, 16, 16), mask_ratio=1.0)
     with pytest.raises(ValueError, match="not a multiple of patch_size"):
         MAEConfig(img_size=30, patch_size=4)

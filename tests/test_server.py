@@ -332,3 +332,39 @@ def test_uploads_are_per_visitor_bounded_and_expire(tmp_path, monkeypatch):
     assert uploads.clean_old(now=time.time()) == 0
     assert uploads.clean_old(now=time.time() + 25 * 3600) == 2
     assert not a2.exists() and not b1.exists()
+
+
+# ----------------------------------------------------------------------------- README's recipe for a class
+
+def test_class_recipe_read_only_server_with_teacher_images(monkeypatch, tmp_path):
+    """MAE_READ_ONLY=1 and MAE_ALLOWED_DIRS=<teacher's folder>: the teacher's images can be mapped, nothing
+    else on the disk can be named, and nothing can be written."""
+    import numpy as np
+    from PIL import Image
+    teacher = tmp_path / "lesson"
+    rng = np.random.default_rng(0)
+    for c in ("cats", "dogs"):
+        (teacher / c).mkdir(parents=True)
+        for i in range(60):
+            Image.fromarray((rng.random((28, 28)) * 255 * (0.3 if c == "cats" else 1)).astype(np.uint8)).save(
+                teacher / c / f"{i}.png")
+    app = _app(monkeypatch, tmp_path, {"MAE_READ_ONLY": "1", "MAE_ALLOWED_DIRS": str(teacher)})
+    app.switch_page(str(ROOT / "app" / "views" / "embeddings.py"))
+    app.session_state["emb_method"] = "pca"
+    app.run()
+    app.selectbox(key="emb_source").set_value("folder").run()
+    app.text_input(key="emb_folder").input(str(teacher)).run()
+    assert not app.exception and not app.error, [e.value for e in app.error]
+    assert any("120 points · PCA" in c.value for c in app.caption)
+    app.text_input(key="emb_folder").input("/usr/share").run()
+    errs = [e.value for e in app.error]
+    assert len(errs) == 1 and "not inside a folder this server allows" in errs[0]
+    app.switch_page(str(ROOT / "app" / "views" / "train.py"))
+    app.run()
+    assert any("read-only" in i.value for i in app.info)
+    assert not [b for b in app.button if b.label == "Start training"]
+    app.switch_page(str(ROOT / "app" / "views" / "reconstruct.py"))
+    app.run()
+    app.radio(key="model_source").set_value("Upload").run()
+    assert any("uploading weights is turned off" in i.value for i in app.info)
+    assert not (tmp_path / "cache" / "uploads").exists() and not (tmp_path / "runs").exists()

@@ -10,7 +10,8 @@ import streamlit as st
 from common import guarded, image_picker, model_card_view, model_picker, plain
 from painter import painted_cells, patch_painter
 
-from mae_core.explore import data_url, panel_image, png_bytes, reconstruct, to_pil
+from mae_core.explore import reconstruct
+from mae_core.figures import data_url, panel_image, png_bytes, to_pil
 from mae_core.masking import STRATEGIES, make_mask
 
 PAINTER_PX = 336
@@ -64,10 +65,9 @@ if len(ss.get("mask", [])) != L:  # first visit, or a model with another grid
 @guarded
 def mask_and_reconstruction():
     controls = st.columns([1.2, 2.4, 1], vertical_alignment="bottom")
-    controls[0].selectbox("Strategy", STRATEGIES, key="mask_strategy", on_change=_generate,
-                          format_func=lambda s: {"random": "Random", "block": "Block", "grid": "Grid"}[s],
-                          help="Random: uniform, as in pretraining. Block: large rectangles (BEiT). "
-                               "Grid: a regular pattern (the paper's Figure 6).")
+    controls[0].selectbox("Strategy", list(STRATEGIES), key="mask_strategy", on_change=_generate,
+                          format_func=lambda s: STRATEGIES[s].label,
+                          help=" ".join(f"{v.label}: {v.help}." for v in STRATEGIES.values()))
     controls[1].slider("Mask ratio", 0.0, 0.95, step=0.05, key="mask_ratio", on_change=_generate,
                        help="Share of patches hidden; the count is exactly L - int(L × (1 - ratio)).")
     controls[2].number_input("Seed", 0, 10**6, key="mask_seed", on_change=_generate)
@@ -81,7 +81,10 @@ def mask_and_reconstruction():
                       key="painter", on_change=_painted)
         with st.container(width=PAINTER_PX):
             b = st.columns(2, gap="small")
-            b[0].button("Re-roll", icon=":material/casino:", on_click=_reroll, width="stretch", help="Next seed")
+            seeded = STRATEGIES[ss.mask_strategy].uses_seed
+            b[0].button("Re-roll", icon=":material/casino:", on_click=_reroll, width="stretch", disabled=not seeded,
+                        help="Next seed" if seeded else f"{STRATEGIES[ss.mask_strategy].label} masks are the same for "
+                                                        f"every seed: nothing to re-roll")
             b[1].button("Invert", icon=":material/flip:", on_click=_invert, width="stretch")
             b = st.columns(2, gap="small")
             b[0].button("Clear", icon=":material/visibility:", on_click=_fill, args=(0,), width="stretch",

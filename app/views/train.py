@@ -10,6 +10,7 @@ import streamlit as st
 from common import RUNS_DIR, error, guarded, is_operator, plain, read_only, remember_visitor, visitor_id
 
 from mae_core import policy
+from mae_core.figures import training_strip
 from mae_core.data import DataError, find_fashion_mnist
 from mae_core.train import TrainArgs, describe_device
 from mae_core.worker import JobRegistry, RunNotAllowed, estimate_seconds_per_epoch
@@ -131,13 +132,6 @@ if not jobs:
     st.info("No run has been started on this server yet.")
 
 
-def _recon_strip(s) -> np.ndarray:
-    """Rows: original, masked, then the latest reconstruction, as one image."""
-    rows = [s.originals, s.masked, s.recons[-1]]
-    rows = [np.concatenate(list(r), axis=1) for r in rows]
-    return np.concatenate(rows, axis=0)
-
-
 def _draw(job_id: str):
     job = registry().get(job_id)
     if job is None:  # deleted meanwhile
@@ -178,6 +172,8 @@ def _draw(job_id: str):
                 st.rerun()
             except (RunNotAllowed, policy.NotAllowed, OSError) as e:
                 error("", e)
+    for note in s.notes:
+        st.warning(plain(note), icon=":material/warning:")
     if s.error:
         error("Training stopped: ", s.error + (f"\n\nThe last good checkpoint is kept: {s.checkpoint}"
                                                if s.checkpoint else ""))
@@ -191,8 +187,9 @@ def _draw(job_id: str):
             st.plotly_chart(fig, width="stretch", key=f"loss_{job_id}_{len(losses)}")
     with right:
         if s.recons and s.originals is not None:
-            st.image(_recon_strip(s), caption=f"Held-out images: original, masked, reconstruction at step "
-                                              f"{s.recon_steps[-1]:,}", width="stretch")
+            st.image(training_strip(s.originals, s.masked, s.recons[-1]),
+                     caption=f"Held-out images: original, masked, reconstruction at step {s.recon_steps[-1]:,}",
+                     width="stretch")
             if len(s.recons) > 1:
                 k = st.slider("Reconstructions over time", 0, len(s.recons) - 1, len(s.recons) - 1,
                               key=f"hist_{job_id}", format="snapshot %d")

@@ -1,0 +1,345 @@
+"""Every picture the app and the command line show, built from arrays and results (never from file paths).
+
+Two kinds:
+
+* **Images** (PIL): one reconstruction's panel, the per-patch error map, and rows of captioned tiles (a strip of
+  ratios, strategies compared, models side by side, a training run's held-out images).
+* **Charts**: each chart is described once, as a ``Chart`` (lines with optional bands, bars, a heat map,
+  reference lines, axis titles), by one builder per chart (``error_curve_chart``, ``strategy_bars_chart``,
+  ``heatmap_chart``, ``probe_chart``). Two generic renderers draw any ``Chart``: ``to_plotly`` for the app
+  (interactive) and ``to_png`` with matplotlib for downloads and the command line (static, no browser needed).
+  So what a chart shows, its colours and labels live in one place.
+"""
+from __future__ import annotations
+
+import base64
+import io
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFont
+
+from .data import tensor_to_uint8
+from .masking import STRATEGIES
+
+INK = "#1f2937"
+
+# --------------------------------------------------------------------------------------------------
+# Images
+# --------------------------------------------------------------------------------------------------
+
+
+def to_pil(img01: torch.Tensor, size: Optional[int] = None, smooth: bool = False) -> Image.Image:
+    im = Image.fromarray(tensor_to_uint8(img01))
+    if size and im.size[0] != size:
+        im = im.resize((size, size), Image.Resampling.BICUBIC if smooth else Image.Resampling.NEAREST)
+    return im.convert("RGB")
+
+
+def error_map_image(error_map: np.ndarray, mask: np.ndarray, size: int, vmax: Optional[float] = None) -> Image.Image:
+    """Per-patch error of the hidden patches as a heat map (black = 0, yellow = vmax); visible patches, whose
+    error the model is never trained on, are drawn neutral grey with a cyan outline."""
+    g = error_map.shape[0]
+    hidden = mask.reshape(g, g).astype(bool)
+    if vmax is None:
+        vmax = float(error_map[hidden].max()) if hidden.any() else 1.0
+    t = np.clip(error_map / max(1e-6, float(vmax)), 0, 1)
+    # a compact perceptual ramp: black -> purple -> orange -> yellow
+    stops = np.array([[0, 0, 4], [120, 28, 109], [237, 105, 37], [252, 255, 164]], dtype=np.float32)
+    pos = t * (len(stops) - 1)
+    lo = np.floor(pos).astype(int).clip(0, len(stops) - 2)
+    frac = (pos - lo)[..., None]
+    rgb = (stops[lo] * (1 - frac) + stops[lo + 1] * frac).astype(np.uint8)
+    rgb[~hidden] = (96, 96, 96)
+    im = Image.fromarray(rgb, "RGB").resize((size, size), Image.Resampling.NEAREST)
+    draw = ImageDraw.Draw(im)
+    cell = size / g
+    for idx in np.flatnonzero(~mask.reshape(-1)):
+        r, col = divmod(int(idx), g)
+        draw.rectangle([col * cell + 1, r * cell + 1, (col + 1) * cell - 2, (r + 1) * cell - 2], outline=(0, 200, 220))
+    return im
+
+
+_FONTS: dict = {}
+
+
+def font(size: int = 14):
+    if size not in _FONTS:
+        try:
+            _FONTS[size] = ImageFont.load_default(size=size)
+        except TypeError:  # Pillow < 10.1
+            _FONTS[size] = ImageFont.load_default()
+    return _FONTS[size]
+
+
+PANEL_TITLES = ("original", "masked", "reconstruction", "reconstruction + visible", "error per patch")
+
+
+def panel_image(rec, size: int = 224, titles: Sequence[str] = PANEL_TITLES, gap: int = 8) -> Image.Image:
+    """The five views of one reconstruction side by side with titles: the picture the page shows and lets users
+    download."""
+    tiles = [to_pil(rec.original, size), to_pil(rec.masked, size), to_pil(rec.reconstruction, size),
+             to_pil(rec.pasted, size), error_map_image(rec.error_map, rec.mask, size)]
+    head = 22
+    foot = 20
+    W = len(tiles) * size + (len(tiles) + 1) * gap
+    canvas = Image.new("RGB", (W, size + head + foot + gap), (255, 255, 255))
+    draw = ImageDraw.Draw(canvas)
+    for i, (tile, title) in enumerate(zip(tiles, titles)):
+        x = gap + i * (size + gap)
+        canvas.paste(tile, (x, head))
+        draw.text((x, 3), title, fill=(30, 30, 30), font=font())
+    note = (f"hidden {rec.n_hidden}/{rec.mask.size} patches ({rec.ratio:.0%}) - MSE on hidden patches "
+            f"{rec.mse_hidden:.4f}")
+    if rec.rescaled:
+        note += " - norm-pix model: colours re-scaled with each true patch's mean and std"
+    draw.text((gap, head + size + 3), note, fill=(80, 80, 80), font=font())
+    return canvas
+
+
+def tiles_image(rows: Sequence[Sequence[tuple]], size: int = 120, gap: int = 8, caption_px: int = 14) -> Image.Image:
+    """Rows of captioned tiles: ``rows[r] = [(caption or "", PIL image or tensor), ...]``. Captions go under each
+    tile. Every composite (strips, strategies, side by side, training snapshots) is one call of this."""
+    cap_h = caption_px + 6
+    ncols = max(len(r) for r in rows)
+    W = ncols * size + (ncols + 1) * gap
+    H = len(rows) * (size + cap_h) + (len(rows) + 1) * gap
+    canvas = Image.new("RGB", (W, H), "white")
+    draw = ImageDraw.Draw(canvas)
+    for r, row in enumerate(rows):
+        y = gap + r * (size + cap_h + gap)
+        for c, (cap, tile) in enumerate(row):
+            x = gap + c * (size + gap)
+            im = tile if isinstance(tile, Image.Image) else to_pil(tile, size)
+            canvas.paste(im.resize((size, size), Image.Resampling.NEAREST) if im.size != (size, size) else im, (x, y))
+            if cap:
+                draw.text((x, y + size + 2), cap, fill=(30, 30, 30), font=font(caption_px))
+    return canvas
+
+
+def strip_image(recs: Sequence[tuple], size: int = 112) -> Image.Image:
+    """One image at several ratios: ``recs = [(ratio, Reconstruction), ...]``; masked above, filled in below."""
+    return tiles_image([[(f"{r:.0%} hidden", rec.masked) for r, rec in recs],
+                        [(f"MSE {rec.mse_hidden:.4f}", rec.pasted) for _, rec in recs]], size)
+
+
+def strategies_image(examples: dict, size: int = 112) -> Image.Image:
+    """Each strategy's masked image and reconstruction (the paper's Figure 6 for one image)."""
+    row = []
+    for s, rec in examples.items():
+        label = STRATEGIES[s].label if s in STRATEGIES else s
+        row += [(label, rec.masked), (f"MSE {rec.mse_hidden:.4f}", rec.pasted)]
+    return tiles_image([row], size)
+
+
+def side_by_side_image(original: torch.Tensor, recs: Sequence[tuple], size: int = 150) -> Image.Image:
+    """The original, then each model's reconstruction of it: ``recs = [(caption, Reconstruction), ...]``."""
+    return tiles_image([[("original", original)] + [(cap, rec.pasted) for cap, rec in recs]], size)
+
+
+def training_strip(originals: np.ndarray, masked: np.ndarray, recon: np.ndarray) -> np.ndarray:
+    """Rows original / masked / latest reconstruction of a training run's held-out images, as one uint8 array."""
+    rows = [np.concatenate(list(r), axis=1) for r in (originals, masked, recon)]
+    return np.concatenate(rows, axis=0)
+
+
+def png_bytes(im: Image.Image, compress_level: int = 1) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, format="PNG", compress_level=compress_level)
+    return buf.getvalue()
+
+
+def data_url(im: Image.Image) -> str:
+    return "data:image/png;base64," + base64.b64encode(png_bytes(im)).decode("ascii")
+
+
+# --------------------------------------------------------------------------------------------------
+# Charts: described once, drawn by plotly (app) or matplotlib (downloads, command line)
+# --------------------------------------------------------------------------------------------------
+
+@dataclass
+class Line:
+    x: Sequence[float]
+    y: Sequence[float]
+    name: str
+    colour: str
+    band: Optional[Sequence[float]] = None      # +- this around y, drawn as a light band
+    dash: str = "solid"                         # solid | dash | dot
+    marker: str = "circle"
+    hover: Optional[Sequence[str]] = None       # one text per point (plotly only)
+
+
+@dataclass
+class RefLine:
+    value: float
+    label: str
+    colour: str = "#6b7280"
+    orient: str = "h"                           # h: horizontal (y = value) | v: vertical (x = value)
+    dash: str = "dash"
+
+
+@dataclass
+class Bars:
+    names: Sequence[str]
+    values: Sequence[float]
+    errors: Optional[Sequence[float]]
+    colours: Sequence[str]
+
+
+@dataclass
+class Heat:
+    z: np.ndarray
+    x: Sequence[str]
+    y: Sequence[str]
+    colour_title: str
+
+
+@dataclass
+class Chart:
+    title: str
+    xlabel: str
+    ylabel: str
+    lines: list = field(default_factory=list)
+    refs: list = field(default_factory=list)
+    bars: Optional[Bars] = None
+    heat: Optional[Heat] = None
+    height: int = 400
+    legend_title: str = ""
+
+
+def error_curve_chart(rows: Sequence[dict], pretrained_at: Optional[float] = None, bands: bool = True) -> Chart:
+    """Masked-patch error against test-time ratio, one line per strategy (sweep rows)."""
+    ch = Chart("Reconstruction error against mask ratio (mean ± 1 sd over images × seeds)",
+               "mask ratio at test time", "MSE on hidden patches (pixels in [0, 1])", legend_title="strategy",
+               height=420)
+    for s in dict.fromkeys(r["strategy"] for r in rows):
+        rs = [r for r in rows if r["strategy"] == s]
+        st_ = STRATEGIES.get(s)
+        ch.lines.append(Line([r["ratio"] for r in rs], [r["mean"] for r in rs], st_.label if st_ else s,
+                             st_.colour if st_ else "#6b7280", band=[r["std"] for r in rs] if bands else None,
+                             hover=[f"ratio {r['ratio']:.2f}: MSE {r['mean']:.4f} ± {r['std']:.4f}, "
+                                    f"{r['n_hidden']} patches hidden" for r in rs]))
+    if pretrained_at is not None:
+        ch.refs.append(RefLine(float(pretrained_at), f"pretrained at {float(pretrained_at):.2f}", orient="v",
+                               dash="dot"))
+    return ch
+
+
+def strategy_bars_chart(rows: Sequence[dict], ratio: float, n_images: int = 64, seeds: int = 3) -> Chart:
+    at = {r["strategy"]: r for r in rows if abs(r["ratio"] - float(ratio)) < 1e-9}
+    names = list(at)
+    return Chart(f"Over {n_images} images × {seeds} seeds at ratio {ratio:.2f}", "strategy",
+                 "MSE on hidden patches", height=300,
+                 bars=Bars([STRATEGIES[s].label if s in STRATEGIES else s for s in names],
+                           [at[s]["mean"] for s in names], [at[s]["std"] for s in names],
+                           [STRATEGIES[s].colour if s in STRATEGIES else "#6b7280" for s in names]))
+
+
+def heatmap_chart(pre_ratios: Sequence[float], test_ratios: Sequence[float], grid: np.ndarray) -> Chart:
+    """Error of models pretrained at each ratio (rows) at each test ratio (columns)."""
+    return Chart("", "mask ratio at test time", "pretraining ratio", height=120 + 45 * len(pre_ratios),
+                 heat=Heat(np.asarray(grid), [f"{r:.2f}" for r in test_ratios], [f"{r:.2f}" for r in pre_ratios],
+                           "MSE"))
+
+
+def probe_chart(rows: Sequence[dict], pool: str = "both") -> Chart:
+    """Linear probe and kNN accuracy against pretraining ratio (sweep.probe_table rows), raw pixels as lines."""
+    ch = Chart("", "pretraining mask ratio", "accuracy on the 10k test set (%)", height=360)
+    x = [r["ratio"] for r in rows]
+    ch.lines.append(Line(x, [100 * r[f"linear_probe_{pool}"] for r in rows], f"linear probe ({pool})", "#4f46e5"))
+    ch.lines.append(Line(x, [100 * r[f"knn_{pool}"] for r in rows], f"kNN k=20 ({pool})", "#dc2626", marker="square"))
+    if rows:
+        ch.refs.append(RefLine(100 * rows[0]["raw_probe"], "raw pixels: probe", "#4f46e5", dash="dash"))
+        ch.refs.append(RefLine(100 * rows[0]["raw_knn"], "raw pixels: kNN", "#dc2626", dash="dot"))
+    return ch
+
+
+def _rgba(hex_colour: str, alpha: float) -> str:
+    h = hex_colour.lstrip("#")
+    r, g, b = (int(h[i:i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def to_plotly(ch: Chart):
+    import plotly.graph_objects as go
+    fig = go.Figure()
+    for ln in ch.lines:
+        x, y = list(ln.x), np.asarray(ln.y, dtype=float)
+        if ln.band is not None:
+            b = np.asarray(ln.band, dtype=float)
+            fig.add_trace(go.Scatter(x=x + x[::-1], y=list(y + b) + list((y - b)[::-1]), fill="toself",
+                                     fillcolor=_rgba(ln.colour, 0.12), line=dict(width=0), hoverinfo="skip",
+                                     showlegend=False, legendgroup=ln.name))
+        fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=ln.name, legendgroup=ln.name,
+                                 line=dict(color=ln.colour, dash=ln.dash, width=2.5),
+                                 marker=dict(symbol=ln.marker, size=7),
+                                 text=list(ln.hover) if ln.hover else None,
+                                 hovertemplate="%{text}<extra></extra>" if ln.hover else None))
+    if ch.bars is not None:
+        b = ch.bars
+        fig.add_trace(go.Bar(x=list(b.names), y=list(b.values), marker_color=list(b.colours),
+                             error_y=dict(type="data", array=list(b.errors)) if b.errors is not None else None))
+    if ch.heat is not None:
+        h = ch.heat
+        fig.add_trace(go.Heatmap(z=h.z, x=list(h.x), y=list(h.y), colorscale="Viridis",
+                                 colorbar=dict(title=h.colour_title),
+                                 hovertemplate="pretrained %{y}, tested %{x}: %{z:.4f}<extra></extra>"))
+        fig.update_yaxes(type="category")
+        fig.update_xaxes(type="category")
+    for r in ch.refs:
+        kw = dict(line_dash=r.dash, line_color=r.colour, annotation_text=r.label)
+        if r.orient == "h":
+            fig.add_hline(y=r.value, annotation_position="right", annotation_xanchor="left", **kw)
+        else:
+            fig.add_vline(x=r.value, annotation_position="top", **kw)
+    fig.update_layout(height=ch.height, title=ch.title or None, margin=dict(l=10, r=130 if ch.refs else 10,
+                      t=40 if ch.title else 10, b=10), xaxis_title=ch.xlabel, yaxis_title=ch.ylabel,
+                      legend_title=ch.legend_title or None, font=dict(size=14, color=INK))
+    return fig
+
+
+def to_png(ch: Chart, dpi: int = 130) -> bytes:
+    """The same chart as a static PNG (matplotlib, no browser needed)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    dashes = {"solid": "-", "dash": "--", "dot": ":"}
+    markers = {"circle": "o", "square": "s"}
+    if ch.heat is not None:
+        fig, ax = plt.subplots(figsize=(7, 0.6 * len(ch.heat.y) + 1.6))
+        im = ax.imshow(ch.heat.z, aspect="auto", cmap="viridis")
+        ax.set_xticks(range(len(ch.heat.x)), ch.heat.x, rotation=90, fontsize=7)
+        ax.set_yticks(range(len(ch.heat.y)), ch.heat.y)
+        fig.colorbar(im, ax=ax, label=ch.heat.colour_title)
+    else:
+        fig, ax = plt.subplots(figsize=(6.4, max(3.2, ch.height / 100)))
+        for ln in ch.lines:
+            x, y = np.asarray(ln.x, dtype=float), np.asarray(ln.y, dtype=float)
+            ax.plot(x, y, dashes.get(ln.dash, "-"), marker=markers.get(ln.marker, "o"), ms=3, label=ln.name,
+                    color=ln.colour)
+            if ln.band is not None:
+                b = np.asarray(ln.band, dtype=float)
+                ax.fill_between(x, y - b, y + b, alpha=0.12, color=ln.colour)
+        if ch.bars is not None:
+            b = ch.bars
+            ax.bar(list(b.names), list(b.values), yerr=None if b.errors is None else list(b.errors),
+                   color=list(b.colours), capsize=4)
+        for r in ch.refs:
+            if r.orient == "h":
+                ax.axhline(r.value, ls=dashes.get(r.dash, "--"), color=r.colour, alpha=0.7, label=r.label)
+            else:
+                ax.axvline(r.value, ls=dashes.get(r.dash, "--"), color=r.colour, alpha=0.7, label=r.label)
+        ax.grid(alpha=0.3)
+        if ch.lines or ch.refs:
+            ax.legend(fontsize=8, title=ch.legend_title or None)
+    ax.set_xlabel(ch.xlabel)
+    ax.set_ylabel(ch.ylabel)
+    if ch.title:
+        ax.set_title(ch.title, fontsize=9)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    plt.close(fig)
+    return buf.getvalue()

@@ -19,7 +19,7 @@ if str(ROOT) not in sys.path:
 
 from mae_core.checkpoints import CheckpointError, load_model  # noqa: E402
 from mae_core.data import (FASHION_MNIST_CLASSES, PHOTO_ALL, PHOTO_HELDOUT, DataError, load_fashion_mnist_subset,  # noqa: E402
-                           load_photo, open_image, prepare_image, cache_dir)
+                           load_photo, open_image, prepare_image)
 from mae_core import policy, uploads, zoo  # noqa: E402
 
 RUNS_DIR = Path(os.environ.get("MAE_RUNS_DIR", ROOT / "runs"))

@@ -21,7 +21,7 @@ import torch.nn as nn
 from benchlib import write
 
 from mae_core.model import MAEConfig, MaskedAutoencoderViT, preset_config
-from mae_core.train import make_optimizer
+from mae_core.train import make_optimizer, train_step
 
 CONFIGS = {
     # the reference point: 192 wide, 6 deep, 32 px (64 patches of 4 px), light decoder
@@ -92,7 +92,7 @@ def hf_model(c: MAEConfig):
             super().__init__()
             self.m = model
 
-        def forward(self, imgs, mask_ratio=0.75):
+        def forward(self, imgs, mask=None, mask_ratio=0.75, generator=None):
             return self.m(pixel_values=imgs)
     return Wrap()
 
@@ -107,12 +107,8 @@ def step_fn(model, c: MAEConfig, batch: int, steps: int = 5, device="cpu", amp_d
     model.train()
 
     def run():
-        for _ in range(steps):
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                loss = model(x, mask_ratio=0.75).loss
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+        for _ in range(steps):  # the training step train.py makes, without reading the loss back (no sync)
+            train_step(model, opt, x, mask_ratio=0.75, amp_dtype=amp_dtype, check_finite=False)
         if device.type == "cuda":
             torch.cuda.synchronize()
     run()  # warm-up

@@ -14,6 +14,7 @@ import hashlib
 import io
 import os
 import struct
+import sys
 import threading
 import urllib.request
 import warnings
@@ -23,6 +24,7 @@ from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -537,3 +539,141 @@ def labelled_dataset(source: str, size: int, channels: int, limit: Optional[int]
                             for x in ds.images])
         ds = LabelledImages(imgs, ds.labels, ds.classes, ds.name)
     return ds
+
+
+# --------------------------------------------------------------------------------------------------
+# Training data: which images, their augmentation, and batches (used by train.py)
+# --------------------------------------------------------------------------------------------------
+
+def fmnist_augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """A mild random crop for 28 px garments: scale 0.85-1.0, shift up to 2 px, horizontal flip; batched."""
+    n = x.shape[0]
+    scale = 0.85 + 0.15 * torch.rand(n, generator=generator)
+    shift = (torch.rand(n, 2, generator=generator) * 2 - 1) * (2 / 14)
+    flip = torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0)
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0] = scale * flip
+    theta[:, 1, 1] = scale
+    theta[:, :, 2] = shift
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def photo_augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    return x  # crops and flips are drawn by RandomCropPhotos itself
+
+
+def build_data(args, config):
+    """Returns (train source, eval images (N, C, H, W) in [0, 1], augment fn, description dict)."""
+    if args.data in ("fashion-mnist", "fashion-mnist-subset"):
+        if config.in_chans != 1 or config.img_size != 28:
+            raise DataError(f"Fashion-MNIST is 28x28 greyscale; preset {args.preset} expects "
+                            f"{config.img_size}px with {config.in_chans} channel(s)")
+        if args.data == "fashion-mnist" and (find_fashion_mnist() or args.download):
+            train = load_fashion_mnist("train", download=args.download)
+            test = load_fashion_mnist("test")
+            desc = {"name": "Fashion-MNIST", "train": "train split (60,000)", "eval": "test split"}
+        else:
+            if args.data == "fashion-mnist":
+                raise DataError(_missing_fmnist_message())
+            sub = load_fashion_mnist_subset()
+            train, test = sub.subset(range(0, 1600)), sub.subset(range(1600, 2000))
+            desc = {"name": "Fashion-MNIST subset", "train": "bundled subset 0-1599", "eval": "bundled subset 1600-1999"}
+        g = torch.Generator().manual_seed(1234)
+        idx = torch.randperm(len(test), generator=g)[:args.eval_images]
+        return train.images, test.images[idx], fmnist_augment, desc
+    if args.data == "photos":
+        ds = RandomCropPhotos(PHOTO_TRAIN, config.img_size, config.in_chans, length=args.photo_samples,
+                              seed=args.seed)
+        ev = photo_eval_set(config.img_size, config.in_chans)
+        desc = {"name": "scikit-image photos", "train": "random resized crops of " + ", ".join(PHOTO_TRAIN),
+                "eval": "fixed crops of held-out " + ", ".join(PHOTO_HELDOUT)}
+        return ds, ev, photo_augment, desc
+    if args.data.startswith("folder:"):
+        root = args.data.split(":", 1)[1]
+        ds = ImageFolderDataset(root, config.img_size, config.in_chans)
+        skipped = ds.drop_unreadable()  # a corrupt file is skipped, not the run's end
+        g = torch.Generator().manual_seed(1234)
+        perm = torch.randperm(len(ds), generator=g)
+        n_eval = min(args.eval_images, max(1, len(ds) // 10))
+        ev = torch.stack([ds[int(i)][0] for i in perm[:n_eval]])
+        desc = {"name": f"image folder {root}", "train": f"{len(ds)} images", "eval": f"{n_eval} images of it"}
+        if skipped:
+            desc.update(skipped=len(skipped), skipped_examples=[Path(f).name for f in skipped[:3]])
+            if args.progress:
+                print(skipped_note(desc), file=sys.stderr)
+        return ds, ev, _folder_augment, desc
+    raise DataError(f"unknown --data {args.data!r}: use fashion-mnist, fashion-mnist-subset, photos or folder:PATH")
+
+
+def _folder_augment(x, g):
+    flip = torch.rand(x.shape[0], generator=g) < 0.5
+    return torch.where(flip[:, None, None, None], x.flip(-1), x)
+
+
+def _missing_fmnist_message():
+    return ("Fashion-MNIST was not found (looked in: " + ", ".join(map(str, fashion_mnist_search_paths())) +
+            "). Install it with 'apt-get install dataset-fashion-mnist', pass --download where a network exists, "
+            "or train on the bundled subset with --data fashion-mnist-subset.")
+
+
+def _stack_images(items):
+    return torch.stack([x for x, _ in items])
+
+
+class Batches:
+    """Index batches over a tensor or a Dataset, sharded per rank (DistributedSampler semantics). With
+    ``workers`` > 0 a Dataset's items (decoding, random crops) are made in that many loader processes; the
+    batches are the same as without, since every item depends on (seed, epoch, index) only."""
+
+    def __init__(self, source, batch_size: int, rank: int, world: int, seed: int, workers: int = 0):
+        self.source, self.batch_size, self.rank, self.world, self.seed = source, batch_size, rank, world, seed
+        self.workers = workers  # used for Datasets only: a tensor is indexed in place
+        n = len(source)
+        self.per_rank = n // world
+        if self.per_rank < 1:
+            raise DataError(f"only {n} training images for {world} processes")
+        self.steps_per_epoch = max(1, self.per_rank // batch_size)
+
+    def epoch(self, epoch: int, start: int = 0):
+        g = torch.Generator().manual_seed(self.seed * 100003 + epoch)
+        perm = torch.randperm(len(self.source), generator=g)[: self.per_rank * self.world]
+        mine = perm[self.rank::self.world]
+        if hasattr(self.source, "set_epoch"):
+            self.source.set_epoch(epoch)
+        index_batches = [mine[s * self.batch_size:(s + 1) * self.batch_size].tolist()
+                         for s in range(start, self.steps_per_epoch)]
+        if isinstance(self.source, torch.Tensor):
+            for idx in index_batches:
+                yield self.source[idx]
+        elif self.workers == 0:
+            for idx in index_batches:
+                yield _stack_images([self.source[i] for i in idx])
+        else:
+            loader = torch.utils.data.DataLoader(self.source, batch_sampler=index_batches, num_workers=self.workers,
+                                                 collate_fn=_stack_images, pin_memory=torch.cuda.is_available())
+            try:
+                yield from loader
+            except DataError as e:  # re-raised from a worker with its traceback in the text: keep the message
+                last = str(e).strip().splitlines()[-1]
+                raise DataError(last.split("DataError: ", 1)[-1]) from None
+
+
+def loader_workers(requested: Optional[int], device: torch.device) -> int:
+    """Loader processes: as asked, else 0 on the CPU (the cores are busy training) and up to 8 on a GPU, where
+    decoding in the training process would leave it waiting. Never from a thread other than the main one
+    (the app trains in a thread of a server process, which must not fork)."""
+    if requested is not None:
+        if requested < 0:
+            raise ValueError(f"--workers must be >= 0, got {requested}")
+        return requested
+    if device.type != "cuda" or threading.current_thread() is not threading.main_thread():
+        return 0
+    return max(0, min(8, (os.cpu_count() or 1) // max(1, torch.cuda.device_count()) - 1))
+
+
+
+def skipped_note(desc: dict) -> str:
+    n, ex = desc["skipped"], desc["skipped_examples"]
+    return (f"{n} unreadable image{'s' if n != 1 else ''} skipped (e.g. {', '.join(ex)}); training on the "
+            f"{desc['train']}.")

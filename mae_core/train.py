@@ -14,6 +14,7 @@ OUT.state.pt (resumable training state: optimizer, step, RNG; tensors only), OUT
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import errno
 import json
@@ -30,12 +31,10 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 
 from . import policy
 from .checkpoints import atomic_write, safe_torch_load, save_model, CheckpointError
-from .data import (DataError, ImageFolderDataset, PHOTO_HELDOUT, PHOTO_TRAIN, RandomCropPhotos,
-                   find_fashion_mnist, load_fashion_mnist, load_fashion_mnist_subset, photo_eval_set)
+from .data import Batches, DataError, build_data, loader_workers, skipped_note
 from .masking import STRATEGIES, make_mask, random_mask
 from .model import MAEConfig, MaskedAutoencoderViT, PRESETS, preset_config
 
@@ -129,138 +128,6 @@ def is_main(rank: int) -> bool:
 
 
 # --------------------------------------------------------------------------------------------------
-# Data
-# --------------------------------------------------------------------------------------------------
-
-def fmnist_augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """A mild random crop for 28 px garments: scale 0.85-1.0, shift up to 2 px, horizontal flip; batched."""
-    n = x.shape[0]
-    scale = 0.85 + 0.15 * torch.rand(n, generator=generator)
-    shift = (torch.rand(n, 2, generator=generator) * 2 - 1) * (2 / 14)
-    flip = torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0)
-    theta = torch.zeros(n, 2, 3)
-    theta[:, 0, 0] = scale * flip
-    theta[:, 1, 1] = scale
-    theta[:, :, 2] = shift
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-
-
-def photo_augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    return x  # crops and flips are drawn by RandomCropPhotos itself
-
-
-def build_data(args: TrainArgs, config: MAEConfig):
-    """Returns (train source, eval images (N, C, H, W) in [0, 1], augment fn, description dict)."""
-    if args.data in ("fashion-mnist", "fashion-mnist-subset"):
-        if config.in_chans != 1 or config.img_size != 28:
-            raise DataError(f"Fashion-MNIST is 28x28 greyscale; preset {args.preset} expects "
-                            f"{config.img_size}px with {config.in_chans} channel(s)")
-        if args.data == "fashion-mnist" and (find_fashion_mnist() or args.download):
-            train = load_fashion_mnist("train", download=args.download)
-            test = load_fashion_mnist("test")
-            desc = {"name": "Fashion-MNIST", "train": "train split (60,000)", "eval": "test split"}
-        else:
-            if args.data == "fashion-mnist":
-                raise DataError(_missing_fmnist_message())
-            sub = load_fashion_mnist_subset()
-            train, test = sub.subset(range(0, 1600)), sub.subset(range(1600, 2000))
-            desc = {"name": "Fashion-MNIST subset", "train": "bundled subset 0-1599", "eval": "bundled subset 1600-1999"}
-        g = torch.Generator().manual_seed(1234)
-        idx = torch.randperm(len(test), generator=g)[:args.eval_images]
-        return train.images, test.images[idx], fmnist_augment, desc
-    if args.data == "photos":
-        ds = RandomCropPhotos(PHOTO_TRAIN, config.img_size, config.in_chans, length=args.photo_samples,
-                              seed=args.seed)
-        ev = photo_eval_set(config.img_size, config.in_chans)
-        desc = {"name": "scikit-image photos", "train": "random resized crops of " + ", ".join(PHOTO_TRAIN),
-                "eval": "fixed crops of held-out " + ", ".join(PHOTO_HELDOUT)}
-        return ds, ev, photo_augment, desc
-    if args.data.startswith("folder:"):
-        root = args.data.split(":", 1)[1]
-        ds = ImageFolderDataset(root, config.img_size, config.in_chans)
-        skipped = ds.drop_unreadable()  # a corrupt file is skipped, not the run's end
-        g = torch.Generator().manual_seed(1234)
-        perm = torch.randperm(len(ds), generator=g)
-        n_eval = min(args.eval_images, max(1, len(ds) // 10))
-        ev = torch.stack([ds[int(i)][0] for i in perm[:n_eval]])
-        desc = {"name": f"image folder {root}", "train": f"{len(ds)} images", "eval": f"{n_eval} images of it"}
-        if skipped:
-            desc.update(skipped=len(skipped), skipped_examples=[Path(f).name for f in skipped[:3]])
-            if args.progress:
-                print(_skipped_note(desc), file=sys.stderr)
-        return ds, ev, _folder_augment, desc
-    raise DataError(f"unknown --data {args.data!r}: use fashion-mnist, fashion-mnist-subset, photos or folder:PATH")
-
-
-def _folder_augment(x, g):
-    flip = torch.rand(x.shape[0], generator=g) < 0.5
-    return torch.where(flip[:, None, None, None], x.flip(-1), x)
-
-
-def _missing_fmnist_message():
-    from .data import fashion_mnist_search_paths
-    return ("Fashion-MNIST was not found (looked in: " + ", ".join(map(str, fashion_mnist_search_paths())) +
-            "). Install it with 'apt-get install dataset-fashion-mnist', pass --download where a network exists, "
-            "or train on the bundled subset with --data fashion-mnist-subset.")
-
-
-def _stack_images(items):
-    return torch.stack([x for x, _ in items])
-
-
-class Batches:
-    """Index batches over a tensor or a Dataset, sharded per rank (DistributedSampler semantics). With
-    ``workers`` > 0 a Dataset's items (decoding, random crops) are made in that many loader processes; the
-    batches are the same as without, since every item depends on (seed, epoch, index) only."""
-
-    def __init__(self, source, batch_size: int, rank: int, world: int, seed: int, workers: int = 0):
-        self.source, self.batch_size, self.rank, self.world, self.seed = source, batch_size, rank, world, seed
-        self.workers = workers  # used for Datasets only: a tensor is indexed in place
-        n = len(source)
-        self.per_rank = n // world
-        if self.per_rank < 1:
-            raise DataError(f"only {n} training images for {world} processes")
-        self.steps_per_epoch = max(1, self.per_rank // batch_size)
-
-    def epoch(self, epoch: int, start: int = 0):
-        g = torch.Generator().manual_seed(self.seed * 100003 + epoch)
-        perm = torch.randperm(len(self.source), generator=g)[: self.per_rank * self.world]
-        mine = perm[self.rank::self.world]
-        if hasattr(self.source, "set_epoch"):
-            self.source.set_epoch(epoch)
-        index_batches = [mine[s * self.batch_size:(s + 1) * self.batch_size].tolist()
-                         for s in range(start, self.steps_per_epoch)]
-        if isinstance(self.source, torch.Tensor):
-            for idx in index_batches:
-                yield self.source[idx]
-        elif self.workers == 0:
-            for idx in index_batches:
-                yield _stack_images([self.source[i] for i in idx])
-        else:
-            loader = torch.utils.data.DataLoader(self.source, batch_sampler=index_batches, num_workers=self.workers,
-                                                 collate_fn=_stack_images, pin_memory=torch.cuda.is_available())
-            try:
-                yield from loader
-            except DataError as e:  # re-raised from a worker with its traceback in the text: keep the message
-                last = str(e).strip().splitlines()[-1]
-                raise DataError(last.split("DataError: ", 1)[-1]) from None
-
-
-def loader_workers(requested: Optional[int], device: torch.device) -> int:
-    """Loader processes: as asked, else 0 on the CPU (the cores are busy training) and up to 8 on a GPU, where
-    decoding in the training process would leave it waiting. Never from a thread other than the main one
-    (the app trains in a thread of a server process, which must not fork)."""
-    if requested is not None:
-        if requested < 0:
-            raise ValueError(f"--workers must be >= 0, got {requested}")
-        return requested
-    if device.type != "cuda" or not threading_main():
-        return 0
-    return max(0, min(8, (os.cpu_count() or 1) // max(1, torch.cuda.device_count()) - 1))
-
-
-# --------------------------------------------------------------------------------------------------
 # Optimiser and schedule
 # --------------------------------------------------------------------------------------------------
 
@@ -317,7 +184,88 @@ def evaluate(model: MaskedAutoencoderViT, images01: torch.Tensor, mask_ratio: fl
 
 
 # --------------------------------------------------------------------------------------------------
-# The loop
+# Setup and one step (shared by the loop below, the app's time estimate and bench/train_throughput.py)
+# --------------------------------------------------------------------------------------------------
+
+def _precision(args: TrainArgs, device: torch.device):
+    p = args.precision
+    if p == "auto":
+        if device.type == "cuda":
+            p = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        else:
+            p = "fp32"  # CPU bf16 autocast was 3-4x slower than fp32 on the 2-core dev machine
+    if p not in ("fp32", "bf16", "fp16"):
+        raise ValueError(f"--precision must be auto, fp32, bf16 or fp16, got {p!r}")
+    if p == "fp16" and device.type != "cuda":
+        raise ValueError("fp16 mixed precision needs a GPU; use bf16 or fp32 on the CPU")
+    return p, {"bf16": torch.bfloat16, "fp16": torch.float16}.get(p)
+
+
+@dataclass
+class Setup:
+    """What a training step needs: the model (``net`` is it, or its DDP wrapper), optimiser, precision and the
+    gradient scaler fp16 needs (None otherwise)."""
+    model: MaskedAutoencoderViT
+    net: torch.nn.Module
+    opt: torch.optim.Optimizer
+    device: torch.device
+    precision: str
+    amp_dtype: Optional[torch.dtype]
+    scaler: Optional[torch.amp.GradScaler]
+
+    def wrap_ddp(self) -> None:
+        self.net = torch.nn.parallel.DistributedDataParallel(
+            self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+
+    def step(self, x: torch.Tensor, lr: Optional[float] = None, **kw) -> Optional[float]:
+        if lr is not None:
+            for group in self.opt.param_groups:
+                group["lr"] = lr
+        return train_step(self.net, self.opt, x, amp_dtype=self.amp_dtype, scaler=self.scaler, **kw)
+
+
+def setup(args: TrainArgs, config: MAEConfig, device: Optional[torch.device] = None, lr: float = 1e-4) -> Setup:
+    """Model, optimiser (the official recipe's AdamW groups), precision and scaler for ``args`` on ``device``."""
+    device = device or pick_device(args.device)
+    model = MaskedAutoencoderViT(config).to(device)
+    prec, amp_dtype = _precision(args, device)
+    opt = make_optimizer(param_groups(model, args.weight_decay), lr)
+    scaler = torch.amp.GradScaler("cuda") if prec == "fp16" else None
+    return Setup(model, model, opt, device, prec, amp_dtype, scaler)
+
+
+class NonFiniteLoss(TrainingError):
+    def __init__(self, value: float):
+        super().__init__(f"loss became {value}")
+        self.value = value
+
+
+def train_step(net, opt, x: torch.Tensor, *, mask_ratio: float = 0.75, mask: Optional[torch.Tensor] = None,
+               generator: Optional[torch.Generator] = None, amp_dtype=None, scaler=None,
+               check_finite: bool = True) -> Optional[float]:
+    """One optimisation step on normalised images ``x``: forward under autocast, then backward and the optimiser
+    step (through ``scaler`` when given: fp16). With ``check_finite`` the loss is read (a device sync) and a
+    non-finite one raises ``NonFiniteLoss`` before any weight changes; returns it as a float."""
+    with torch.autocast(x.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+        loss = net(x, mask=mask, mask_ratio=mask_ratio, generator=generator).loss.float()
+    value = None
+    if check_finite:
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            raise NonFiniteLoss(value)
+    opt.zero_grad(set_to_none=True)
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+    else:
+        loss.backward()
+        opt.step()
+    return value
+
+
+# --------------------------------------------------------------------------------------------------
+# The loop and what it keeps: checkpoints, the metrics log, Ctrl-C
 # --------------------------------------------------------------------------------------------------
 
 @dataclass
@@ -344,260 +292,94 @@ def _git_commit() -> Optional[str]:
         return None
 
 
-def _precision(args: TrainArgs, device: torch.device):
-    p = args.precision
-    if p == "auto":
-        if device.type == "cuda":
-            p = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-        else:
-            p = "fp32"  # CPU bf16 autocast was 3-4x slower than fp32 on the 2-core dev machine
-    if p not in ("fp32", "bf16", "fp16"):
-        raise ValueError(f"--precision must be auto, fp32, bf16 or fp16, got {p!r}")
-    if p == "fp16" and device.type != "cuda":
-        raise ValueError("fp16 mixed precision needs a GPU; use bf16 or fp32 on the CPU")
-    return p, {"bf16": torch.bfloat16, "fp16": torch.float16}.get(p)
-
-
-def pretrain(args: TrainArgs, callback: Optional[Callable[[StepInfo], None]] = None,
-             should_stop: Optional[Callable[[], bool]] = None, callback_every: int = 10) -> dict:
-    """Run pretraining as ``args`` says. ``callback(StepInfo)`` is called every ``callback_every`` steps and at
-    each epoch end (eta 0), in the training thread, between steps; ``should_stop()`` is polled each step and ends the run cleanly with a
-    checkpoint. Returns the final model card. Raises TrainingError on NaN/inf loss."""
-    policy.require_writable("training")
-    try:  # fail now, not after the whole budget, when the output folder cannot be made
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise TrainingError(f"cannot create the output folder {Path(args.out).parent} ({e.strerror or e})") from None
-    rank, world, device = init_distributed(args.device)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed + rank)
-    np.random.seed(args.seed + rank)
-    out = Path(args.out)
-    state_path = out.with_suffix(".state.pt")
-    metrics_path = out.with_suffix(".metrics.jsonl")
-
-    config = args.model_config()
-    model = MaskedAutoencoderViT(config).to(device)
-    train_src, eval_images, augment, data_desc = build_data(args, config)
-    batches = Batches(train_src, args.batch_size, rank, world, args.seed,
-                      workers=loader_workers(args.workers, device))
-    global_batch = args.batch_size * world
-    peak_lr = args.lr if args.lr is not None else args.base_lr * global_batch / 256
-    total_steps = batches.steps_per_epoch * args.epochs
-    warmup_frac = min(0.5, args.warmup_epochs / max(1, args.epochs))
-
-    opt = make_optimizer(param_groups(model, args.weight_decay), peak_lr)
-    prec, amp_dtype = _precision(args, device)
-    scaler = torch.amp.GradScaler("cuda") if prec == "fp16" else None
-
-    step, start_epoch, elapsed_before, history = 0, 0, 0.0, []
-    if args.resume:
-        if not state_path.is_file():
-            raise TrainingError(f"--resume: no training state at {state_path}")
-        st = safe_torch_load(state_path)
-        if st.get("config") != json.dumps(config.to_dict(), sort_keys=True):
-            raise TrainingError(f"--resume: {state_path} was written for another model config")
-        model.load_state_dict(st["model"])
-        opt.load_state_dict(st["optimizer"])
-        if scaler is not None and st.get("scaler"):
-            scaler.load_state_dict(st["scaler"])
-        step, start_epoch, elapsed_before = int(st["step"]), int(st["epoch"]), float(st["elapsed"])
-        history = json.loads(st.get("history", "[]"))
-        torch.set_rng_state(st["rng_cpu"])
-    mask_gen = torch.Generator(device="cpu").manual_seed(args.seed * 7919 + rank)
-    aug_gen = torch.Generator(device="cpu").manual_seed(args.seed * 104729 + rank)
-    if args.resume:
-        mask_gen.set_state(st["rng_mask"])
-        aug_gen.set_state(st["rng_aug"])
-
-    ddp_model = model
-    if world > 1:
-        ddp_model = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None)
-
-    main = is_main(rank)
-    card_base = {
-        "name": out.name, "data": data_desc, "preset": args.preset, "mask_ratio": args.mask_ratio,
-        "mask_strategy": args.mask_strategy,
-        "norm_pix_loss": config.norm_pix_loss, "command": getattr(args, "_command", None),
-        "commit": _git_commit(), "train_args": {k: v for k, v in dataclasses.asdict(args).items()
-                                                 if k not in ("progress",)},
-        "world_size": world, "global_batch": global_batch, "peak_lr": peak_lr, "precision": prec,
-        "device": str(device.type), "pixel_normalisation": {"mean": list(config.pixel_mean),
-                                                             "std": list(config.pixel_std)},
-    }
-
-    def last_good() -> str:
-        return (f"{out}.safetensors (epoch {history[-1]['epoch']}, step {history[-1]['step']})"
-                if history else "none (no epoch had finished)")
-
-    def check_finite(where: str, metrics: Optional[dict] = None):
-        """Non-finite weights (or a non-finite held-out loss) after any update stop the run before they are saved,
-        so the checkpoint on disk stays the last good one."""
-        bad = [n for n, p_ in model.named_parameters() if not torch.isfinite(p_).all()]
-        ev = (metrics or {}).get("eval_loss")
-        if bad or (ev is not None and not math.isfinite(ev)):
-            what = f"weights became non-finite ({bad[0]}{' and others' if len(bad) > 1 else ''})" if bad else \
-                f"the held-out loss became {ev}"
-            raise TrainingError(f"{what} by step {step} ({where}); training stopped. Last good checkpoint: "
-                                f"{last_good()}. Try a lower --lr/--base-lr.")
-
-    def save(epoch_done: int, elapsed: float, final_metrics: dict, status: str) -> dict:
-        card = {**card_base, "epochs": epoch_done, "steps": step, "wall_time_s": round(elapsed, 1),
-                "status": status, "metrics": final_metrics, "history": history}
-        if not main:
-            return card
-        state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
-                 "epoch": epoch_done, "elapsed": elapsed, "rng_cpu": torch.get_rng_state(),
-                 "rng_mask": mask_gen.get_state(), "rng_aug": aug_gen.get_state(),
-                 "config": json.dumps(config.to_dict(), sort_keys=True), "history": json.dumps(history),
-                 "scaler": scaler.state_dict() if scaler is not None else {}}
-        try:  # each file is written to a temporary name and renamed: a failed write leaves the previous one.
-            # The resumable state goes first: when it cannot be written, nothing of this epoch is.
-            atomic_write(state_path, lambda f: torch.save(state, f))
-            save_model(model, out, card)
-        except (OSError, RuntimeError) as e:
-            if not _disk_full(e):
-                raise
-            kept = [f.name for f in (out.with_suffix(".safetensors"), out.with_suffix(".json"), state_path)
-                    if f.is_file()]
-            raise TrainingError(f"disk full at step {step} while saving; training stopped. Kept (each complete): "
-                                f"{', '.join(kept) if kept else 'no files (no epoch had been saved)'}. Free some "
-                                f"space, then resume.") from None
-        return card
-
-    def log(rec: dict):
-        if main:
-            try:
-                with open(metrics_path, "a") as f:
-                    f.write(json.dumps(rec) + "\n")
-            except OSError as e:
-                if not _disk_full(e):
-                    raise  # a full disk is reported by the next checkpoint; the log line is lost
-
-    if main and args.resume:
-        _trim_metrics(metrics_path, step)  # the lines logged after the checkpoint we resume from are redone
-    if main and data_desc.get("skipped"):
-        log({"event": "skipped_images", "count": data_desc["skipped"], "examples": data_desc["skipped_examples"]})
-        if callback is not None:
-            callback(StepInfo(step, total_steps, start_epoch, float("nan"), 0.0, 0.0, 0.0, 0.0,
-                              note=_skipped_note(data_desc)))
-
-    bar = None
-    if main and args.progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=total_steps, initial=step, unit="it", dynamic_ncols=True, desc="pretrain")
-
-    interrupted = {"flag": False}
-    old_handler = None
-    if main and threading_main():
-        def on_sigint(signum, frame):
-            if interrupted["flag"]:
-                raise KeyboardInterrupt
-            interrupted["flag"] = True
-        old_handler = signal.signal(signal.SIGINT, on_sigint)
-
-    t0 = time.time()
-    last_card, epoch, status = None, start_epoch, "finished"
-    model.train()
-    seen_since, t_since = 0, time.time()
-    first_step = step
-    ips, loss_value, lr = 0.0, float("nan"), 0.0
-    try:
-        for epoch in range(start_epoch, args.epochs):
-            if step >= total_steps:
-                break
-            skip = step - epoch * batches.steps_per_epoch  # > 0 when resuming a run stopped mid-epoch
-            i = skip - 1
-            for i, x01 in enumerate(batches.epoch(epoch, start=skip), start=skip):
-                elapsed = elapsed_before + time.time() - t0
-                if args.time_budget:
-                    progress = min(1.0, elapsed / (args.time_budget * 60))
-                else:
-                    progress = step / total_steps
-                lr = lr_at(progress, warmup_frac, peak_lr, args.min_lr)
-                for gparam in opt.param_groups:
-                    gparam["lr"] = lr
-                x01 = augment(x01, aug_gen).to(device, non_blocking=True)
-                x = model.normalize(x01)
-                mask = None if args.mask_strategy == "random" else make_mask(
-                    args.mask_strategy, x.shape[0], config.grid_size, args.mask_ratio, seed=mask_gen).to(device)
-                with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                    outp = ddp_model(x, mask=mask, mask_ratio=args.mask_ratio, generator=mask_gen)
-                loss = outp.loss.float()
-                loss_value = float(loss.detach())
-                if not math.isfinite(loss_value):
-                    raise TrainingError(f"loss became {loss_value} at step {step} (epoch {epoch + 1}); training "
-                                        f"stopped. Last good checkpoint: {last_good()}. Try a lower --lr/--base-lr.")
-                opt.zero_grad(set_to_none=True)
-                if scaler is not None:
-                    scaler.scale(loss).backward()
-                    scaler.step(opt)
-                    scaler.update()
-                else:
-                    loss.backward()
-                    opt.step()
-                step += 1
-                seen_since += x.shape[0] * world
-                now = time.time()
-                if now - t_since > 1.0:
-                    ips = seen_since / (now - t_since)
-                    seen_since, t_since = 0, now
-                elapsed = elapsed_before + now - t0
-                if args.time_budget:
-                    eta = max(0.0, args.time_budget * 60 - elapsed)
-                else:
-                    eta = (total_steps - step) * (now - t0) / max(1, step - first_step)
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{lr:.2e}", img_s=f"{ips:.0f}")
-                if step % args.log_every == 0:
-                    log({"step": step, "epoch": epoch + (i + 1) / batches.steps_per_epoch, "loss": loss_value,
-                         "lr": lr, "images_per_s": round(ips, 1), "elapsed_s": round(elapsed, 2)})
-                if callback is not None and step % callback_every == 0:
-                    callback(StepInfo(step, total_steps, epoch, loss_value, lr, ips, elapsed, eta, model=model))
-                stop_now = interrupted["flag"] or (should_stop is not None and should_stop())
-                out_of_time = args.time_budget and elapsed >= args.time_budget * 60
-                if stop_now or out_of_time:
-                    break
-            # end of an epoch (or an early stop): evaluate and checkpoint
-            epoch_done = epoch + 1 if i + 1 >= batches.steps_per_epoch else epoch
-            elapsed = elapsed_before + time.time() - t0
-            metrics = evaluate(model, eval_images, 0.75) if main else {}
-            check_finite(f"end of epoch {epoch + 1}", metrics)
-            metrics["train_loss"] = loss_value
-            rec = {"step": step, "epoch": epoch_done, "elapsed_s": round(elapsed, 1), **metrics}
-            history.append(rec)
-            log({"event": "epoch_end", **rec})
-            stopped = interrupted["flag"] or (should_stop is not None and should_stop())
-            out_of_time = bool(args.time_budget and elapsed >= args.time_budget * 60)
-            status = "stopped" if stopped else ("finished" if (epoch_done >= args.epochs or out_of_time)
-                                                else "running")
-            last_card = save(epoch_done, elapsed, metrics, status)
-            if callback is not None:
-                callback(StepInfo(step, total_steps, epoch_done, loss_value, lr, ips, elapsed, 0.0, model=model))
-            if stopped or out_of_time:
-                break
-    finally:
-        if bar is not None:
-            bar.close()
-        if old_handler is not None:
-            signal.signal(signal.SIGINT, old_handler)
-    if world > 1:
-        dist.barrier()
-    if last_card is not None and last_card["status"] == "running":
-        last_card["status"] = "finished"
-        if main:
-            save_model(model, out, last_card)
-    return last_card or {}
-
-
 def _disk_full(e: BaseException) -> bool:
     """A write that failed for lack of space: ENOSPC and kin, or torch.save's own wording for a short write."""
     if isinstance(e, OSError):
         return e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
     return "unexpected pos" in str(e) or "No space left" in str(e)
+
+
+class Checkpoints:
+    """OUT.safetensors + OUT.json (the card), OUT.state.pt (resumable) and OUT.metrics.jsonl, written by rank 0.
+    Non-finite weights are never saved, and a full disk stops the run naming what was kept."""
+
+    def __init__(self, args: TrainArgs, s: Setup, card_base: dict, main: bool):
+        self.out = Path(args.out)
+        self.state_path = self.out.with_suffix(".state.pt")
+        self.metrics_path = self.out.with_suffix(".metrics.jsonl")
+        self.s, self.card_base, self.main = s, card_base, main
+        self.history: list = []
+
+    def resume(self, config: MAEConfig, gens: tuple) -> tuple:
+        """Load the state of an earlier run; returns (step, epoch, elapsed). The log loses the lines written
+        after that state (they are made again), so no step repeats."""
+        if not self.state_path.is_file():
+            raise TrainingError(f"--resume: no training state at {self.state_path}")
+        st = safe_torch_load(self.state_path)
+        if st.get("config") != json.dumps(config.to_dict(), sort_keys=True):
+            raise TrainingError(f"--resume: {self.state_path} was written for another model config")
+        self.s.model.load_state_dict(st["model"])
+        self.s.opt.load_state_dict(st["optimizer"])
+        if self.s.scaler is not None and st.get("scaler"):
+            self.s.scaler.load_state_dict(st["scaler"])
+        self.history = json.loads(st.get("history", "[]"))
+        torch.set_rng_state(st["rng_cpu"])
+        gens[0].set_state(st["rng_mask"])
+        gens[1].set_state(st["rng_aug"])
+        if self.main:
+            _trim_metrics(self.metrics_path, int(st["step"]))
+        return int(st["step"]), int(st["epoch"]), float(st["elapsed"])
+
+    def last_good(self) -> str:
+        h = self.history
+        return (f"{self.out}.safetensors (epoch {h[-1]['epoch']}, step {h[-1]['step']})" if h
+                else "none (no epoch had finished)")
+
+    def check_finite(self, step: int, where: str, metrics: dict) -> None:
+        """Non-finite weights (or held-out loss) after any update stop the run before they are saved, so the
+        checkpoint on disk stays the last good one."""
+        bad = [n for n, p_ in self.s.model.named_parameters() if not torch.isfinite(p_).all()]
+        ev = metrics.get("eval_loss")
+        if bad or (ev is not None and not math.isfinite(ev)):
+            what = f"weights became non-finite ({bad[0]}{' and others' if len(bad) > 1 else ''})" if bad else \
+                f"the held-out loss became {ev}"
+            raise TrainingError(f"{what} by step {step} ({where}); training stopped. Last good checkpoint: "
+                                f"{self.last_good()}. Try a lower --lr/--base-lr.")
+
+    def log(self, rec: dict) -> None:
+        if not self.main:
+            return
+        try:
+            with open(self.metrics_path, "a") as f:
+                f.write(json.dumps(rec) + "\n")
+        except OSError as e:
+            if not _disk_full(e):
+                raise  # a full disk is reported by the next checkpoint; the log line is lost
+
+    def save(self, step: int, epoch_done: int, elapsed: float, metrics: dict, status: str, gens: tuple) -> dict:
+        card = {**self.card_base, "epochs": epoch_done, "steps": step, "wall_time_s": round(elapsed, 1),
+                "status": status, "metrics": metrics, "history": self.history}
+        if not self.main:
+            return card
+        s = self.s
+        state = {"model": s.model.state_dict(), "optimizer": s.opt.state_dict(), "step": step,
+                 "epoch": epoch_done, "elapsed": elapsed, "rng_cpu": torch.get_rng_state(),
+                 "rng_mask": gens[0].get_state(), "rng_aug": gens[1].get_state(),
+                 "config": json.dumps(s.model.config.to_dict(), sort_keys=True), "history": json.dumps(self.history),
+                 "scaler": s.scaler.state_dict() if s.scaler is not None else {}}
+        try:  # each file is written to a temporary name and renamed: a failed write leaves the previous one.
+            # The resumable state goes first: when it cannot be written, nothing of this epoch is.
+            atomic_write(self.state_path, lambda f: torch.save(state, f))
+            save_model(s.model, self.out, card)
+        except (OSError, RuntimeError) as e:
+            if not _disk_full(e):
+                raise
+            kept = [f.name for f in (self.out.with_suffix(".safetensors"), self.out.with_suffix(".json"),
+                                     self.state_path) if f.is_file()]
+            raise TrainingError(f"disk full at step {step} while saving; training stopped. Kept (each complete): "
+                                f"{', '.join(kept) if kept else 'no files (no epoch had been saved)'}. Free some "
+                                f"space, then resume.") from None
+        return card
 
 
 def _trim_metrics(path: Path, step: int) -> None:
@@ -611,15 +393,175 @@ def _trim_metrics(path: Path, step: int) -> None:
             rec = json.loads(line)
         except json.JSONDecodeError:
             continue  # a line cut by a kill
-        if int(rec.get("step", 0)) <= step and not (rec.get("event") == "epoch_end" and rec.get("step", 0) > step):
+        if int(rec.get("step", 0)) <= step:
             keep.append(line)
-    atomic_write(path, lambda f: f.write("".join(l + "\n" for l in keep)), mode="w")
+    atomic_write(path, lambda f: f.write("".join(line + "\n" for line in keep)), mode="w")
 
 
-def _skipped_note(desc: dict) -> str:
-    n, ex = desc["skipped"], desc["skipped_examples"]
-    return (f"{n} unreadable image{'s' if n != 1 else ''} skipped (e.g. {', '.join(ex)}); training on the "
-            f"{desc['train']}.")
+@contextlib.contextmanager
+def _ctrl_c(active: bool):
+    """The first Ctrl-C asks the loop to save and stop (``flag["set"]``); a second one interrupts at once."""
+    flag = {"set": False}
+    if not active:
+        yield flag
+        return
+
+    def on_sigint(signum, frame):
+        if flag["set"]:
+            raise KeyboardInterrupt
+        flag["set"] = True
+    old = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+class _Pace:
+    """Images per second (over the last second or more) and the time left."""
+
+    def __init__(self, args: TrainArgs, total_steps: int, first_step: int, elapsed_before: float):
+        self.args, self.total, self.first, self.before = args, total_steps, first_step, elapsed_before
+        self.t0 = self.t_since = time.time()
+        self.seen, self.ips = 0, 0.0
+
+    def elapsed(self) -> float:
+        return self.before + time.time() - self.t0
+
+    def progress(self, step: int) -> float:
+        """Where the lr schedule stands: wall time against the budget, or steps against the total."""
+        if self.args.time_budget:
+            return min(1.0, self.elapsed() / (self.args.time_budget * 60))
+        return step / self.total
+
+    def tick(self, n_images: int, step: int) -> float:
+        now = time.time()
+        self.seen += n_images
+        if now - self.t_since > 1.0:
+            self.ips, self.seen, self.t_since = self.seen / (now - self.t_since), 0, now
+        if self.args.time_budget:
+            return max(0.0, self.args.time_budget * 60 - self.elapsed())
+        return (self.total - step) * (now - self.t0) / max(1, step - self.first)
+
+    def out_of_time(self) -> bool:
+        return bool(self.args.time_budget and self.elapsed() >= self.args.time_budget * 60)
+
+
+def pretrain(args: TrainArgs, callback: Optional[Callable[[StepInfo], None]] = None,
+             should_stop: Optional[Callable[[], bool]] = None, callback_every: int = 10) -> dict:
+    """Run pretraining as ``args`` says. ``callback(StepInfo)`` is called every ``callback_every`` steps and at
+    each epoch end (eta 0), in the training thread, between steps; ``should_stop()`` is polled each step and ends
+    the run cleanly with a checkpoint. Returns the final model card. Raises TrainingError on NaN/inf loss."""
+    policy.require_writable("training")
+    try:  # fail now, not after the whole budget, when the output folder cannot be made
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise TrainingError(f"cannot create the output folder {Path(args.out).parent} ({e.strerror or e})") from None
+    rank, world, device = init_distributed(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed + rank)
+    np.random.seed(args.seed + rank)
+    main = is_main(rank)
+
+    config = args.model_config()
+    global_batch = args.batch_size * world
+    peak_lr = args.lr if args.lr is not None else args.base_lr * global_batch / 256
+    s = setup(args, config, device, peak_lr)  # the model's init draws from the seeded RNG first, as before
+    train_src, eval_images, augment, data_desc = build_data(args, config)
+    batches = Batches(train_src, args.batch_size, rank, world, args.seed, workers=loader_workers(args.workers, device))
+    total_steps = batches.steps_per_epoch * args.epochs
+    warmup_frac = min(0.5, args.warmup_epochs / max(1, args.epochs))
+    gens = (torch.Generator().manual_seed(args.seed * 7919 + rank),      # masks
+            torch.Generator().manual_seed(args.seed * 104729 + rank))    # augmentation
+    ckpt = Checkpoints(args, s, _card_base(args, config, data_desc, world, global_batch, peak_lr, s), main)
+    step, start_epoch, elapsed_before = ckpt.resume(config, gens) if args.resume else (0, 0, 0.0)
+    if world > 1:
+        s.wrap_ddp()
+    if data_desc.get("skipped"):
+        ckpt.log({"event": "skipped_images", "count": data_desc["skipped"], "examples": data_desc["skipped_examples"]})
+        if callback is not None:
+            callback(StepInfo(step, total_steps, start_epoch, float("nan"), 0.0, 0.0, 0.0, 0.0,
+                              note=skipped_note(data_desc)))
+    bar = None
+    if main and args.progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=total_steps, initial=step, unit="it", dynamic_ncols=True, desc="pretrain")
+
+    pace = _Pace(args, total_steps, step, elapsed_before)
+    last_card, loss, lr = None, float("nan"), 0.0
+    stop = lambda: ctrl_c["set"] or (should_stop is not None and should_stop())  # noqa: E731
+    s.model.train()
+    with _ctrl_c(main and threading_main()) as ctrl_c:
+        try:
+            for epoch in range(start_epoch, args.epochs):
+                if step >= total_steps:
+                    break
+                skip = step - epoch * batches.steps_per_epoch  # > 0 when resuming a run stopped mid-epoch
+                i = skip - 1
+                for i, x01 in enumerate(batches.epoch(epoch, start=skip), start=skip):
+                    lr = lr_at(pace.progress(step), warmup_frac, peak_lr, args.min_lr)
+                    x = s.model.normalize(augment(x01, gens[1]).to(device, non_blocking=True))
+                    mask = None if args.mask_strategy == "random" else make_mask(
+                        args.mask_strategy, x.shape[0], config.grid_size, args.mask_ratio, seed=gens[0]).to(device)
+                    try:
+                        loss = s.step(x, lr, mask_ratio=args.mask_ratio, mask=mask, generator=gens[0])
+                    except NonFiniteLoss as e:
+                        raise TrainingError(f"loss became {e.value} at step {step} (epoch {epoch + 1}); training "
+                                            f"stopped. Last good checkpoint: {ckpt.last_good()}. Try a lower "
+                                            f"--lr/--base-lr.") from None
+                    step += 1
+                    eta = pace.tick(x.shape[0] * world, step)
+                    if bar is not None:
+                        bar.update(1)
+                        bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", img_s=f"{pace.ips:.0f}")
+                    if step % args.log_every == 0:
+                        ckpt.log({"step": step, "epoch": epoch + (i + 1) / batches.steps_per_epoch, "loss": loss,
+                                  "lr": lr, "images_per_s": round(pace.ips, 1), "elapsed_s": round(pace.elapsed(), 2)})
+                    if callback is not None and step % callback_every == 0:
+                        callback(StepInfo(step, total_steps, epoch, loss, lr, pace.ips, pace.elapsed(), eta, s.model))
+                    if stop() or pace.out_of_time():
+                        break
+                # end of an epoch (or an early stop): evaluate, check, checkpoint
+                epoch_done = epoch + 1 if i + 1 >= batches.steps_per_epoch else epoch
+                elapsed = pace.elapsed()
+                metrics = evaluate(s.model, eval_images, 0.75) if main else {}
+                ckpt.check_finite(step, f"end of epoch {epoch + 1}", metrics)
+                metrics["train_loss"] = loss
+                rec = {"step": step, "epoch": epoch_done, "elapsed_s": round(elapsed, 1), **metrics}
+                ckpt.history.append(rec)
+                ckpt.log({"event": "epoch_end", **rec})
+                stopped, out_of_time = stop(), pace.out_of_time()
+                status = "stopped" if stopped else ("finished" if epoch_done >= args.epochs or out_of_time
+                                                    else "running")
+                last_card = ckpt.save(step, epoch_done, elapsed, metrics, status, gens)
+                if callback is not None:
+                    callback(StepInfo(step, total_steps, epoch_done, loss, lr, pace.ips, elapsed, 0.0, s.model))
+                if stopped or out_of_time:
+                    break
+        finally:
+            if bar is not None:
+                bar.close()
+    if world > 1:
+        dist.barrier()
+    if last_card is not None and last_card["status"] == "running":
+        last_card["status"] = "finished"
+        if main:
+            save_model(s.model, ckpt.out, last_card)
+    return last_card or {}
+
+
+def _card_base(args: TrainArgs, config: MAEConfig, data_desc: dict, world: int, global_batch: int, peak_lr: float,
+               s: Setup) -> dict:
+    return {
+        "name": Path(args.out).name, "data": data_desc, "preset": args.preset, "mask_ratio": args.mask_ratio,
+        "mask_strategy": args.mask_strategy, "norm_pix_loss": config.norm_pix_loss,
+        "command": getattr(args, "_command", None), "commit": _git_commit(),
+        "train_args": {k: v for k, v in dataclasses.asdict(args).items() if k not in ("progress",)},
+        "world_size": world, "global_batch": global_batch, "peak_lr": peak_lr, "precision": s.precision,
+        "device": str(s.device.type), "pixel_normalisation": {"mean": list(config.pixel_mean),
+                                                                "std": list(config.pixel_std)},
+    }
 
 
 def threading_main() -> bool:

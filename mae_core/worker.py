@@ -30,7 +30,8 @@ import torch
 from . import policy
 from .checkpoints import CheckpointError
 from .data import DataError
-from .train import StepInfo, TrainArgs, TrainingError, build_data, pretrain
+from .data import build_data
+from .train import StepInfo, TrainArgs, TrainingError, pretrain
 
 RECON_EVERY_S = 4.0    # refresh the reconstructions at most this often
 N_RECON_IMAGES = 8
@@ -343,31 +344,23 @@ class JobRegistry:
 
 
 def estimate_seconds_per_epoch(args: TrainArgs, steps: int = 3) -> float:
-    """Time a few training steps of this configuration as the run would make them (its device and precision,
-    loading its data in this thread as the app's runs do) and scale to one epoch."""
-    from .model import MaskedAutoencoderViT
-    from .train import Batches, _precision, make_optimizer, param_groups, pick_device
+    """Time a few training steps of this configuration as the run would make them (its device, precision and
+    scaler through ``train.setup``/``train_step``, loading its data in this thread as the app's runs do) and
+    scale to one epoch."""
+    from .train import Batches, setup
     config = args.model_config()
-    device = pick_device(args.device)
-    _, amp_dtype = _precision(args, device)
     torch.manual_seed(0)
-    model = MaskedAutoencoderViT(config).to(device)
+    s = setup(args, config)
     src, _, augment, _ = build_data(dataclasses.replace(args, eval_images=8), config)
     batches = Batches(src, args.batch_size, 0, 1, 0)
-    opt = make_optimizer(param_groups(model, 0.05), 1e-4)
     g = torch.Generator().manual_seed(0)
     it = batches.epoch(0)
     times = []
     with torch.enable_grad():
         for i in range(steps + 1):
             t = time.perf_counter()
-            x = model.normalize(augment(next(it), g).to(device))
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                loss = model(x, mask_ratio=args.mask_ratio).loss
-            opt.zero_grad()
-            loss.float().backward()
-            opt.step()
-            if device.type == "cuda":
+            s.step(s.model.normalize(augment(next(it), g).to(s.device)), mask_ratio=args.mask_ratio)
+            if s.device.type == "cuda":
                 torch.cuda.synchronize()
             if i:  # the first step warms up
                 times.append(time.perf_counter() - t)

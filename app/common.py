@@ -20,7 +20,7 @@ if str(ROOT) not in sys.path:
 from mae_core.checkpoints import CheckpointError, load_model  # noqa: E402
 from mae_core.data import (FASHION_MNIST_CLASSES, PHOTO_ALL, PHOTO_HELDOUT, DataError, load_fashion_mnist_subset,  # noqa: E402
                            load_photo, open_image, prepare_image)
-from mae_core import policy, uploads, zoo  # noqa: E402
+from mae_core import cards, policy, uploads, zoo  # noqa: E402
 
 RUNS_DIR = Path(os.environ.get("MAE_RUNS_DIR", ROOT / "runs"))
 
@@ -276,29 +276,34 @@ def model_picker():
 
 
 def model_card_view(card: dict):
-    """The facts of a model card worth reading, in a compact table."""
+    """The facts of a model card worth reading, in a compact table (read through the card schema)."""
+    c = cards.read(card)
     rows = {}
-    data = card.get("data") or {}
-    if data:
-        rows["Data"] = data.get("name", "")
-    for key, label in (("mask_ratio", "Pretraining mask ratio"), ("epochs", "Epochs"),
-                       ("wall_time_s", "Training time (s)"), ("format", "Format"), ("source", "File")):
-        if card.get(key) is not None:
-            rows[label] = card[key]
-    if card.get("norm_pix_loss") is not None:
-        rows["Target"] = "norm-pix (per-patch normalised)" if card["norm_pix_loss"] else "pixels"
-    m = card.get("metrics") or {}
-    if "heldout_eval_mse_pixels" in m:
-        rows["Held-out masked MSE @75% (pixels)"] = f"{m['heldout_eval_mse_pixels']:.4f}"
-    em = card.get("embedding_metrics") or {}
+    if c.data_name:
+        rows["Data"] = c.data_name
+    if c.mask_ratio is not None:
+        rows["Pretraining mask ratio"] = c.mask_ratio
+    if c.mask_strategy != "random":
+        rows["Pretraining masks"] = c.mask_strategy
+    if c.epochs:
+        rows["Epochs"] = c.epochs
+    if c.wall_time_s is not None:
+        rows["Training time (s)"] = c.wall_time_s
+    rows["Format"] = c.format
+    if c.extra.get("source"):
+        rows["File"] = Path(c.extra["source"]).name
+    if c.norm_pix_loss is not None:
+        rows["Target"] = "norm-pix (per-patch normalised)" if c.norm_pix_loss else "pixels"
+    if c.heldout_mse_pixels is not None:
+        rows["Held-out masked MSE @75% (pixels)"] = f"{c.heldout_mse_pixels:.4f}"
     for pool in ("cls", "mean", "both"):
-        if f"linear_probe_{pool}" in em:
-            rows[f"Linear probe / kNN ({pool})"] = f"{em[f'linear_probe_{pool}']:.1%} / {em[f'knn_{pool}']:.1%}"
-    raw = card.get("raw_pixel_baseline") or {}
+        if c.probe(pool) is not None:
+            rows[f"Linear probe / kNN ({pool})"] = f"{c.probe(pool):.1%} / {c.knn(pool):.1%}"
+    raw = c.raw_pixel_baseline
     if raw:
         rows["Raw pixels: probe / kNN"] = f"{raw['linear_probe']:.1%} / {raw['knn']:.1%}"
-    if card.get("command"):
-        rows["Command"] = card["command"]
+    if c.command:
+        rows["Command"] = c.command
     st.table({"": list(rows), "value": [str(v) for v in rows.values()]})
 
 

@@ -16,7 +16,8 @@ import torch
 from benchlib import write
 
 from mae_core.data import load_fashion_mnist
-from mae_core.embed import encode, knn_accuracy, linear_probe_accuracy, raw_pixels
+from mae_core.embed import encode, raw_pixels
+from mae_core.metrics import knn_accuracy, linear_probe_accuracy
 from mae_core.train import TrainArgs, pretrain
 
 

@@ -15,7 +15,8 @@ from benchlib import write
 from mae_core.checkpoints import load_model
 from mae_core.data import load_fashion_mnist_subset
 from mae_core.masking import make_mask
-from mae_core.sweep import DEFAULT_RATIOS, masked_errors, sweep
+from mae_core.metrics import masked_errors
+from mae_core.sweep import DEFAULT_RATIOS, sweep
 
 
 def main():

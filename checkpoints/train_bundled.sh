@@ -12,7 +12,7 @@ run() {
   $PY -m mae_core.train "$@" --out "checkpoints/$name"
   rm -f "checkpoints/$name.state.pt"   # the resumable state is not shipped
   $PY -m mae_core.checkpoints half "checkpoints/$name"
-  $PY -m mae_core.embed card "checkpoints/$name"
+  $PY -m mae_core.cards measure "checkpoints/$name"
 }
 SELECTED="$*"
 all=(fmnist_r75 photo64_r75 fmnist_r90 fmnist_r50 fmnist_r25 fmnist_r75_normpix)

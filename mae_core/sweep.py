@@ -20,9 +20,10 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 import torch
 
-from . import figures
+from . import cards, figures
 from .checkpoints import atomic_write
 from .masking import STRATEGIES, get_strategy, make_mask
+from .metrics import masked_errors
 
 DEFAULT_RATIOS = tuple(round(0.05 * i, 2) for i in range(1, 20))  # 0.05 .. 0.95
 CSV_FIELDS = ("strategy", "ratio", "n_hidden", "mean", "std", "q25", "q75", "n")
@@ -30,20 +31,6 @@ CSV_FIELDS = ("strategy", "ratio", "n_hidden", "mean", "std", "q25", "q75", "n")
 
 def _seed(strategy: str, ratio: float, seed: int) -> int:
     return zlib.crc32(f"{strategy}:{ratio:.4f}:{seed}".encode())
-
-
-@torch.no_grad()
-def masked_errors(model, images01: torch.Tensor, masks: torch.Tensor, batch_size: int = 512) -> np.ndarray:
-    """Per-image MSE over hidden patches, in [0, 1] pixel units (norm-pix predictions re-scaled with the true
-    patch statistics). images01 (N, C, H, W), masks (N, L) bool. Returns (N,) float64."""
-    device = next(model.parameters()).device
-    out = []
-    for i in range(0, len(images01), batch_size):
-        o, _, per_patch = model.reconstruct_pixels(images01[i:i + batch_size].to(device),
-                                                   masks[i:i + batch_size].to(device))
-        mf = o.mask
-        out.append(((per_patch * mf).sum(1) / mf.sum(1).clamp(min=1)).double().cpu())
-    return torch.cat(out).numpy()
 
 
 @dataclass
@@ -140,18 +127,18 @@ def strategy_examples(model, image01: torch.Tensor, ratio: float, seed: int = 0)
     return {s: reconstruct(model, image01, make_mask(s, 1, g, ratio, seed=seed)[0]) for s in STRATEGIES}
 
 
-def probe_table(cards: Sequence[dict]) -> list:
+def probe_table(model_cards: Sequence[dict]) -> list:
     """Linear-probe and kNN accuracy against pretraining ratio from model cards (the analogue of the paper's
     Figure 5), sorted by ratio; cards without embedding metrics are left out."""
     rows = []
-    for c in cards:
-        em = c.get("embedding_metrics") or {}
-        if c.get("mask_ratio") is None or not em:
+    for c in map(cards.read, model_cards):
+        em = c.embedding_metrics
+        if c.mask_ratio is None or not em:
             continue
-        rows.append({"name": c["name"], "ratio": float(c["mask_ratio"]), "norm_pix": bool(c.get("norm_pix_loss")),
+        rows.append({"name": c.name, "ratio": float(c.mask_ratio), "norm_pix": bool(c.norm_pix_loss),
                      **{k: float(v) for k, v in em.items() if k.startswith(("knn_", "linear_probe_"))},
-                     "raw_probe": float((c.get("raw_pixel_baseline") or {}).get("linear_probe", float("nan"))),
-                     "raw_knn": float((c.get("raw_pixel_baseline") or {}).get("knn", float("nan")))})
+                     "raw_probe": float(c.raw_pixel_baseline.get("linear_probe", float("nan"))),
+                     "raw_knn": float(c.raw_pixel_baseline.get("knn", float("nan")))})
     return sorted(rows, key=lambda r: (r["norm_pix"], r["ratio"]))
 
 

@@ -33,9 +33,11 @@ import torch
 import torch.distributed as dist
 
 from . import policy
+from .cards import ModelCard
 from .checkpoints import atomic_write, safe_torch_load, save_model, CheckpointError
 from .data import Batches, DataError, build_data, loader_workers, skipped_note
-from .masking import STRATEGIES, make_mask, random_mask
+from .masking import STRATEGIES, make_mask
+from .metrics import evaluate
 from .model import MAEConfig, MaskedAutoencoderViT, PRESETS, preset_config
 
 
@@ -160,28 +162,6 @@ def lr_at(progress: float, warmup: float, peak: float, minimum: float) -> float:
 # --------------------------------------------------------------------------------------------------
 # Evaluation
 # --------------------------------------------------------------------------------------------------
-
-@torch.no_grad()
-def evaluate(model: MaskedAutoencoderViT, images01: torch.Tensor, mask_ratio: float = 0.75, seed: int = 0,
-             batch_size: int = 500) -> dict:
-    """Masked-patch error on held-out images with fixed random masks: in the model's target space (the loss)
-    and in [0, 1] pixel units (comparable across models, norm-pix ones re-scaled with true patch statistics)."""
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    g = torch.Generator().manual_seed(seed)
-    tot_loss = tot_pix = tot_n = 0.0
-    for i in range(0, len(images01), batch_size):
-        x01 = images01[i:i + batch_size].to(device)
-        mask = random_mask(len(x01), model.config.grid_size, mask_ratio, seed=g).to(device)
-        out, _, per_patch = model.reconstruct_pixels(x01, mask)
-        m = out.mask
-        tot_loss += float(out.loss) * float(m.sum())
-        tot_pix += float((per_patch * m).sum())
-        tot_n += float(m.sum())
-    model.train(was_training)
-    return {"eval_loss": tot_loss / tot_n, "eval_mse_pixels": tot_pix / tot_n, "eval_mask_ratio": mask_ratio}
-
 
 # --------------------------------------------------------------------------------------------------
 # Setup and one step (shared by the loop below, the app's time estimate and bench/train_throughput.py)
@@ -357,8 +337,8 @@ class Checkpoints:
                 raise  # a full disk is reported by the next checkpoint; the log line is lost
 
     def save(self, step: int, epoch_done: int, elapsed: float, metrics: dict, status: str, gens: tuple) -> dict:
-        card = {**self.card_base, "epochs": epoch_done, "steps": step, "wall_time_s": round(elapsed, 1),
-                "status": status, "metrics": metrics, "history": self.history}
+        card = ModelCard(**self.card_base, epochs=epoch_done, steps=step, wall_time_s=round(elapsed, 1),
+                         status=status, metrics=metrics, history=self.history).to_dict()
         if not self.main:
             return card
         s = self.s

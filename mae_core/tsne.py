@@ -22,6 +22,8 @@ import numpy as np
 # Above this the O(N^2) sum stops paying against Barnes-Hut's O(N log N): on 2 cores exact was 2.0x faster at
 # 5,000 points, 1.55x at 10,000 and 1.08x at 20,000 (bench/tsne.py, results in bench/results/tsne*.json).
 EXACT_MAX = 15_000
+# The schedule every t-SNE engine here runs: early exaggeration at a coarse theta, then the main phase.
+TSNE_SCHEDULE = {"early_iter": 125, "early_theta": 1.0, "exaggeration": 12.0, "iter": 500, "theta": 0.5}
 MAX_STEP_NORM = 5.0  # openTSNE's default: no point moves further than this in one step
 
 # numba's workqueue threading layer (its fallback where neither TBB nor OpenMP is found) aborts the whole process
@@ -168,7 +170,6 @@ def tsne_exact(x: np.ndarray, perplexity: float = 30.0, seed: int = 0, schedule:
     Returns (embedding (N, 2) float32, exact KL divergence)."""
     from openTSNE import affinity, initialization
 
-    from .embed import TSNE_SCHEDULE
     sch = {**TSNE_SCHEDULE, **(schedule or {})}
     P = affinity.PerplexityBasedNN(x, perplexity=perplexity, method="exact", n_jobs=n_jobs, random_state=seed,
                                    verbose=False).P

@@ -9,7 +9,7 @@ import urllib.request
 from pathlib import Path
 from typing import Callable, Optional
 
-from . import policy
+from . import cards, policy
 from .checkpoints import CheckpointError, list_bundled
 from .data import cache_dir
 
@@ -80,14 +80,8 @@ def download_official(name: str, progress: Optional[Callable[[int, Optional[int]
 
 
 def model_label(card: dict) -> str:
-    """A human name for a checkpoint: data, pretraining ratio, target."""
-    data = (card.get("data") or {}).get("name") or card.get("format", "model")
-    parts = [data]
-    if card.get("mask_ratio") is not None:
-        parts.append(f"pretrained at {float(card['mask_ratio']):.0%} masking")
-    if card.get("norm_pix_loss"):
-        parts.append("norm-pix target")
-    return " · ".join(parts)
+    """A human name for a checkpoint: data, pretraining ratio (and strategy), target."""
+    return cards.read(card).label
 
 
 def bundled_choices() -> dict[str, str]:

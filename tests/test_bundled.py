@@ -7,7 +7,7 @@ import pytest
 
 from mae_core.checkpoints import CHECKPOINT_DIR, list_bundled, load_model
 from mae_core.data import find_fashion_mnist, load_fashion_mnist, load_fashion_mnist_subset
-from mae_core.train import evaluate
+from mae_core.metrics import evaluate
 
 CARDS = {c["name"]: c for c in list_bundled()}
 FMNIST = {n: c for n, c in CARDS.items() if (c.get("data") or {}).get("name") == "Fashion-MNIST"}

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from mae_core.embed import (PROBE_C_GRID, encode, knn_accuracy, linear_probe_accuracy, nearest_neighbours, project,
-                             scores)
+from mae_core.embed import encode, project
+from mae_core.metrics import PROBE_C_GRID, knn_accuracy, linear_probe_accuracy, nearest_neighbours, scores
 from mae_core.model import build_model
 
 

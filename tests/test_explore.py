@@ -6,7 +6,7 @@ from mae_core.explore import HIDDEN_GREY, reconstruct
 from mae_core.figures import data_url, error_map_image, panel_image, png_bytes
 from mae_core.masking import random_mask
 from mae_core.model import build_model
-from mae_core.sweep import masked_errors
+from mae_core.metrics import masked_errors
 
 
 @pytest.fixture(scope="module")

@@ -13,10 +13,10 @@ from common import error, get_model, model_picker, plain
 
 from mae_core import policy, zoo
 from mae_core.data import DataError, find_fashion_mnist, labelled_dataset
-from mae_core.embed import (TSNE_ENGINE_NAMES, encode, nearest_neighbours, project, raw_pixels, scores,
-                             thumbnails, tsne_backend)
+from mae_core.embed import TSNE_ENGINE_NAMES, encode, project, raw_pixels, thumbnails, tsne_backend
 from mae_core.explore import reconstruct
 from mae_core.figures import to_pil
+from mae_core.metrics import nearest_neighbours, scores
 from mae_core.masking import random_mask
 
 PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f",

@@ -162,7 +162,7 @@ else:
         rows = probe_table(series)
         if not rows:
             st.info("These model cards carry no kNN / linear-probe metrics yet "
-                    "(python -m mae_core.embed card checkpoints/NAME).")
+                    "(python -m mae_core.cards measure checkpoints/NAME).")
         else:
             pool = st.radio("Features", ["both", "cls", "mean"], horizontal=True, key="probe_pool",
                             format_func={"both": "cls + mean of patches", "cls": "cls token",

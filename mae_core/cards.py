@@ -1,0 +1,208 @@
+"""Model cards: the schema every card follows, and how a card's metrics are measured.
+
+A card is the JSON beside our weights (``NAME.json``): what the model is (config), how it was made (data,
+command, commit, epochs, wall time) and how good it is (held-out error, kNN / probe). ``ModelCard`` is its
+schema, with a version: ``train`` writes cards through it, and every reader (the app's card table and model
+labels, the sweep's probe table, ``measure``) reads them through it. Cards written before the schema (version
+1) load unchanged: unknown keys are kept in ``extra`` and written back.
+
+    python -m mae_core.cards measure checkpoints/fmnist_r75   # held-out error, kNN / probe -> the card
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+SCHEMA_VERSION = 2
+RAW_BASELINE_PATH = Path(__file__).resolve().parent.parent / "checkpoints" / "raw_pixel_baseline.json"
+
+
+@dataclass
+class ModelCard:
+    name: str = ""
+    config: dict = field(default_factory=dict)          # MAEConfig.to_dict()
+    format: str = "mae_explorer"
+    format_version: int = 1
+    schema_version: int = SCHEMA_VERSION
+    # how it was made
+    data: dict = field(default_factory=dict)            # {"name", "train", "eval", ["skipped", ...]}
+    preset: Optional[str] = None
+    mask_ratio: Optional[float] = None
+    mask_strategy: str = "random"
+    norm_pix_loss: Optional[bool] = None
+    command: Optional[str] = None
+    commit: Optional[str] = None
+    train_args: dict = field(default_factory=dict)
+    world_size: int = 1
+    global_batch: Optional[int] = None
+    peak_lr: Optional[float] = None
+    precision: Optional[str] = None
+    device: Optional[str] = None
+    pixel_normalisation: dict = field(default_factory=dict)
+    epochs: int = 0
+    steps: int = 0
+    wall_time_s: Optional[float] = None
+    status: Optional[str] = None                        # running | stopped | finished
+    weights_dtype: str = "float32"
+    # how good it is
+    metrics: dict = field(default_factory=dict)         # eval_*, train_loss, heldout_* (see measure)
+    history: list = field(default_factory=list)         # one record per epoch end
+    embedding_metrics: dict = field(default_factory=dict)  # knn_<pool>, linear_probe_<pool>, protocol
+    raw_pixel_baseline: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)           # keys this schema does not know (older or newer cards)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelCard":
+        """Any card, of any version: known keys fill fields, the rest is kept in ``extra``."""
+        known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        kw = {k: v for k, v in d.items() if k in known and v is not None}
+        card = cls(**kw)
+        card.extra = {k: v for k, v in d.items() if k not in known}
+        if "schema_version" not in d:
+            card.schema_version = 1
+        return card
+
+    def to_dict(self) -> dict:
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
+        d.update(self.extra)
+        return d
+
+    # -- what readers ask of a card ------------------------------------------------------------------
+    @property
+    def data_name(self) -> str:
+        return (self.data or {}).get("name") or ""
+
+    @property
+    def label(self) -> str:
+        """A human name: data, pretraining ratio and strategy, target."""
+        parts = [self.data_name or self.extra.get("format") or self.format or "model"]
+        if self.mask_ratio is not None:
+            parts.append(f"pretrained at {float(self.mask_ratio):.0%} masking"
+                         + ("" if self.mask_strategy == "random" else f" ({self.mask_strategy})"))
+        if self.norm_pix_loss:
+            parts.append("norm-pix target")
+        return " · ".join(parts)
+
+    @property
+    def heldout_mse_pixels(self) -> Optional[float]:
+        return self.metrics.get("heldout_eval_mse_pixels")
+
+    def probe(self, pool: str) -> Optional[float]:
+        return self.embedding_metrics.get(f"linear_probe_{pool}")
+
+    def knn(self, pool: str) -> Optional[float]:
+        return self.embedding_metrics.get(f"knn_{pool}")
+
+
+def read(card: Any) -> ModelCard:
+    """A ModelCard from a card dict (as ``load_model`` returns it), a ModelCard, or a card file's path."""
+    if isinstance(card, ModelCard):
+        return card
+    if isinstance(card, (str, Path)):
+        card = json.loads(Path(card).read_text())
+    return ModelCard.from_dict(card or {})
+
+
+# --------------------------------------------------------------------------------------------------
+# Measuring a card's metrics (Fashion-MNIST: train on 60k, score on the 10k test set)
+# --------------------------------------------------------------------------------------------------
+
+def fashion_mnist_card_metrics(model, k: int = 20, log=print) -> dict:
+    from .data import load_fashion_mnist
+    from .embed import POOLS, encode
+    from .metrics import knn_accuracy, linear_probe_accuracy
+    train, test = load_fashion_mnist("train"), load_fashion_mnist("test")
+    ytr, yte = train.labels.numpy(), test.labels.numpy()
+    out = {"protocol": "features of the unmasked 28px image; fit on the 60k train split, scored on the 10k test "
+                       f"split; kNN: k={k} cosine majority vote; probe: logistic regression on standardised features, "
+                       "its L2 penalty C chosen on 10% of the train split held out"}
+    t = time.time()
+    both_tr, both_te = encode(model, train.images, "both"), encode(model, test.images, "both")
+    d = model.config.embed_dim
+    log(f"  encoded {len(both_tr) + len(both_te)} images in {time.time() - t:.0f} s")
+    for pool in POOLS:
+        t = time.time()
+        sl = {"cls": slice(0, d), "mean": slice(d, 2 * d), "both": slice(0, 2 * d)}[pool]
+        ftr, fte = both_tr[:, sl], both_te[:, sl]
+        out[f"knn_{pool}"] = knn_accuracy(ftr, ytr, fte, yte, k=k)
+        det = {}
+        out[f"linear_probe_{pool}"] = linear_probe_accuracy(ftr, ytr, fte, yte, details=det)
+        out[f"linear_probe_{pool}_C"] = det["C"]
+        log(f"  {pool}: kNN {out[f'knn_{pool}']:.4f}  probe {out[f'linear_probe_{pool}']:.4f}  ({time.time() - t:.0f} s)")
+    return out
+
+
+def raw_pixel_baseline(k: int = 20, log=print) -> dict:
+    if RAW_BASELINE_PATH.is_file():
+        return json.loads(RAW_BASELINE_PATH.read_text())
+    from .checkpoints import atomic_write_json
+    from .data import load_fashion_mnist
+    from .embed import raw_pixels
+    from .metrics import knn_accuracy, linear_probe_accuracy
+    train, test = load_fashion_mnist("train"), load_fashion_mnist("test")
+    ftr, fte = raw_pixels(train.images), raw_pixels(test.images)
+    ytr, yte = train.labels.numpy(), test.labels.numpy()
+    res = {"knn": knn_accuracy(ftr, ytr, fte, yte, k=k), "knn_5": knn_accuracy(ftr, ytr, fte, yte, k=5),
+           "protocol": "raw 784 pixels in [0,1], same kNN / probe code as the model cards"}
+    det = {}
+    res["linear_probe"] = linear_probe_accuracy(ftr, ytr, fte, yte, details=det)
+    res["linear_probe_C"] = det["C"]
+    log(f"  raw pixels: kNN(20) {res['knn']:.4f}  kNN(5) {res['knn_5']:.4f}  probe {res['linear_probe']:.4f}")
+    atomic_write_json(RAW_BASELINE_PATH, res)
+    return res
+
+
+def measure(path: str, log=print) -> ModelCard:
+    """Measure held-out reconstruction and (for Fashion-MNIST models) kNN / probe metrics; write them into
+    the model card (atomically). Returns the updated card."""
+    from .checkpoints import _stem, atomic_write_json, load_model
+    from .data import load_fashion_mnist, photo_eval_set
+    from .metrics import evaluate
+
+    model, _ = load_model(path)
+    card_path = _stem(Path(path)).with_suffix(".json")
+    card = read(card_path)
+    c = model.config
+    if c.in_chans == 1 and c.img_size == 28:
+        test = load_fashion_mnist("test")
+        card.metrics.update({f"heldout_{k}": v for k, v in evaluate(model, test.images, 0.75, seed=0).items()})
+        card.metrics["heldout_set"] = "Fashion-MNIST test split (10,000), random masks at 0.75, seed 0"
+        card.embedding_metrics = fashion_mnist_card_metrics(model, log=log)
+        card.raw_pixel_baseline = raw_pixel_baseline(log=log)
+    else:
+        ev = photo_eval_set(c.img_size, c.in_chans)
+        card.metrics.update({f"heldout_{k}": v for k, v in evaluate(model, ev, 0.75, seed=0).items()})
+        card.metrics["heldout_set"] = "48 fixed crops of held-out scikit-image photos, random masks at 0.75"
+    atomic_write_json(card_path, card.to_dict())
+    return card
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m mae_core.cards", description="Model cards")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("measure", help="measure a checkpoint and write the metrics into its model card")
+    c.add_argument("paths", nargs="+")
+    args = p.parse_args(argv)
+    from .checkpoints import CheckpointError
+    from .data import DataError
+    for path in args.paths:
+        print(f"measuring {path}")
+        try:
+            card = measure(path)
+        except (CheckpointError, DataError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        print(json.dumps({"metrics": card.metrics, "embedding_metrics": card.embedding_metrics}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

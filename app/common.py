@@ -7,15 +7,12 @@ import os
 import re
 import secrets
 import string
-import sys
 from pathlib import Path
 from typing import Optional
 
 import streamlit as st
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 from mae_core.checkpoints import CheckpointError, load_model  # noqa: E402
 from mae_core.data import (FASHION_MNIST_CLASSES, PHOTO_ALL, PHOTO_HELDOUT, DataError, load_fashion_mnist_subset,  # noqa: E402

@@ -1,13 +1,10 @@
-"""MAE Explorer: `streamlit run app/main.py`."""
-import sys
+"""MAE Explorer: `streamlit run app/main.py`. Streamlit puts this folder on sys.path (so pages import
+``common``); ``mae_core`` is installed (pip install -e .)."""
 from pathlib import Path
 
 import streamlit as st
 
 HERE = Path(__file__).resolve().parent
-for p in (HERE, HERE.parent):
-    if str(p) not in sys.path:
-        sys.path.insert(0, str(p))
 
 st.set_page_config(page_title="MAE Explorer", page_icon="🧩", layout="wide")
 

@@ -2,15 +2,12 @@
 import json
 import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+ROOT = Path(__file__).resolve().parent.parent   # mae_core itself is installed: pip install -e ".[dev]"
 RESULTS = ROOT / "bench" / "results"
 
 

@@ -10,7 +10,7 @@ import time
 
 import torch
 
-from benchlib import ROOT  # noqa: F401  (puts the repository on sys.path)
+from benchlib import ROOT  # noqa: F401
 
 from mae_core.checkpoints import load_model
 from mae_core.data import load_fashion_mnist_subset

@@ -1,12 +1,11 @@
 import os
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+ROOT = Path(__file__).resolve().parent.parent  # mae_core is installed (pip install -e .); app/ and tests/ are on
+                                               # pytest's pythonpath (pyproject.toml)
 os.environ.setdefault("MAE_CACHE_DIR", str(ROOT / ".pytest_cache" / "mae_cache"))
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
@@ -43,3 +42,26 @@ def app_page(tmp_path, monkeypatch):
         assert not app.exception, app.exception
         return app
     return open_page
+
+
+@pytest.fixture(scope="session")
+def trained_micro(tmp_path_factory):
+    """One finished training run shared by the tests that need a trained model and its files: the micro model,
+    1 epoch of the bundled subset at batch 100 (16 steps), logging every step. Tests that change the run copy it
+    first (``copy_run``)."""
+    from mae_core.train import TrainArgs, pretrain
+    out = tmp_path_factory.mktemp("trained_micro") / "micro"
+    args = TrainArgs(data="fashion-mnist-subset", preset="mae_fmnist_micro", epochs=1, batch_size=100, lr=1e-3,
+                     warmup_epochs=0, out=str(out), progress=False, eval_images=50, log_every=1)
+    card = pretrain(args)
+    assert card["status"] == "finished" and card["steps"] == 16
+    return out
+
+
+def copy_run(stem: Path, dest: Path) -> Path:
+    """Copy a run's files (weights, card, state, metrics) to ``dest`` under the same name; returns the new stem."""
+    import shutil
+    dest.mkdir(parents=True, exist_ok=True)
+    for f in stem.parent.glob(stem.name + ".*"):
+        shutil.copy2(f, dest / f.name)
+    return dest / stem.name

@@ -9,6 +9,8 @@ from PIL import Image
 
 from browser import SCREENSHOT_DIR, browser_page, streamlit_server, wait_idle
 
+pytestmark = pytest.mark.browser  # a real server and chromium: minutes
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):

@@ -12,6 +12,7 @@ def _table_rows(app):
     return dict(zip(t[""], t["kNN accuracy"]))
 
 
+@pytest.mark.slow
 def test_page_shows_map_point_neighbours_and_scores(at):
     assert at.title[0].value == "What the encoder has learned"
     assert any("400 points · PCA of 192-d cls features" in c.value for c in at.caption)
@@ -21,6 +22,7 @@ def test_page_shows_map_point_neighbours_and_scores(at):
     assert any("of the neighbours share the class of #0" in c.value for c in at.caption)
 
 
+@pytest.mark.slow
 def test_point_pool_mask_and_comparison(at):
     at.number_input(key="emb_point").set_value(17).run()
     assert any("share the class of #17" in c.value for c in at.caption)
@@ -45,6 +47,7 @@ def test_bad_folder_is_a_message(at, tmp_path):
     assert not at.exception
 
 
+@pytest.mark.slow
 def test_tsne_map_says_which_engine_made_it(app_page):
     pytest.importorskip("numba")
     app = app_page("embeddings.py", emb_method="tsne", emb_n=300)

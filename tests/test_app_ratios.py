@@ -11,6 +11,7 @@ def _downloads(app):
     return [b.label for b in app.get("download_button")]
 
 
+@pytest.mark.slow
 def test_first_visit_computes_only_the_first_section(at):
     assert at.title[0].value == "Mask ratio and masking strategy"
     assert not at.tabs                                    # no st.tabs: they would run every section's code
@@ -19,6 +20,7 @@ def test_first_visit_computes_only_the_first_section(at):
     assert not any("pretrained 25%" in (c.value or "") for c in at.caption)  # the pretraining section did not run
 
 
+@pytest.mark.slow
 def test_changing_strategies_and_strip(at):
     at.multiselect(key="sw_strategies").set_value(["grid"]).run()
     assert not at.exception
@@ -29,6 +31,7 @@ def test_changing_strategies_and_strip(at):
     assert not at.exception
 
 
+@pytest.mark.slow
 def test_strategy_and_pretraining_sections(at):
     at.session_state["ratio_section"] = "strategy"
     at.run()

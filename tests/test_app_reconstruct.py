@@ -86,7 +86,8 @@ def test_model_switching_keeps_a_valid_mask(at):
         assert _metric(at, "Hidden patches").endswith(f"/ {n}")
 
 
-def test_bad_checkpoint_path_shows_error_and_keeps_model(at, tmp_path):
+def test_bad_checkpoint_path_shows_error_and_keeps_model(at, tmp_path, monkeypatch):
+    monkeypatch.setenv("MAE_ALLOWED_DIRS", str(tmp_path))  # server paths must lie in an allowed folder
     (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
     at.radio(key="model_source").set_value("Path on this server").run()
     at.text_input(key="model_path").set_value(str(tmp_path / "junk.pth")).run()

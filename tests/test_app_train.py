@@ -22,18 +22,12 @@ def at(tmp_path, monkeypatch):
     return app
 
 
-@pytest.fixture(autouse=True)
-def _app_path():
-    import sys
-    sys.path.insert(0, str(ROOT / "app"))
-    yield
-    sys.path.remove(str(ROOT / "app"))
-
 
 def _markdown(app):
     return " ".join(m.value for m in app.markdown).replace("\\", "")  # names are shown escaped (as text)
 
 
+@pytest.mark.slow
 def test_start_stop_resume_a_run(at, tmp_path):
     assert at.title[0].value == "Pretrain a masked autoencoder"
     at.selectbox(key="tr_data").set_value("fashion-mnist-subset").run()
@@ -91,6 +85,7 @@ def _stop_all(at):
         at.run()
 
 
+@pytest.mark.slow
 def test_a_taken_name_gets_a_suffix_and_the_old_files_stay(at, tmp_path):
     runs = tmp_path / "runs"
     runs.mkdir(parents=True, exist_ok=True)
@@ -107,6 +102,7 @@ def test_a_taken_name_gets_a_suffix_and_the_old_files_stay(at, tmp_path):
         _stop_all(at)
 
 
+@pytest.mark.slow
 def test_run_name_follows_the_settings_until_typed(at):
     at.selectbox(key="tr_data").set_value("fashion-mnist-subset").run()
     at.selectbox(key="tr_preset").set_value("mae_fmnist_micro").run()
@@ -119,6 +115,7 @@ def test_run_name_follows_the_settings_until_typed(at):
     assert at.text_input(key="tr_name").value == "my_run"
 
 
+@pytest.mark.slow
 def test_another_visitors_run_cannot_be_stopped(at, tmp_path):
     """Two sessions on one server: the second sees the first's run, read-only."""
     at.selectbox(key="tr_data").set_value("fashion-mnist-subset").run()

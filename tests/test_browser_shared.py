@@ -3,6 +3,8 @@ import pytest
 
 from browser import SCREENSHOT_DIR, browser_page, streamlit_server, wait_idle
 
+pytestmark = pytest.mark.browser  # a real server and chromium: minutes
+
 HOSTILE = "[Your session expired - click here](http:evil.example) ![](pixel.png?who=bob)"
 
 

@@ -54,6 +54,7 @@ def test_bundled_model_loads_and_its_card_is_filled_in(name):
         assert ours < 0.75 * base  # r90 at 90% hidden: 0.68 of the baseline; r75 at 75%: about 0.4
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(find_fashion_mnist() is None, reason="full Fashion-MNIST not installed")
 @pytest.mark.parametrize("name", sorted(FMNIST))
 def test_card_heldout_error_is_reproduced(name):

@@ -1,6 +1,10 @@
 """Several browser sessions at once against one server: each sees only its own mask, and the shared model is
 never mutated (a fresh session afterwards gets exactly the numbers the first one got)."""
+import pytest
+
 from browser import browser_page, streamlit_server, wait_idle
+
+pytestmark = pytest.mark.browser  # several real sessions on one server
 
 HIDDEN_CELLS_JS = "cells => cells.map((c, i) => c.classList.contains('hidden') ? i : -1).filter(i => i >= 0)"
 

@@ -114,6 +114,7 @@ def test_probe_chooses_its_penalty_on_a_validation_split_of_the_training_set():
     assert d2["C"] == details["C"]
 
 
+@pytest.mark.slow
 def test_tsne_schedule_reports_progress_and_matches_the_default_schedules_kl():
     pytest.importorskip("openTSNE")
     from mae_core.embed import TSNE_SCHEDULE, tsne_opentsne

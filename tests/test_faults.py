@@ -1,12 +1,9 @@
 """Faults a class meets on one server: hostile text, images that expand in memory, errors at a page's boundary,
 runs that diverge on their last update, corrupt images in a training folder, a full disk."""
-import io
 import json
-import os
 import re
 import subprocess
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -21,14 +18,10 @@ from mae_core.data import DataError, ImageFolderDataset, list_image_folder
 from mae_core.model import MaskedAutoencoderViT, preset_config
 from mae_core.train import TrainArgs, TrainingError, main as train_main, pretrain
 
+from conftest import copy_run
+
 ROOT = Path(__file__).resolve().parent.parent
 
-
-@pytest.fixture(autouse=True)
-def _app_path():
-    sys.path.insert(0, str(ROOT / "app"))
-    yield
-    sys.path.remove(str(ROOT / "app"))
 
 
 # ----------------------------------------------------------------------------- text from visitors is text
@@ -90,6 +83,7 @@ def _peak_mb(files) -> tuple[float, list]:
     return float(peak), eval(errors)
 
 
+@pytest.mark.slow
 def test_small_files_that_expand_decode_within_200_mb_each_and_three_at_once(tmp_path):
     files = _expanding_images(tmp_path)
     assert all(f.stat().st_size < 300_000 for f in files)
@@ -187,14 +181,13 @@ def test_divergence_on_the_last_update_of_an_epoch_is_caught(tmp_path, capsys):
     assert not (tmp_path / "x.safetensors").exists()
 
 
-def test_divergence_after_a_good_epoch_keeps_that_epochs_files(tmp_path):
-    pretrain(_args(tmp_path / "x", epochs=1))
-    good = (tmp_path / "x.safetensors").read_bytes()
-    with pytest.raises(TrainingError, match=r"by step 2 \(end of epoch 2\).*Last good checkpoint: .*x.safetensors "
-                                            r"\(epoch 1, step 1\)"):
-        pretrain(_args(tmp_path / "x", epochs=2, lr=1e30, resume=True))
-    assert (tmp_path / "x.safetensors").read_bytes() == good
-    model, card = load_model(tmp_path / "x.safetensors")
+def test_divergence_after_a_good_epoch_keeps_that_epochs_files(tmp_path, trained_micro):
+    x = copy_run(trained_micro, tmp_path)                  # one good epoch: 16 steps at batch 100
+    good = x.with_suffix(".safetensors").read_bytes()
+    with pytest.raises(TrainingError, match=r"Last good checkpoint: .*micro.safetensors \(epoch 1, step 16\)"):
+        pretrain(_args(x, epochs=2, batch_size=100, lr=1e30, resume=True))
+    assert x.with_suffix(".safetensors").read_bytes() == good
+    model, card = load_model(x.with_suffix(".safetensors"))
     assert card["epochs"] == 1 and all(torch.isfinite(p).all() for p in model.parameters())
 
 
@@ -211,14 +204,14 @@ def test_load_model_warns_on_non_finite_weights(tmp_path):
         load_model("fmnist_r75")  # a good file: no warning
 
 
-def test_metrics_after_a_resume_repeat_no_step(tmp_path):
-    pretrain(_args(tmp_path / "x", epochs=1, batch_size=100))         # 16 steps, checkpoint at step 16
-    log = tmp_path / "x.metrics.jsonl"
+def test_metrics_after_a_resume_repeat_no_step(tmp_path, trained_micro):
+    x = copy_run(trained_micro, tmp_path)                  # 16 steps, checkpoint at step 16
+    log = x.with_suffix(".metrics.jsonl")
     with open(log, "a") as f:  # a kill after the checkpoint: steps logged that the resumed run will make again
         for s in range(17, 22):
             f.write(json.dumps({"step": s, "loss": 0.1}) + "\n")
         f.write('{"step": 22, "lo')  # and a line cut in half
-    pretrain(_args(tmp_path / "x", epochs=2, batch_size=100, resume=True))
+    pretrain(_args(x, epochs=2, batch_size=100, resume=True))
     steps = [json.loads(l)["step"] for l in log.read_text().splitlines() if "event" not in json.loads(l)]
     assert steps == list(range(1, 33))
 
@@ -269,6 +262,7 @@ def small_disk(tmp_path):
         subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
 
 
+@pytest.mark.slow
 def test_a_full_disk_stops_the_run_and_keeps_the_last_checkpoint(small_disk):
     out = small_disk / "x"
     with pytest.raises(TrainingError, match=r"disk full at step 2 while saving; training stopped. Kept \(each "

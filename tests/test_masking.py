@@ -124,6 +124,7 @@ def checker():
     unregister_strategy("checker")
 
 
+@pytest.mark.slow
 def test_a_new_strategy_is_one_registration_and_both_pages_show_it(checker, app_page):
     """Adding a strategy touches masking.py only: the Reconstruct page offers it, the Mask ratios page sweeps it,
     compares it with the others and draws it in its own colour."""

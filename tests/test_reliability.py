@@ -147,6 +147,7 @@ def test_official_download_success_path(tmp_path, monkeypatch):
 
 # ----------------------------------------------------------------------------- training faults
 
+@pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume(tmp_path):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "mae_core.train", "--data", "fashion-mnist-subset", "--preset", "mae_fmnist_micro",

@@ -269,6 +269,7 @@ def test_only_the_owner_or_the_operator_controls_a_run(tmp_path):
     assert not (tmp_path / "alice.safetensors").exists() and reg.get(job.id) is None
 
 
+@pytest.mark.slow
 def test_runs_over_the_server_limit_wait_in_a_queue(tmp_path):
     reg = JobRegistry(max_running=1, per_owner=1)
     first = reg.start(_args(tmp_path, "a"), owner="a")
@@ -336,6 +337,7 @@ def test_uploads_are_per_visitor_bounded_and_expire(tmp_path, monkeypatch):
 
 # ----------------------------------------------------------------------------- README's recipe for a class
 
+@pytest.mark.slow
 def test_class_recipe_read_only_server_with_teacher_images(monkeypatch, tmp_path):
     """MAE_READ_ONLY=1 and MAE_ALLOWED_DIRS=<teacher's folder>: the teacher's images can be mapped, nothing
     else on the disk can be named, and nothing can be written."""

@@ -52,6 +52,7 @@ def test_csv_roundtrip(micro, images, tmp_path):
             assert b[k] == pytest.approx(a[k], rel=1e-12)
 
 
+@pytest.mark.slow
 def test_errors_rise_with_ratio_on_a_bundled_model():
     cards = [c for c in list_bundled() if c["name"] == "fmnist_r75"]
     if not cards:

@@ -79,6 +79,7 @@ def test_lr_schedule_warmup_then_half_cosine():
     assert lr_at(1.0, 0.1, 1.0, 0.1) == pytest.approx(0.1)
 
 
+@pytest.mark.slow
 def test_pretrain_writes_checkpoint_card_and_metrics(tmp_path):
     seen = []
     card = pretrain(_args(tmp_path), callback=seen.append, callback_every=5)
@@ -95,6 +96,7 @@ def test_pretrain_writes_checkpoint_card_and_metrics(tmp_path):
     assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*.tmp"))
 
 
+@pytest.mark.slow
 def test_stop_then_resume_equals_uninterrupted_run(tmp_path):
     a = tmp_path / "a"
     b = tmp_path / "b"
@@ -131,6 +133,7 @@ def test_nan_loss_stops_with_step_and_last_good_checkpoint(tmp_path, monkeypatch
     assert all(torch.isfinite(p).all() for p in model.parameters())
 
 
+@pytest.mark.slow
 def test_cli_errors_are_messages_not_tracebacks(tmp_path):
     r = subprocess.run([sys.executable, "-m", "mae_core.train", "--data", "folder:/does/not/exist",
                         "--preset", "mae_fmnist_micro", "--out", str(tmp_path / "x"), "--no-progress"],
@@ -141,6 +144,7 @@ def test_cli_errors_are_messages_not_tracebacks(tmp_path):
     assert r.returncode == 2 and "--mask-ratio must be in [0, 1)" in r.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message given where there is no GPU")
 def test_device_cuda_without_a_gpu_is_a_message(tmp_path):
     r = subprocess.run([sys.executable, "-m", "mae_core.train", "--data", "fashion-mnist-subset", "--preset",
@@ -150,6 +154,7 @@ def test_device_cuda_without_a_gpu_is_a_message(tmp_path):
     assert "Traceback" not in r.stderr and not (tmp_path / "x.safetensors").exists()
 
 
+@pytest.mark.slow
 def test_ctrl_c_saves_and_exits_cleanly(tmp_path):
     out = tmp_path / "run"
     p = subprocess.Popen([sys.executable, "-m", "mae_core.train", "--data", "fashion-mnist-subset", "--preset",
@@ -169,6 +174,7 @@ def test_ctrl_c_saves_and_exits_cleanly(tmp_path):
     assert out.with_suffix(".state.pt").is_file()
 
 
+@pytest.mark.slow
 def test_torchrun_two_processes_on_cpu(tmp_path):
     out = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -224,3 +230,19 @@ def test_loader_workers_give_the_same_batches_and_clear_errors(tmp_path):
     assert loader_workers(None, torch.device("cpu")) == 0 and loader_workers(3, torch.device("cpu")) == 3
     with pytest.raises(ValueError, match="--workers must be >= 0"):
         loader_workers(-1, torch.device("cpu"))
+
+
+def test_pretraining_masks_follow_the_strategy(tmp_path, monkeypatch):
+    """--mask-strategy grid: every training step's mask comes from the grid maker (the paper's Figure 6 models)."""
+    import mae_core.train as train
+    seen = []
+    real = train.make_mask
+
+    def spy(strategy, n, grid, ratio, seed=None):
+        m = real(strategy, n, grid, ratio, seed=seed)
+        seen.append((strategy, n, int(m[0].sum())))
+        return m
+    monkeypatch.setattr(train, "make_mask", spy)
+    card = pretrain(TrainArgs(data="fashion-mnist-subset", preset="mae_fmnist_micro", epochs=2, batch_size=800,
+                              mask_strategy="grid", out=str(tmp_path / "g"), progress=False, eval_images=20))
+    assert seen == [("grid", 800, 37)] * 4 and card["mask_strategy"] == "grid"

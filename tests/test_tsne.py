@@ -73,6 +73,7 @@ def test_optimiser_takes_openTSNE_s_steps():
     np.testing.assert_allclose(ours, theirs, atol=1e-5 * moved)
 
 
+@pytest.mark.slow
 def test_exact_tsne_reports_progress_and_beats_barnes_hut_kl():
     x, _ = _blobs(800)
     seen = []
@@ -122,6 +123,7 @@ def test_calls_from_several_threads_at_once_give_each_its_own_result():
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_threads_are_safe_even_on_numba_s_workqueue_layer():
     """numba's workqueue layer (what it falls back to without TBB or OpenMP) aborts the whole process when two
     threads launch parallel kernels at once; the kernel lock must prevent that. Run in a child process pinned to

@@ -21,6 +21,7 @@ def _wait(job, timeout=300):
     return job.snapshot()
 
 
+@pytest.mark.slow
 def test_worker_reduces_loss_writes_checkpoint_and_reconstructions(tmp_path):
     job = TrainingJob(_args(tmp_path)).start()
     s = _wait(job)
@@ -34,6 +35,7 @@ def test_worker_reduces_loss_writes_checkpoint_and_reconstructions(tmp_path):
     assert card["status"] == "finished" and card["steps"] == 50
 
 
+@pytest.mark.slow
 def test_stop_then_resume_continues_from_the_same_step(tmp_path):
     reg = JobRegistry()
     job = reg.start(_args(tmp_path, epochs=6))

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-import numpy as np
 
 SCHEMA_VERSION = 2
 RAW_BASELINE_PATH = Path(__file__).resolve().parent.parent / "checkpoints" / "raw_pixel_baseline.json"

@@ -15,11 +15,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import pickle
 import re
 import struct
-import tempfile
 import warnings
 import zipfile
 from pathlib import Path
@@ -28,6 +26,7 @@ from typing import Optional, Union
 import torch
 
 from . import policy
+from .atomic import atomic_write, atomic_write_json  # noqa: F401  (part of this module's API)
 from .model import MAEConfig, MaskedAutoencoderViT, IMAGENET_MEAN, IMAGENET_STD
 
 CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
@@ -38,46 +37,12 @@ OFFICIAL_HEADS = {768: 12, 1024: 16, 1280: 16}
 OFFICIAL_DECODER_HEADS = {512: 16}
 
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)  # read once at import: changing the umask later would race with other threads
-
-
 class CheckpointError(ValueError):
     """A weights file that cannot be loaded; the message says what is wrong with it."""
 
 
 class CheckpointWarning(UserWarning):
     """A weights file that loads but should not be trusted as it is (e.g. NaN weights)."""
-
-
-# --------------------------------------------------------------------------------------------------
-# Atomic writes
-# --------------------------------------------------------------------------------------------------
-
-def atomic_write(path: Union[str, Path], write_fn, mode: str = "wb") -> Path:
-    """Write through ``write_fn(file)`` into a temporary file beside ``path``, fsync, then rename into place,
-    so a crash or a full disk never leaves a half-written file where a loader would find it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent)
-    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; the final file gets the usual permissions
-    try:
-        with os.fdopen(fd, mode) as f:
-            write_fn(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
-
-
-def atomic_write_json(path, obj) -> Path:
-    return atomic_write(path, lambda f: f.write(json.dumps(obj, indent=2, sort_keys=False) + "\n"), mode="w")
 
 
 # --------------------------------------------------------------------------------------------------

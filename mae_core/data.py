@@ -27,6 +27,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from .atomic import atomic_write
+
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                          "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 FASHION_MNIST_FILES = {  # official gz files and the MD5s the publisher gives (as torchvision checks them)
@@ -126,8 +128,8 @@ def _md5(path: Path) -> str:
 
 
 def download_fashion_mnist(dest: Optional[Path] = None, progress: bool = True) -> Path:
-    """Download the four official files into the cache, checking each against its published MD5.
-    Each file is written to a temporary name and renamed only once its hash is right."""
+    """Download the four official files into the cache, checking each against its published MD5
+    (``atomic_write``: renamed into place only once its hash is right)."""
     from tqdm.auto import tqdm
 
     dest = Path(dest or cache_dir() / "fashion-mnist")
@@ -136,24 +138,25 @@ def download_fashion_mnist(dest: Optional[Path] = None, progress: bool = True) -
         final = dest / name
         if final.is_file() and _md5(final) == md5:
             continue
-        tmp = dest / (name + ".part")
-        try:
-            with urllib.request.urlopen(FASHION_MNIST_URL + name, timeout=30) as r, open(tmp, "wb") as f:
+
+        def fetch(f, name=name):
+            with urllib.request.urlopen(FASHION_MNIST_URL + name, timeout=30) as r:
                 total = int(r.headers.get("Content-Length") or 0) or None
                 with tqdm(total=total, unit="B", unit_scale=True, desc=name, disable=not progress) as bar:
                     for chunk in iter(lambda: r.read(1 << 16), b""):
                         f.write(chunk)
                         bar.update(len(chunk))
+
+        def check(tmp, name=name, md5=md5):
+            got = _md5(tmp)
+            if got != md5:
+                raise DataError(f"downloaded {name} has MD5 {got}, expected {md5}: refusing to use it")
+        try:
+            atomic_write(final, fetch, verify=check)
         except OSError as e:
-            tmp.unlink(missing_ok=True)
             raise DataError(f"could not download Fashion-MNIST ({name}): {e}. Without a network, install it with "
                             f"'apt-get install dataset-fashion-mnist' or put the four IDX .gz files in $MAE_DATA_DIR."
                             ) from None
-        got = _md5(tmp)
-        if got != md5:
-            tmp.unlink(missing_ok=True)
-            raise DataError(f"downloaded {name} has MD5 {got}, expected {md5}: refusing to use it")
-        os.replace(tmp, final)
     return dest
 
 
@@ -199,11 +202,8 @@ def make_fashion_mnist_subset(per_class: int = 200, seed: int = 0, out: Path = S
     idx = np.concatenate([rng.choice(np.flatnonzero(labels == c), per_class, replace=False) for c in range(10)])
     idx = idx[rng.permutation(idx.size)]
     images = (test.images[idx, 0] * 255).round().to(torch.uint8).numpy()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, images=images, labels=labels[idx].astype(np.uint8), test_index=idx.astype(np.int32))
-    os.replace(tmp, out)
-    return out
+    return atomic_write(out, lambda f: np.savez_compressed(f, images=images, labels=labels[idx].astype(np.uint8),
+                                                            test_index=idx.astype(np.int32)))
 
 
 # --------------------------------------------------------------------------------------------------

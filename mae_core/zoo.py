@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import urllib.request
 from pathlib import Path
 from typing import Callable, Optional
 
 from . import cards, policy
+from .atomic import atomic_write
 from .checkpoints import CheckpointError, list_bundled
 from .data import cache_dir
 
@@ -40,20 +40,19 @@ def is_downloaded(name: str) -> bool:
 
 def download_official(name: str, progress: Optional[Callable[[int, Optional[int]], None]] = None,
                       timeout: float = 20.0, opener=urllib.request.urlopen) -> Path:
-    """Download one official visualize checkpoint into the cache (temp file, then rename), verify that it
-    loads, and record its SHA-256. ``progress(done_bytes, total_bytes)`` is called as data arrives."""
+    """Download one official visualize checkpoint into the cache (``atomic_write``: it must load before it is
+    renamed into place), and record its SHA-256. ``progress(done_bytes, total_bytes)`` is called as data arrives."""
     from .checkpoints import load_model
 
     final = official_path(name)
     if final.is_file():
         return final
     policy.require_writable("downloading models")
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_suffix(".pth.part")
     url = OFFICIAL_BASE + final.name
     sha = hashlib.sha256()
-    try:
-        with opener(url, timeout=timeout) as r, open(tmp, "wb") as f:
+
+    def fetch(f):
+        with opener(url, timeout=timeout) as r:
             total = int(r.headers.get("Content-Length") or 0) or None
             done = 0
             for chunk in iter(lambda: r.read(1 << 20), b""):
@@ -64,17 +63,12 @@ def download_official(name: str, progress: Optional[Callable[[int, Optional[int]
                     progress(done, total)
         if total is not None and done != total:
             raise OSError(f"connection closed after {done} of {total} bytes")
+    try:  # a broken or foreign file never enters the cache: it must load before it is renamed into place
+        atomic_write(final, fetch, verify=lambda tmp: load_model(tmp))
     except OSError as e:
-        tmp.unlink(missing_ok=True)
         raise CheckpointError(
             f"could not download {final.name} from {OFFICIAL_BASE} ({e}). Without a network, download it on "
             f"another machine and load it with 'Path on this server' or an upload.") from None
-    try:  # a broken or foreign file never enters the cache
-        load_model(tmp)
-    except CheckpointError:
-        tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, final)
     (final.with_suffix(".sha256")).write_text(sha.hexdigest() + "  " + final.name + "\n")
     return final
 

@@ -55,7 +55,8 @@ def test_save_keeps_previous_checkpoint_when_writing_fails(tmp_path, tiny_model,
 
     def boom(*a, **k):
         raise OSError(28, "No space left on device")
-    monkeypatch.setattr(ck.os, "fsync", boom)
+    import mae_core.atomic
+    monkeypatch.setattr(mae_core.atomic.os, "fsync", boom)
     with pytest.raises(OSError, match="No space left"):
         save_model(tiny_model, tmp_path / "m", {"epochs": 2})
     assert (tmp_path / "m.safetensors").read_bytes() == before
@@ -294,3 +295,15 @@ def test_card_schema_reads_old_cards_and_train_writes_it(trained_micro):
     assert cards.read({**written, "mask_strategy": "block"}).label.endswith("75% masking (block)")
     with pytest.raises(TypeError):
         cards.ModelCard(not_a_field=1)                                     # the schema is closed to typos
+
+
+def test_atomic_write_refuses_a_file_its_check_refuses(tmp_path):
+    from mae_core.atomic import atomic_write
+    atomic_write(tmp_path / "f", lambda f: f.write(b"old"))
+
+    def check(tmp):
+        assert tmp.read_bytes() == b"new" and tmp.name.startswith(".f.")   # sees the complete temp file
+        raise ValueError("checksum mismatch")
+    with pytest.raises(ValueError, match="checksum mismatch"):
+        atomic_write(tmp_path / "f", lambda f: f.write(b"new"), verify=check)
+    assert (tmp_path / "f").read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["f"]

@@ -427,11 +427,30 @@ class _Pace:
         return bool(self.args.time_budget and self.elapsed() >= self.args.time_budget * 60)
 
 
-def pretrain(args: TrainArgs, callback: Optional[Callable[[StepInfo], None]] = None,
-             should_stop: Optional[Callable[[], bool]] = None, callback_every: int = 10) -> dict:
-    """Run pretraining as ``args`` says. ``callback(StepInfo)`` is called every ``callback_every`` steps and at
-    each epoch end (eta 0), in the training thread, between steps; ``should_stop()`` is polled each step and ends
-    the run cleanly with a checkpoint. Returns the final model card. Raises TrainingError on NaN/inf loss."""
+@dataclass
+class Run:
+    """Everything a run has prepared before its first step (``_prepare``)."""
+    args: TrainArgs
+    s: Setup
+    config: MAEConfig
+    batches: Batches
+    eval_images: torch.Tensor
+    augment: Callable
+    gens: tuple                 # (masks, augmentation) generators, saved with the state
+    ckpt: "Checkpoints"
+    pace: "_Pace"
+    rank: int
+    world: int
+    main: bool
+    step: int
+    start_epoch: int
+    total_steps: int
+    warmup_frac: float
+    peak_lr: float
+
+
+def _prepare(args: TrainArgs, callback) -> Run:
+    """Device and processes, seeds, model and optimiser, data, checkpoints (resumed when asked)."""
     policy.require_writable("training")
     try:  # fail now, not after the whole budget, when the output folder cannot be made
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -442,93 +461,106 @@ def pretrain(args: TrainArgs, callback: Optional[Callable[[StepInfo], None]] = N
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed + rank)
     np.random.seed(args.seed + rank)
-    main = is_main(rank)
-
     config = args.model_config()
     global_batch = args.batch_size * world
     peak_lr = args.lr if args.lr is not None else args.base_lr * global_batch / 256
-    s = setup(args, config, device, peak_lr)  # the model's init draws from the seeded RNG first, as before
+    s = setup(args, config, device, peak_lr)  # the model's init draws from the seeded RNG first
     train_src, eval_images, augment, data_desc = build_data(args, config)
     batches = Batches(train_src, args.batch_size, rank, world, args.seed, workers=loader_workers(args.workers, device))
-    total_steps = batches.steps_per_epoch * args.epochs
-    warmup_frac = min(0.5, args.warmup_epochs / max(1, args.epochs))
     gens = (torch.Generator().manual_seed(args.seed * 7919 + rank),      # masks
             torch.Generator().manual_seed(args.seed * 104729 + rank))    # augmentation
-    ckpt = Checkpoints(args, s, _card_base(args, config, data_desc, world, global_batch, peak_lr, s), main)
+    ckpt = Checkpoints(args, s, _card_base(args, config, data_desc, world, global_batch, peak_lr, s), is_main(rank))
     step, start_epoch, elapsed_before = ckpt.resume(config, gens) if args.resume else (0, 0, 0.0)
     if world > 1:
         s.wrap_ddp()
+    total_steps = batches.steps_per_epoch * args.epochs
     if data_desc.get("skipped"):
         ckpt.log({"event": "skipped_images", "count": data_desc["skipped"], "examples": data_desc["skipped_examples"]})
         if callback is not None:
             callback(StepInfo(step, total_steps, start_epoch, float("nan"), 0.0, 0.0, 0.0, 0.0,
                               note=skipped_note(data_desc)))
-    bar = None
-    if main and args.progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=total_steps, initial=step, unit="it", dynamic_ncols=True, desc="pretrain")
+    return Run(args, s, config, batches, eval_images, augment, gens, ckpt,
+               _Pace(args, total_steps, step, elapsed_before), rank, world, is_main(rank), step, start_epoch,
+               total_steps, min(0.5, args.warmup_epochs / max(1, args.epochs)), peak_lr)
 
-    pace = _Pace(args, total_steps, step, elapsed_before)
-    last_card, loss, lr = None, float("nan"), 0.0
-    stop = lambda: ctrl_c["set"] or (should_stop is not None and should_stop())  # noqa: E731
+
+def _end_of_epoch(r: Run, epoch: int, epoch_done: int, loss: float, stopped: bool) -> dict:
+    """Evaluate on held-out images, refuse non-finite weights, log and checkpoint; returns the card."""
+    elapsed = r.pace.elapsed()
+    metrics = evaluate(r.s.model, r.eval_images, 0.75) if r.main else {}
+    r.ckpt.check_finite(r.step, f"end of epoch {epoch + 1}", metrics)
+    metrics["train_loss"] = loss
+    rec = {"step": r.step, "epoch": epoch_done, "elapsed_s": round(elapsed, 1), **metrics}
+    r.ckpt.history.append(rec)
+    r.ckpt.log({"event": "epoch_end", **rec})
+    status = "stopped" if stopped else ("finished" if epoch_done >= r.args.epochs or r.pace.out_of_time()
+                                        else "running")
+    return r.ckpt.save(r.step, epoch_done, elapsed, metrics, status, r.gens)
+
+
+def pretrain(args: TrainArgs, callback: Optional[Callable[[StepInfo], None]] = None,
+             should_stop: Optional[Callable[[], bool]] = None, callback_every: int = 10) -> dict:
+    """Run pretraining as ``args`` says. ``callback(StepInfo)`` is called every ``callback_every`` steps and at
+    each epoch end (eta 0), in the training thread, between steps; ``should_stop()`` is polled each step and ends
+    the run cleanly with a checkpoint. Returns the final model card. Raises TrainingError on NaN/inf loss."""
+    r = _prepare(args, callback)
+    s, batches, pace = r.s, r.batches, r.pace
+    bar = None
+    if r.main and args.progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=r.total_steps, initial=r.step, unit="it", dynamic_ncols=True, desc="pretrain")
+    card, loss, lr = None, float("nan"), 0.0
     s.model.train()
-    with _ctrl_c(main and threading_main()) as ctrl_c:
+    with _ctrl_c(r.main and threading_main()) as ctrl_c:
+        stop = lambda: ctrl_c["set"] or (should_stop is not None and should_stop())  # noqa: E731
         try:
-            for epoch in range(start_epoch, args.epochs):
-                if step >= total_steps:
+            for epoch in range(r.start_epoch, args.epochs):
+                if r.step >= r.total_steps:
                     break
-                skip = step - epoch * batches.steps_per_epoch  # > 0 when resuming a run stopped mid-epoch
+                skip = r.step - epoch * batches.steps_per_epoch  # > 0 when resuming a run stopped mid-epoch
                 i = skip - 1
                 for i, x01 in enumerate(batches.epoch(epoch, start=skip), start=skip):
-                    lr = lr_at(pace.progress(step), warmup_frac, peak_lr, args.min_lr)
-                    x = s.model.normalize(augment(x01, gens[1]).to(device, non_blocking=True))
+                    lr = lr_at(pace.progress(r.step), r.warmup_frac, r.peak_lr, args.min_lr)
+                    x = s.model.normalize(r.augment(x01, r.gens[1]).to(s.device, non_blocking=True))
                     mask = None if args.mask_strategy == "random" else make_mask(
-                        args.mask_strategy, x.shape[0], config.grid_size, args.mask_ratio, seed=gens[0]).to(device)
+                        args.mask_strategy, x.shape[0], r.config.grid_size, args.mask_ratio, seed=r.gens[0])
                     try:
-                        loss = s.step(x, lr, mask_ratio=args.mask_ratio, mask=mask, generator=gens[0])
+                        loss = s.step(x, lr, mask_ratio=args.mask_ratio, generator=r.gens[0],
+                                      mask=None if mask is None else mask.to(s.device))
                     except NonFiniteLoss as e:
-                        raise TrainingError(f"loss became {e.value} at step {step} (epoch {epoch + 1}); training "
-                                            f"stopped. Last good checkpoint: {ckpt.last_good()}. Try a lower "
+                        raise TrainingError(f"loss became {e.value} at step {r.step} (epoch {epoch + 1}); training "
+                                            f"stopped. Last good checkpoint: {r.ckpt.last_good()}. Try a lower "
                                             f"--lr/--base-lr.") from None
-                    step += 1
-                    eta = pace.tick(x.shape[0] * world, step)
+                    r.step += 1
+                    eta = pace.tick(x.shape[0] * r.world, r.step)
                     if bar is not None:
                         bar.update(1)
                         bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", img_s=f"{pace.ips:.0f}")
-                    if step % args.log_every == 0:
-                        ckpt.log({"step": step, "epoch": epoch + (i + 1) / batches.steps_per_epoch, "loss": loss,
-                                  "lr": lr, "images_per_s": round(pace.ips, 1), "elapsed_s": round(pace.elapsed(), 2)})
-                    if callback is not None and step % callback_every == 0:
-                        callback(StepInfo(step, total_steps, epoch, loss, lr, pace.ips, pace.elapsed(), eta, s.model))
+                    if r.step % args.log_every == 0:
+                        r.ckpt.log({"step": r.step, "epoch": epoch + (i + 1) / batches.steps_per_epoch, "loss": loss,
+                                    "lr": lr, "images_per_s": round(pace.ips, 1), "elapsed_s": round(pace.elapsed(), 2)})
+                    if callback is not None and r.step % callback_every == 0:
+                        callback(StepInfo(r.step, r.total_steps, epoch, loss, lr, pace.ips, pace.elapsed(), eta,
+                                          s.model))
                     if stop() or pace.out_of_time():
                         break
-                # end of an epoch (or an early stop): evaluate, check, checkpoint
                 epoch_done = epoch + 1 if i + 1 >= batches.steps_per_epoch else epoch
-                elapsed = pace.elapsed()
-                metrics = evaluate(s.model, eval_images, 0.75) if main else {}
-                ckpt.check_finite(step, f"end of epoch {epoch + 1}", metrics)
-                metrics["train_loss"] = loss
-                rec = {"step": step, "epoch": epoch_done, "elapsed_s": round(elapsed, 1), **metrics}
-                ckpt.history.append(rec)
-                ckpt.log({"event": "epoch_end", **rec})
-                stopped, out_of_time = stop(), pace.out_of_time()
-                status = "stopped" if stopped else ("finished" if epoch_done >= args.epochs or out_of_time
-                                                    else "running")
-                last_card = ckpt.save(step, epoch_done, elapsed, metrics, status, gens)
+                card = _end_of_epoch(r, epoch, epoch_done, loss, stop())
                 if callback is not None:
-                    callback(StepInfo(step, total_steps, epoch_done, loss, lr, pace.ips, elapsed, 0.0, s.model))
-                if stopped or out_of_time:
+                    callback(StepInfo(r.step, r.total_steps, epoch_done, loss, lr, pace.ips, pace.elapsed(), 0.0,
+                                      s.model))
+                if card["status"] == "stopped" or pace.out_of_time():
                     break
         finally:
             if bar is not None:
                 bar.close()
-    if world > 1:
+    if r.world > 1:
         dist.barrier()
-    if last_card is not None and last_card["status"] == "running":
-        last_card["status"] = "finished"
-        if main:
-            save_model(s.model, ckpt.out, last_card)
-    return last_card or {}
+    if card is not None and card["status"] == "running":
+        card["status"] = "finished"
+        if r.main:
+            save_model(s.model, r.ckpt.out, card)
+    return card or {}
 
 
 def _card_base(args: TrainArgs, config: MAEConfig, data_desc: dict, world: int, global_batch: int, peak_lr: float,

@@ -26,59 +26,68 @@ sys.path.insert(0, str(ROOT / "tests"))
 from browser import browser_page, streamlit_server, wait_idle  # noqa: E402
 
 PLOT = ".js-plotly-plot"
+PRESET_LABEL = "Fashion-MNIST micro (28 px, 7×7 patches, 0.1M params: learns in 2 minutes)"
 
 
-def _timed(page, action, ready_js: str, timeout_s: float = 600) -> float:
+def _timed(page, action, ready: str, timeout_s: float = 600) -> float:
+    """Seconds from ``action()`` until the JS expression ``ready`` holds in the page."""
     t = time.time()
     action()
-    page.wait_for_function(ready_js, timeout=timeout_s * 1000, polling=100)
+    page.wait_for_function(f"() => ({ready})", timeout=timeout_s * 1000, polling=100)
     return time.time() - t
 
 
 def _has_text(text: str) -> str:
-    return f"() => document.body.innerText.includes({json.dumps(text)})"
+    return f"document.body.innerText.includes({json.dumps(text)})"
 
 
 def _plots(n: int) -> str:
-    return f"() => document.querySelectorAll('{PLOT}').length >= {n}"
+    return f"document.querySelectorAll('{PLOT}').length >= {n}"
 
 
-def one_server(train_minutes: float) -> dict:
+def one_server(train_minutes: float, pages: bool = True) -> dict:
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
         env = {"MAE_CACHE_DIR": f"{tmp}/cache", "MAE_RUNS_DIR": f"{tmp}/runs"}
         with streamlit_server(env, timeout=120) as url, browser_page(1280, 800) as page:
-            out["reconstruct_first"] = _timed(page, lambda: page.goto(url),
-                                              "() => !!document.querySelector('[data-testid=\"mae-painter\"]') && "
-                                              "document.body.innerText.includes('MSE on hidden')")
-            wait_idle(page)
-            out["ratios_first"] = _timed(page, lambda: page.goto(url + "/ratios"), _plots(1))
-            wait_idle(page, 600)
-            out["ratios_strategies_first"] = _timed(
-                page, lambda: page.get_by_text("Strategies compared", exact=True).click(),
-                "() => [...document.querySelectorAll('.js-plotly-plot')].some(g => g.data.some(t => t.type === 'bar'))")
-            wait_idle(page, 600)
-            out["ratios_pretraining_first"] = _timed(
-                page, lambda: page.get_by_text("Pretraining ratio", exact=True).click(),
-                _has_text("Representation quality against pretraining ratio") + " && "
-                "document.querySelectorAll('.js-plotly-plot').length >= 1")
-            wait_idle(page, 600)
-            out["ratios_revisit"] = _timed(page, lambda: page.goto(url + "/ratios"), _plots(1))
-            wait_idle(page, 600)
-            out["embeddings_map_first"] = _timed(page, lambda: page.goto(url + "/embeddings"), _plots(1))
-            t0 = time.time()
-            page.wait_for_function(_has_text("kNN accuracy"), timeout=600000, polling=100)
-            out["embeddings_table_first"] = out["embeddings_map_first"] + time.time() - t0
-            wait_idle(page, 600)
-            out["embeddings_revisit"] = _timed(page, lambda: page.goto(url + "/embeddings"),
-                                               _plots(1) + " && " + _has_text("kNN accuracy"))
-            wait_idle(page, 600)
-            out["train_first"] = _timed(page, lambda: page.goto(url + "/train"), _has_text("per epoch"))
+            if pages:
+                out.update(visit_pages(page, url))
+            out["train_first"] = _timed(page, lambda: page.goto(url + "/train"), _has_text("timed just now"))
             wait_idle(page, 120)
             if train_minutes:
                 out.update(train_in_app(page, tmp, train_minutes))
     if train_minutes:
         out.update(train_cli(train_minutes))
+    return out
+
+
+def visit_pages(page, url: str) -> dict:
+    out = {}
+    out["reconstruct_first"] = _timed(page, lambda: page.goto(url),
+                                      _has_text("MSE on hidden") + " && "
+                                      "document.querySelectorAll('[data-testid=\"stImage\"] img').length >= 2")
+    wait_idle(page)
+    out["ratios_first"] = _timed(page, lambda: page.goto(url + "/ratios"), _plots(1))
+    wait_idle(page, 600)
+    out["ratios_strategies_first"] = _timed(
+        page, lambda: page.get_by_text("Strategies compared", exact=True).click(),
+        "[...document.querySelectorAll('.js-plotly-plot')].some(g => g.data.some(t => t.type === 'bar'))")
+    wait_idle(page, 600)
+    out["ratios_pretraining_first"] = _timed(
+        page, lambda: page.get_by_text("Pretraining ratio", exact=True).click(),
+        _has_text("Representation quality against pretraining ratio") + " && "
+        "document.querySelectorAll('.js-plotly-plot').length >= 1")
+    wait_idle(page, 600)
+    out["ratios_revisit"] = _timed(page, lambda: page.goto(url + "/ratios"), _plots(1))
+    wait_idle(page, 600)
+    out["embeddings_map_first"] = _timed(page, lambda: page.goto(url + "/embeddings"), _plots(1))
+    t0 = time.time()
+    page.wait_for_function(f"() => ({_has_text('kNN accuracy')})", timeout=600000, polling=100)
+    out["embeddings_table_first"] = out["embeddings_map_first"] + time.time() - t0
+    wait_idle(page, 600)
+    out["embeddings_revisit"] = _timed(page, lambda: page.goto(url + "/embeddings"),
+                                       _plots(1) + " && " + _has_text("kNN accuracy"))
+    wait_idle(page, 600)
     return out
 
 
@@ -91,7 +100,7 @@ def _select(page, label: str, option: str):
 
 def train_in_app(page, tmp: str, minutes: float) -> dict:
     _select(page, "Data", "Fashion-MNIST (bundled 1,600)")
-    _select(page, "Model size", "Fashion-MNIST micro (28 px, 7×7 patches, 0.1M params: fastest)")
+    _select(page, "Model size", PRESET_LABEL)
     mins = page.get_by_role("spinbutton", name="Minutes")
     mins.fill(str(minutes))
     mins.press("Enter")
@@ -104,7 +113,8 @@ def train_in_app(page, tmp: str, minutes: float) -> dict:
     page.get_by_role("button", name="Start training").click()
     page.wait_for_function("() => /step [1-9]/.test(document.body.innerText)", timeout=600000, polling=100)
     first_step = time.time() - t
-    page.wait_for_function(_has_text("bench_run — finished"), timeout=(minutes * 60 + 300) * 1000, polling=500)
+    page.wait_for_function(f"() => ({_has_text('bench_run — finished')})", timeout=(minutes * 60 + 300) * 1000,
+                           polling=500)
     card = json.loads((Path(tmp) / "runs" / "bench_run.json").read_text())
     return {"app_first_step_s": first_step, "app_steps": card["steps"], "app_wall_s": card["wall_time_s"],
             "app_steps_per_min": card["steps"] / (card["wall_time_s"] / 60)}
@@ -126,11 +136,12 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--train-minutes", type=float, default=1.0, help="0 skips the training comparison")
+    p.add_argument("--train-only", action="store_true", help="skip the page visits")
     p.add_argument("--tag", default="")
     args = p.parse_args(argv)
     runs = []
     for r in range(args.repeats):
-        res = one_server(args.train_minutes)
+        res = one_server(args.train_minutes, pages=not args.train_only)
         runs.append(res)
         print(f"repeat {r + 1}: " + ", ".join(f"{k} {v:.1f}" for k, v in res.items()), flush=True)
     med = {k: statistics.median(run[k] for run in runs) for k in runs[0]}

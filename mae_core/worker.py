@@ -35,6 +35,7 @@ from .train import StepInfo, TrainArgs, TrainingError, pretrain
 
 RECON_EVERY_S = 4.0    # refresh the reconstructions at most this often
 N_RECON_IMAGES = 8
+MAX_LOSS_POINTS = 4000
 
 
 @dataclass
@@ -42,7 +43,8 @@ class JobState:
     id: str
     name: str
     args: dict
-    status: str = "starting"        # queued | starting | running | stopping | stopped | finished | failed
+    status: str = "starting"        # queued | starting | running | stopped | finished | failed
+    phase: str = ""                 # what a live run is doing: preparing data | training | saving
     step: int = 0
     total_steps: int = 0
     epoch: int = 0
@@ -115,7 +117,9 @@ class TrainingJob:
                 self._state.finished = time.time()
                 self._done = True
             elif self._state.status in ("starting", "running"):
-                self._state.status = "stopping"
+                # the loop stops after its current step; the page says so at once, and "saving" until the
+                # checkpoint is on disk
+                self._state.status, self._state.phase = "stopped", "saving"
         self._stop.set()
 
     @property
@@ -148,10 +152,12 @@ class TrainingJob:
         torch.set_grad_enabled(True)  # the app's script thread turns grads off; this thread trains
         try:
             with self._lock:
-                self._state.status = "running"
-            card = pretrain(self.args, callback=self._on_step, should_stop=self._stop.is_set, callback_every=5)
+                if self._state.status != "stopped":
+                    self._state.status, self._state.phase = "running", "preparing data"
+            card = pretrain(self.args, callback=self._on_step, should_stop=self._stop.is_set, callback_every=1)
             with self._lock:
                 self._state.status = "stopped" if card.get("status") == "stopped" else "finished"
+                self._state.phase = ""
                 self._state.checkpoint = str(Path(self.args.out).with_suffix(".safetensors"))
         except (TrainingError, DataError, CheckpointError, ValueError, OSError, RuntimeError) as e:
             self._fail(e)
@@ -172,7 +178,7 @@ class TrainingJob:
             msg = f"{type(e).__name__}: {msg}\n" + "".join(traceback.format_exception(e)[-3:])
         out = Path(self.args.out).with_suffix(".safetensors")
         with self._lock:
-            self._state.status = "failed"
+            self._state.status, self._state.phase = "failed", ""
             self._state.error = msg
             self._state.checkpoint = str(out) if out.is_file() else None
 
@@ -185,7 +191,13 @@ class TrainingJob:
             s = self._state
             s.step, s.total_steps, s.epoch = info.step, info.total_steps, info.epoch
             s.images_per_s, s.elapsed, s.eta = info.images_per_s, info.elapsed, info.eta
-            s.losses.append((info.step, info.loss))
+            if s.phase == "preparing data":
+                s.phase = "training"
+            if not s.losses or s.losses[-1][0] != info.step:  # (an epoch's end reports its last step again)
+                s.losses.append((info.step, info.loss))
+            if len(s.losses) > MAX_LOSS_POINTS:  # bounded on long runs: thin out the older half
+                half = len(s.losses) // 2
+                s.losses[:half] = s.losses[:half:2]
         if info.model is not None and (time.time() - self._last_recon > RECON_EVERY_S or info.eta == 0.0):
             self._snapshot_reconstructions(info)
 
@@ -343,15 +355,19 @@ class JobRegistry:
         return sorted(jobs, key=lambda j: j.snapshot().started, reverse=True)
 
 
-def estimate_seconds_per_epoch(args: TrainArgs, steps: int = 3) -> float:
+def estimate_seconds_per_epoch(args: TrainArgs, steps: int = 3, with_steps: bool = False):
     """Time a few training steps of this configuration as the run would make them (its device, precision and
-    scaler through ``train.setup``/``train_step``, loading its data in this thread as the app's runs do) and
-    scale to one epoch."""
+    scaler through ``train.setup``/``train_step``, loading its data in this thread as the app's runs do), scale to
+    one epoch, and add what each epoch's end costs (evaluating ``args.eval_images`` held-out images, writing the
+    checkpoint). Returns seconds per epoch, or (seconds, steps per epoch) with ``with_steps``."""
+    import tempfile
+    from .checkpoints import save_model
+    from .metrics import evaluate
     from .train import Batches, setup
     config = args.model_config()
     torch.manual_seed(0)
     s = setup(args, config)
-    src, _, augment, _ = build_data(dataclasses.replace(args, eval_images=8), config)
+    src, eval_images, augment, _ = build_data(args, config)
     batches = Batches(src, args.batch_size, 0, 1, 0)
     g = torch.Generator().manual_seed(0)
     it = batches.epoch(0)
@@ -364,4 +380,10 @@ def estimate_seconds_per_epoch(args: TrainArgs, steps: int = 3) -> float:
                 torch.cuda.synchronize()
             if i:  # the first step warms up
                 times.append(time.perf_counter() - t)
-    return float(np.median(times)) * batches.steps_per_epoch
+    t = time.perf_counter()
+    evaluate(s.model, eval_images, 0.75)
+    with tempfile.TemporaryDirectory() as d:
+        save_model(s.model, Path(d) / "m")
+        torch.save({"model": s.model.state_dict(), "optimizer": s.opt.state_dict()}, Path(d) / "state.pt")
+    per_epoch = float(np.median(times)) * batches.steps_per_epoch + time.perf_counter() - t
+    return (per_epoch, batches.steps_per_epoch) if with_steps else per_epoch

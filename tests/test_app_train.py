@@ -33,8 +33,10 @@ def test_start_stop_resume_a_run(at, tmp_path):
     at.selectbox(key="tr_data").set_value("fashion-mnist-subset").run()
     at.selectbox(key="tr_preset").set_value("mae_fmnist_micro").run()
     from mae_core.train import TrainArgs, describe_device
-    assert any("per epoch** on " + describe_device(TrainArgs()) in c.value for c in at.caption)
+    where = " on " + describe_device(TrainArgs()) + ", timed just now"
+    assert any(c.value.startswith("In 2m 00s: about **") and where in c.value for c in at.caption)  # the budget's unit
     at.radio(key="tr_budget_kind").set_value("epochs").run()
+    assert any(c.value.startswith("2 epochs ≈ **") and where in c.value for c in at.caption)
     at.number_input(key="tr_epochs").set_value(40).run()
     at.text_input(key="tr_name").set_value("apptest_run").run()
     next(b for b in at.button if b.label == "Start training").click().run()
@@ -46,11 +48,11 @@ def test_start_stop_resume_a_run(at, tmp_path):
         at.run()
     assert "apptest_run — running" in _markdown(at)
     next(b for b in at.button if b.label == "Stop").click().run()
+    assert "apptest_run — stopped" in _markdown(at)           # at once, while the checkpoint is being written
     deadline = time.time() + 120
-    while "apptest_run — stopped" not in _markdown(at) and time.time() < deadline:
+    while not any("Saved" in s.value for s in at.success) and time.time() < deadline:
         time.sleep(0.5)
         at.run()
-    assert "apptest_run — stopped" in _markdown(at)
     runs = tmp_path / "runs"
     assert (runs / "apptest_run.safetensors").is_file() and (runs / "apptest_run.json").is_file()
     assert any("Saved" in s.value for s in at.success)

@@ -15,8 +15,8 @@ from mae_core.data import DataError, find_fashion_mnist
 from mae_core.train import TrainArgs, describe_device
 from mae_core.worker import JobRegistry, RunNotAllowed, estimate_seconds_per_epoch
 
-PRESETS = {"mae_fmnist_tiny": "Fashion-MNIST tiny (28 px, 7×7 patches, 3.1M params)",
-           "mae_fmnist_micro": "Fashion-MNIST micro (28 px, 7×7 patches, 0.1M params: fastest)",
+PRESETS = {"mae_fmnist_micro": "Fashion-MNIST micro (28 px, 7×7 patches, 0.1M params: learns in 2 minutes)",
+           "mae_fmnist_tiny": "Fashion-MNIST tiny (28 px, 7×7 patches, 3.1M params: 10x slower)",
            "mae_photo_small": "Photos small (64 px RGB, 8×8 patches, 3.2M params)"}
 
 
@@ -27,9 +27,14 @@ def registry() -> JobRegistry:
 
 
 @st.cache_data(show_spinner="Timing a few training steps…", max_entries=32)
-def epoch_estimate(data: str, preset: str, mask_ratio: float, norm_pix: bool, batch: int) -> float:
+def epoch_estimate(data: str, preset: str, mask_ratio: float, norm_pix: bool, batch: int) -> tuple:
+    """(seconds per epoch, steps per epoch), an epoch's evaluation and checkpoint included."""
     return estimate_seconds_per_epoch(TrainArgs(data=data, preset=preset, mask_ratio=mask_ratio,
-                                                norm_pix_loss=norm_pix, batch_size=batch, progress=False))
+                                                norm_pix_loss=norm_pix, batch_size=batch, progress=False,
+                                                eval_images=EVAL_IMAGES), with_steps=True)
+
+
+EVAL_IMAGES = 500   # held-out images evaluated at each epoch's end
 
 
 def _fmt_s(s: float) -> str:
@@ -60,7 +65,8 @@ if not READ_ONLY:
                      "fashion-mnist-subset": "Fashion-MNIST (bundled 1,600)", "photos": "Photos (scikit-image)",
                      "folder": "Image folder…"}
         data_opts = {k: v for k, v in data_opts.items() if v}
-        data = c1.selectbox("Data", list(data_opts), format_func=data_opts.get, key="tr_data")
+        data = c1.selectbox("Data", list(data_opts), format_func=data_opts.get, key="tr_data",
+                            help="The 60,000 training images when Debian's dataset-fashion-mnist is installed")
         folder = ""
         if data == "folder":
             if policy.current().allowed_dirs:
@@ -89,7 +95,7 @@ if not READ_ONLY:
             minutes = c5.number_input("Minutes", 0.5, 600.0, 2.0, 0.5, key="tr_minutes")
             epochs = 400
         batch = c6.select_slider("Batch size", [32, 64, 128, 256, 512], value=128, key="tr_batch")
-        lr = c6.select_slider("Learning rate", [1e-4, 3e-4, 5e-4, 1e-3, 2e-3, 3e-3], value=1e-3, key="tr_lr",
+        lr = c6.select_slider("Learning rate", [1e-4, 3e-4, 5e-4, 1e-3, 2e-3, 3e-3], value=2e-3, key="tr_lr",
                               format_func=lambda v: f"{v:g}")
         suggested = f"{preset.replace('mae_', '')}_r{int(round(mask_ratio * 100))}{'_normpix' if norm_pix else ''}"
         if st.session_state.get("tr_name_auto", True) or not st.session_state.get("tr_name"):
@@ -103,10 +109,17 @@ if not READ_ONLY:
         est_col, start_col = st.columns([3, 1], vertical_alignment="center")
         if data != "folder" or folder:
             try:
-                sec = epoch_estimate(data_arg, preset, float(mask_ratio), bool(norm_pix), int(batch))
-                total = f"; {epochs} epochs ≈ {_fmt_s(sec * epochs)}" if budget_kind == "epochs" else ""
-                est_col.caption(f"About **{_fmt_s(sec)} per epoch** on {describe_device(TrainArgs())}{total} (timed "
-                                f"just now; other runs on the server slow it down).")
+                sec, steps_ep = epoch_estimate(data_arg, preset, float(mask_ratio), bool(norm_pix), int(batch))
+                where = describe_device(TrainArgs())
+                if budget_kind == "epochs":
+                    say = f"{epochs} epoch{'s' if epochs != 1 else ''} ≈ **{_fmt_s(sec * epochs)}** ({_fmt_s(sec)} per epoch)"
+                else:
+                    n_ep = minutes * 60 / sec
+                    say = (f"in {_fmt_s(minutes * 60)}: about **{n_ep:,.1f} epochs** ({n_ep * steps_ep:,.0f} steps of "
+                           f"{batch})" if n_ep >= 1 else f"in {_fmt_s(minutes * 60)}: about **{n_ep:.0%} of one epoch** "
+                           f"({n_ep * steps_ep:,.0f} steps of {batch}; an epoch takes {_fmt_s(sec)})")
+                est_col.caption(f"{say.capitalize()} on {where}, timed just now (other runs on the server slow it "
+                                f"down).")
             except (DataError, ValueError, OSError) as e:
                 with est_col:
                     error("", e)
@@ -116,7 +129,7 @@ if not READ_ONLY:
             args = TrainArgs(data=data_arg, preset=preset, mask_ratio=float(mask_ratio), norm_pix_loss=bool(norm_pix),
                              epochs=int(epochs), time_budget=float(minutes) if minutes else None,
                              batch_size=int(batch), lr=float(lr), warmup_epochs=0.2 if minutes is None else 0.05,
-                             out=str(RUNS_DIR / safe), progress=False, eval_images=500, log_every=10)
+                             out=str(RUNS_DIR / safe), progress=False, eval_images=EVAL_IMAGES, log_every=10)
             try:
                 RUNS_DIR.mkdir(parents=True, exist_ok=True)
                 job = registry().start(args, name=safe, owner=ME)
@@ -139,24 +152,32 @@ def _draw(job_id: str):
     s = job.snapshot()
     mine = registry().can_control(job, ME, OPERATOR)
     icon = {"queued": ":material/schedule:", "running": ":material/autorenew:", "starting": ":material/hourglass_top:",
-            "stopping": ":material/hourglass_bottom:", "stopped": ":material/pause_circle:",
-            "finished": ":material/check_circle:", "failed": ":material/error:"}
+            "stopped": ":material/pause_circle:", "finished": ":material/check_circle:", "failed": ":material/error:"}
     head = st.columns([3, 1, 1])
-    head[0].markdown(f"### {icon.get(s.status, '')} {plain(s.name)} — {s.status}" + ("" if mine else " · *another visitor's run*"))
+    phase = f" ({s.phase}…)" if s.phase and s.phase != "training" else ""
+    head[0].markdown(f"### {icon.get(s.status, '')} {plain(s.name)} — {s.status}{phase}"
+                     + ("" if mine else " · *another visitor's run*"))
     if s.status == "queued":
         ahead = registry().queue_position(job_id) or 0
         st.info(f"Server busy: {ahead} run{'s' if ahead > 1 else ''} ahead of this one in the queue." if ahead else
                 "Server busy: this run starts as soon as a running one ends.")
-    frac = s.step / s.total_steps if s.total_steps else 0.0
-    if s.args.get("time_budget"):
-        frac = min(1.0, s.elapsed / (60 * s.args["time_budget"]))
-    st.progress(frac, text=f"step {s.step:,} / {s.total_steps:,} · epoch {s.epoch} · {s.images_per_s:,.0f} img/s · "
-                           f"elapsed {_fmt_s(s.elapsed)} · ETA {_fmt_s(s.eta)}")
-    if mine and s.status in ("queued", "running", "starting"):
+    budget = s.args.get("time_budget")
+    if s.phase == "preparing data" and not s.step:
+        st.progress(0.0, text="Preparing the data and the model…")
+    elif budget:  # a budget in minutes is shown as time: the step count has no fixed end
+        st.progress(min(1.0, s.elapsed / (60 * budget)),
+                    text=f"{_fmt_s(s.elapsed)} of {_fmt_s(60 * budget)} · step {s.step:,} · epoch {s.epoch + 1} · "
+                         f"{s.images_per_s:,.0f} img/s")
+    else:
+        st.progress(s.step / s.total_steps if s.total_steps else 0.0,
+                    text=f"step {s.step:,} / {s.total_steps:,} · epoch {s.epoch} · {s.images_per_s:,.0f} img/s · "
+                         f"elapsed {_fmt_s(s.elapsed)} · ETA {_fmt_s(s.eta)}")
+    if mine and s.status in ("queued", "running", "starting") and s.phase != "saving":
         head[1].button("Stop", icon=":material/stop:", key=f"stop_{job_id}", width="stretch",
                        on_click=lambda: registry().stop(job_id, ME, OPERATOR),
                        help="Stops after the current step and saves a checkpoint")
-    if mine and s.status in ("stopped", "failed") and s.checkpoint and Path(s.checkpoint).exists() and not READ_ONLY:
+    if (mine and s.status in ("stopped", "failed") and not job.pending and s.checkpoint and Path(s.checkpoint).exists()
+            and not READ_ONLY):
         if head[1].button("Resume", icon=":material/play_arrow:", key=f"resume_{job_id}", width="stretch"):
             try:
                 new = registry().resume(job_id, ME, OPERATOR)
@@ -164,7 +185,7 @@ def _draw(job_id: str):
                 st.rerun()
             except (RunNotAllowed, policy.NotAllowed, RuntimeError, ValueError) as e:
                 error("", e)
-    if mine and not READ_ONLY and s.status in ("stopped", "failed", "finished"):
+    if mine and not READ_ONLY and s.status in ("stopped", "failed", "finished") and not job.pending:
         if head[2].button("Delete", icon=":material/delete:", key=f"delete_{job_id}", width="stretch",
                           help="Remove this run and its files"):
             try:
@@ -180,11 +201,13 @@ def _draw(job_id: str):
     left, right = st.columns([1, 1.3])
     with left:
         if s.losses:
-            steps, losses = zip(*s.losses)
-            fig = go.Figure(go.Scatter(x=steps, y=losses, mode="lines", line=dict(color="#4f46e5")))
+            pts = s.losses[::max(1, len(s.losses) // 400)] + s.losses[-1:]   # a light chart, redrawn each second
+            steps, losses = zip(*pts)
+            fig = go.Figure(go.Scatter(x=steps, y=losses, mode="lines+markers" if len(pts) < 30 else "lines",
+                                       line=dict(color="#4f46e5")))
             fig.update_layout(height=260, margin=dict(l=10, r=10, t=30, b=10), title="training loss (hidden patches)",
                               xaxis_title="step", yaxis_title="loss")
-            st.plotly_chart(fig, width="stretch", key=f"loss_{job_id}_{len(losses)}")
+            st.plotly_chart(fig, width="stretch", key=f"loss_{job_id}")
     with right:
         if s.recons and s.originals is not None:
             st.image(training_strip(s.originals, s.masked, s.recons[-1]),
@@ -197,7 +220,7 @@ def _draw(job_id: str):
                          caption=f"step {s.recon_steps[k]:,}")
         elif s.status in ("running", "starting"):
             st.caption("Reconstructions appear after the first few steps…")
-    if s.status in ("finished", "stopped") and s.checkpoint:
+    if s.status in ("finished", "stopped") and s.checkpoint and not job.pending:
         st.success(f"Saved {plain(Path(s.checkpoint).name)}: pick it under *Trained here* on the other pages.")
 
 

@@ -16,6 +16,20 @@ if policy.current().shared:  # a class's server: no tracebacks, no developer men
     st.set_option("client.toolbarMode", "viewer")
 clean_uploads_now_and_then()
 
+
+@st.cache_resource(show_spinner=False)
+def _warm_up():
+    """Once per server: load what the first Embeddings visit would otherwise wait for (openTSNE, the compiled
+    t-SNE kernels), in a background thread, while the first visitor looks at another page."""
+    import threading
+    from mae_core import tsne
+    t = threading.Thread(target=tsne.warm_up, name="mae-warm-up", daemon=True)
+    t.start()
+    return t
+
+
+_warm_up()
+
 pages = [
     st.Page(str(HERE / "views" / "reconstruct.py"), title="Reconstruct", icon=":material/auto_fix_high:", default=True),
     st.Page(str(HERE / "views" / "ratios.py"), title="Mask ratios", icon=":material/tune:"),

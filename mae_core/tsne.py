@@ -112,6 +112,16 @@ def _compile():
     return _kernels
 
 
+def warm_up() -> None:
+    """Import openTSNE and load the compiled kernels (from numba's disk cache, or compile them) with a tiny
+    problem, so that the first real t-SNE a visitor asks for does not pay for it (about 1.5 s on 2 cores)."""
+    if not available():
+        return
+    rng = np.random.default_rng(0)
+    tsne_exact(rng.normal(size=(60, 8)).astype(np.float32), perplexity=5,
+               schedule={"early_iter": 2, "iter": 2})
+
+
 def _csr(P):
     P = P.tocsr()
     return (P.indptr.astype(np.int64), P.indices.astype(np.int64), P.data.astype(np.float32))

@@ -1,6 +1,7 @@
 """Faults a class meets on one server: hostile text, images that expand in memory, errors at a page's boundary,
 runs that diverge on their last update, corrupt images in a training folder, a full disk."""
 import json
+import time
 import re
 import subprocess
 import sys
@@ -270,3 +271,13 @@ def test_a_full_disk_stops_the_run_and_keeps_the_last_checkpoint(small_disk):
         pretrain(_args(out, epochs=3, batch_size=1600))
     model, card = load_model(out.with_suffix(".safetensors"))   # the kept files load, and are epoch 1's
     assert card["epochs"] == 1 and not list(small_disk.glob(".*.tmp"))
+
+
+def test_a_missing_output_folder_is_made_and_an_impossible_one_fails_before_training(tmp_path):
+    card = pretrain(_args(tmp_path / "new" / "deeper" / "x"))              # made before training, not after
+    assert card["status"] == "finished" and (tmp_path / "new" / "deeper" / "x.metrics.jsonl").is_file()
+    (tmp_path / "file").write_text("not a folder")
+    t = time.time()
+    with pytest.raises(TrainingError, match=r"cannot create the output folder .*file/sub"):
+        pretrain(_args(tmp_path / "file" / "sub" / "x", epochs=50))
+    assert time.time() - t < 2                                             # before any step

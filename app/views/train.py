@@ -228,6 +228,7 @@ for job in jobs[:6]:
     jid = job.id
     with st.container(border=True):
         if job.pending:
-            st.fragment(run_every=1.0)(guarded(_draw))(jid)
+            # every 2 s: each redraw costs the server and the browser CPU that the training thread would use
+            st.fragment(run_every=2.0)(guarded(_draw))(jid)
         else:
             guarded(_draw)(jid)

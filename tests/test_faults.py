@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 from mae_core import data
-from mae_core.checkpoints import CheckpointWarning, load_model, save_model
+from mae_core.checkpoints import CheckpointError, CheckpointWarning, load_model, save_model
 from mae_core.data import DataError, ImageFolderDataset, list_image_folder
 from mae_core.model import MaskedAutoencoderViT, preset_config
 from mae_core.train import TrainArgs, TrainingError, main as train_main, pretrain
@@ -281,3 +281,10 @@ def test_a_missing_output_folder_is_made_and_an_impossible_one_fails_before_trai
     with pytest.raises(TrainingError, match=r"cannot create the output folder .*file/sub"):
         pretrain(_args(tmp_path / "file" / "sub" / "x", epochs=50))
     assert time.time() - t < 2                                             # before any step
+
+
+def test_a_deeply_nested_safetensors_header_is_a_message(tmp_path):
+    header = b"[" * 200_000 + b"]" * 200_000                     # 400 kB of nesting: json.loads recurses too deep
+    (tmp_path / "deep.safetensors").write_bytes(len(header).to_bytes(8, "little") + header)
+    with pytest.raises(CheckpointError, match=r"corrupt safetensors header \(not valid JSON\)"):
+        load_model(tmp_path / "deep.safetensors")

@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from browser import browser_page, streamlit_server, wait_idle  # noqa: E402
 
 PLOT = ".js-plotly-plot"
-PRESET_LABEL = "Fashion-MNIST micro (28 px, 7×7 patches, 0.1M params: learns in 2 minutes)"
+PRESET_LABEL = "Micro · 0.1M params · 2 min"
 
 
 def _timed(page, action, ready: str, timeout_s: float = 600) -> float:

@@ -91,6 +91,21 @@ class ModelCard:
         return " · ".join(parts)
 
     @property
+    def short_label(self) -> str:
+        """What tells bundled models apart, first (a closed picker shows only the start): "75% · norm-pix ·
+        16 ep · Fashion-MNIST"."""
+        parts = []
+        if self.mask_ratio is not None:
+            parts.append(f"{float(self.mask_ratio):.0%}" + ("" if self.mask_strategy == "random"
+                                                           else f" {self.mask_strategy}"))
+        if self.norm_pix_loss is not None:
+            parts.append("norm-pix" if self.norm_pix_loss else "pixels")
+        if self.epochs:
+            parts.append(f"{self.epochs} ep")
+        parts.append(self.data_name or self.format or "model")
+        return " · ".join(parts)
+
+    @property
     def heldout_mse_pixels(self) -> Optional[float]:
         return self.metrics.get("heldout_eval_mse_pixels")
 

@@ -80,9 +80,9 @@ def model_label(card: dict) -> str:
 
 def bundled_choices() -> dict[str, str]:
     """label -> path of the bundled checkpoints, the default (Fashion-MNIST at 75%) first."""
-    cards = list_bundled()
-    cards.sort(key=lambda c: (c["name"] != "fmnist_r75", not c["name"].startswith("fmnist"), c["name"]))
-    return {f"{model_label(c)} ({c['name']})": c["path"] for c in cards}
+    found = sorted(list_bundled(), key=lambda c: (c["name"] != "fmnist_r75", not c["name"].startswith("fmnist"),
+                                                  c["name"]))
+    return {f"{cards.read(c).short_label} ({c['name']})": c["path"] for c in found}
 
 
 def user_runs(runs_dir: Path) -> dict[str, str]:

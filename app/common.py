@@ -331,10 +331,15 @@ def image_picker(config):
                 import random
                 st.session_state["img_index"] = random.randrange(len(pool))
             st.session_state["img_index"] = min(st.session_state.get("img_index", 0), len(pool) - 1)
-            idx = st.number_input("Image number", 0, len(pool) - 1, key="img_index")
+            idx = st.number_input("Image number", 0, len(pool) - 1, key="img_index",
+                                  help="Counted within the chosen class" if cls != "any" else None)
             i = pool[int(idx)]
             t = prepare_image(_subset_pil(ds, i), size, ch)
-            _set_image(f"fmnist:{i}:{size}:{ch}", t, f"Fashion-MNIST #{i} ({FASHION_MNIST_CLASSES[int(ds.labels[i])]})")
+            name = FASHION_MNIST_CLASSES[int(ds.labels[i])]
+            # one number, the one the visitor typed, and what it counts
+            label = (f"Fashion-MNIST {name} #{int(idx)} of {len(pool)}" if cls != "any" else
+                     f"Fashion-MNIST #{int(idx)} of {len(pool)} ({name})")
+            _set_image(f"fmnist:{i}:{size}:{ch}", t, label)
         elif source == "Photos":
             name = st.selectbox("Photo", PHOTO_ALL, key="img_photo",
                                 format_func=lambda n: f"{n} (held out from training)" if n in PHOTO_HELDOUT else n,

@@ -290,9 +290,10 @@ def open_image(source, max_pixels: int = MAX_IMAGE_PIXELS, working_side: int = W
     return img
 
 
-def image_to_array(img: Image.Image, channels: int) -> np.ndarray:
+def image_to_array(img: Image.Image, channels: int, background: Optional[int] = None) -> np.ndarray:
     """PIL image of any mode -> float32 array (H, W, channels) in [0, 1].
-    16/32-bit greys are scaled by their range; transparency is composited onto white."""
+    16/32-bit greys are scaled by their range; transparency is composited onto ``background`` (0-255): by default
+    black for greyscale models (Fashion-MNIST draws light garments on black) and white for RGB ones (photos)."""
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, got {channels}")
     mode = img.mode
@@ -307,7 +308,8 @@ def image_to_array(img: Image.Image, channels: int) -> np.ndarray:
         return arr if channels == 1 else np.repeat(arr, 3, axis=2)
     if mode == "P" and "transparency" in img.info or mode in ("RGBA", "LA", "PA", "La", "RGBa"):
         img = img.convert("RGBA")
-        bg = Image.new("RGBA", img.size, (255, 255, 255, 255))
+        v = (0 if channels == 1 else 255) if background is None else int(background)
+        bg = Image.new("RGBA", img.size, (v, v, v, 255))
         img = Image.alpha_composite(bg, img)
     img = img.convert("L" if channels == 1 else "RGB")
     arr = np.asarray(img, dtype=np.float32) / 255.0

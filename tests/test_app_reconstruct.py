@@ -110,3 +110,10 @@ def test_norm_pix_model_says_colours_are_rescaled(at):
     assert labels, "the bundled fmnist_r75_normpix should be offered"
     at.selectbox(key="bundled_choice").set_value(labels[0]).run()
     assert any("re-scaled" in i.value for i in at.info)
+
+
+def test_image_caption_gives_one_number_and_what_it_counts(at):
+    at.selectbox(key="img_class").set_value("Bag").run()
+    at.number_input(key="img_index").set_value(3).run()
+    captions = [c.value.replace("\\", "") for c in at.caption]
+    assert "Image: Fashion-MNIST Bag #3 of 200" in captions

@@ -85,10 +85,13 @@ def test_prepare_image_resizes_short_side_and_centre_crops():
     torch.testing.assert_close(t3[0], t3[1])
 
 
-def test_transparency_composited_on_white():
+def test_transparency_composited_on_the_background_of_the_models_data():
     rgba = np.zeros((20, 20, 4), dtype=np.uint8)  # fully transparent black
     t = prepare_image(Image.fromarray(rgba, "RGBA"), 16, 3)
-    assert float(t.min()) > 0.99
+    assert float(t.min()) > 0.99                  # photos (RGB models): white
+    rgba[5:15, 5:15] = (255, 255, 255, 255)       # an opaque white garment on a transparent sheet
+    g = prepare_image(Image.fromarray(rgba, "RGBA"), 20, 1)
+    assert float(g[0, 0, 0]) < 0.01 and float(g[0, 10, 10]) > 0.99   # Fashion-MNIST (greyscale): light on black
 
 
 def test_open_image_errors(tmp_path):

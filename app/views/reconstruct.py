@@ -97,7 +97,9 @@ def mask_and_reconstruction():
         m1.metric("Hidden patches", f"{n} / {L}")
         m2.metric("Mask ratio", f"{n / L:.0%}")
         m3.metric("MSE on hidden", "—" if math.isnan(rec.mse_hidden) else f"{rec.mse_hidden:.4f}",
-                  help="Mean squared error in [0, 1] pixel units over the hidden patches")
+                  help="Mean squared error in [0, 1] pixel units over the hidden patches"
+                       + (" (— : nothing is hidden, so there is nothing to score)" if math.isnan(rec.mse_hidden)
+                          else ""))
         if n == 0:
             st.info("Nothing is hidden: paint some patches or raise the ratio. The model still shows what it "
                     "makes of the patches it sees.")
@@ -116,7 +118,8 @@ def mask_and_reconstruction():
     st.caption("*reconstruction* is the decoder's output for every patch. The loss is computed on hidden patches "
                "only, so what it draws for the patches it could see is never trained, which is why the paper pastes "
                "the visible patches back. The error map covers hidden patches (visible ones are outlined); "
-               f"MSE on visible patches: {rec.mse_visible:.4f}.")
+               + ("MSE on visible patches: — (every patch is hidden)." if math.isnan(rec.mse_visible)
+                  else f"MSE on visible patches: {rec.mse_visible:.4f}."))
     # the PNG is encoded only when the button is clicked (deferred data), not on every stroke
     st.download_button("Download this panel (PNG)", icon=":material/download:",
                        data=functools.partial(png_bytes, panel, compress_level=6),

@@ -1,12 +1,15 @@
 """What every page shares: the model picker, the image picker and the caches. UI only; the work is mae_core's."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import logging
 import os
 import re
 import secrets
 import string
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -25,6 +28,7 @@ RUNS_DIR = Path(os.environ.get("MAE_RUNS_DIR", ROOT / "runs"))
 def read_only() -> bool:
     """MAE_READ_ONLY, read at each run (the operator's setting; enforced again inside mae_core)."""
     return policy.current().read_only
+
 
 # --------------------------------------------------------------------------------------------------
 # Text from visitors and files is shown as text; who this visitor is
@@ -60,9 +64,6 @@ def failure_text(e: BaseException) -> str:
 def guarded(fn):
     """Run a page (or a fragment) so that an error it did not expect is shown as one clear message, not a
     traceback; what the visitor made (model, image, mask: all in session state) is kept."""
-    import functools
-    import logging
-
     @functools.wraps(fn)
     def run(*args, **kwargs):
         try:
@@ -101,7 +102,6 @@ def _upload_janitor():
 
 
 def clean_uploads_now_and_then() -> None:
-    import time
     state = _upload_janitor()
     if time.time() - state["last"] > 3600:
         state["last"] = time.time()

@@ -137,18 +137,29 @@ def _check_file_size(path: Path, size: int) -> None:
                               f"({limit / 2**20:,.0f} MB, MAE_MAX_CHECKPOINT_MB)")
 
 
+MAX_JSON_BYTES = 4 * 2**20  # model cards and configs are a few kB
+
+
+def _read_small_json(path: Path, what: str):
+    """A JSON file that describes a model (our card, a Hugging Face config): size checked before reading, and
+    every way it can be broken is one message."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_JSON_BYTES:
+            raise CheckpointError(f"{path}: {what} is {size / 2**20:,.0f} MB; a real one is a few kB")
+        return json.loads(path.read_text())
+    except OSError as e:
+        raise CheckpointError(f"{path}: {what} cannot be read ({e.strerror or type(e).__name__})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        raise CheckpointError(f"{path}: {what} is not valid JSON "
+                              f"({'nested too deeply' if isinstance(e, RecursionError) else str(e)[:80]})") from None
+
+
 def _load_own(stem: Path, **overrides):
     weights, card_path = stem.with_suffix(".safetensors"), stem.with_suffix(".json")
     if not card_path.is_file():
         raise CheckpointError(f"{weights}: model card {card_path.name} is missing beside the weights")
-    if card_path.stat().st_size > 4 * 2**20:
-        raise CheckpointError(f"{card_path}: a model card of {card_path.stat().st_size / 2**20:,.0f} MB is not a "
-                              f"model card (they are a few kB)")
-    try:
-        card = json.loads(card_path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
-        raise CheckpointError(f"{card_path}: the model card is not valid JSON "
-                              f"({str(e)[:80] if not isinstance(e, RecursionError) else 'nested too deeply'})") from None
+    card = _read_small_json(card_path, "the model card")
     if not isinstance(card, dict) or not isinstance(card.get("config"), dict):
         raise CheckpointError(f"{card_path}: the model card has no 'config' section")
     try:
@@ -455,10 +466,9 @@ def _from_hf_state(state: dict, hf_config: dict, path, **overrides):
 
 def _load_hf_folder(folder: Path, **overrides):
     cfg_path = folder / "config.json"
-    try:
-        hf_config = json.loads(cfg_path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"{cfg_path}: not a readable Hugging Face config ({e})") from None
+    hf_config = _read_small_json(cfg_path, "the Hugging Face config")
+    if not isinstance(hf_config, dict):
+        raise CheckpointError(f"{cfg_path}: the Hugging Face config is not a JSON object")
     mt = hf_config.get("model_type")
     if mt not in (None, "vit_mae"):
         raise CheckpointError(f"{folder}: a Hugging Face {mt!r} model, not ViTMAE (model_type 'vit_mae')")

@@ -279,14 +279,21 @@ def _disk_full(e: BaseException) -> bool:
     return "unexpected pos" in str(e) or "No space left" in str(e)
 
 
+RUN_FILE_SUFFIXES = (".safetensors", ".json", ".state.pt", ".metrics.jsonl")
+
+
+def run_files(out) -> list[Path]:
+    """The files a run writes for ``--out OUT``: weights, card, resumable state, metrics log (in this order)."""
+    return [Path(out).with_suffix(suffix) for suffix in RUN_FILE_SUFFIXES]
+
+
 class Checkpoints:
     """OUT.safetensors + OUT.json (the card), OUT.state.pt (resumable) and OUT.metrics.jsonl, written by rank 0.
     Non-finite weights are never saved, and a full disk stops the run naming what was kept."""
 
     def __init__(self, args: TrainArgs, s: Setup, card_base: dict, main: bool):
         self.out = Path(args.out)
-        self.state_path = self.out.with_suffix(".state.pt")
-        self.metrics_path = self.out.with_suffix(".metrics.jsonl")
+        self.state_path, self.metrics_path = run_files(self.out)[2:]
         self.s, self.card_base, self.main = s, card_base, main
         self.history: list = []
 
@@ -354,8 +361,7 @@ class Checkpoints:
         except (OSError, RuntimeError) as e:
             if not _disk_full(e):
                 raise
-            kept = [f.name for f in (self.out.with_suffix(".safetensors"), self.out.with_suffix(".json"),
-                                     self.state_path) if f.is_file()]
+            kept = [f.name for f in run_files(self.out)[:3] if f.is_file()]
             raise TrainingError(f"disk full at step {step} while saving; training stopped. Kept (each complete): "
                                 f"{', '.join(kept) if kept else 'no files (no epoch had been saved)'}. Free some "
                                 f"space, then resume.") from None

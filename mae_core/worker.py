@@ -31,7 +31,7 @@ from . import policy
 from .checkpoints import CheckpointError
 from .data import DataError
 from .data import build_data
-from .train import StepInfo, TrainArgs, TrainingError, pretrain
+from .train import StepInfo, TrainArgs, TrainingError, pretrain, run_files
 
 RECON_EVERY_S = 4.0    # refresh the reconstructions at most this often
 N_RECON_IMAGES = 8
@@ -73,19 +73,11 @@ class RunNotAllowed(PermissionError):
     """A run action this visitor may not take (not their run, or over a limit); the message says why."""
 
 
-RUN_FILE_SUFFIXES = (".safetensors", ".json", ".state.pt", ".metrics.jsonl")
-
-
 def safe_run_name(name: str, max_len: int = 48) -> str:
     """A run name reduced to a file stem that cannot leave its folder or share files with another name:
     letters, digits, ``_`` and ``-`` only (no dots, so ``carol`` and ``carol.v2`` stay apart)."""
     stem = re.sub(r"[^A-Za-z0-9_-]+", "_", str(name)).strip("_-")[:max_len].strip("_-")
     return stem or "run"
-
-
-def run_files(out: "str | Path") -> list[Path]:
-    out = Path(out)
-    return [out.parent / (out.name + suf) for suf in RUN_FILE_SUFFIXES]
 
 
 class TrainingJob:

@@ -9,6 +9,7 @@ Images are handled as float tensors in [0, 1], shape (C, H, W); the model normal
 """
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import io
@@ -264,11 +265,10 @@ def open_image(source, max_pixels: int = MAX_IMAGE_PIXELS, working_side: int = W
             if min(w, h) < 1:
                 raise DataError(f"{name} has no pixels ({w}x{h})")
             img.seek(0)
-            factor = max(1, min(w, h) // (2 * working_side) * 2) if min(w, h) >= 2 * working_side else 1
-            if factor > 1 and img.format == "JPEG":
-                img.draft(img.mode, (w // factor, h // factor))  # decode at 1/2, 1/4 or 1/8 scale
-            bands = len(img.getbands()) if img.mode not in ("RGB", "YCbCr", "LAB", "HSV") else 4
-            need = img.size[0] * img.size[1] * max(_bytes_per_pixel(img.mode), min(bands, 4))
+            if img.format == "JPEG" and min(w, h) >= 2 * working_side:  # decode at 1/2, 1/4 or 1/8 scale
+                factor = min(w, h) // working_side
+                img.draft(img.mode, (w // factor, h // factor))
+            need = img.size[0] * img.size[1] * _bytes_per_pixel(img.mode)
             if need > MAX_DECODE_BYTES:
                 raise DataError(f"{name} would take {need / 2**20:,.0f} MB to decode ({img.mode}, {w}x{h}); the "
                                 f"limit is {MAX_DECODE_BYTES / 2**20:,.0f} MB. Resize it first.")
@@ -455,6 +455,25 @@ def list_image_folder(root: Union[str, Path], max_entries: int = MAX_FOLDER_ENTR
     return files, labels, tuple(classes) or (root.name,)
 
 
+def _readable(path: Path) -> bool:
+    """Whether an image file decodes, remembered per (path, size, modification time): the run, its time estimate
+    and its reconstruction snapshots each build the same folder's data, and only the first pays for decoding."""
+    try:
+        st = path.stat()
+    except OSError:
+        return False
+    return _readable_cached(str(path), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=MAX_FOLDER_ENTRIES)
+def _readable_cached(path: str, size: int, mtime_ns: int) -> bool:
+    try:
+        open_image(path)
+        return True
+    except DataError:
+        return False
+
+
 class ImageFolderDataset(torch.utils.data.Dataset):
     """An image folder with class subfolders, prepared to a model's size and channels. Unreadable files are
     reported by name rather than crashing a long job."""
@@ -480,10 +499,9 @@ class ImageFolderDataset(torch.utils.data.Dataset):
         when none is left."""
         good, dropped = [], []
         for f, y in zip(self.files, self.labels):
-            try:
-                open_image(f)
+            if _readable(f):
                 good.append((f, y))
-            except DataError:
+            else:
                 dropped.append(f)
         if not good:
             raise DataError(f"none of the {len(dropped)} images in the folder could be read (e.g. "

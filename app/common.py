@@ -76,6 +76,24 @@ def guarded(fn):
     return run
 
 
+def server_path_input(where, label: str, key: str, what: str = "Paths on this server") -> Optional[str]:
+    """A text box for a file or folder on the server, confined to the folders the operator allows
+    (``policy.confine``). Returns the resolved path, "" while nothing is typed, or None when the path is refused
+    or such paths are turned off (the reason is shown in ``where``)."""
+    pol = policy.current()
+    if not pol.allowed_dirs:
+        where.info(f"{what} are turned off on this server (the operator can allow folders with MAE_ALLOWED_DIRS).")
+        return None
+    typed = where.text_input(label, key=key, help=f"Inside: {policy.allowed_text(pol)}")
+    if not typed.strip():
+        return ""
+    try:
+        return str(policy.confine(typed, pol))
+    except policy.NotAllowed as e:
+        where.error(plain(e))
+        return None
+
+
 def visitor_id() -> str:
     """This browser session's owner token for the runs it starts. It is kept in the URL (``?tk=``) once a run is
     started, so a reload keeps control of that run; no other visitor knows it."""
@@ -204,19 +222,7 @@ def _candidate_from_widgets() -> Optional[str]:
         except (CheckpointError, uploads.UploadError, policy.NotAllowed, OSError) as e:
             error("", e)
             return None
-    pol = policy.current()
-    if not pol.allowed_dirs:
-        st.info(policy.PATHS_OFF[0].upper() + policy.PATHS_OFF[1:] + ".")
-        return None
-    path = st.text_input("File or Hugging Face folder", key="model_path",
-                         help=f"Inside: {policy.allowed_text(pol)}", placeholder=str(pol.allowed_dirs[0] / "..."))
-    if not path.strip():
-        return None
-    try:
-        return str(policy.confine(path, pol))
-    except policy.NotAllowed as e:
-        error("", e)
-        return None
+    return server_path_input(st, "File or Hugging Face folder", "model_path") or None
 
 
 def _override_inputs(message: str) -> dict:

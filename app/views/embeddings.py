@@ -9,9 +9,9 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from common import error, get_model, model_picker, plain
+from common import error, get_model, model_picker, plain, server_path_input
 
-from mae_core import policy, zoo
+from mae_core import zoo
 from mae_core.data import DataError, find_fashion_mnist, labelled_dataset
 from mae_core.embed import TSNE_ENGINE_NAMES, encode, project, raw_pixels, thumbnails, tsne_backend
 from mae_core.explore import reconstruct
@@ -41,17 +41,10 @@ with st.container(border=True):
     source = c1.selectbox("Dataset", list(sources), format_func=sources.get, key="emb_source")
     folder = None
     if source == "folder":
-        if not policy.current().allowed_dirs:
-            c1.info("Image folders are turned off on this server (the operator can allow folders with "
-                    "MAE_ALLOWED_DIRS).")
+        folder = server_path_input(c1, "Folder with one subfolder per class", "emb_folder", "Image folders")
+        if folder is None:
             st.stop()
-        typed = c1.text_input("Folder with one subfolder per class", key="emb_folder",
-                              help=f"Inside: {policy.allowed_text()}")
-        try:
-            folder = str(policy.confine(typed)) if typed.strip() else None
-        except policy.NotAllowed as e:
-            c1.error(plain(e))
-            st.stop()
+        folder = folder or None
     max_n = {"fashion-mnist-subset": 2000, "fashion-mnist-test": 10000}.get(source, 5000)
     n_points = c2.number_input("Points", 100, max_n, min(2000, max_n), step=100, key="emb_n")
     pool = c3.selectbox("Feature", ["cls", "mean", "both"], key="emb_pool",

@@ -7,7 +7,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from common import RUNS_DIR, error, guarded, is_operator, plain, read_only, remember_visitor, visitor_id
+from common import RUNS_DIR, error, guarded, server_path_input, is_operator, plain, read_only, remember_visitor, visitor_id
 
 from mae_core import policy
 from mae_core.figures import training_strip
@@ -71,16 +71,7 @@ if not READ_ONLY:
                             help="The 60,000 training images when Debian's dataset-fashion-mnist is installed")
         folder = ""
         if data == "folder":
-            if policy.current().allowed_dirs:
-                typed = c1.text_input("Folder (one subfolder per class)", key="tr_folder",
-                                      help=f"Inside: {policy.allowed_text()}")
-                try:
-                    folder = str(policy.confine(typed)) if typed.strip() else ""
-                except policy.NotAllowed as e:
-                    c1.error(plain(e))
-            else:
-                c1.info("Image folders are turned off on this server (the operator can allow folders with "
-                        "MAE_ALLOWED_DIRS).")
+            folder = server_path_input(c1, "Folder (one subfolder per class)", "tr_folder", "Image folders") or ""
         preset_choices = [p for p in PRESETS if (p.startswith("mae_photo") == (data in ("photos", "folder")))]
         preset = c2.selectbox("Model size", preset_choices, format_func=PRESETS.get, key="tr_preset",
                               help=PRESET_HELP)

@@ -10,8 +10,6 @@ import time
 
 import torch
 
-from benchlib import ROOT  # noqa: F401
-
 from mae_core.checkpoints import load_model
 from mae_core.data import load_fashion_mnist_subset
 from mae_core.masking import random_mask

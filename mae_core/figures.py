@@ -25,6 +25,13 @@ from .data import tensor_to_uint8
 from .masking import STRATEGIES
 
 INK = "#1f2937"
+GREY = "#6b7280"
+
+
+def _style(strategy: str) -> tuple:
+    """(label, colour) of a strategy from the registry; an unregistered name (an old CSV) is drawn grey."""
+    s = STRATEGIES.get(strategy)
+    return (s.label, s.colour) if s else (strategy, GREY)
 
 # --------------------------------------------------------------------------------------------------
 # Images
@@ -129,7 +136,7 @@ def strategies_image(examples: dict, size: int = 112) -> Image.Image:
     """Each strategy's masked image and reconstruction (the paper's Figure 6 for one image)."""
     row = []
     for s, rec in examples.items():
-        label = STRATEGIES[s].label if s in STRATEGIES else s
+        label = _style(s)[0]
         row += [(label, rec.masked), (f"MSE {rec.mse_hidden:.4f}", rec.pasted)]
     return tiles_image([row], size)
 
@@ -175,7 +182,7 @@ class Line:
 class RefLine:
     value: float
     label: str
-    colour: str = "#6b7280"
+    colour: str = GREY
     orient: str = "h"                           # h: horizontal (y = value) | v: vertical (x = value)
     dash: str = "dash"
 
@@ -216,9 +223,7 @@ def error_curve_chart(rows: Sequence[dict], pretrained_at: Optional[float] = Non
                height=420)
     for s in dict.fromkeys(r["strategy"] for r in rows):
         rs = [r for r in rows if r["strategy"] == s]
-        st_ = STRATEGIES.get(s)
-        ch.lines.append(Line([r["ratio"] for r in rs], [r["mean"] for r in rs], st_.label if st_ else s,
-                             st_.colour if st_ else "#6b7280", band=[r["std"] for r in rs] if bands else None,
+        ch.lines.append(Line([r["ratio"] for r in rs], [r["mean"] for r in rs], *_style(s), band=[r["std"] for r in rs] if bands else None,
                              hover=[f"ratio {r['ratio']:.2f}: MSE {r['mean']:.4f} ± {r['std']:.4f}, "
                                     f"{r['n_hidden']} patches hidden" for r in rs]))
     if pretrained_at is not None:
@@ -232,9 +237,8 @@ def strategy_bars_chart(rows: Sequence[dict], ratio: float, n_images: int = 64, 
     names = list(at)
     return Chart(f"Over {n_images} images × {seeds} seeds at ratio {ratio:.2f}", "strategy",
                  "MSE on hidden patches", height=300,
-                 bars=Bars([STRATEGIES[s].label if s in STRATEGIES else s for s in names],
-                           [at[s]["mean"] for s in names], [at[s]["std"] for s in names],
-                           [STRATEGIES[s].colour if s in STRATEGIES else "#6b7280" for s in names]))
+                 bars=Bars([_style(s)[0] for s in names], [at[s]["mean"] for s in names],
+                           [at[s]["std"] for s in names], [_style(s)[1] for s in names]))
 
 
 def heatmap_chart(pre_ratios: Sequence[float], test_ratios: Sequence[float], grid: np.ndarray) -> Chart:

@@ -100,7 +100,7 @@ if not READ_ONLY:
         name = st.text_input("Run name", key="tr_name", on_change=_typed, max_chars=48,
                              help="Letters, digits, _ and -; a name already in use gets a number added")
         data_arg = f"folder:{folder}" if data == "folder" else data
-        est_col, start_col = st.columns([3, 1], vertical_alignment="center")
+        est_col, start_col = st.columns([2, 1], vertical_alignment="center")  # room for "Start training" at 1024 px
         if data != "folder" or folder:
             try:
                 sec, steps_ep = epoch_estimate(data_arg, preset, float(mask_ratio), bool(norm_pix), int(batch))

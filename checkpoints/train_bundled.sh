@@ -2,29 +2,38 @@
 # Reproduces every bundled checkpoint on a CPU (2 cores here): trains, stores the weights in float16
 # (6 MB instead of 12), then measures the model card's held-out and embedding metrics.
 # Usage: bash checkpoints/train_bundled.sh [NAME ...]   (no names: all of them, in this order)
+# The Fashion-MNIST models share one budget (SERIES: 24 epochs, same lr and schedule) so that the pretraining
+# ratio (paper Fig. 5) and strategy (Fig. 6) comparisons differ in one setting only; each run scores its encoder
+# every 2 epochs (--probe-every) so its card shows the probe against epochs. A run stopped part-way continues with
+# RESUME=1 (it adds --resume).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python}
-COMMON="--data fashion-mnist --preset mae_fmnist_tiny --epochs 3 --batch-size 256 --lr 1e-3 --warmup-epochs 0.3 --threads 2 --no-progress"
+SERIES="--data fashion-mnist --preset mae_fmnist_tiny --epochs 24 --batch-size 256 --lr 1e-3 --warmup-epochs 1 --threads 2 --no-progress --probe-every 2"
 run() {
   name=$1; shift
   echo "== $name: $*"
-  $PY -m mae_core.train "$@" --out "checkpoints/$name"
-  rm -f "checkpoints/$name.state.pt"   # the resumable state is not shipped
-  $PY -m mae_core.checkpoints half "checkpoints/$name"
-  $PY -m mae_core.cards measure "checkpoints/$name"
+  # trained in runs/bundled/ and moved into checkpoints/ once finished, so the shipped model stays usable meanwhile
+  stage="runs/bundled/$name"
+  mkdir -p runs/bundled
+  $PY -m mae_core.train "$@" --out "$stage" ${RESUME:+--resume}
+  rm -f "$stage.state.pt"   # the resumable state is not shipped
+  $PY -m mae_core.checkpoints half "$stage"
+  $PY -m mae_core.cards measure "$stage"
+  for ext in safetensors json metrics.jsonl; do mv "$stage.$ext" "checkpoints/$name.$ext"; done
 }
 SELECTED="$*"
-all=(fmnist_r75 photo64_r75 fmnist_r90 fmnist_r50 fmnist_r25 fmnist_r75_normpix)
+all=(fmnist_r75_normpix fmnist_r90 fmnist_r25 fmnist_r50 fmnist_block75 fmnist_grid75 fmnist_r75 photo64_r75)
 for name in "${all[@]}"; do
   if [ -n "$SELECTED" ] && [[ " $SELECTED " != *" $name "* ]]; then continue; fi
   case $name in
-    fmnist_r25) run $name $COMMON --mask-ratio 0.25 ;;
-    fmnist_r50) run $name $COMMON --mask-ratio 0.50 ;;
-    fmnist_r75) run $name $COMMON --mask-ratio 0.75 ;;
-    fmnist_r90) run $name $COMMON --mask-ratio 0.90 ;;
-    fmnist_r75_normpix) run $name --data fashion-mnist --preset mae_fmnist_tiny --epochs 16 --batch-size 256 --lr 1e-3 \
-                          --warmup-epochs 1 --threads 2 --no-progress --mask-ratio 0.75 --norm-pix ;;
+    fmnist_r25) run $name $SERIES --norm-pix --mask-ratio 0.25 ;;
+    fmnist_r50) run $name $SERIES --norm-pix --mask-ratio 0.50 ;;
+    fmnist_r75_normpix) run $name $SERIES --norm-pix --mask-ratio 0.75 ;;
+    fmnist_r90) run $name $SERIES --norm-pix --mask-ratio 0.90 ;;
+    fmnist_block75) run $name $SERIES --norm-pix --mask-ratio 0.75 --mask-strategy block ;;
+    fmnist_grid75) run $name $SERIES --norm-pix --mask-ratio 0.75 --mask-strategy grid ;;
+    fmnist_r75) run $name $SERIES --mask-ratio 0.75 ;;   # pixel target: the reconstruction views' model
     photo64_r75) run $name --data photos --preset mae_photo_small --mask-ratio 0.75 --epochs 12 --photo-samples 8192 \
                    --batch-size 128 --lr 1e-3 --warmup-epochs 1 --threads 2 --no-progress ;;
   esac

@@ -61,20 +61,23 @@ def nearest_neighbours(features: np.ndarray, query: np.ndarray, k: int = 8, excl
 
 
 def knn_accuracy(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray, k: int = 20,
-                 chunk: int = 1024) -> float:
-    """Majority vote of the k cosine-nearest training points (ties go to the nearer class). Returns accuracy."""
+                 chunk: int = 1024, details: Optional[dict] = None) -> float:
+    """Majority vote of the k cosine-nearest training points (ties go to the nearer class). Returns accuracy;
+    ``details``, if given, receives ``correct``: one bool per test row (for confidence intervals)."""
     tr, te = _normalise_rows(train_x), _normalise_rows(test_x)
     ytr = torch.as_tensor(np.asarray(train_y), dtype=torch.long)
     n_cls = int(max(ytr.max(), int(np.max(test_y)))) + 1
     k = min(k, len(tr))
-    correct = 0
+    hits = []
     for i in range(0, len(te), chunk):
         sims, idx = torch.topk(te[i:i + chunk] @ tr.T, k, dim=1)
         votes = torch.zeros(len(idx), n_cls)
         votes.scatter_add_(1, ytr[idx], torch.ones_like(sims) + 1e-3 * sims)  # similarity breaks ties only
-        pred = votes.argmax(1).numpy()
-        correct += int((pred == np.asarray(test_y)[i:i + chunk]).sum())
-    return correct / len(te)
+        hits.append(votes.argmax(1).numpy() == np.asarray(test_y)[i:i + chunk])
+    correct = np.concatenate(hits)
+    if details is not None:
+        details["correct"] = correct
+    return float(correct.mean())
 
 
 PROBE_C_GRID = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
@@ -99,9 +102,13 @@ def _fit_logreg(x: torch.Tensor, y: torch.Tensor, n_cls: int, C: float, max_iter
     return w.detach(), b.detach()
 
 
-def _accuracy(x: torch.Tensor, y: np.ndarray, wb) -> float:
+def _correct(x: torch.Tensor, y: np.ndarray, wb) -> np.ndarray:
     with torch.no_grad():
-        return float(((x @ wb[0] + wb[1]).argmax(1).numpy() == np.asarray(y)).mean())
+        return (x @ wb[0] + wb[1]).argmax(1).numpy() == np.asarray(y)
+
+
+def _accuracy(x: torch.Tensor, y: np.ndarray, wb) -> float:
+    return float(_correct(x, y, wb).mean())
 
 
 def linear_probe_accuracy(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
@@ -113,8 +120,8 @@ def linear_probe_accuracy(train_x: np.ndarray, train_y: np.ndarray, test_x: np.n
 
     C="auto" (the default) picks C from PROBE_C_GRID by accuracy on a held-out ``val_fraction`` of the training
     set (a path from strong to weak regularisation, each fit warm-started from the last), then refits on the
-    whole training set: the test set is never looked at. ``details``, if given, receives the chosen C and the
-    validation accuracies."""
+    whole training set: the test set is never looked at. ``details``, if given, receives the chosen C, the
+    validation accuracies and ``correct`` (one bool per test row, for confidence intervals)."""
     xtr = torch.from_numpy(np.ascontiguousarray(train_x, dtype=np.float32))
     xte = torch.from_numpy(np.ascontiguousarray(test_x, dtype=np.float32))
     mean, std = xtr.mean(0), xtr.std(0, unbiased=False)
@@ -141,7 +148,39 @@ def linear_probe_accuracy(train_x: np.ndarray, train_y: np.ndarray, test_x: np.n
     if details is not None:
         details["C"] = float(C)
     wb = _fit_logreg(xtr, ytr, n_cls, float(C), max_iter, tol, init=init)
-    return _accuracy(xte, test_y, wb)
+    correct = _correct(xte, test_y, wb)
+    if details is not None:
+        details["correct"] = correct
+    return float(correct.mean())
+
+
+def bootstrap_ci(correct: np.ndarray, baseline: Optional[np.ndarray] = None, n_boot: int = 2000,
+                 level: float = 0.95, seed: int = 0) -> tuple:
+    """Percentile bootstrap interval of an accuracy over the test set (rows resampled with replacement).
+    With ``baseline`` (the same test rows scored by another method), the interval of the *difference*
+    accuracy - baseline accuracy, paired row by row, which is much tighter than two separate intervals."""
+    c = np.asarray(correct, dtype=np.float64)
+    if baseline is not None:
+        b = np.asarray(baseline, dtype=np.float64)
+        if b.shape != c.shape:
+            raise ValueError(f"paired bootstrap needs the same test rows: {c.shape} vs {b.shape}")
+        c = c - b
+    rng = np.random.default_rng(seed)
+    stats = np.empty(n_boot)
+    for i in range(0, n_boot, 250):  # in chunks: 250 x N indices at a time
+        idx = rng.integers(0, len(c), size=(min(250, n_boot - i), len(c)))
+        stats[i:i + len(idx)] = c[idx].mean(1)
+    a = (1 - level) / 2
+    return float(np.quantile(stats, a)), float(np.quantile(stats, 1 - a))
+
+
+def pack_bools(b: np.ndarray) -> str:
+    """A bool vector as a hex string (10,000 test rows: 2,500 characters), for storing in a JSON card."""
+    return np.packbits(np.asarray(b, dtype=bool)).tobytes().hex()
+
+
+def unpack_bools(s: str, n: int) -> np.ndarray:
+    return np.unpackbits(np.frombuffer(bytes.fromhex(s), dtype=np.uint8))[:n].astype(bool)
 
 
 def split_indices(n: int, test_fraction: float = 0.25, seed: int = 0):

@@ -70,6 +70,8 @@ class TrainArgs:
     photo_samples: int = 8192            # random crops per epoch for --data photos
     eval_images: int = 1000
     log_every: int = 20
+    probe_every: int = 0                 # epochs between linear-probe / kNN scores of the encoder (0: never)
+    probe_images: tuple = (10000, 5000)  # (train, test) images those scores use, fixed across the run
     download: bool = False
     progress: bool = True
     overrides: dict = field(default_factory=dict)  # extra MAEConfig values
@@ -414,6 +416,11 @@ class _Pace:
     def elapsed(self) -> float:
         return self.before + time.time() - self.t0
 
+    def exclude(self, seconds: float) -> None:
+        """Take time spent on something other than training (scoring) off the clock."""
+        self.t0 += seconds
+        self.t_since, self.seen = time.time(), 0
+
     def progress(self, step: int) -> float:
         """Where the lr schedule stands: wall time against the budget, or steps against the total."""
         if self.args.time_budget:
@@ -453,6 +460,7 @@ class Run:
     total_steps: int
     warmup_frac: float
     peak_lr: float
+    probe: Optional[ProbeSet] = None
 
 
 def _prepare(args: TrainArgs, callback) -> Run:
@@ -485,9 +493,45 @@ def _prepare(args: TrainArgs, callback) -> Run:
         if callback is not None:
             callback(StepInfo(step, total_steps, start_epoch, float("nan"), 0.0, 0.0, 0.0, 0.0,
                               note=skipped_note(data_desc)))
+    probe = ProbeSet(args) if args.probe_every > 0 and is_main(rank) else None
     return Run(args, s, config, batches, eval_images, augment, gens, ckpt,
                _Pace(args, total_steps, step, elapsed_before), rank, world, is_main(rank), step, start_epoch,
-               total_steps, min(0.5, args.warmup_epochs / max(1, args.epochs)), peak_lr)
+               total_steps, min(0.5, args.warmup_epochs / max(1, args.epochs)), peak_lr, probe)
+
+
+class ProbeSet:
+    """Fixed labelled images for scoring the encoder during training: a seeded draw of the Fashion-MNIST train
+    split to fit on, and of the test split to score on (the same draw at every epoch and on resume)."""
+
+    def __init__(self, args: TrainArgs):
+        from .data import load_fashion_mnist, load_fashion_mnist_subset
+        n_train, n_test = args.probe_images
+        if args.data == "fashion-mnist":
+            train, test = load_fashion_mnist("train"), load_fashion_mnist("test")
+        elif args.data == "fashion-mnist-subset":  # tests and demos: one bundled set, split in two
+            train = test = load_fashion_mnist_subset()
+            n_train, n_test = min(n_train, len(train) // 2), min(n_test, len(train) // 2)
+        else:
+            raise TrainingError("--probe-every needs labelled data: --data fashion-mnist or fashion-mnist-subset")
+        rng = np.random.default_rng(1234)
+        tr = rng.choice(len(train), min(n_train, len(train)), replace=False)
+        te = rng.choice(len(test), min(n_test, len(test)), replace=False) if test is not train else \
+            np.setdiff1d(np.arange(len(train)), tr)[:n_test]
+        self.x_train, self.y_train = train.images[tr], train.labels.numpy()[tr]
+        self.x_test, self.y_test = test.images[te], test.labels.numpy()[te]
+        self.note = (f"{len(tr):,} {train.name} images to fit, {len(te):,} {test.name} images to score; "
+                     "linear probe (C chosen on held-out train) and kNN (k=20) on cls+mean features")
+
+    def score(self, model) -> dict:
+        from .embed import encode
+        from .metrics import knn_accuracy, linear_probe_accuracy
+        was_training = model.training
+        ftr, fte = encode(model, self.x_train, "both"), encode(model, self.x_test, "both")
+        model.train(was_training)
+        d = model.config.embed_dim
+        return {"probe_both": linear_probe_accuracy(ftr, self.y_train, fte, self.y_test),
+                "probe_mean": linear_probe_accuracy(ftr[:, d:], self.y_train, fte[:, d:], self.y_test),
+                "knn_both": knn_accuracy(ftr, self.y_train, fte, self.y_test)}
 
 
 def _end_of_epoch(r: Run, epoch: int, epoch_done: int, loss: float, stopped: bool) -> dict:
@@ -496,6 +540,11 @@ def _end_of_epoch(r: Run, epoch: int, epoch_done: int, loss: float, stopped: boo
     metrics = evaluate(r.s.model, r.eval_images, 0.75) if r.main else {}
     r.ckpt.check_finite(r.step, f"end of epoch {epoch + 1}", metrics)
     metrics["train_loss"] = loss
+    last = epoch_done >= r.args.epochs or stopped or r.pace.out_of_time()
+    if r.main and r.probe is not None and epoch_done > 0 and (epoch_done % r.args.probe_every == 0 or last):
+        t = time.time()
+        metrics.update(r.probe.score(r.s.model))
+        r.pace.exclude(time.time() - t)  # scoring is not training: keep it off the clock and the schedule
     rec = {"step": r.step, "epoch": epoch_done, "elapsed_s": round(elapsed, 1), **metrics}
     r.ckpt.history.append(rec)
     r.ckpt.log({"event": "epoch_end", **rec})
@@ -622,6 +671,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--photo-samples", type=int, default=d.photo_samples)
     p.add_argument("--eval-images", type=int, default=d.eval_images)
     p.add_argument("--log-every", type=int, default=d.log_every)
+    p.add_argument("--probe-every", type=int, default=d.probe_every, metavar="EPOCHS",
+                   help="score the encoder (linear probe and kNN on fixed Fashion-MNIST images) every EPOCHS epochs "
+                        "and at the end; the scores go into the log and the card's history (0: never)")
+    p.add_argument("--probe-images", type=int, nargs=2, default=list(d.probe_images), metavar=("TRAIN", "TEST"),
+                   help="images the probe fits on and scores on")
     p.add_argument("--download", action="store_true", help="download Fashion-MNIST if it is not installed")
     p.add_argument("--no-progress", dest="progress", action="store_false")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",

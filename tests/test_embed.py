@@ -131,3 +131,32 @@ def test_tsne_schedule_reports_progress_and_matches_the_default_schedules_kl():
     seen2 = []
     project(x, "tsne", seed=0, progress=seen2.append, n_jobs=1)
     assert seen2[-1] == 1.0
+
+
+def test_bootstrap_interval_covers_the_accuracy_and_pairs_shrink_it():
+    from mae_core.metrics import bootstrap_ci, pack_bools, unpack_bools
+    rng = np.random.default_rng(0)
+    a = rng.random(5000) < 0.88
+    lo, hi = bootstrap_ci(a)
+    # binomial standard error sqrt(.88*.12/5000) = 0.0046: a 95% interval is about +-0.009 around the mean
+    assert lo < a.mean() < hi and 0.014 < hi - lo < 0.022
+    b = a.copy()
+    flip = rng.choice(5000, 100, replace=False)
+    b[flip] = ~b[flip]                     # a baseline that differs on 100 of 5,000 images
+    dlo, dhi = bootstrap_ci(a, b)
+    assert dlo <= a.mean() - b.mean() <= dhi and dhi - dlo < (hi - lo) / 2  # paired: far tighter
+    assert bootstrap_ci(a, seed=3) != (lo, hi) and bootstrap_ci(a) == (lo, hi)  # seeded, reproducible
+    with pytest.raises(ValueError, match="same test rows"):
+        bootstrap_ci(a, b[:10])
+    assert (unpack_bools(pack_bools(a), 5000) == a).all()
+
+
+def test_scores_report_each_test_rows_result():
+    from mae_core.metrics import knn_accuracy, linear_probe_accuracy
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(400, 8)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(int)
+    for fn in (knn_accuracy, linear_probe_accuracy):
+        det = {}
+        acc = fn(x[:300], y[:300], x[300:], y[300:], details=det)
+        assert det["correct"].shape == (100,) and det["correct"].mean() == acc and acc > 0.8

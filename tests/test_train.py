@@ -246,3 +246,26 @@ def test_pretraining_masks_follow_the_strategy(tmp_path, monkeypatch):
     card = pretrain(TrainArgs(data="fashion-mnist-subset", preset="mae_fmnist_micro", epochs=2, batch_size=800,
                               mask_strategy="grid", out=str(tmp_path / "g"), progress=False, eval_images=20))
     assert seen == [("grid", 800, 37)] * 4 and card["mask_strategy"] == "grid"
+
+
+def test_probe_every_scores_the_encoder_into_the_history(tmp_path):
+    """--probe-every 2 with 3 epochs: scores after epoch 2 and at the end (3), none after epoch 1; the scores are
+    accuracies on disjoint fixed images, recorded in the card's history and the metrics log."""
+    card = pretrain(_args(tmp_path, epochs=3, batch_size=500, probe_every=2, probe_images=(300, 200)))
+    probed = [h["epoch"] for h in card["history"] if "probe_both" in h]
+    assert probed == [2, 3]
+    last = card["history"][-1]
+    for k in ("probe_both", "probe_mean", "knn_both"):
+        assert 0.1 <= last[k] <= 1.0  # ten classes: better than nothing is >0.1; a fraction, not a percent
+    logged = [json.loads(l) for l in (tmp_path / "run.metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in logged if "probe_both" in r] == [2, 3]
+    ps = tr.ProbeSet(_args(tmp_path, probe_every=1, probe_images=(300, 200)))
+    assert len(ps.x_train) == 300 and len(ps.x_test) == 200
+    # the subset is split in two: no image is both fitted on and scored
+    rows = lambda x: {r.tobytes() for r in (x.numpy().reshape(len(x), -1) * 255).round().astype("uint8")}  # noqa: E731
+    assert len(rows(ps.x_train)) == 300 and not rows(ps.x_train) & rows(ps.x_test)
+
+
+def test_probe_needs_labelled_data(tmp_path):
+    with pytest.raises(TrainingError, match="labelled data"):
+        tr.ProbeSet(_args(tmp_path, data="photos", probe_every=1))

@@ -23,6 +23,8 @@ class Reconstruction:
     mse_hidden: float             # mean squared error over hidden patches (NaN when none is hidden)
     mse_visible: float            # the same over visible patches (how well it copies what it saw)
     rescaled: bool                # True for norm-pix models: colours re-scaled with the true patch statistics
+    mse_hidden_matched: float = float("nan")  # hidden-patch MSE with every predicted patch given the true patch's
+    #                               mean and std (model.reconstruct_pixels(matched=True)): comparable across targets
 
     @property
     def n_hidden(self) -> int:
@@ -63,7 +65,11 @@ def reconstruct(model, image01: torch.Tensor, mask) -> Reconstruction:
     masked = torch.where(pix_mask, torch.full_like(x01, HIDDEN_GREY), x01)
     mse_h = float(per_patch[hidden].mean()) if hidden.any() else float("nan")
     mse_v = float(per_patch[~hidden].mean()) if (~hidden).any() else float("nan")
+    mse_m = mse_h
+    if not c.norm_pix_loss and hidden.any():  # a norm-pix model's error is already the matched one
+        mse_m = float(model.reconstruct_pixels(x01, m.to(device), matched=True)[2][0][hidden].mean())
     return Reconstruction(original=x01[0].cpu(), masked=masked[0].cpu(), reconstruction=rec[0].cpu(),
                           pasted=pasted[0].cpu(), mask=hidden.cpu().numpy(),
                           error_map=per_patch.view(c.grid_size, c.grid_size).cpu().numpy(),
-                          mse_hidden=mse_h, mse_visible=mse_v, rescaled=bool(c.norm_pix_loss))
+                          mse_hidden=mse_h, mse_visible=mse_v, rescaled=bool(c.norm_pix_loss),
+                          mse_hidden_matched=mse_m)

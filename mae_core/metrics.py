@@ -14,12 +14,13 @@ from .masking import random_mask
 def evaluate(model, images01: torch.Tensor, mask_ratio: float = 0.75, seed: int = 0,
              batch_size: int = 500) -> dict:
     """Masked-patch error on held-out images with fixed random masks: in the model's target space (the loss)
-    and in [0, 1] pixel units (comparable across models, norm-pix ones re-scaled with true patch statistics)."""
+    and in [0, 1] pixel units; ``eval_mse_matched``: the pixel error with every predicted patch given the true
+    patch's mean and std, the one figure comparable between pixel-target and norm-pix models."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
     g = torch.Generator().manual_seed(seed)
-    tot_loss = tot_pix = tot_n = 0.0
+    tot_loss = tot_pix = tot_match = tot_n = 0.0
     for i in range(0, len(images01), batch_size):
         x01 = images01[i:i + batch_size].to(device)
         mask = random_mask(len(x01), model.config.grid_size, mask_ratio, seed=g).to(device)
@@ -27,20 +28,26 @@ def evaluate(model, images01: torch.Tensor, mask_ratio: float = 0.75, seed: int 
         m = out.mask
         tot_loss += float(out.loss) * float(m.sum())
         tot_pix += float((per_patch * m).sum())
+        if not model.config.norm_pix_loss:
+            per_patch = model.reconstruct_pixels(x01, mask, matched=True)[2]
+        tot_match += float((per_patch * m).sum())
         tot_n += float(m.sum())
     model.train(was_training)
-    return {"eval_loss": tot_loss / tot_n, "eval_mse_pixels": tot_pix / tot_n, "eval_mask_ratio": mask_ratio}
+    return {"eval_loss": tot_loss / tot_n, "eval_mse_pixels": tot_pix / tot_n, "eval_mse_matched": tot_match / tot_n,
+            "eval_mask_ratio": mask_ratio}
 
 
 @torch.no_grad()
-def masked_errors(model, images01: torch.Tensor, masks: torch.Tensor, batch_size: int = 512) -> np.ndarray:
+def masked_errors(model, images01: torch.Tensor, masks: torch.Tensor, batch_size: int = 512,
+                  matched: bool = False) -> np.ndarray:
     """Per-image MSE over hidden patches, in [0, 1] pixel units (norm-pix predictions re-scaled with the true
-    patch statistics). images01 (N, C, H, W), masks (N, L) bool. Returns (N,) float64."""
+    patch statistics; ``matched``: every model's patches re-scaled so, comparable across targets).
+    images01 (N, C, H, W), masks (N, L) bool. Returns (N,) float64."""
     device = next(model.parameters()).device
     out = []
     for i in range(0, len(images01), batch_size):
         o, _, per_patch = model.reconstruct_pixels(images01[i:i + batch_size].to(device),
-                                                   masks[i:i + batch_size].to(device))
+                                                   masks[i:i + batch_size].to(device), matched=matched)
         mf = o.mask
         out.append(((per_patch * mf).sum(1) / mf.sum(1).clamp(min=1)).double().cpu())
     return torch.cat(out).numpy()

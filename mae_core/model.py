@@ -298,13 +298,25 @@ class MaskedAutoencoderViT(nn.Module):
         return self.unpatchify(pred)
 
     @torch.no_grad()
-    def reconstruct_pixels(self, imgs01: torch.Tensor, mask):
+    def reconstruct_pixels(self, imgs01: torch.Tensor, mask, matched: bool = False):
         """Images in [0, 1] and a mask -> (model output, reconstruction in [0, 1] pixel units (not clamped),
         per-patch MSE against the input in those units (N, L)). The one place that turns predictions back
-        into pixels for metrics and pictures alike."""
+        into pixels for metrics and pictures alike.
+
+        ``matched=True`` gives every model the norm-pix treatment: a pixel-target model's predicted patches are
+        first normalised by their own mean and std, then all models' patches take the true patch's mean and std.
+        The error then measures the *shape* of each patch only, the same way for both kinds of model, so a
+        norm-pix model's error (which always uses the true statistics) can be compared with a pixel model's."""
         x = self.normalize(imgs01)
         out = self(x, mask=mask)
-        rec01 = self.denormalize(self.pred_to_images(out.pred, x))
+        pred = out.pred
+        if matched and not self.config.norm_pix_loss:
+            mean, std = patch_norm_stats(pred)
+            mean_t, std_t = patch_norm_stats(self.patchify(x))
+            rec = self.unpatchify((pred - mean) / std * std_t + mean_t)
+        else:
+            rec = self.pred_to_images(pred, x)
+        rec01 = self.denormalize(rec)
         per_patch = ((self.patchify(rec01) - self.patchify(imgs01)) ** 2).mean(-1)
         return out, rec01, per_patch
 

@@ -46,9 +46,10 @@ class SweepResult:
 
 def sweep(model, images01: torch.Tensor, ratios: Sequence[float] = DEFAULT_RATIOS,
           strategies: Sequence[str] = STRATEGIES, seeds: int = 3, batch_size: int = 512,
-          progress: Optional[Callable[[float, str], None]] = None) -> SweepResult:
+          progress: Optional[Callable[[float, str], None]] = None, matched: bool = False) -> SweepResult:
     """Masked-patch error for every (strategy, ratio), averaged over images x seeds. All seeds of one
-    (strategy, ratio) run as one batch: every sample hides the same number of patches, so no padding."""
+    (strategy, ratio) run as one batch: every sample hides the same number of patches, so no padding.
+    ``matched``: errors with each patch's true mean and std given (comparable between pixel and norm-pix models)."""
     for s in strategies:
         get_strategy(s)  # an unknown name is an error that lists the registered ones
     if seeds < 1:
@@ -63,7 +64,8 @@ def sweep(model, images01: torch.Tensor, ratios: Sequence[float] = DEFAULT_RATIO
         for ratio in ratios:
             masks = torch.cat([make_mask(strategy, n, g, float(ratio), seed=_seed(strategy, float(ratio), s))
                                for s in range(seeds)])
-            errs = masked_errors(model, images01.repeat(seeds, 1, 1, 1), masks, batch_size).reshape(seeds, n)
+            errs = masked_errors(model, images01.repeat(seeds, 1, 1, 1), masks, batch_size,
+                                 matched=matched).reshape(seeds, n)
             raw[(strategy, float(ratio))] = errs
             flat = errs.reshape(-1)
             rows.append({"strategy": strategy, "ratio": float(ratio), "n_hidden": int(masks[0].sum()),
@@ -101,11 +103,12 @@ def read_csv(path) -> list:
 def pretraining_grid(models: dict, images01: torch.Tensor, ratios: Sequence[float], seeds: int = 2,
                      strategy: str = "random", progress=None) -> tuple[list, list, np.ndarray]:
     """Error of each model (name -> (model, pretraining ratio)) at each test ratio: the heatmap of
-    pretraining ratio x test ratio. Returns (model names sorted by pretraining ratio, ratios, (M, R) array)."""
+    pretraining ratio x test ratio, with matched errors (every model's patches given the true mean and std) so
+    that pixel and norm-pix models can share it. Returns (names sorted by pretraining ratio, ratios, (M, R))."""
     names = sorted(models, key=lambda k: models[k][1])
     grid = np.zeros((len(names), len(ratios)))
     for i, name in enumerate(names):
-        res = sweep(models[name][0], images01, ratios, (strategy,), seeds)
+        res = sweep(models[name][0], images01, ratios, (strategy,), seeds, matched=True)
         grid[i] = [r["mean"] for r in res.rows]
         if progress is not None:
             progress((i + 1) / len(names), name)

@@ -58,3 +58,32 @@ def test_pictures(micro):
     visible = np.flatnonzero(~rec.mask)[0]
     r, c = divmod(int(visible), 7)
     assert tuple(em[r * 10 + 5, c * 10 + 5]) == (96, 96, 96)  # visible patches are neutral grey
+
+
+def test_matched_error_compares_pixel_and_norm_pix_models_on_equal_terms():
+    """matched=True gives a pixel model's prediction the norm-pix treatment: a prediction that is the true
+    patch up to brightness and contrast scores 0, as a perfect norm-pix prediction does."""
+    import torch
+    from mae_core.model import build_model
+    from mae_core.explore import reconstruct
+    torch.manual_seed(0)
+    m = build_model("mae_fmnist_micro").eval()
+    x01 = torch.rand(2, 1, 28, 28)
+    mask = torch.zeros(2, 49, dtype=torch.bool)
+    mask[:, :30] = True
+    x = m.normalize(x01)
+    true = m.patchify(x)
+    fake = type("Out", (), {})()
+
+    def forward(imgs, mask=None, **kw):  # the "model" predicts each true patch at half contrast, shifted by 0.3
+        fake.pred, fake.mask, fake.loss = true * 0.5 + 0.3, mask, torch.tensor(0.0)
+        return fake
+    m.forward = forward
+    plain = m.reconstruct_pixels(x01, mask)[2]
+    matched = m.reconstruct_pixels(x01, mask, matched=True)[2]
+    assert plain[mask].mean() > 1e-3 and matched.max() < 1e-9
+    rec = reconstruct(build_model("mae_fmnist_micro").eval(), x01[0], mask[0])
+    assert rec.mse_hidden_matched > 0 and rec.mse_hidden_matched != rec.mse_hidden
+    normpix = build_model("mae_fmnist_micro", norm_pix_loss=True).eval()
+    r2 = reconstruct(normpix, x01[0], mask[0])
+    assert r2.mse_hidden_matched == r2.mse_hidden  # norm-pix errors are already matched

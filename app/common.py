@@ -94,6 +94,41 @@ def server_path_input(where, label: str, key: str, what: str = "Paths on this se
         return None
 
 
+# Presenter mode: larger type, developer chrome hidden, less padding, so a lesson's controls fit a projector.
+_PRESENTER_CSS = """<style>
+html { font-size: 19px; }
+[data-testid="stToolbar"], [data-testid="stMainMenu"], [data-testid="stAppDeployButton"] { display: none !important; }
+[data-testid="stMainBlockContainer"] { padding-top: 2.2rem !important; padding-bottom: 2rem !important; }
+.stPlotlyChart { font-size: 1rem; }
+</style>"""
+
+
+def presenter_mode() -> bool:
+    """The sidebar's Presenter toggle, also set by ``?present=1`` in the URL (a teacher's bookmark). The URL keeps
+    the parameter while it is on, across pages, so a reload or a shared link opens in presenter mode."""
+    ss = st.session_state
+    if "presenter" not in ss:
+        ss.presenter = st.query_params.get("present", "").lower() in ("1", "true", "on", "yes")
+
+    def sync():
+        if ss.presenter:
+            st.query_params["present"] = "1"
+        else:
+            st.query_params.pop("present", None)
+    st.sidebar.toggle("Presenter mode", key="presenter", on_change=sync,
+                      help="Large type and painter, no developer menu: for a projector. Bookmark the page with "
+                           "?present=1 to open it this way.")
+    if ss.presenter:
+        if st.query_params.get("present") != "1":
+            st.query_params["present"] = "1"  # page switches drop query parameters: put it back
+        st.html(_PRESENTER_CSS)
+    return bool(ss.presenter)
+
+
+def presenting() -> bool:
+    return bool(st.session_state.get("presenter"))
+
+
 def visitor_id() -> str:
     """This browser session's owner token for the runs it starts. It is kept in the URL (``?tk=``) once a run is
     started, so a reload keeps control of that run; no other visitor knows it."""

@@ -8,13 +8,14 @@ HERE = Path(__file__).resolve().parent
 
 st.set_page_config(page_title="MAE Explorer", page_icon="🧩", layout="wide")
 
-from common import guarded, clean_uploads_now_and_then  # noqa: E402
+from common import guarded, clean_uploads_now_and_then, presenter_mode  # noqa: E402
 from mae_core import policy  # noqa: E402
 
 if policy.current().shared:  # a class's server: no tracebacks, no developer menu
     st.set_option("client.showErrorDetails", "none")
     st.set_option("client.toolbarMode", "viewer")
 clean_uploads_now_and_then()
+presenter_mode()
 
 
 @st.cache_resource(show_spinner=False)

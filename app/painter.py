@@ -9,12 +9,14 @@ from typing import Callable, Optional, Sequence
 import streamlit as st
 
 _CSS = """
-.mae-wrap { display: inline-flex; flex-direction: column; gap: 6px; font-family: var(--st-font, sans-serif); }
+.mae-wrap { display: flex; flex-direction: column; gap: 6px; width: 100%; font-family: var(--st-font, sans-serif); }
 .mae-painter {
   position: relative; display: grid; touch-action: none; user-select: none; cursor: crosshair;
+  width: 100%; aspect-ratio: 1 / 1; box-sizing: border-box;
   background-size: 100% 100%; background-repeat: no-repeat; border-radius: 6px; overflow: hidden;
-  box-shadow: 0 1px 4px rgba(0,0,0,.25);
+  box-shadow: 0 1px 4px rgba(0,0,0,.25); outline: none;
 }
+.mae-painter:focus-visible { box-shadow: 0 0 0 3px rgba(255,196,0,.95); }
 .mae-painter.pixelated { image-rendering: pixelated; }
 .mae-cell { box-shadow: inset 0 0 0 0.5px rgba(255,255,255,.35); transition: background-color 60ms linear; }
 .mae-cell:hover { box-shadow: inset 0 0 0 2px rgba(255,196,0,.9); }
@@ -22,29 +24,33 @@ _CSS = """
   background-color: rgba(28,31,38,.88);
   background-image: repeating-linear-gradient(45deg, rgba(255,255,255,.07) 0 3px, transparent 3px 7px);
 }
-.mae-hint { font-size: 12px; color: #6b7280; }
+.mae-painter:focus-visible .mae-cell.cursor { box-shadow: inset 0 0 0 3px rgba(255,196,0,1); }
+.mae-hint { font-size: 0.8rem; color: #6b7280; line-height: 1.35; }
 """
 
 _HTML = """
 <div class="mae-wrap">
-  <div class="mae-painter" data-testid="mae-painter"></div>
-  <div class="mae-hint"></div>
+  <div class="mae-painter" data-testid="mae-painter" tabindex="0" role="grid"
+       aria-label="Patch mask painter: arrow keys move, space hides or shows the patch"></div>
+  <div class="mae-hint" aria-live="polite"></div>
 </div>
 """
 
+# The painter fills its column (CSS width 100%, square by aspect-ratio, capped by data.max_px), so every cell is
+# reachable at any window size. Keyboard: arrows move a cursor cell, Space/Enter toggles it (each toggle is one
+# stroke, sent at once), Home/End jump to the first/last cell.
 _JS = """
 export default function(component) {
   const { data, setTriggerValue, parentElement } = component;
+  const wrap = parentElement.querySelector('.mae-wrap');
   const root = parentElement.querySelector('.mae-painter');
   const hint = parentElement.querySelector('.mae-hint');
-  const g = data.grid, size = data.size;
+  const g = data.grid;
   const mask = Array.from(data.mask, v => (v ? 1 : 0));
-  root.style.width = size + 'px';
-  root.style.height = size + 'px';
+  wrap.style.maxWidth = data.max_px + 'px';
   root.style.gridTemplateColumns = `repeat(${g}, 1fr)`;
   root.style.gridTemplateRows = `repeat(${g}, 1fr)`;
   root.style.backgroundImage = `url(${data.image})`;
-  hint.style.maxWidth = size + 'px';
   root.classList.toggle('pixelated', !!data.pixelated);
   if (root.children.length !== g * g) {
     root.replaceChildren();
@@ -52,14 +58,21 @@ export default function(component) {
       const c = document.createElement('div');
       c.className = 'mae-cell';
       c.dataset.i = String(i);
+      c.setAttribute('role', 'gridcell');
       root.appendChild(c);
     }
+    root.dataset.cursor = '0';
   }
   const cells = Array.from(root.children);
+  let cursor = Math.min(g * g - 1, Number(root.dataset.cursor || 0));
   const show = () => {
-    cells.forEach((c, i) => c.classList.toggle('hidden', mask[i] === 1));
+    cells.forEach((c, i) => {
+      c.classList.toggle('hidden', mask[i] === 1);
+      c.classList.toggle('cursor', i === cursor);
+    });
     const n = mask.reduce((a, b) => a + b, 0);
-    hint.textContent = `${n} of ${g * g} hidden (${Math.round(100 * n / (g * g))}%). Drag to hide; start on a hidden patch to reveal.`;
+    hint.textContent = `${n} of ${g * g} hidden (${Math.round(100 * n / (g * g))}%) · drag to paint · ` +
+      `arrow keys + space`;
   };
   show();
   const cellAt = (e) => {
@@ -76,7 +89,9 @@ export default function(component) {
     const i = cellAt(e);
     if (i < 0) return;
     e.preventDefault();
+    root.focus({ preventScroll: true });
     mode = mask[i] ? 0 : 1;
+    cursor = i; root.dataset.cursor = String(i);
     setCell(i);
     try { root.setPointerCapture(e.pointerId); } catch (err) {}
   };
@@ -90,18 +105,36 @@ export default function(component) {
   root.onpointerup = finish;
   root.onpointercancel = finish;
   root.onlostpointercapture = finish;
+  root.onkeydown = (e) => {
+    const r = Math.floor(cursor / g), c = cursor % g;
+    const moves = { ArrowLeft: [r, c - 1], ArrowRight: [r, c + 1], ArrowUp: [r - 1, c], ArrowDown: [r + 1, c],
+                    Home: [0, 0], End: [g - 1, g - 1] };
+    if (e.key in moves) {
+      const [nr, nc] = moves[e.key];
+      cursor = Math.max(0, Math.min(g - 1, nr)) * g + Math.max(0, Math.min(g - 1, nc));
+      root.dataset.cursor = String(cursor);
+      show();
+      e.preventDefault();
+    } else if (e.key === ' ' || e.key === 'Enter') {
+      mask[cursor] = mask[cursor] ? 0 : 1;
+      show();
+      e.preventDefault();
+      setTriggerValue('mask', mask.slice());
+    }
+  };
 }
 """
 
 _painter = st.components.v2.component("mae_patch_painter", html=_HTML, css=_CSS, js=_JS)
 
 
-def patch_painter(image_data_url: str, mask: Sequence[int], grid: int, size: int = 336, pixelated: bool = False,
+def patch_painter(image_data_url: str, mask: Sequence[int], grid: int, max_px: int = 560, pixelated: bool = False,
                   key: str = "painter", on_change: Optional[Callable[[], None]] = None):
-    """Mount the painter. ``on_change`` runs when a stroke ends; read the new mask with ``painted_cells(key)``."""
+    """Mount the painter: as wide as its column, at most ``max_px``, square. ``on_change`` runs when a stroke (or
+    a key press) ends; read the new mask with ``painted_cells(key)``."""
     return _painter(data={"image": image_data_url, "mask": [int(bool(v)) for v in mask], "grid": int(grid),
-                          "size": int(size), "pixelated": bool(pixelated)},
-                    key=key, on_mask_change=on_change or (lambda: None), height=size + 48)
+                          "max_px": int(max_px), "pixelated": bool(pixelated)},
+                    key=key, on_mask_change=on_change or (lambda: None))
 
 
 def painted_cells(key: str = "painter"):

@@ -45,6 +45,23 @@ def to_pil(img01: torch.Tensor, size: Optional[int] = None, smooth: bool = False
     return im.convert("RGB")
 
 
+ERROR_RAMP = ((0, 0, 4), (120, 28, 109), (237, 105, 37), (252, 255, 164))  # evenly spaced stops
+
+
+def error_ramp_css() -> str:
+    """The error maps' colour ramp as a CSS gradient (for a colour scale drawn by the browser)."""
+    return "linear-gradient(90deg, " + ", ".join(f"rgb{c}" for c in ERROR_RAMP) + ")"
+
+
+def _ramp(t: np.ndarray) -> np.ndarray:
+    """Values in [0, 1] -> uint8 RGB on a compact perceptual ramp: black -> purple -> orange -> yellow."""
+    stops = np.array(ERROR_RAMP, dtype=np.float32)
+    pos = t * (len(stops) - 1)
+    lo = np.floor(pos).astype(int).clip(0, len(stops) - 2)
+    frac = (pos - lo)[..., None]
+    return (stops[lo] * (1 - frac) + stops[lo + 1] * frac).astype(np.uint8)
+
+
 def error_map_image(error_map: np.ndarray, mask: np.ndarray, size: int, vmax: Optional[float] = None) -> Image.Image:
     """Per-patch error of the hidden patches as a heat map (black = 0, yellow = vmax); visible patches, whose
     error the model is never trained on, are drawn neutral grey with a cyan outline."""
@@ -52,13 +69,7 @@ def error_map_image(error_map: np.ndarray, mask: np.ndarray, size: int, vmax: Op
     hidden = mask.reshape(g, g).astype(bool)
     if vmax is None:
         vmax = float(error_map[hidden].max()) if hidden.any() else 1.0
-    t = np.clip(error_map / max(1e-6, float(vmax)), 0, 1)
-    # a compact perceptual ramp: black -> purple -> orange -> yellow
-    stops = np.array([[0, 0, 4], [120, 28, 109], [237, 105, 37], [252, 255, 164]], dtype=np.float32)
-    pos = t * (len(stops) - 1)
-    lo = np.floor(pos).astype(int).clip(0, len(stops) - 2)
-    frac = (pos - lo)[..., None]
-    rgb = (stops[lo] * (1 - frac) + stops[lo + 1] * frac).astype(np.uint8)
+    rgb = _ramp(np.clip(error_map / max(1e-6, float(vmax)), 0, 1))
     rgb[~hidden] = (96, 96, 96)
     im = Image.fromarray(rgb, "RGB").resize((size, size), Image.Resampling.NEAREST)
     draw = ImageDraw.Draw(im)
@@ -84,25 +95,71 @@ def font(size: int = 14):
 PANEL_TITLES = ("original", "masked", "reconstruction", "reconstruction + visible", "error per patch")
 
 
-def panel_image(rec, size: int = 224, titles: Sequence[str] = PANEL_TITLES, gap: int = 8) -> Image.Image:
-    """The five views of one reconstruction side by side with titles: the picture the page shows and lets users
-    download."""
-    tiles = [to_pil(rec.original, size), to_pil(rec.masked, size), to_pil(rec.reconstruction, size),
-             to_pil(rec.pasted, size), error_map_image(rec.error_map, rec.mask, size)]
-    head = 22
-    foot = 20
-    W = len(tiles) * size + (len(tiles) + 1) * gap
-    canvas = Image.new("RGB", (W, size + head + foot + gap), (255, 255, 255))
+ERROR_UNITS = "squared error per pixel, image in [0, 1]"
+
+
+def colour_bar(width: int, vmax: float, font_px: int = 14, label: str = ERROR_UNITS) -> Image.Image:
+    """The error map's scale: the colour ramp from 0 to ``vmax`` with its end values and units."""
+    h_bar = max(10, font_px)
+    bar = Image.fromarray(np.repeat(_ramp(np.linspace(0, 1, width))[None], h_bar, 0), "RGB")
+    im = Image.new("RGB", (width, h_bar + 2 * font_px + 10), "white")
+    im.paste(bar, (0, 0))
+    d = ImageDraw.Draw(im)
+    f = font(font_px)
+    d.text((0, h_bar + 2), "0", fill=(30, 30, 30), font=f)
+    hi = f"{vmax:.3g}"
+    d.text((width - d.textlength(hi, font=f), h_bar + 2), hi, fill=(30, 30, 30), font=f)
+    d.text((0, h_bar + font_px + 6), _fit(d, label, width, f), fill=(80, 80, 80), font=f)
+    return im
+
+
+def _fit(draw, text: str, width: float, f) -> str:
+    """``text`` shortened with an ellipsis to fit ``width`` pixels in font ``f``."""
+    if draw.textlength(text, font=f) <= width:
+        return text
+    while text and draw.textlength(text + "…", font=f) > width:
+        text = text[:-1]
+    return text + "…"
+
+
+def panel_image(rec, size: int = 224, titles: Sequence[str] = PANEL_TITLES, gap: int = 8,
+                rows: Optional[Sequence[tuple]] = None, vmax: Optional[float] = None) -> Image.Image:
+    """The five views of one reconstruction side by side with titles, and the error map's colour scale: the picture
+    the page shows and lets users download. Text scales with ``size`` (about 1/11 of a tile), so a large export
+    (size 448) stays readable on a projector.
+
+    ``rows``: several reconstructions of the same image and mask, one row each, as ``[(heading, rec), ...]`` (two
+    models compared); their error maps share one colour scale (``vmax``, default the largest error shown)."""
+    rows = list(rows) if rows else [("", rec)]
+    fpx = max(14, size // 11)
+    if vmax is None:
+        vals = [float(r.error_map.reshape(-1)[r.mask].max()) for _, r in rows if r.mask.any()]
+        vmax = max(vals) if vals else 1.0
+    head, foot, row_head = fpx + 10, 2 * fpx + 12, (fpx + 10 if len(rows) > 1 or rows[0][0] else 0)
+    W = 5 * size + 6 * gap
+    row_h = row_head + head + size + foot
+    bar = colour_bar(size, vmax, font_px=max(12, fpx - 2))
+    canvas = Image.new("RGB", (W, len(rows) * row_h + bar.size[1] + gap), (255, 255, 255))
     draw = ImageDraw.Draw(canvas)
-    for i, (tile, title) in enumerate(zip(tiles, titles)):
-        x = gap + i * (size + gap)
-        canvas.paste(tile, (x, head))
-        draw.text((x, 3), title, fill=(30, 30, 30), font=font())
-    note = (f"hidden {rec.n_hidden}/{rec.mask.size} patches ({rec.ratio:.0%}) - MSE on hidden patches "
-            f"{rec.mse_hidden:.4f}")
-    if rec.rescaled:
-        note += " - norm-pix model: colours re-scaled with each true patch's mean and std"
-    draw.text((gap, head + size + 3), note, fill=(80, 80, 80), font=font())
+    f, fb = font(fpx), font(fpx + 2)
+    for r, (heading, rc) in enumerate(rows):
+        y0 = r * row_h
+        if row_head:
+            draw.text((gap, y0 + 4), _fit(draw, heading, W - 2 * gap, fb), fill=(17, 24, 39), font=fb)
+        tiles = [to_pil(rc.original, size), to_pil(rc.masked, size), to_pil(rc.reconstruction, size),
+                 to_pil(rc.pasted, size), error_map_image(rc.error_map, rc.mask, size, vmax=vmax)]
+        for i, (tile, title) in enumerate(zip(tiles, titles)):
+            x = gap + i * (size + gap)
+            canvas.paste(tile, (x, y0 + row_head + head))
+            draw.text((x, y0 + row_head + 3), _fit(draw, title, size, f), fill=(30, 30, 30), font=f)
+        mse = "—" if rc.mse_hidden != rc.mse_hidden else f"{rc.mse_hidden:.4f}"
+        note = f"hidden {rc.n_hidden}/{rc.mask.size} patches ({rc.ratio:.0%}) · MSE on hidden patches {mse}"
+        if rc.rescaled:
+            note += " · norm-pix model: each patch re-scaled with the true patch's mean and std"
+        elif rc.mse_hidden_matched == rc.mse_hidden_matched and rc.n_hidden:
+            note += f" · with true patch mean/std (comparable to norm-pix): {rc.mse_hidden_matched:.4f}"
+        draw.text((gap, y0 + row_head + head + size + 4), _fit(draw, note, W - 2 * gap, f), fill=(80, 80, 80), font=f)
+    canvas.paste(bar, (gap + 4 * (size + gap), len(rows) * row_h))
     return canvas
 
 
@@ -347,3 +404,58 @@ def to_png(ch: Chart, dpi: int = 130) -> bytes:
     fig.savefig(buf, format="png", dpi=dpi)
     plt.close(fig)
     return buf.getvalue()
+
+
+# --------------------------------------------------------------------------------------------------
+# The MAE explained with one model's numbers
+# --------------------------------------------------------------------------------------------------
+
+def mae_diagram_svg(config, n_hidden: int) -> str:
+    """An SVG flow of this model's MAE for a mask hiding ``n_hidden`` patches: patches, visible tokens, encoder,
+    mask tokens, decoder, loss, each box with the model's real sizes. Scales to its container's width."""
+    from html import escape
+    c = config
+    L, g, p = c.num_patches, c.grid_size, c.patch_size
+    vis = L - int(n_hidden)
+    ch = "RGB" if c.in_chans == 3 else "grey"
+    target = "per-patch normalised pixels (norm-pix)" if c.norm_pix_loss else "pixels"
+    boxes = [
+        ("Image → patches", [f"{c.img_size}×{c.img_size} {ch} image", f"{g}×{g} = {L} patches of {p}×{p} px"],
+         "#e0e7ff"),
+        ("Mask", [f"{n_hidden} hidden, {vis} visible", "hidden patches are dropped"], "#fde68a"),
+        ("Encoder (ViT)", [f"sees {vis} patch tokens + 1 cls", f"{c.depth} blocks × width {c.embed_dim}, "
+                           f"{c.num_heads} heads"], "#c7d2fe"),
+        ("+ mask tokens", [f"{n_hidden} copies of one learned token", "all get position embeddings"], "#fde68a"),
+        ("Decoder", [f"all {L} tokens (+ cls)", f"{c.decoder_depth} blocks × width {c.decoder_embed_dim}, "
+                     f"{c.decoder_num_heads} heads"], "#c7d2fe"),
+        ("Prediction & loss", [f"{L} patches × {c.patch_dim} values", f"MSE on the {n_hidden} hidden only,",
+                               f"target: {target}"], "#bbf7d0"),
+    ]
+    bw, bh, gx, gy, x0, y0 = 230, 104, 40, 46, 10, 10
+    parts = []
+    for i, (title, lines, fill) in enumerate(boxes):
+        row, col = divmod(i, 3)
+        col = col if row == 0 else 2 - col  # second row runs right to left: a continuous path
+        x, y = x0 + col * (bw + gx), y0 + row * (bh + gy)
+        parts.append(f'<rect x="{x}" y="{y}" width="{bw}" height="{bh}" rx="10" fill="{fill}" stroke="#4b5563"/>')
+        parts.append(f'<text x="{x + 12}" y="{y + 26}" font-size="17" font-weight="700" fill="#111827">'
+                     f'{escape(title)}</text>')
+        for k, line in enumerate(lines):
+            parts.append(f'<text x="{x + 12}" y="{y + 50 + 21 * k}" font-size="15" fill="#1f2937">'
+                         f'{escape(line)}</text>')
+    arrow = 'stroke="#374151" stroke-width="2.5" marker-end="url(#mae-arrow)"'
+    for col in range(2):  # first row, left to right
+        x = x0 + col * (bw + gx) + bw
+        parts.append(f'<line x1="{x + 4}" y1="{y0 + bh / 2}" x2="{x + gx - 6}" y2="{y0 + bh / 2}" {arrow}/>')
+    xr = x0 + 2 * (bw + gx) + bw / 2  # down on the right
+    parts.append(f'<line x1="{xr}" y1="{y0 + bh + 4}" x2="{xr}" y2="{y0 + bh + gy - 6}" {arrow}/>')
+    for col in (2, 1):  # second row, right to left
+        x = x0 + col * (bw + gx)
+        yy = y0 + bh + gy + bh / 2
+        parts.append(f'<line x1="{x - 4}" y1="{yy}" x2="{x - gx + 6}" y2="{yy}" {arrow}/>')
+    W, H = x0 * 2 + 3 * bw + 2 * gx, y0 * 2 + 2 * bh + gy
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="100%" role="img" '
+            f'style="max-width:{W}px;font-family:sans-serif" aria-label="How this MAE processes an image">'
+            '<defs><marker id="mae-arrow" viewBox="0 0 10 10" refX="8" refY="5" markerWidth="7" markerHeight="7" '
+            'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#374151"/></marker></defs>'
+            + "".join(parts) + "</svg>")

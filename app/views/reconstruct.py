@@ -1,129 +1,191 @@
 """Reconstruct: hide patches of an image (painted or generated) and see what the MAE puts back."""
 from __future__ import annotations
 
-import functools
 import math
 
 import numpy as np
 import streamlit as st
 
-from common import guarded, image_picker, model_card_view, model_picker, plain
+from common import guarded, image_picker, model_card_view, model_picker, plain, presenting
 from painter import painted_cells, patch_painter
 
 from mae_core.explore import reconstruct
-from mae_core.figures import data_url, panel_image, png_bytes, to_pil
-from mae_core.masking import STRATEGIES, make_mask
+from mae_core.figures import (ERROR_UNITS, PANEL_TITLES, data_url, error_map_image, error_ramp_css, mae_diagram_svg,
+                               panel_image, png_bytes, to_pil)
+from mae_core.mask_edit import GENERATED, MaskEditor
+from mae_core.masking import STRATEGIES
 
-PAINTER_PX = 336
+PAPER = "https://arxiv.org/abs/2111.06377"
 
 model, card, model_path = model_picker()
 cfg = model.config
 image, image_label, image_key = image_picker(cfg)
 L, g = cfg.num_patches, cfg.grid_size
+big = presenting()
 
-st.title("What does the masked autoencoder put back?")
-st.caption("Hide patches of the image by painting on the grid or by generating a mask; the encoder sees only the "
-           "visible patches, and the decoder fills in the rest.")
-
+st.header("What does the MAE put back?", anchor=False)
+st.caption("Hide patches by painting on the grid (mouse, touch, or arrow keys and space) or generate a mask; the "
+           "encoder sees only the visible patches, the decoder fills in the rest.")
 
 # ----------------------------------------------------------------------------- mask state (one source of truth)
+ss = st.session_state
+ss.setdefault("mask_strategy", "random")
+ss.setdefault("mask_ratio", 0.75)
+ss.setdefault("mask_seed", 0)
+if not isinstance(ss.get("mask_editor"), MaskEditor) or ss.mask_editor.grid != g:  # first visit, or another grid
+    ss.mask_editor = MaskEditor(grid=g)
+    ss.mask_editor.generate(ss.mask_strategy, ss.mask_ratio, ss.mask_seed)
+ed: MaskEditor = ss.mask_editor
+
 
 def _generate():
-    ss = st.session_state
-    m = make_mask(ss.mask_strategy, 1, g, ss.mask_ratio, seed=int(ss.mask_seed))
-    ss.mask = m[0].to(int).tolist()
+    ed.generate(ss.mask_strategy, ss.mask_ratio, int(ss.mask_seed))
+
+
+def _settings_changed():
+    ed.settings_changed(ss.mask_strategy, ss.mask_ratio, int(ss.mask_seed))
 
 
 def _reroll():
-    st.session_state.mask_seed = int(st.session_state.mask_seed) + 1
+    ss.mask_seed = int(ss.mask_seed) + 1
     _generate()
-
-
-def _invert():
-    st.session_state.mask = [1 - v for v in st.session_state.mask]
-
-
-def _fill(value: int):
-    st.session_state.mask = [value] * L
 
 
 def _painted():
     cells = painted_cells("painter")
     if cells is not None and len(cells) == L:
-        st.session_state.mask = [int(bool(v)) for v in cells]
+        ed.paint(cells)
 
 
-ss = st.session_state
-ss.setdefault("mask_strategy", "random")
-ss.setdefault("mask_ratio", 0.75)
-ss.setdefault("mask_seed", 0)
-if len(ss.get("mask", [])) != L:  # first visit, or a model with another grid
-    _generate()
+def explainer():
+    """The paper in a paragraph, and this model's MAE drawn with its real sizes for the current mask."""
+    with st.expander("What is a masked autoencoder? (with this model's numbers)", icon=":material/school:"):
+        st.markdown(
+            f"A **masked autoencoder** ([He et al., 2021]({PAPER})) learns about images by filling in what is hidden. "
+            "The image is cut into square patches and most of them are removed. The **encoder**, a Vision Transformer, "
+            "sees only the visible patches (no placeholders: that is what makes it cheap). A small **decoder** gets the "
+            "encoded visible patches plus one shared, learned *mask token* for every hidden patch, and predicts every "
+            "patch's pixels. The **loss** is the mean squared error on the hidden patches only. After pretraining, "
+            "only the encoder is kept: its outputs are the representation (see the Embeddings page).")
+        st.html(mae_diagram_svg(cfg, ed.n_hidden))
+        st.markdown("**The panels below:** *original*; *masked* (what the encoder is given); *reconstruction* (the "
+                    "decoder's output for every patch, including the visible ones it was never trained to copy); "
+                    "*reconstruction + visible* (the paper's figures: visible patches pasted back); *error per patch* "
+                    "(hidden patches only, on the colour scale shown).")
 
 
 @st.fragment
 @guarded
 def mask_and_reconstruction():
-    controls = st.columns([1.2, 2.4, 1], vertical_alignment="bottom")
+    explainer()
+    controls = st.columns([1.2, 2.2, 1, 1.1], vertical_alignment="bottom")
     controls[0].selectbox("Strategy", list(STRATEGIES), key="mask_strategy", on_change=_generate,
                           format_func=lambda s: STRATEGIES[s].label,
                           help=" ".join(f"{v.label}: {v.help}." for v in STRATEGIES.values()))
-    controls[1].slider("Mask ratio", 0.0, 0.95, step=0.05, key="mask_ratio", on_change=_generate,
-                       help="Share of patches hidden; the count is exactly L - int(L × (1 - ratio)).")
-    controls[2].number_input("Seed", 0, 10**6, key="mask_seed", on_change=_generate)
-
-    mask = np.array(ss.mask, dtype=bool)
-    left, right = st.columns([1, 1.35], gap="large")
+    controls[1].slider("Ratio to generate", 0.0, 0.95, step=0.05, key="mask_ratio", on_change=_settings_changed,
+                       help="Share of patches a generated mask hides (exactly L - int(L × (1 - ratio)) of them). "
+                            "A painted mask keeps its own count until you press Generate.")
+    controls[2].number_input("Seed", 0, 10**6, key="mask_seed", on_change=_settings_changed)
+    seeded = STRATEGIES[ss.mask_strategy].uses_seed
+    if ed.source == GENERATED:
+        controls[3].button("Re-roll", icon=":material/casino:", on_click=_reroll, width="stretch",
+                           disabled=not seeded, key="reroll",
+                           help="A new random mask (next seed)" if seeded else
+                           f"{STRATEGIES[ss.mask_strategy].label} masks are the same for every seed: nothing to "
+                           "re-roll")
+    else:
+        controls[3].button("Generate", icon=":material/casino:", on_click=_generate, width="stretch", type="primary",
+                           key="generate", help="Replace the painted mask with a generated one (strategy, ratio, "
+                                                "seed above). Undo brings the painting back.")
+    with st.container(key="mask_source"):
+        st.markdown(f"{':material/brush:' if ed.source != GENERATED else ':material/casino:'} {plain(ed.describe())}")
+    mask = np.array(ed.mask, dtype=bool)
+    rec = reconstruct(model, image, mask)
+    left, right = st.columns(2, gap="medium")
     with left:
         if ss.get("painter_bg_key") != image_key:  # the background is encoded once per image, not per stroke
             ss.painter_bg, ss.painter_bg_key = data_url(to_pil(image)), image_key
-        patch_painter(ss.painter_bg, ss.mask, g, size=PAINTER_PX, pixelated=cfg.img_size <= 64,
+        patch_painter(ss.painter_bg, ed.mask, g, max_px=680 if big else 560, pixelated=cfg.img_size <= 64,
                       key="painter", on_change=_painted)
-        with st.container(width=PAINTER_PX):
-            b = st.columns(2, gap="small")
-            seeded = STRATEGIES[ss.mask_strategy].uses_seed
-            b[0].button("Re-roll", icon=":material/casino:", on_click=_reroll, width="stretch", disabled=not seeded,
-                        help="Next seed" if seeded else f"{STRATEGIES[ss.mask_strategy].label} masks are the same for "
-                                                        f"every seed: nothing to re-roll")
-            b[1].button("Invert", icon=":material/flip:", on_click=_invert, width="stretch")
-            b = st.columns(2, gap="small")
-            b[0].button("Clear", icon=":material/visibility:", on_click=_fill, args=(0,), width="stretch",
-                        help="Show every patch")
-            b[1].button("Hide all", icon=":material/visibility_off:", on_click=_fill, args=(1,), width="stretch")
-    rec = reconstruct(model, image, mask)
     with right:
-        n = int(mask.sum())
-        m1, m2, m3 = st.columns(3)
-        m1.metric("Hidden patches", f"{n} / {L}")
-        m2.metric("Mask ratio", f"{n / L:.0%}")
-        m3.metric("MSE on hidden", "—" if math.isnan(rec.mse_hidden) else f"{rec.mse_hidden:.4f}",
-                  help="Mean squared error in [0, 1] pixel units over the hidden patches"
-                       + (" (— : nothing is hidden, so there is nothing to score)" if math.isnan(rec.mse_hidden)
-                          else ""))
-        if n == 0:
-            st.info("Nothing is hidden: paint some patches or raise the ratio. The model still shows what it "
-                    "makes of the patches it sees.")
-        elif n == L:
-            st.warning("Everything is hidden: the encoder sees no patch at all, so the decoder can only draw "
-                       "its idea of an average image.")
-        if rec.rescaled:
-            st.info("This model was trained with the norm-pix target: it predicts each patch's *shape* with mean 0 "
-                    "and variance 1. To show colours, each predicted patch is re-scaled with the mean and standard "
-                    "deviation of the true patch, so brightness and contrast come from the original.")
-        st.image(to_pil(rec.pasted, PAINTER_PX, smooth=False), caption="Reconstruction with the visible patches "
-                 "pasted back", width=PAINTER_PX)
+        # as wide as the painter beside it (100% of the column, at most the painter's cap), pixels kept sharp
+        st.html(f"<figure style='margin:0;max-width:{680 if big else 560}px'>"
+                f"<img src='{data_url(to_pil(rec.pasted, 280 if cfg.img_size <= 64 else cfg.img_size))}' "
+                "alt='reconstruction' data-testid='mae-reconstruction' style='width:100%;aspect-ratio:1/1;"
+                f"border-radius:6px;display:block;{'image-rendering:pixelated' if cfg.img_size <= 64 else ''}'>"
+                "<figcaption style='font-size:0.8rem;color:#6b7280;margin-top:6px'>Reconstruction, visible patches "
+                "pasted back</figcaption></figure>")
 
-    panel = panel_image(rec, size=176)
-    st.image(panel, width="stretch")
-    st.caption("*reconstruction* is the decoder's output for every patch. The loss is computed on hidden patches "
-               "only, so what it draws for the patches it could see is never trained, which is why the paper pastes "
-               "the visible patches back. The error map covers hidden patches (visible ones are outlined); "
-               + ("MSE on visible patches: — (every patch is hidden)." if math.isnan(rec.mse_visible)
-                  else f"MSE on visible patches: {rec.mse_visible:.4f}."))
-    # the PNG is encoded only when the button is clicked (deferred data), not on every stroke
-    st.download_button("Download this panel (PNG)", icon=":material/download:",
-                       data=functools.partial(png_bytes, panel, compress_level=6),
-                       file_name=f"mae_{card.get('name', 'model')}_{int(n)}of{L}.png", mime="image/png")
+    b = st.columns(5, gap="small")
+    b[0].button("Undo", icon=":material/undo:", on_click=ed.undo, disabled=not ed.undo_stack, width="stretch",
+                key="undo", help="Undo the last change of the mask (stroke, generate, invert, clear)")
+    b[1].button("Redo", icon=":material/redo:", on_click=ed.redo, disabled=not ed.redo_stack, width="stretch",
+                key="redo")
+    b[2].button("Invert", icon=":material/flip:", on_click=ed.invert, width="stretch", key="invert",
+                help="Hidden patches become visible and visible ones hidden")
+    b[3].button("Clear", icon=":material/visibility:", on_click=ed.fill, args=(0,), width="stretch", key="clear",
+                help="Show every patch")
+    b[4].button("Hide all", on_click=ed.fill, args=(1,), width="stretch", key="hide_all", help="Hide every patch")
+
+    n = rec.n_hidden
+    m = st.columns(3)
+    m[0].metric("Hidden patches", f"{n} / {L}", help=f"{n / L:.0%} of the patches are hidden")
+    if rec.rescaled:
+        m[1].metric("Pixel MSE", "n/a", help="This norm-pix model predicts each patch's shape (mean 0, variance 1), "
+                    "not its brightness: a plain pixel error does not exist for it.")
+    else:
+        m[1].metric("Pixel MSE", "—" if math.isnan(rec.mse_hidden) else f"{rec.mse_hidden:.4f}",
+                    help="Mean squared error over the hidden patches, image in [0, 1]"
+                         + (" (— : nothing is hidden, nothing to score)" if math.isnan(rec.mse_hidden) else ""))
+    m[2].metric("Shape MSE", "—" if math.isnan(rec.mse_hidden_matched) else f"{rec.mse_hidden_matched:.4f}",
+                help="The same error after giving every predicted hidden patch the true patch's mean and standard "
+                     "deviation. Norm-pix models can only be scored this way, so this is the number to compare "
+                     "between a pixel model and a norm-pix model.")
+    if n == 0:
+        st.info("Nothing is hidden, so there is nothing to score: paint some patches or generate a mask. The model "
+                "still shows what it makes of the patches it sees.")
+    elif n == L:
+        st.warning("Everything is hidden: the encoder sees no patch at all, so the decoder can only draw its idea "
+                   "of an average image.")
+    if rec.rescaled:
+        st.caption("Norm-pix model: it predicts each patch's *shape*; to show it, each predicted patch is re-scaled "
+                   "with the mean and standard deviation of the true patch, so brightness and contrast come from the "
+                   "original.")
+
+    st.html(tiles_html(rec))
+    st.caption("MSE on visible patches: — (every patch is hidden)." if math.isnan(rec.mse_visible)
+               else f"MSE on visible patches: {rec.mse_visible:.4f}: the loss ignores them, so the model was never "
+                    "trained to copy them (hence the paper pastes them back).")
+    name = card.get("name", "model")
+    d = st.columns(2)
+    # PNGs are drawn and encoded only when a button is clicked (deferred data), not on every stroke
+    d[0].download_button("Panel (PNG)", icon=":material/download:", key="dl_panel", width="stretch",
+                         data=lambda: png_bytes(panel_image(rec, size=224), compress_level=6),
+                         file_name=f"mae_{name}_{n}of{L}.png", mime="image/png")
+    d[1].download_button("Large panel for slides", icon=":material/download:", key="dl_panel_large", width="stretch",
+                         data=lambda: png_bytes(panel_image(rec, size=448), compress_level=6),
+                         file_name=f"mae_{name}_{n}of{L}_large.png", mime="image/png",
+                         help="448 px per tile (about 2,300 px wide), text sized for a projector")
+
+
+def tiles_html(rec) -> str:
+    """The five views as a row of captioned tiles that wraps on narrow screens; the error map with its scale."""
+    vmax = float(rec.error_map.reshape(-1)[rec.mask].max()) if rec.mask.any() else 1.0
+    ims = [to_pil(rec.original), to_pil(rec.masked), to_pil(rec.reconstruction), to_pil(rec.pasted),
+           error_map_image(rec.error_map, rec.mask, 8 * cfg.grid_size, vmax=vmax)]
+    render = "image-rendering:pixelated;" if cfg.img_size <= 64 else ""
+    out = []
+    for im, title in zip(ims, PANEL_TITLES):
+        out.append(f"<figure style='margin:0;flex:1 1 100px;max-width:220px;min-width:90px'>"
+                   f"<figcaption style='font-size:0.85rem;margin-bottom:4px'>{title}</figcaption>"
+                   f"<img src='{data_url(im)}' alt='{title}' style='width:100%;aspect-ratio:1/1;display:block;"
+                   f"border-radius:4px;{render}'></figure>")
+    scale = (f"<div data-testid='error-scale' style='font-size:0.8rem;color:#374151;max-width:220px;"
+             f"margin-left:auto'><div style='height:12px;border-radius:3px;background:{error_ramp_css()}'></div>"
+             f"<div style='display:flex;justify-content:space-between'><span>0</span><span>{vmax:.3g}</span></div>"
+             f"<div style='color:#6b7280'>error per patch: {ERROR_UNITS}; grey = visible</div></div>")
+    return (f"<div style='display:flex;gap:8px;flex-wrap:wrap;align-items:flex-end'>{''.join(out)}</div>"
+            + (scale if rec.mask.any() else ""))
 
 
 mask_and_reconstruction()

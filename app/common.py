@@ -98,7 +98,9 @@ def server_path_input(where, label: str, key: str, what: str = "Paths on this se
 _PRESENTER_CSS = """<style>
 html { font-size: 19px; }
 [data-testid="stToolbar"], [data-testid="stMainMenu"], [data-testid="stAppDeployButton"] { display: none !important; }
-[data-testid="stMainBlockContainer"] { padding-top: 2.2rem !important; padding-bottom: 2rem !important; }
+[data-testid="stMainBlockContainer"] { padding-top: 0.6rem !important; padding-bottom: 2rem !important; }
+[data-testid="stMainBlockContainer"] h2 { padding-top: 0.4rem; }
+[data-testid="stHeader"] { height: 0; min-height: 0; background: transparent; }
 .stPlotlyChart { font-size: 1rem; }
 </style>"""
 

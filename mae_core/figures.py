@@ -275,7 +275,7 @@ class Chart:
 
 def error_curve_chart(rows: Sequence[dict], pretrained_at: Optional[float] = None, bands: bool = True) -> Chart:
     """Masked-patch error against test-time ratio, one line per strategy (sweep rows)."""
-    ch = Chart("Reconstruction error against mask ratio (mean ± 1 sd over images × seeds)",
+    ch = Chart("Reconstruction error against mask ratio (mean" + (" ± 1 sd" if bands else "") + " over images × seeds)",
                "mask ratio at test time", "MSE on hidden patches (pixels in [0, 1])", legend_title="strategy",
                height=420)
     for s in dict.fromkeys(r["strategy"] for r in rows):
@@ -312,8 +312,9 @@ def probe_chart(rows: Sequence[dict], pool: str = "both") -> Chart:
     ch.lines.append(Line(x, [100 * r[f"linear_probe_{pool}"] for r in rows], f"linear probe ({pool})", "#4f46e5"))
     ch.lines.append(Line(x, [100 * r[f"knn_{pool}"] for r in rows], f"kNN k=20 ({pool})", "#dc2626", marker="square"))
     if rows:
-        ch.refs.append(RefLine(100 * rows[0]["raw_probe"], "raw pixels: probe", "#4f46e5", dash="dash"))
-        ch.refs.append(RefLine(100 * rows[0]["raw_knn"], "raw pixels: kNN", "#dc2626", dash="dot"))
+        raw_p, raw_k = 100 * rows[0]["raw_probe"], 100 * rows[0]["raw_knn"]
+        ch.refs.append(RefLine(raw_p, f"raw pixels: probe ({raw_p:.1f}%)", "#4f46e5", dash="dash"))
+        ch.refs.append(RefLine(raw_k, f"raw pixels: kNN ({raw_k:.1f}%)", "#dc2626", dash="dot"))
     return ch
 
 
@@ -323,41 +324,54 @@ def _rgba(hex_colour: str, alpha: float) -> str:
     return f"rgba({r},{g},{b},{alpha})"
 
 
-def to_plotly(ch: Chart):
+def to_plotly(ch: Chart, bands: bool = True):
+    """The chart as an interactive plotly figure, with type legible on a projector (14-15 px, dark ink).
+    Horizontal reference lines (baselines) are legend entries, not text on the plot, so a label can never sit on
+    another line or under the toolbar. ``bands=False`` leaves out the lines' shaded spreads."""
     import plotly.graph_objects as go
     fig = go.Figure()
     for ln in ch.lines:
         x, y = list(ln.x), np.asarray(ln.y, dtype=float)
-        if ln.band is not None:
+        if ln.band is not None and bands:
             b = np.asarray(ln.band, dtype=float)
             fig.add_trace(go.Scatter(x=x + x[::-1], y=list(y + b) + list((y - b)[::-1]), fill="toself",
-                                     fillcolor=_rgba(ln.colour, 0.12), line=dict(width=0), hoverinfo="skip",
+                                     fillcolor=_rgba(ln.colour, 0.09), line=dict(width=0), hoverinfo="skip",
                                      showlegend=False, legendgroup=ln.name))
         fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=ln.name, legendgroup=ln.name,
                                  line=dict(color=ln.colour, dash=ln.dash, width=2.5),
-                                 marker=dict(symbol=ln.marker, size=7),
+                                 marker=dict(symbol=ln.marker, size=8),
                                  text=list(ln.hover) if ln.hover else None,
                                  hovertemplate="%{text}<extra></extra>" if ln.hover else None))
     if ch.bars is not None:
         b = ch.bars
-        fig.add_trace(go.Bar(x=list(b.names), y=list(b.values), marker_color=list(b.colours),
+        fig.add_trace(go.Bar(x=list(b.names), y=list(b.values), marker_color=list(b.colours), showlegend=False,
                              error_y=dict(type="data", array=list(b.errors)) if b.errors is not None else None))
     if ch.heat is not None:
         h = ch.heat
         fig.add_trace(go.Heatmap(z=h.z, x=list(h.x), y=list(h.y), colorscale="Viridis",
-                                 colorbar=dict(title=h.colour_title),
+                                 colorbar=dict(title=h.colour_title, tickfont=dict(size=13, color=INK)),
                                  hovertemplate="pretrained %{y}, tested %{x}: %{z:.4f}<extra></extra>"))
         fig.update_yaxes(type="category")
         fig.update_xaxes(type="category")
+    xs = [float(v) for ln in ch.lines for v in ln.x]
     for r in ch.refs:
-        kw = dict(line_dash=r.dash, line_color=r.colour, annotation_text=r.label)
-        if r.orient == "h":
-            fig.add_hline(y=r.value, annotation_position="right", annotation_xanchor="left", **kw)
+        if r.orient == "h" and xs:
+            fig.add_trace(go.Scatter(x=[min(xs), max(xs)], y=[r.value, r.value], mode="lines", name=r.label,
+                                     line=dict(color=r.colour, dash=r.dash, width=2),
+                                     hovertemplate=f"{r.label}: {r.value:.4g}<extra></extra>"))
+        elif r.orient == "h":
+            fig.add_hline(y=r.value, line_dash=r.dash, line_color=r.colour)
         else:
-            fig.add_vline(x=r.value, annotation_position="top", **kw)
-    fig.update_layout(height=ch.height, title=ch.title or None, margin=dict(l=10, r=130 if ch.refs else 10,
-                      t=40 if ch.title else 10, b=10), xaxis_title=ch.xlabel, yaxis_title=ch.ylabel,
-                      legend_title=ch.legend_title or None, font=dict(size=14, color=INK))
+            fig.add_vline(x=r.value, line_dash=r.dash, line_color=r.colour, annotation_text=r.label,
+                          annotation_position="top left", annotation_font=dict(size=14, color=INK))
+    tick = dict(size=14, color=INK)
+    fig.update_layout(height=ch.height, title=dict(text=ch.title, font=dict(size=16, color=INK)) if ch.title else None,
+                      margin=dict(l=10, r=10, t=56 if ch.title else 36, b=10),
+                      xaxis=dict(title=dict(text=ch.xlabel, font=dict(size=15, color=INK)), tickfont=tick),
+                      yaxis=dict(title=dict(text=ch.ylabel, font=dict(size=15, color=INK)), tickfont=tick),
+                      legend=dict(title=dict(text=ch.legend_title or "", font=tick), font=tick, orientation="h",
+                                  yanchor="top", y=-0.18, xanchor="left", x=0),
+                      font=dict(size=14, color=INK))
     return fig
 
 

@@ -82,7 +82,11 @@ def bundled_choices() -> dict[str, str]:
     """label -> path of the bundled checkpoints, the default (Fashion-MNIST at 75%) first."""
     found = sorted(list_bundled(), key=lambda c: (c["name"] != "fmnist_r75", not c["name"].startswith("fmnist"),
                                                   c["name"]))
-    return {f"{cards.read(c).short_label} ({c['name']})": c["path"] for c in found}
+    out = {}
+    for c in found:
+        label = cards.read(c).short_label
+        out[label if label not in out else f"{label} ({c['name']})"] = c["path"]
+    return out
 
 
 def user_runs(runs_dir: Path) -> dict[str, str]:

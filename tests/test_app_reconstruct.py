@@ -97,8 +97,9 @@ def test_painted_mask_is_kept_when_the_ratio_moves_and_undo_brings_back_the_last
 
 def test_model_switching_keeps_a_valid_mask(at):
     labels = at.selectbox(key="bundled_choice").options
-    assert labels and labels[0].startswith("75% · pixels · 3 ep · Fashion-MNIST")
-    assert len({label[:22] for label in labels}) == len(labels)   # told apart by their first words
+    assert labels and labels[0].startswith("75% · pixels")
+    assert all(len(label) <= 28 for label in labels)   # shown whole in a closed picker in the 300 px sidebar
+    assert len(set(labels)) == len(labels)
     for label in labels:
         at.selectbox(key="bundled_choice").set_value(label).run()
         assert not at.exception, label

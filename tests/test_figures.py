@@ -51,9 +51,11 @@ def test_bars_heatmap_and_probe_charts():
             {"ratio": 0.75, "linear_probe_both": 0.85, "knn_both": 0.74, "raw_probe": 0.75, "raw_knn": 0.72}]
     probe = figures.to_plotly(figures.probe_chart(rows))
     assert list(probe.data[0].y) == pytest.approx([80, 85])
-    labels = [a.text for a in probe.layout.annotations]
-    assert labels == ["raw pixels: probe", "raw pixels: kNN"]
-    assert [s.y0 for s in probe.layout.shapes] == pytest.approx([75, 72])   # each label on its own line
+    # baselines are legend entries drawn as their own lines: a label can never sit on another line
+    refs = {t.name: list(t.y) for t in probe.data if t.mode == "lines"}
+    assert refs == {"raw pixels: probe (75.0%)": [75, 75], "raw pixels: kNN (72.0%)": [72, 72]}
+    assert not probe.layout.annotations and probe.layout.legend.font.size >= 14
+    assert probe.layout.xaxis.tickfont.size >= 14 and probe.layout.xaxis.tickfont.color == figures.INK
 
 
 def test_tiles_make_every_composite():
@@ -63,3 +65,42 @@ def test_tiles_make_every_composite():
     assert im.getpixel((4 + 25, 4 + 25)) == (255, 0, 0)
     assert figures.training_strip(np.zeros((3, 5, 6), np.uint8), np.ones((3, 5, 6), np.uint8),
                                   np.full((3, 5, 6), 2, np.uint8)).shape == (15, 18)
+
+
+def _rec(grid=7, hidden=37):
+    import torch
+    from mae_core.explore import reconstruct
+    from mae_core.model import build_model
+    torch.manual_seed(0)
+    mask = np.zeros(grid * grid, bool)
+    mask[:hidden] = True
+    return reconstruct(build_model("mae_fmnist_micro").eval(), torch.rand(1, 28, 28), mask)
+
+
+def test_panel_scales_for_a_projector_and_draws_the_error_scale():
+    rec = _rec()
+    small, large = figures.panel_image(rec, size=224), figures.panel_image(rec, size=448)
+    assert large.size[0] >= 2 * 928 and large.size[0] > 1.9 * small.size[0]  # at least 2x the old 928 px panel
+    # the colour scale sits under the error tile: its ramp runs from near-black to yellow
+    arr = np.asarray(large)
+    x0 = 8 + 4 * (448 + 8)
+    bar_row = arr[large.size[1] - figures.colour_bar(448, 1.0, font_px=38).size[1] + 2, x0:x0 + 448]
+    assert bar_row[2].sum() < 60 and bar_row[-3][0] > 240 and bar_row[-3][1] > 240
+    two = figures.panel_image(rec, size=224, rows=[("model A", rec), ("model B", rec)])
+    assert two.size[1] > 1.8 * small.size[1] - 120 and two.size[0] == small.size[0]
+
+
+def test_error_ramp_css_lists_the_ramps_stops():
+    css = figures.error_ramp_css()
+    assert css.startswith("linear-gradient(90deg") and css.count("rgb(") == len(figures.ERROR_RAMP)
+
+
+def test_mae_diagram_uses_the_models_real_numbers():
+    from mae_core.model import preset_config
+    svg = figures.mae_diagram_svg(preset_config("mae_vit_base_patch16"), n_hidden=147)
+    for text in ("224×224 RGB image", "14×14 = 196 patches of 16×16 px", "147 hidden, 49 visible",
+                 "12 blocks × width 768, 12 heads", "8 blocks × width 512, 16 heads", "196 patches × 768 values",
+                 "MSE on the 147 hidden only"):
+        assert text in svg, text
+    assert svg.startswith("<svg") and svg.endswith("</svg>")
+    assert "norm-pix" in figures.mae_diagram_svg(preset_config("mae_fmnist_tiny", norm_pix_loss=True), 37)

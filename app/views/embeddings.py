@@ -26,7 +26,7 @@ METHOD_NAMES = {"tsne": "t-SNE", "pca": "PCA", "umap": "UMAP"}
 model, card, model_path = model_picker()
 cfg = model.config
 
-st.title("What the encoder has learned")
+st.header("What the encoder has learned", anchor=False)
 st.caption("Each point is one image, placed by its encoder features; colours are classes the model never saw "
            "during pretraining. Click a point (or switch to box or lasso and drag), or type an image number, to see "
            "the images.")

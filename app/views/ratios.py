@@ -25,7 +25,7 @@ model, card, model_path = model_picker()
 cfg = model.config
 image, image_label, _ = image_picker(cfg)
 
-st.title("Mask ratio and masking strategy")
+st.header("Mask ratio and masking strategy", anchor=False)
 st.caption("How hard is the task at each ratio, does the strategy matter, and what does the ratio used in "
            "pretraining change? Errors are mean squared errors on the hidden patches, in [0, 1] pixel units.")
 
@@ -82,8 +82,11 @@ if section == "test":
         st.info("Pick at least one strategy.")
     else:
         rows = _sweep_rows(model_path, _mtime(model_path), int(n_images), int(seeds), tuple(strategies), RATIOS)
-        _chart(figures.error_curve_chart(rows, card.get("mask_ratio")), "error_vs_ratio.png", "curve")
-        st.caption(f"Mean over {n_images} images × {seeds} seeds; the band is ± 1 standard deviation across them. "
+        bands = st.toggle("Show ± 1 sd bands", key="sw_bands", help="The spread across images and seeds. The "
+                          "strategies' bands overlap: switch them on to see how much one image's error varies.")
+        _chart(figures.error_curve_chart(rows, card.get("mask_ratio"), bands=bands), "error_vs_ratio.png", "curve")
+        st.caption(f"Mean over {n_images} images × {seeds} seeds" + ("; the band is ± 1 standard deviation across "
+                   "them. " if bands else " (switch on the bands for the spread). ") +
                    "Errors need not fall all the way to ratio 0: a model pretrained at a high ratio never saw so "
                    "many visible patches, and with only a few patches hidden the mean rests on few, hard ones.")
         st.download_button("Curves (CSV)", csv_text(rows), "error_vs_ratio.csv", "text/csv",

@@ -24,8 +24,9 @@ L, g = cfg.num_patches, cfg.grid_size
 big = presenting()
 
 st.header("What does the MAE put back?", anchor=False)
-st.caption("Hide patches by painting on the grid (mouse, touch, or arrow keys and space) or generate a mask; the "
-           "encoder sees only the visible patches, the decoder fills in the rest.")
+if not big:  # presenter mode: the teacher says it; the lesson's controls must fit one screen
+    st.caption("Hide patches by painting on the grid (mouse, touch, or arrow keys and space) or generate a mask; the "
+               "encoder sees only the visible patches, the decoder fills in the rest.")
 
 # ----------------------------------------------------------------------------- mask state (one source of truth)
 ss = st.session_state
@@ -77,7 +78,8 @@ def explainer():
 @st.fragment
 @guarded
 def mask_and_reconstruction():
-    explainer()
+    if not big:
+        explainer()
     controls = st.columns([1.2, 2.2, 1, 1.1], vertical_alignment="bottom")
     controls[0].selectbox("Strategy", list(STRATEGIES), key="mask_strategy", on_change=_generate,
                           format_func=lambda s: STRATEGIES[s].label,
@@ -166,6 +168,8 @@ def mask_and_reconstruction():
                          data=lambda: png_bytes(panel_image(rec, size=448), compress_level=6),
                          file_name=f"mae_{name}_{n}of{L}_large.png", mime="image/png",
                          help="448 px per tile (about 2,300 px wide), text sized for a projector")
+    if big:
+        explainer()
 
 
 def tiles_html(rec) -> str:

@@ -44,7 +44,7 @@ def _fmt_s(s: float) -> str:
     return f"{s // 3600}h {s % 3600 // 60:02d}m" if s >= 3600 else (f"{s // 60}m {s % 60:02d}s" if s >= 60 else f"{s}s")
 
 
-st.title("Pretrain a masked autoencoder")
+st.header("Pretrain a masked autoencoder", anchor=False)
 st.caption("A small MAE learns in minutes on a laptop CPU: start a run and watch blurry blobs turn into garments. "
            "Finished and stopped runs appear in every page's model picker under *Trained here*.")
 
@@ -62,7 +62,7 @@ OPERATOR = is_operator()
 # ----------------------------------------------------------------------------- the form
 if not READ_ONLY:
     with st.container(border=True):
-        c1, c2, c3 = st.columns(3)
+        c1, c2, c3 = st.columns([1.4, 1, 1])
         data_opts = {"fashion-mnist": "Fashion-MNIST (60,000)" if find_fashion_mnist() else None,
                      "fashion-mnist-subset": "Fashion-MNIST (bundled 1,600)", "photos": "Photos (scikit-image)",
                      "folder": "Image folder…"}

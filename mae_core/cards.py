@@ -94,13 +94,16 @@ class ModelCard:
     def short_label(self) -> str:
         """What tells bundled models apart, in few characters (a closed picker in a 300 px sidebar shows about 28):
         "75% · norm-pix · 24 ep"; "75% grid · …" for another pretraining strategy; the data first unless it is
-        Fashion-MNIST, the bundled default ("Photos · 75% · pixels · 12 ep")."""
+        Fashion-MNIST, the bundled default ("Photos 75% · pixels · 12 ep")."""
         parts = []
+        data = ""
         if self.data_name and self.data_name != "Fashion-MNIST":
-            parts.append("Photos" if "photo" in self.data_name.lower() else self.data_name.split(" (")[0][:14])
+            data = ("Photos" if "photo" in self.data_name.lower() else self.data_name.split(" (")[0][:14]) + " "
         if self.mask_ratio is not None:
-            parts.append(f"{float(self.mask_ratio):.0%}" + ("" if self.mask_strategy == "random"
-                                                           else f" {self.mask_strategy}"))
+            parts.append(data + f"{float(self.mask_ratio):.0%}" + ("" if self.mask_strategy == "random"
+                                                                  else f" {self.mask_strategy}"))
+        elif data:
+            parts.append(data.strip())
         if self.norm_pix_loss is not None:
             parts.append("norm-pix" if self.norm_pix_loss else "pixels")
         if self.epochs:

@@ -14,7 +14,7 @@ def _table_rows(app):
 
 @pytest.mark.slow
 def test_page_shows_map_point_neighbours_and_scores(at):
-    assert at.title[0].value == "What the encoder has learned"
+    assert at.header[0].value == "What the encoder has learned"
     assert any("400 points · PCA of 192-d cls features" in c.value for c in at.caption)
     rows = _table_rows(at)
     assert set(rows) == {"this model", "raw pixels"}

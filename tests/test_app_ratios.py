@@ -13,7 +13,7 @@ def _downloads(app):
 
 @pytest.mark.slow
 def test_first_visit_computes_only_the_first_section(at):
-    assert at.title[0].value == "Mask ratio and masking strategy"
+    assert at.header[0].value == "Mask ratio and masking strategy"
     assert not at.tabs                                    # no st.tabs: they would run every section's code
     assert "Curves (CSV)" in _downloads(at) and "Figure (PNG)" in _downloads(at)
     assert any("Mean over 16 images × 1 seeds" in c.value for c in at.caption)

@@ -29,7 +29,7 @@ def _markdown(app):
 
 @pytest.mark.slow
 def test_start_stop_resume_a_run(at, tmp_path):
-    assert at.title[0].value == "Pretrain a masked autoencoder"
+    assert at.header[0].value == "Pretrain a masked autoencoder"
     at.selectbox(key="tr_data").set_value("fashion-mnist-subset").run()
     at.selectbox(key="tr_preset").set_value("mae_fmnist_micro").run()
     from mae_core.train import TrainArgs, describe_device

@@ -26,7 +26,7 @@ def _hidden_count(page) -> int:
 
 
 def _recon_src(page) -> str:
-    return page.locator('[data-testid="stImage"] img').first.get_attribute("src")
+    return page.locator('[data-testid="mae-reconstruction"]').first.get_attribute("src")
 
 
 def test_paint_by_dragging_updates_mask_and_reconstruction(server):
@@ -63,11 +63,11 @@ def test_paint_by_dragging_updates_mask_and_reconstruction(server):
         page.screenshot(path=str(SCREENSHOT_DIR / "reconstruct_painted.png"))
         # the panel PNG is drawn only on click (deferred download data), and it is the current mask's panel
         with page.expect_download(timeout=30000) as dl:
-            page.get_by_role("button", name="Download this panel (PNG)").click()
+            page.get_by_role("button", name="Panel (PNG)").click()
         assert dl.value.suggested_filename.endswith("_4of49.png")
         png = Path(dl.value.path()).read_bytes()
         assert png[:8] == b"\x89PNG\r\n\x1a\n"
-        assert Image.open(io.BytesIO(png)).size[0] > 5 * 176
+        assert Image.open(io.BytesIO(png)).size[0] > 5 * 224
         # generated masks still work after painting
         page.get_by_role("button", name="Hide all").click()
         page.wait_for_function("() => document.body.innerText.includes('49 / 49')", timeout=20000)

@@ -34,11 +34,14 @@ st.caption("Each point is one image, placed by its encoder features; colours are
 # ----------------------------------------------------------------------------- settings
 with st.container(border=True):
     c1, c2, c3, c4 = st.columns([1.6, 1, 1.2, 1.2])
-    sources = {"fashion-mnist-subset": "Fashion-MNIST (bundled 2,000)", "folder": "Image folder"}
+    sources = {"fashion-mnist-subset": "Bundled 2,000", "folder": "Image folder"}
     if find_fashion_mnist() is not None:
         sources = {"fashion-mnist-subset": sources["fashion-mnist-subset"],
-                   "fashion-mnist-test": "Fashion-MNIST test set (10,000)", "folder": "Image folder"}
-    source = c1.selectbox("Dataset", list(sources), format_func=sources.get, key="emb_source")
+                   "fashion-mnist-test": "Test set 10,000", "folder": "Image folder"}
+    source = c1.selectbox("Images", list(sources), format_func=sources.get, key="emb_source",
+                          help="Bundled 2,000: a class-balanced part of the Fashion-MNIST test set shipped with the app; "
+                               "Test set 10,000: all of it (when Debian's dataset-fashion-mnist is installed); or a "
+                               "folder with one subfolder per class")
     folder = None
     if source == "folder":
         folder = server_path_input(c1, "Folder with one subfolder per class", "emb_folder", "Image folders")
@@ -52,7 +55,7 @@ with st.container(border=True):
     mask_ratio = c4.slider("Hide patches before encoding", 0.0, 0.9, 0.0, 0.05, key="emb_mask",
                            help="0: the encoder sees the whole image. Above 0: a random share of patches is hidden, "
                                 "to see how robust the features are.")
-    c5, c6, c7, c8 = st.columns([1.6, 1, 1.2, 1.2])
+    c5, c6, c7, c8 = st.columns([1.5, 1, 1, 1.3])
     methods = ["tsne", "pca"]
     try:
         import umap  # noqa: F401
@@ -63,8 +66,9 @@ with st.container(border=True):
                       format_func=METHOD_NAMES.get)
     perplexity = c6.number_input("Perplexity", 5, 100, 30, key="emb_perplexity", disabled=method != "tsne")
     seed = c7.number_input("Seed", 0, 10**6, 0, key="emb_seed")
-    hover_images = c8.toggle("Thumbnails on hover", key="emb_hover",
-                             help="Draw the map with Altair, whose tooltips can show each point's image")
+    hover_images = c8.toggle("Thumbnails", key="emb_hover",
+                             help="Show each point's image when the pointer is over it (the map is then drawn with "
+                                  "Altair, whose tooltips can hold images)")
 
 
 # ----------------------------------------------------------------------------- cached steps (arrays: cache_resource)
@@ -189,10 +193,10 @@ with right:
                             help="Select a point on the map, or type its number")
     k = st.slider("Neighbours", 4, 16, 8, key="emb_k")
     a, b = st.columns(2)
-    a.image(to_pil(ds.images[point], 140), caption=f"#{point}: {classes[labels[point]]}")
+    a.image(to_pil(ds.images[point], 140), caption=f"#{point} {classes[labels[point]]}")
     mask = random_mask(1, cfg.grid_size, 0.75, seed=int(point))[0]
     rec = reconstruct(model, ds.images[point], mask)
-    b.image(to_pil(rec.pasted, 140), caption=f"reconstruction at 75% (MSE {rec.mse_hidden:.4f})")
+    b.image(to_pil(rec.pasted, 140), caption=f"filled in, 75% hidden: MSE {rec.mse_hidden:.4f}")
     nn_idx = nearest_neighbours(feats, feats[point], k=k, exclude_self=True)[0]
     st.markdown(f"**{k} nearest neighbours** in the encoder's {feats.shape[1]}-d space (not the 2-D map)")
     cols = st.columns(4)

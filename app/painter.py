@@ -146,3 +146,84 @@ def painted_cells(key: str = "painter"):
         return state["mask"]
     except (KeyError, TypeError):
         return getattr(state, "mask", None)
+
+
+# The patch picker: the same grid over an image, but a click (or Enter on the keyboard cursor) picks one patch,
+# sent at once as a trigger value. Used to choose the query patch of an attention map.
+_PICK_JS = """
+export default function(component) {
+  const { data, setTriggerValue, parentElement } = component;
+  const wrap = parentElement.querySelector('.mae-wrap');
+  const root = parentElement.querySelector('.mae-painter');
+  const hint = parentElement.querySelector('.mae-hint');
+  const g = data.grid;
+  wrap.style.maxWidth = data.max_px + 'px';
+  root.style.gridTemplateColumns = `repeat(${g}, 1fr)`;
+  root.style.gridTemplateRows = `repeat(${g}, 1fr)`;
+  root.style.backgroundImage = `url(${data.image})`;
+  root.style.cursor = 'pointer';
+  root.classList.toggle('pixelated', true);
+  if (root.children.length !== g * g) {
+    root.replaceChildren();
+    for (let i = 0; i < g * g; i++) {
+      const c = document.createElement('div');
+      c.className = 'mae-cell';
+      c.style.boxShadow = 'none';
+      root.appendChild(c);
+    }
+    root.dataset.cursor = String(data.selected >= 0 ? data.selected : 0);
+  }
+  const cells = Array.from(root.children);
+  let cursor = Number(root.dataset.cursor || 0);
+  const show = () => cells.forEach((c, i) => c.classList.toggle('cursor', i === cursor));
+  hint.textContent = data.hint || '';
+  show();
+  root.onclick = (e) => {
+    const r = root.getBoundingClientRect();
+    const col = Math.floor((e.clientX - r.left) / r.width * g), row = Math.floor((e.clientY - r.top) / r.height * g);
+    if (col < 0 || row < 0 || col >= g || row >= g) return;
+    cursor = row * g + col; root.dataset.cursor = String(cursor); show();
+    setTriggerValue('cell', cursor);
+  };
+  root.onkeydown = (e) => {
+    const r = Math.floor(cursor / g), c = cursor % g;
+    const moves = { ArrowLeft: [r, c - 1], ArrowRight: [r, c + 1], ArrowUp: [r - 1, c], ArrowDown: [r + 1, c] };
+    if (e.key in moves) {
+      const [nr, nc] = moves[e.key];
+      cursor = Math.max(0, Math.min(g - 1, nr)) * g + Math.max(0, Math.min(g - 1, nc));
+      root.dataset.cursor = String(cursor); show(); e.preventDefault();
+    } else if (e.key === 'Enter' || e.key === ' ') {
+      e.preventDefault(); setTriggerValue('cell', cursor);
+    }
+  };
+}
+"""
+
+_PICK_HTML = """
+<div class="mae-wrap">
+  <div class="mae-painter" data-testid="mae-picker" tabindex="0" role="grid"
+       aria-label="Pick a patch: arrow keys move, Enter picks"></div>
+  <div class="mae-hint" aria-live="polite"></div>
+</div>
+"""
+_picker = st.components.v2.component("mae_patch_picker", html=_PICK_HTML, css=_CSS, js=_PICK_JS)
+
+
+def patch_picker(image_data_url: str, grid: int, max_px: int = 420, selected: int = -1, hint: str = "",
+                 key: str = "picker", on_change: Optional[Callable[[], None]] = None):
+    """Mount a patch picker over an image; ``on_change`` runs when a patch is picked: read it with
+    ``picked_cell(key)``."""
+    return _picker(data={"image": image_data_url, "grid": int(grid), "max_px": int(max_px),
+                         "selected": int(selected), "hint": hint},
+                   key=key, on_cell_change=on_change or (lambda: None))
+
+
+def picked_cell(key: str = "picker") -> Optional[int]:
+    state = st.session_state.get(key)
+    if state is None:
+        return None
+    try:
+        v = state["cell"]
+    except (KeyError, TypeError):
+        v = getattr(state, "cell", None)
+    return None if v is None else int(v)

@@ -95,6 +95,33 @@ def font(size: int = 14):
 PANEL_TITLES = ("original", "masked", "reconstruction", "reconstruction + visible", "error per patch")
 
 
+def attention_image(image01: torch.Tensor, att: np.ndarray, size: int = 280, query: Optional[int] = None,
+                    vmax: Optional[float] = None) -> Image.Image:
+    """An attention map over the patch grid drawn on the image: the image in grey, each patch tinted by its weight
+    on the error maps' ramp (the strongest = ``vmax``, default the largest shown), patches without a value (hidden
+    from the encoder: NaN) hatched dark, and the query patch outlined in cyan."""
+    g = att.shape[0]
+    base = to_pil(image01, size).convert("L").convert("RGB")
+    vals = np.nan_to_num(att, nan=0.0)
+    top = float(vmax) if vmax else float(np.nanmax(att)) if np.isfinite(att).any() else 1.0
+    heat = Image.fromarray(_ramp(np.clip(vals / max(top, 1e-12), 0, 1)), "RGB").resize((size, size),
+                                                                                      Image.Resampling.NEAREST)
+    im = Image.blend(base, heat, 0.72)
+    d = ImageDraw.Draw(im)
+    cell = size / g
+    for idx in np.flatnonzero(np.isnan(att.reshape(-1))):
+        r, c = divmod(int(idx), g)
+        x0, y0 = c * cell, r * cell
+        d.rectangle([x0, y0, x0 + cell - 1, y0 + cell - 1], fill=(40, 42, 48))
+        for k in range(-int(cell), int(cell), 6):  # hatching: "never seen"
+            d.line([x0 + max(k, 0), y0 + max(-k, 0), x0 + min(cell, cell + k) - 1, y0 + min(cell, cell - k) - 1],
+                   fill=(80, 82, 90))
+    if query is not None:
+        r, c = divmod(int(query), g)
+        d.rectangle([c * cell, r * cell, (c + 1) * cell - 1, (r + 1) * cell - 1], outline=(0, 220, 240), width=3)
+    return im
+
+
 ERROR_UNITS = "squared error per pixel, image in [0, 1]"
 
 

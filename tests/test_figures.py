@@ -104,3 +104,15 @@ def test_mae_diagram_uses_the_models_real_numbers():
         assert text in svg, text
     assert svg.startswith("<svg") and svg.endswith("</svg>")
     assert "norm-pix" in figures.mae_diagram_svg(preset_config("mae_fmnist_tiny", norm_pix_loss=True), 37)
+
+
+def test_attention_image_marks_hidden_patches_and_the_query():
+    import torch
+    att = np.full((7, 7), 0.02)
+    att[0, 0] = np.nan            # hidden from the encoder
+    att[3, 3] = 0.5               # the strongest weight: the top of the ramp
+    im = np.asarray(figures.attention_image(torch.zeros(1, 28, 28), att, size=70, query=24))
+    assert tuple(im[5, 5]) in ((40, 42, 48), (80, 82, 90))           # hatched dark, not tinted
+    strong, weak = im[35, 35].astype(int), im[35, 65].astype(int)     # centre of cell (3, 3) vs cell (3, 6)
+    assert strong.sum() > weak.sum() + 150
+    assert tuple(im[30, 30]) == (0, 220, 240)                          # the query's outline (cell 24 = row 3, col 3)

@@ -6,6 +6,7 @@ import math
 import numpy as np
 import streamlit as st
 
+from attention_ui import attention_section
 from common import guarded, image_picker, model_card_view, model_picker, plain, presenting
 from painter import painted_cells, patch_painter
 
@@ -168,6 +169,10 @@ def mask_and_reconstruction():
                          data=lambda: png_bytes(panel_image(rec, size=448), compress_level=6),
                          file_name=f"mae_{name}_{n}of{L}_large.png", mime="image/png",
                          help="448 px per tile (about 2,300 px wide), text sized for a projector")
+    if st.toggle("Attention maps: what the transformer looks at", key="att_on",
+                 help="For this image and mask: the attention weights of any block and head, for the cls token or a "
+                      "patch you click, and the rollout over all blocks"):
+        attention_section(model, str(model_path), image, image_key, mask, big)
     if big:
         explainer()
 

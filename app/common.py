@@ -286,6 +286,10 @@ def model_picker():
             try:
                 get_model(candidate, overrides)
                 st.session_state["active_model"] = candidate
+                seen = st.session_state.setdefault("loaded_models", [])
+                if candidate not in seen:  # offered again as the second model of a comparison
+                    seen.append(candidate)
+                    del seen[:-8]
                 st.session_state["active_overrides"] = overrides
             except Exception as e:  # noqa: BLE001 - loading a file is a boundary: say why, keep the previous model
                 msg = str(e) if isinstance(e, (CheckpointError, DataError, policy.NotAllowed)) else \
@@ -313,6 +317,36 @@ def model_picker():
                    f"{c.img_size}px, {c.grid_size}×{c.grid_size} patches of {c.patch_size}px, "
                    f"{'RGB' if c.in_chans == 3 else 'greyscale'}, {model.num_params() / 1e6:.1f}M parameters")
     return model, card, path
+
+
+def comparison_choices(current: str, config) -> tuple[dict, list]:
+    """Models that can be compared with the one in use on the same image and mask: the bundled ones, this server's
+    runs and every model this visitor loaded (from any source the picker offers). Returns (label -> path of those
+    with the same image size, patch size and channels, [why each other one cannot be compared])."""
+    found = {}
+    for label, path in zoo.bundled_choices().items():
+        found.setdefault(path, label)
+    for label, path in zoo.user_runs(RUNS_DIR).items():
+        found.setdefault(path, "Trained here: " + label)
+    for path in st.session_state.get("loaded_models", []):
+        found.setdefault(path, Path(path).name)
+    ok, not_ok = {}, []
+    for path, label in found.items():
+        if path == current:
+            continue
+        try:
+            other, _ = get_model(path)
+        except Exception as e:  # noqa: BLE001 - a file that no longer loads is skipped with its reason
+            not_ok.append(f"{label}: {failure_text(e)}")
+            continue
+        o, c = other.config, config
+        if (o.img_size, o.patch_size, o.in_chans) != (c.img_size, c.patch_size, c.in_chans):
+            not_ok.append(f"{label}: {o.img_size} px, {o.grid_size}×{o.grid_size} patches, "
+                          f"{'RGB' if o.in_chans == 3 else 'greyscale'} (this model: {c.img_size} px, "
+                          f"{c.grid_size}×{c.grid_size}, {'RGB' if c.in_chans == 3 else 'greyscale'})")
+        else:
+            ok[label] = path
+    return ok, not_ok
 
 
 def model_card_view(card: dict):

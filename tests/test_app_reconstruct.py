@@ -138,3 +138,35 @@ def test_image_caption_gives_one_number_and_what_it_counts(at):
     at.number_input(key="img_index").set_value(3).run()
     captions = [c.value.replace("\\", "") for c in at.caption]
     assert "Image: Fashion-MNIST Bag #3 of 200" in captions
+
+
+def test_second_model_reconstructs_the_same_image_and_mask(at):
+    at.toggle(key="cmp_on").set_value(True).run()
+    assert not at.exception
+    options = at.selectbox(key="cmp_model").options
+    assert options and not any(o.startswith("Photos") for o in options)     # another grid: not offered
+    normpix = next(o for o in options if "norm-pix" in o)
+    at.selectbox(key="cmp_model").set_value(normpix).run()
+    table = at.table[0].value
+    assert list(table["model"]) == ["75% · pixels · 3 ep", normpix]
+    assert table["pixel MSE"][1] == "n/a" and float(table["shape MSE (comparable)"][1]) > 0
+    assert float(table["pixel MSE"][0]) == float(_metric(at, "Pixel MSE"))     # the same mask as the page's
+    assert any("lower shape MSE" in c.value for c in at.caption)
+
+
+def test_attention_section_follows_the_query(at):
+    at.toggle(key="att_on").set_value(True).run()
+    assert not at.exception
+    text = lambda: " ".join(m.value.replace("\\", "") for m in at.markdown)  # noqa: E731 (escaped by plain())
+    body = text()
+    assert "What the cls token attends to" in body and "block 6 of 6" in body
+    visible = int(np.flatnonzero(~_mask(at))[0])
+    at.session_state["att_query"] = visible
+    at.run()
+    assert f"What patch {visible} (row" in text()
+    hidden = int(np.flatnonzero(_mask(at))[0])
+    at.session_state["att_query"] = hidden
+    at.run()
+    assert any(f"Patch {hidden} is hidden" in i.value for i in at.info)
+    at.toggle(key="att_rollout").set_value(True).run()
+    assert "all blocks (rollout)" in text() and not at.exception

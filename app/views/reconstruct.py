@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
 from attention_ui import attention_section
-from common import guarded, image_picker, model_card_view, model_picker, plain, presenting
+from common import (comparison_choices, get_model, guarded, image_picker, model_card_view, model_picker, plain,
+                    presenting)
 from painter import painted_cells, patch_painter
 
+from mae_core import cards
 from mae_core.explore import reconstruct
 from mae_core.figures import (ERROR_UNITS, PANEL_TITLES, data_url, error_map_image, error_ramp_css, mae_diagram_svg,
                                panel_image, png_bytes, to_pil)
@@ -112,12 +115,8 @@ def mask_and_reconstruction():
                       key="painter", on_change=_painted)
     with right:
         # as wide as the painter beside it (100% of the column, at most the painter's cap), pixels kept sharp
-        st.html(f"<figure style='margin:0;max-width:{680 if big else 560}px'>"
-                f"<img src='{data_url(to_pil(rec.pasted, 280 if cfg.img_size <= 64 else cfg.img_size))}' "
-                "alt='reconstruction' data-testid='mae-reconstruction' style='width:100%;aspect-ratio:1/1;"
-                f"border-radius:6px;display:block;{'image-rendering:pixelated' if cfg.img_size <= 64 else ''}'>"
-                "<figcaption style='font-size:0.8rem;color:#6b7280;margin-top:6px'>Reconstruction, visible patches "
-                "pasted back</figcaption></figure>")
+        st.html(_img_html(rec.pasted, "Reconstruction, visible patches pasted back", 680 if big else 560,
+                          testid="mae-reconstruction"))
 
     b = st.columns(5, gap="small")
     b[0].button("Undo", icon=":material/undo:", on_click=ed.undo, disabled=not ed.undo_stack, width="stretch",
@@ -155,6 +154,7 @@ def mask_and_reconstruction():
                    "with the mean and standard deviation of the true patch, so brightness and contrast come from the "
                    "original.")
 
+    compare_section(rec, n)
     st.html(tiles_html(rec))
     st.caption("MSE on visible patches: — (every patch is hidden)." if math.isnan(rec.mse_visible)
                else f"MSE on visible patches: {rec.mse_visible:.4f}: the loss ignores them, so the model was never "
@@ -175,6 +175,56 @@ def mask_and_reconstruction():
         attention_section(model, str(model_path), image, image_key, mask, big)
     if big:
         explainer()
+
+
+def compare_section(rec, n: int):
+    """A second model on the same image and mask: both reconstructions, comparable errors, one panel to download."""
+    if not st.toggle("Compare with a second model", key="cmp_on",
+                     help="The same image and the same mask through another model with the same patch grid"):
+        return
+    choices, refused = comparison_choices(model_path, cfg)
+    if not choices:
+        st.info("No other model has this model's image size and patch grid. " + " ".join(plain(r) for r in refused))
+        return
+    label = st.selectbox("Second model", list(choices), key="cmp_model")
+    other, other_card = get_model(choices[label])
+    rec2 = reconstruct(other, image, np.array(ed.mask, dtype=bool))
+    name1 = cards.read(card).short_label if card.get("data") else Path(model_path).name
+    a, b = st.columns(2, gap="medium")
+    for col, r, lab in ((a, rec, name1), (b, rec2, label)):
+        col.html(_img_html(r.pasted, f"{plain(lab)}: visible patches pasted back", 420))
+    rows = {"model": [name1, label], "target": ["norm-pix" if r.rescaled else "pixels" for r in (rec, rec2)],
+            "pixel MSE": ["n/a" if r.rescaled else _fmt(r.mse_hidden) for r in (rec, rec2)],
+            "shape MSE (comparable)": [_fmt(r.mse_hidden_matched) for r in (rec, rec2)]}
+    st.table(rows)
+    better = (rec.mse_hidden_matched, rec2.mse_hidden_matched)
+    if n and all(v == v for v in better):
+        winner = name1 if better[0] < better[1] else label
+        st.caption(f"On this image and mask, {plain(winner)} has the lower shape MSE ({min(better):.4f} against "
+                   f"{max(better):.4f}). One image says little: the Mask ratios page averages over many. "
+                   + ("Pixel MSEs exist only for pixel-target models; a norm-pix model is scored on shape alone."
+                      if rec.rescaled != rec2.rescaled else ""))
+    if refused:
+        with st.popover("Why are some models missing?"):
+            for r in refused:
+                st.markdown("- " + plain(r))
+    st.download_button("Both models, one panel (PNG)", icon=":material/download:", key="dl_cmp",
+                       data=lambda: png_bytes(panel_image(rec, size=224, rows=[(name1, rec), (label, rec2)]),
+                                              compress_level=6),
+                       file_name=f"mae_compare_{n}of{L}.png", mime="image/png")
+
+
+def _fmt(v: float) -> str:
+    return "—" if v != v else f"{v:.4f}"
+
+
+def _img_html(img01, caption: str, max_px: int, testid: str = "mae-image") -> str:
+    """An image as wide as its column (at most ``max_px``), square, pixels kept sharp for small images."""
+    src = data_url(to_pil(img01, 280 if cfg.img_size <= 64 else cfg.img_size))
+    return (f"<figure style='margin:0;max-width:{max_px}px'><img src='{src}' alt='{caption}' data-testid='{testid}' "
+            f"style='width:100%;aspect-ratio:1/1;border-radius:6px;display:block;"
+            f"{'image-rendering:pixelated' if cfg.img_size <= 64 else ''}'>"
+            f"<figcaption style='font-size:0.8rem;color:#6b7280;margin-top:6px'>{caption}</figcaption></figure>")
 
 
 def tiles_html(rec) -> str:

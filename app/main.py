@@ -8,7 +8,7 @@ HERE = Path(__file__).resolve().parent
 
 st.set_page_config(page_title="MAE Explorer", page_icon="🧩", layout="wide")
 
-from common import guarded, clean_uploads_now_and_then, presenter_mode  # noqa: E402
+from common import guarded, clean_uploads_now_and_then, presenter_mode, scene_from_url, scenes_menu  # noqa: E402
 from mae_core import policy  # noqa: E402
 
 if policy.current().shared:  # a class's server: no tracebacks, no developer menu
@@ -31,10 +31,14 @@ def _warm_up():
 
 _warm_up()
 
-pages = [
-    st.Page(str(HERE / "views" / "reconstruct.py"), title="Reconstruct", icon=":material/auto_fix_high:", default=True),
-    st.Page(str(HERE / "views" / "ratios.py"), title="Mask ratios", icon=":material/tune:"),
-    st.Page(str(HERE / "views" / "embeddings.py"), title="Embeddings", icon=":material/scatter_plot:"),
-    st.Page(str(HERE / "views" / "train.py"), title="Train", icon=":material/model_training:"),
-]
-guarded(st.navigation(pages).run)()
+pages = {
+    "": st.Page(str(HERE / "views" / "reconstruct.py"), title="Reconstruct", icon=":material/auto_fix_high:",
+                default=True),
+    "ratios": st.Page(str(HERE / "views" / "ratios.py"), title="Mask ratios", icon=":material/tune:"),
+    "embeddings": st.Page(str(HERE / "views" / "embeddings.py"), title="Embeddings", icon=":material/scatter_plot:"),
+    "train": st.Page(str(HERE / "views" / "train.py"), title="Train", icon=":material/model_training:"),
+}
+nav = st.navigation(list(pages.values()))
+guarded(scenes_menu)(pages)
+guarded(scene_from_url)()
+guarded(nav.run)()

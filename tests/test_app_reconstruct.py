@@ -170,3 +170,44 @@ def test_attention_section_follows_the_query(at):
     assert any(f"Patch {hidden} is hidden" in i.value for i in at.info)
     at.toggle(key="att_rollout").set_value(True).run()
     assert "all blocks (rollout)" in text() and not at.exception
+
+
+def _fresh(tmp_path, monkeypatch, params):
+    monkeypatch.setenv("MAE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("MAE_RUNS_DIR", str(tmp_path / "runs"))
+    app = AppTest.from_file(MAIN, default_timeout=60)
+    app.query_params.update(params)
+    app.run()
+    assert not app.exception, app.exception
+    return app
+
+
+def test_a_link_restores_model_image_mask_and_second_model(tmp_path, monkeypatch):
+    from mae_core.scenes import encode_mask
+    heel = [1 if i in (33, 34, 40, 41) else 0 for i in range(49)]
+    app = _fresh(tmp_path, monkeypatch, {"m": "fmnist_r75_normpix", "img": "fm:3", "mask": encode_mask(heel),
+                                         "cmp": "fmnist_r25"})
+    assert _mask(app).astype(int).tolist() == heel and "Painted by hand: 4 of 49" in _source(app)
+    assert _metric(app, "Pixel MSE") == "n/a"                                   # the norm-pix model is in use
+    assert app.session_state["img_index"] == 3
+    assert app.table[0].value["model"][1].startswith("25% · pixels")              # compared with fmnist_r25
+    # the URL follows the page: generating a mask replaces the painted one in the link with its recipe
+    {b.label: b for b in app.button}["Generate"].click().run()
+    q = app.query_params
+    assert "mask" not in q and q["st"] == "random" and q["m"] == "fmnist_r75_normpix" and q["cmp"] == "fmnist_r25"
+
+
+def test_bad_or_stale_link_values_fall_back_with_a_notice(tmp_path, monkeypatch):
+    app = _fresh(tmp_path, monkeypatch, {"m": "deleted_model", "mask": "ff", "img": "fm:999999", "r": "7"})
+    notes = " ".join(w.value for w in app.warning)
+    for key in ("m=", "mask=", "img=", "r="):
+        assert "Ignored " + key in notes.replace("\\", ""), key
+    assert _metric(app, "Hidden patches") == "37 / 49" and not app.exception       # the defaults
+
+
+def test_prepared_scene_from_the_sidebar(tmp_path, monkeypatch):
+    app = _fresh(tmp_path, monkeypatch, {})
+    app.selectbox(key="scene_choice").set_value("Paint out the boot's heel").run()
+    assert not app.exception
+    assert _mask(app).astype(int).tolist() == [1 if i in (33, 34, 40, 41) else 0 for i in range(49)]
+    assert any("heel" in i.value for i in app.info)

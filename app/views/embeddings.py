@@ -9,7 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from common import error, get_model, model_picker, plain, server_path_input
+from common import error, get_model, model_id, model_picker, plain, scene_to_url, server_path_input
 
 from mae_core import zoo
 from mae_core.data import DataError, find_fashion_mnist, labelled_dataset
@@ -189,8 +189,10 @@ with right:
         if st.session_state.get("emb_last_selection") != selected:  # a new selection: show its first point
             st.session_state["emb_last_selection"] = selected
             st.session_state["emb_point"] = selected[0]
+    st.session_state["emb_point"] = min(int(st.session_state.get("emb_point", 0)), len(labels) - 1)
     point = st.number_input("Image number", 0, len(labels) - 1, key="emb_point",
                             help="Select a point on the map, or type its number")
+    scene_to_url(model=model_id(model_path), point=int(point))  # a link to this point on this map
     k = st.slider("Neighbours", 4, 16, 8, key="emb_k")
     a, b = st.columns(2)
     a.image(to_pil(ds.images[point], 140), caption=f"#{point} {classes[labels[point]]}")

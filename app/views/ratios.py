@@ -9,7 +9,7 @@ from pathlib import Path
 import streamlit as st
 import torch
 
-from common import fmnist_subset, get_model, image_picker, model_picker
+from common import fmnist_subset, get_model, image_id, image_picker, model_id, model_picker, scene_to_url
 
 from mae_core import figures
 from mae_core.checkpoints import list_bundled
@@ -23,7 +23,7 @@ SECTIONS = {"test": "Error against ratio", "strategy": "Strategies compared", "p
 
 model, card, model_path = model_picker()
 cfg = model.config
-image, image_label, _ = image_picker(cfg)
+image, image_label, image_key = image_picker(cfg)
 
 st.header("Mask ratio and masking strategy", anchor=False)
 st.caption("How hard is the task at each ratio, does the strategy matter, and what does the ratio used in "
@@ -69,6 +69,7 @@ def _chart(chart: figures.Chart, png_name: str, key: str):
 
 section = st.segmented_control("Section", list(SECTIONS), format_func=SECTIONS.get, key="ratio_section",
                                default="test", label_visibility="collapsed") or "test"
+scene_to_url(model=model_id(model_path), image=image_id(image_key), section=section)
 
 # ----------------------------------------------------------------------------- test-time sweep
 if section == "test":

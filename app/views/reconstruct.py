@@ -8,8 +8,8 @@ import numpy as np
 import streamlit as st
 
 from attention_ui import attention_section
-from common import (comparison_choices, get_model, guarded, image_picker, model_card_view, model_picker, plain,
-                    presenting)
+from common import (comparison_choices, get_model, guarded, image_id, image_picker, model_card_view, model_id,
+                    model_picker, plain, presenting, scene_to_url)
 from painter import painted_cells, patch_painter
 
 from mae_core import cards
@@ -41,6 +41,12 @@ if not isinstance(ss.get("mask_editor"), MaskEditor) or ss.mask_editor.grid != g
     ss.mask_editor = MaskEditor(grid=g)
     ss.mask_editor.generate(ss.mask_strategy, ss.mask_ratio, ss.mask_seed)
 ed: MaskEditor = ss.mask_editor
+if ss.get("scene_mask") is not None:  # a link or a prepared scene: its painted mask, if it fits this grid
+    if len(ss.scene_mask) == L:
+        ed.paint(ss.scene_mask)
+    ss.scene_mask = None
+if ss.pop("scene_generate", False):
+    ed.generate(ss.mask_strategy, ss.mask_ratio, int(ss.mask_seed))
 
 
 def _generate():
@@ -155,6 +161,11 @@ def mask_and_reconstruction():
                    "original.")
 
     compare_section(rec, n)
+    painted = ed.source != GENERATED
+    scene_to_url(model=model_id(model_path), image=image_id(image_key), mask=ed.mask if painted else None,
+                 strategy=None if painted else ss.mask_strategy, ratio=None if painted else ss.mask_ratio,
+                 seed=None if painted else int(ss.mask_seed),
+                 compare=model_id(ss["cmp_path"]) if ss.get("cmp_on") and ss.get("cmp_path") else None)
     st.html(tiles_html(rec))
     st.caption("MSE on visible patches: — (every patch is hidden)." if math.isnan(rec.mse_visible)
                else f"MSE on visible patches: {rec.mse_visible:.4f}: the loss ignores them, so the model was never "
@@ -186,6 +197,9 @@ def compare_section(rec, n: int):
     if not choices:
         st.info("No other model has this model's image size and patch grid. " + " ".join(plain(r) for r in refused))
         return
+    want = ss.pop("scene_compare", None)
+    if want:  # a link or a prepared scene named the second model
+        ss.cmp_model = next((lab for lab, p in choices.items() if p == want), ss.get("cmp_model"))
     label = st.selectbox("Second model", list(choices), key="cmp_model")
     other, other_card = get_model(choices[label])
     rec2 = reconstruct(other, image, np.array(ed.mask, dtype=bool))
@@ -208,6 +222,7 @@ def compare_section(rec, n: int):
         with st.popover("Why are some models missing?"):
             for r in refused:
                 st.markdown("- " + plain(r))
+    ss["cmp_path"] = choices[label]
     st.download_button("Both models, one panel (PNG)", icon=":material/download:", key="dl_cmp",
                        data=lambda: png_bytes(panel_image(rec, size=224, rows=[(name1, rec), (label, rec2)]),
                                               compress_level=6),

@@ -7,7 +7,8 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from common import RUNS_DIR, error, guarded, server_path_input, is_operator, plain, read_only, remember_visitor, visitor_id
+from common import (RUNS_DIR, error, guarded, server_path_input, is_operator, plain, read_only, remember_visitor,
+                    scene_to_url, visitor_id)
 
 from mae_core import policy
 from mae_core.figures import training_strip
@@ -46,6 +47,7 @@ def _fmt_s(s: float) -> str:
 
 
 st.header("Pretrain a masked autoencoder", anchor=False)
+scene_to_url()  # no scene on this page: a link to it is just the page
 st.caption("A small MAE learns in minutes on a laptop CPU: start a run and watch blurry blobs turn into garments. "
            "Finished and stopped runs appear in every page's model picker under *Trained here*.")
 

@@ -1,6 +1,7 @@
 """Reconstruct: hide patches of an image (painted or generated) and see what the MAE puts back."""
 from __future__ import annotations
 
+import html
 import math
 from pathlib import Path
 
@@ -206,7 +207,7 @@ def compare_section(rec, n: int):
     name1 = cards.read(card).short_label if card.get("data") else Path(model_path).name
     a, b = st.columns(2, gap="medium")
     for col, r, lab in ((a, rec, name1), (b, rec2, label)):
-        col.html(_img_html(r.pasted, f"{plain(lab)}: visible patches pasted back", 420))
+        col.html(_img_html(r.pasted, f"{html.escape(lab)}: visible patches pasted back", 420))
     rows = {"model": [name1, label], "target": ["norm-pix" if r.rescaled else "pixels" for r in (rec, rec2)],
             "pixel MSE": ["n/a" if r.rescaled else _fmt(r.mse_hidden) for r in (rec, rec2)],
             "shape MSE (comparable)": [_fmt(r.mse_hidden_matched) for r in (rec, rec2)]}

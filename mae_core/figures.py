@@ -29,7 +29,11 @@ GREY = "#6b7280"
 
 
 def _style(strategy: str) -> tuple:
-    """(label, colour) of a strategy from the registry; an unregistered name (an old CSV) is drawn grey."""
+    """(label, colour) of a strategy from the registry; the classical baseline on a strategy's masks
+    ("harmonic:random") takes that strategy's colour; an unregistered name (an old CSV) is drawn grey."""
+    if strategy.startswith("harmonic:"):
+        label, colour = _style(strategy.split(":", 1)[1])
+        return f"{label}: harmonic inpainting", colour
     s = STRATEGIES.get(strategy)
     return (s.label, s.colour) if s else (strategy, GREY)
 
@@ -307,7 +311,10 @@ def error_curve_chart(rows: Sequence[dict], pretrained_at: Optional[float] = Non
                height=420)
     for s in dict.fromkeys(r["strategy"] for r in rows):
         rs = [r for r in rows if r["strategy"] == s]
-        ch.lines.append(Line([r["ratio"] for r in rs], [r["mean"] for r in rs], *_style(s), band=[r["std"] for r in rs] if bands else None,
+        classical = s.startswith("harmonic:")
+        ch.lines.append(Line([r["ratio"] for r in rs], [r["mean"] for r in rs], *_style(s),
+                             dash="dash" if classical else "solid", marker="square" if classical else "circle",
+                             band=[r["std"] for r in rs] if bands and not classical else None,
                              hover=[f"ratio {r['ratio']:.2f}: MSE {r['mean']:.4f} ± {r['std']:.4f}, "
                                     f"{r['n_hidden']} patches hidden" for r in rs]))
     if pretrained_at is not None:

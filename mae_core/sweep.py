@@ -23,9 +23,11 @@ import torch
 from . import cards, figures
 from .checkpoints import atomic_write
 from .masking import STRATEGIES, get_strategy, make_mask
+from .baselines import baseline_errors
 from .metrics import masked_errors
 
 DEFAULT_RATIOS = tuple(round(0.05 * i, 2) for i in range(1, 20))  # 0.05 .. 0.95
+BASELINE_PREFIX = "harmonic:"   # sweep rows of the classical baseline: "harmonic:random", ...
 CSV_FIELDS = ("strategy", "ratio", "n_hidden", "mean", "std", "q25", "q75", "n")
 
 
@@ -46,10 +48,13 @@ class SweepResult:
 
 def sweep(model, images01: torch.Tensor, ratios: Sequence[float] = DEFAULT_RATIOS,
           strategies: Sequence[str] = STRATEGIES, seeds: int = 3, batch_size: int = 512,
-          progress: Optional[Callable[[float, str], None]] = None, matched: bool = False) -> SweepResult:
+          progress: Optional[Callable[[float, str], None]] = None, matched: bool = False,
+          baseline: bool = False) -> SweepResult:
     """Masked-patch error for every (strategy, ratio), averaged over images x seeds. All seeds of one
     (strategy, ratio) run as one batch: every sample hides the same number of patches, so no padding.
-    ``matched``: errors with each patch's true mean and std given (comparable between pixel and norm-pix models)."""
+    ``matched``: errors with each patch's true mean and std given (comparable between pixel and norm-pix models).
+    ``baseline``: also score harmonic inpainting (mae_core.baselines) on the very same masks, as rows whose
+    strategy is ``"harmonic:<strategy>"`` (matched like the model: always for a norm-pix model)."""
     for s in strategies:
         get_strategy(s)  # an unknown name is an error that lists the registered ones
     if seeds < 1:
@@ -66,12 +71,18 @@ def sweep(model, images01: torch.Tensor, ratios: Sequence[float] = DEFAULT_RATIO
                                for s in range(seeds)])
             errs = masked_errors(model, images01.repeat(seeds, 1, 1, 1), masks, batch_size,
                                  matched=matched).reshape(seeds, n)
-            raw[(strategy, float(ratio))] = errs
-            flat = errs.reshape(-1)
-            rows.append({"strategy": strategy, "ratio": float(ratio), "n_hidden": int(masks[0].sum()),
-                         "mean": float(flat.mean()), "std": float(flat.std()),
-                         "q25": float(np.quantile(flat, 0.25)), "q75": float(np.quantile(flat, 0.75)),
-                         "n": int(flat.size)})
+            scored = [(strategy, errs)]
+            if baseline:
+                b = baseline_errors(model, images01.repeat(seeds, 1, 1, 1), masks,
+                                    matched=matched or model.config.norm_pix_loss).reshape(seeds, n)
+                scored.append((BASELINE_PREFIX + strategy, b))
+            for name, e in scored:
+                raw[(name, float(ratio))] = e
+                flat = e.reshape(-1)
+                rows.append({"strategy": name, "ratio": float(ratio), "n_hidden": int(masks[0].sum()),
+                             "mean": float(flat.mean()), "std": float(flat.std()),
+                             "q25": float(np.quantile(flat, 0.25)), "q75": float(np.quantile(flat, 0.75)),
+                             "n": int(flat.size)})
             done += 1
             if progress is not None:
                 progress(done / total, f"{strategy} {ratio:.2f}")
@@ -217,3 +228,38 @@ def _pil(t):
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def baseline_verdict(rows: Sequence[dict], strategy: str = "random") -> str:
+    """One sentence on where the MAE beats the classical baseline on the same masks, and where it does not."""
+    mae = {r["ratio"]: r["mean"] for r in rows if r["strategy"] == strategy}
+    base = {r["ratio"]: r["mean"] for r in rows if r["strategy"] == BASELINE_PREFIX + strategy}
+    ratios = sorted(set(mae) & set(base))
+    if not ratios:
+        return ""
+    wins = [r for r in ratios if mae[r] < base[r]]
+    loses = [r for r in ratios if mae[r] >= base[r]]
+
+    def spans(rs):
+        out, start, prev = [], None, None
+        for r in rs:
+            if start is None:
+                start = prev = r
+            elif round(r - prev, 6) <= 0.051:
+                prev = r
+            else:
+                out.append((start, prev))
+                start = prev = r
+        if start is not None:
+            out.append((start, prev))
+        return ", ".join(f"{a:.2f}" if a == b else f"{a:.2f}–{b:.2f}" for a, b in out)
+    label = STRATEGIES[strategy].label if strategy in STRATEGIES else strategy
+    if not loses:
+        best = max(ratios, key=lambda r: base[r] - mae[r])
+        return (f"{label} masks: the MAE's error is below harmonic inpainting's at every ratio shown, by up to "
+                f"{100 * (1 - mae[best] / base[best]):.0f}% (at {best:.2f}).")
+    if not wins:
+        return (f"{label} masks: harmonic inpainting's error is at or below the MAE's at every ratio shown: this model "
+                "does not beat a fill with no learning (a short training run, or a model for other images?).")
+    return (f"{label} masks: the MAE's error is below harmonic inpainting's at ratios {spans(wins)}, and not at "
+            f"{spans(loses)}.")

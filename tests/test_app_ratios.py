@@ -17,6 +17,7 @@ def test_first_visit_computes_only_the_first_section(at):
     assert not at.tabs                                    # no st.tabs: they would run every section's code
     assert "Curves (CSV)" in _downloads(at) and "Figure (PNG)" in _downloads(at)
     assert any("Mean over 16 images × 1 seeds" in c.value for c in at.caption)
+    assert any("harmonic inpainting" in m.value for m in at.markdown)       # the baseline's verdict is stated
     assert not any("pretrained 25%" in (c.value or "") for c in at.caption)  # the pretraining section did not run
 
 

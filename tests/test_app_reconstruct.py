@@ -40,6 +40,8 @@ def test_opens_on_a_working_page(at):
     assert at.header[0].value.startswith("What does the MAE put back")
     assert _metric(at, "Hidden patches") == "37 / 49"
     assert float(_metric(at, "Pixel MSE")) > 0 and float(_metric(at, "Shape MSE")) > 0
+    assert float(_metric(at, "Inpainting MSE")) > 0                      # the classical baseline, same mask
+    assert any("the classical fill's (harmonic inpainting" in c.value for c in at.caption)
     assert len(_mask(at)) == 49
     assert "Generated: Random mask at ratio 0.75, seed 0: 37 of 49 patches hidden" in _source(at)
     # the explainer's diagram is drawn from this model's numbers

@@ -97,3 +97,25 @@ def test_cli_writes_csv_and_pngs(tmp_path, capsys):
     assert len(read_csv(tmp_path / "sweep.csv")) == 6
     assert main(["--model", "nope", "--out", str(tmp_path)]) == 2
     assert "no such checkpoint" in capsys.readouterr().err
+
+
+def test_sweep_scores_the_classical_baseline_on_the_same_masks():
+    from mae_core.baselines import baseline_errors
+    from mae_core.model import build_model
+    from mae_core.sweep import BASELINE_PREFIX, baseline_verdict, sweep
+    torch.manual_seed(0)
+    m = build_model("mae_fmnist_micro").eval()
+    x = torch.rand(4, 1, 28, 28)
+    res = sweep(m, x, (0.25, 0.75), ("random",), seeds=2, baseline=True)
+    assert [r["strategy"] for r in res.rows] == ["random", BASELINE_PREFIX + "random"] * 2
+    # the same masks as the model's row: recompute one cell by hand
+    from mae_core.masking import make_mask
+    from mae_core.sweep import _seed
+    masks = torch.cat([make_mask("random", 4, 7, 0.75, seed=_seed("random", 0.75, s)) for s in range(2)])
+    expect = baseline_errors(m, x.repeat(2, 1, 1, 1), masks).reshape(2, 4)
+    assert np.allclose(res.raw[(BASELINE_PREFIX + "random", 0.75)], expect)
+    rows = [{"strategy": "random", "ratio": r, "mean": v} for r, v in ((0.1, 1.0), (0.15, 1.0), (0.5, 0.2), (0.55, 0.2))]
+    rows += [{"strategy": "harmonic:random", "ratio": r, "mean": 0.5} for r in (0.1, 0.15, 0.5, 0.55)]
+    assert baseline_verdict(rows) == ("Random masks: the MAE's error is below harmonic inpainting's at ratios "
+                                      "0.50–0.55, and not at 0.10–0.15.")
+    assert "every ratio shown" in baseline_verdict([r for r in rows if r["ratio"] > 0.4])

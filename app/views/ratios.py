@@ -16,7 +16,8 @@ from mae_core.checkpoints import list_bundled
 from mae_core.data import photo_eval_set
 from mae_core.explore import reconstruct
 from mae_core.masking import STRATEGIES, make_mask
-from mae_core.sweep import csv_text, pretraining_grid, probe_table, ratio_strip, strategy_examples, sweep
+from mae_core.sweep import (BASELINE_PREFIX, baseline_verdict, csv_text, pretraining_grid, probe_table, ratio_strip,
+                            strategy_examples, sweep)
 
 RATIOS = tuple(round(0.05 * i, 2) for i in range(1, 20))
 SECTIONS = {"test": "Error against ratio", "strategy": "Strategies compared", "pre": "Pretraining ratio"}
@@ -42,10 +43,11 @@ def _mtime(path: str) -> float:
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _sweep_rows(path: str, mtime: float, n_images: int, seeds: int, strategies: tuple, ratios: tuple):
+def _sweep_rows(path: str, mtime: float, n_images: int, seeds: int, strategies: tuple, ratios: tuple,
+                baseline: bool = True):
     m, _ = get_model(path)
     bar = st.progress(0.0, text="Sweeping…")
-    res = sweep(m, _eval_images(n_images), ratios, strategies, seeds,
+    res = sweep(m, _eval_images(n_images), ratios, strategies, seeds, baseline=baseline,
                 progress=lambda f, label: bar.progress(f, text=f"Sweeping {Path(path).stem}: {label}"))
     bar.empty()
     return res.rows
@@ -82,10 +84,17 @@ if section == "test":
     if not strategies:
         st.info("Pick at least one strategy.")
     else:
-        rows = _sweep_rows(model_path, _mtime(model_path), int(n_images), int(seeds), tuple(strategies), RATIOS)
-        bands = st.toggle("Show ± 1 sd bands", key="sw_bands", help="The spread across images and seeds. The "
+        t1, t2 = st.columns(2)
+        bands = t1.toggle("Show ± 1 sd bands", key="sw_bands", help="The spread across images and seeds. The "
                           "strategies' bands overlap: switch them on to see how much one image's error varies.")
-        _chart(figures.error_curve_chart(rows, card.get("mask_ratio"), bands=bands), "error_vs_ratio.png", "curve")
+        classical = t2.toggle("Classical baseline", value=True, key="sw_classical",
+                              help="Harmonic inpainting of the same hidden patches (each hidden pixel the mean of its "
+                                   "neighbours, no learning), scored the same way: dashed lines")
+        rows = _sweep_rows(model_path, _mtime(model_path), int(n_images), int(seeds), tuple(strategies), RATIOS)
+        shown = rows if classical else [r for r in rows if not r["strategy"].startswith(BASELINE_PREFIX)]
+        _chart(figures.error_curve_chart(shown, card.get("mask_ratio"), bands=bands), "error_vs_ratio.png", "curve")
+        if classical:
+            st.markdown(" ".join(baseline_verdict(rows, s) for s in strategies))
         st.caption(f"Mean over {n_images} images × {seeds} seeds" + ("; the band is ± 1 standard deviation across "
                    "them. " if bands else " (switch on the bands for the spread). ") +
                    "Errors need not fall all the way to ratio 0: a model pretrained at a high ratio never saw so "
@@ -123,6 +132,7 @@ elif section == "strategy":
                 b.image(figures.to_pil(rec.pasted, 200), caption=f"MSE {rec.mse_hidden:.4f}")
     n_images, seeds = int(st.session_state.get("sw_images", 16)), int(st.session_state.get("sw_seeds", 3))
     rows = _sweep_rows(model_path, _mtime(model_path), n_images, seeds, tuple(STRATEGIES), RATIOS)  # as above
+    rows = [r for r in rows if not r["strategy"].startswith(BASELINE_PREFIX)]
     _chart(figures.strategy_bars_chart(rows, float(ratio), n_images, seeds), f"strategies_{ratio:.2f}_bars.png",
            "bars")
     st.caption("The paper (Figure 6) reports block masking as the harder task at the same ratio (large regions "

@@ -14,6 +14,7 @@ from common import (comparison_choices, get_model, guarded, image_id, image_pick
 from painter import painted_cells, patch_painter
 
 from mae_core import cards
+from mae_core.baselines import baseline_reconstruction
 from mae_core.explore import reconstruct
 from mae_core.figures import (ERROR_UNITS, PANEL_TITLES, data_url, error_map_image, error_ramp_css, mae_diagram_svg,
                                panel_image, png_bytes, to_pil)
@@ -137,19 +138,30 @@ def mask_and_reconstruction():
     b[4].button("Hide all", on_click=ed.fill, args=(1,), width="stretch", key="hide_all", help="Hide every patch")
 
     n = rec.n_hidden
-    m = st.columns(3)
+    filled, base_mse, base_matched = baseline_reconstruction(model, image, mask)
+    m = st.columns(4)
     m[0].metric("Hidden patches", f"{n} / {L}", help=f"{n / L:.0%} of the patches are hidden")
     if rec.rescaled:
         m[1].metric("Pixel MSE", "n/a", help="This norm-pix model predicts each patch's shape (mean 0, variance 1), "
                     "not its brightness: a plain pixel error does not exist for it.")
     else:
-        m[1].metric("Pixel MSE", "—" if math.isnan(rec.mse_hidden) else f"{rec.mse_hidden:.4f}",
+        m[1].metric("Pixel MSE", _fmt(rec.mse_hidden),
                     help="Mean squared error over the hidden patches, image in [0, 1]"
                          + (" (— : nothing is hidden, nothing to score)" if math.isnan(rec.mse_hidden) else ""))
-    m[2].metric("Shape MSE", "—" if math.isnan(rec.mse_hidden_matched) else f"{rec.mse_hidden_matched:.4f}",
+    m[2].metric("Shape MSE", _fmt(rec.mse_hidden_matched),
                 help="The same error after giving every predicted hidden patch the true patch's mean and standard "
                      "deviation. Norm-pix models can only be scored this way, so this is the number to compare "
                      "between a pixel model and a norm-pix model.")
+    mine, theirs = (rec.mse_hidden_matched, base_matched) if rec.rescaled else (rec.mse_hidden, base_mse)
+    m[3].metric("Inpainting MSE", _fmt(theirs),
+                help="Classical baseline: harmonic inpainting of the same hidden patches (each hidden pixel becomes the "
+                     "mean of its neighbours, no learning), scored like the model's "
+                     + ("shape MSE." if rec.rescaled else "pixel MSE."))
+    if n and mine == mine and theirs == theirs:
+        st.caption(f"On this image and mask the MAE's {'shape' if rec.rescaled else 'pixel'} error is "
+                   + (f"{100 * (1 - mine / theirs):.0f}% below" if mine < theirs else
+                      f"{100 * (mine / theirs - 1):.0f}% above")
+                   + " the classical fill's (harmonic inpainting, shown last in the row below).")
     if n == 0:
         st.info("Nothing is hidden, so there is nothing to score: paint some patches or generate a mask. The model "
                 "still shows what it makes of the patches it sees.")
@@ -167,7 +179,7 @@ def mask_and_reconstruction():
                  strategy=None if painted else ss.mask_strategy, ratio=None if painted else ss.mask_ratio,
                  seed=None if painted else int(ss.mask_seed),
                  compare=model_id(ss["cmp_path"]) if ss.get("cmp_on") and ss.get("cmp_path") else None)
-    st.html(tiles_html(rec))
+    st.html(tiles_html(rec, filled))
     st.caption("MSE on visible patches: — (every patch is hidden)." if math.isnan(rec.mse_visible)
                else f"MSE on visible patches: {rec.mse_visible:.4f}: the loss ignores them, so the model was never "
                     "trained to copy them (hence the paper pastes them back).")
@@ -243,15 +255,16 @@ def _img_html(img01, caption: str, max_px: int, testid: str = "mae-image") -> st
             f"<figcaption style='font-size:0.8rem;color:#6b7280;margin-top:6px'>{caption}</figcaption></figure>")
 
 
-def tiles_html(rec) -> str:
-    """The five views as a row of captioned tiles that wraps on narrow screens; the error map with its scale."""
+def tiles_html(rec, filled) -> str:
+    """The five views and the classical fill as a row of captioned tiles that wraps on narrow screens; the error map
+    with its scale."""
     vmax = float(rec.error_map.reshape(-1)[rec.mask].max()) if rec.mask.any() else 1.0
     ims = [to_pil(rec.original), to_pil(rec.masked), to_pil(rec.reconstruction), to_pil(rec.pasted),
-           error_map_image(rec.error_map, rec.mask, 8 * cfg.grid_size, vmax=vmax)]
+           error_map_image(rec.error_map, rec.mask, 8 * cfg.grid_size, vmax=vmax), to_pil(filled)]
     render = "image-rendering:pixelated;" if cfg.img_size <= 64 else ""
     out = []
-    for im, title in zip(ims, PANEL_TITLES):
-        out.append(f"<figure style='margin:0;flex:1 1 100px;max-width:220px;min-width:90px'>"
+    for im, title in zip(ims, PANEL_TITLES + ("harmonic inpainting",)):
+        out.append(f"<figure style='margin:0;flex:1 1 0;max-width:220px;min-width:80px'>"
                    f"<figcaption style='font-size:0.85rem;margin-bottom:4px'>{title}</figcaption>"
                    f"<img src='{data_url(im)}' alt='{title}' style='width:100%;aspect-ratio:1/1;display:block;"
                    f"border-radius:4px;{render}'></figure>")

@@ -1,0 +1,257 @@
+"""Fine-tuning against linear probing, small: the paper's headline that MAE features shine when fine-tuned (its
+Table 1 and the partial fine-tuning figure, Fig. 9), at the scale of a laptop.
+
+Every mode trains the same classifier (the MAE's encoder on all patches, the mean of its patch tokens, a
+LayerNorm, a linear head) on the same labelled images, for the same number of epochs, with the same schedule:
+
+    probe      the encoder frozen: only the head learns (a linear probe, trained by SGD like the others)
+    last-K     the last K encoder blocks (and the final norm) fine-tuned, the rest frozen (partial fine-tuning)
+    full       every encoder weight fine-tuned
+    scratch    the same ViT with fresh random weights, all trained: what the pretraining is worth
+
+    python -m mae_core.finetune checkpoints/fmnist_r75_normpix --modes probe,last-1,full,scratch \\
+        --train-images 5000 --epochs 4 --out bench/results/finetune.json
+
+Accuracy is measured on the Fashion-MNIST test split (or the bundled subset's held-out half), with a 95% bootstrap
+interval over its images.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+MODES_HELP = "probe, last-K (K = 1..depth), full, scratch"
+
+
+class FinetuneError(ValueError):
+    """A request that cannot be run (unknown mode, no labelled data, ...), said plainly."""
+
+
+@dataclass
+class FinetuneArgs:
+    checkpoint: str = "fmnist_r75_normpix"
+    modes: tuple = ("probe", "last-1", "full", "scratch")
+    data: str = "fashion-mnist"          # fashion-mnist | fashion-mnist-subset
+    train_images: int = 5000
+    test_images: int = 10000
+    epochs: int = 4
+    batch_size: int = 128
+    lr: float = 1e-3                     # peak, AdamW, warm-up then cosine; the head gets the same
+    weight_decay: float = 0.05
+    warmup_epochs: float = 0.5
+    seed: int = 0
+    threads: Optional[int] = None
+    out: Optional[str] = None
+    extra: dict = field(default_factory=dict)
+
+
+class Classifier(nn.Module):
+    """An MAE encoder (all patches visible) -> mean of patch tokens -> LayerNorm -> linear head, as the official
+    fine-tuning recipe (global pool + fc_norm)."""
+
+    def __init__(self, mae, n_classes: int):
+        super().__init__()
+        self.mae = mae
+        d = mae.config.embed_dim
+        self.fc_norm = nn.LayerNorm(d)
+        self.head = nn.Linear(d, n_classes)
+        nn.init.trunc_normal_(self.head.weight, std=2e-5)  # as the official fine-tuning code
+        nn.init.zeros_(self.head.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.fc_norm(self.mae.encode(x, pool="mean")))
+
+
+def parse_mode(mode: str, depth: int) -> tuple:
+    """'probe' | 'last-K' | 'full' | 'scratch' -> (trainable encoder blocks (list of indices), fresh weights?)."""
+    if mode == "probe":
+        return [], False
+    if mode == "full":
+        return list(range(depth)), False
+    if mode == "scratch":
+        return list(range(depth)), True
+    if mode.startswith("last-"):
+        try:
+            k = int(mode.split("-", 1)[1])
+        except ValueError:
+            k = 0
+        if not 1 <= k <= depth:
+            raise FinetuneError(f"{mode}: K must be 1..{depth} for this {depth}-block encoder")
+        return list(range(depth - k, depth)), False
+    raise FinetuneError(f"unknown mode {mode!r}; modes are {MODES_HELP}")
+
+
+def _prepare(mae, mode: str, n_classes: int) -> Classifier:
+    blocks, fresh = parse_mode(mode, mae.config.depth)
+    enc = copy.deepcopy(mae)
+    enc.decoder_blocks = nn.ModuleList()      # the decoder plays no part in classification
+    if fresh:
+        from .model import build_model
+        enc = build_model(mae.config)
+        enc.decoder_blocks = nn.ModuleList()
+    for p in enc.parameters():
+        p.requires_grad_(False)
+    for i in blocks:
+        for p in enc.blocks[i].parameters():
+            p.requires_grad_(True)
+    if blocks:                                   # the final norm belongs to whatever is tuned
+        for p in enc.norm.parameters():
+            p.requires_grad_(True)
+    if mode in ("full", "scratch"):
+        for p in (enc.patch_embed.parameters()):
+            p.requires_grad_(True)
+        enc.cls_token.requires_grad_(True)
+    return Classifier(enc, n_classes)
+
+
+def labelled_split(args: FinetuneArgs):
+    """(x_train, y_train, x_test, y_test, description): a seeded class-mixed draw of ``train_images`` labelled
+    training images and the test images."""
+    from .data import DataError, load_fashion_mnist, load_fashion_mnist_subset
+    rng = np.random.default_rng(args.seed)
+    try:
+        if args.data == "fashion-mnist":
+            train, test = load_fashion_mnist("train"), load_fashion_mnist("test")
+            tr = rng.choice(len(train), min(args.train_images, len(train)), replace=False)
+            te = np.arange(min(args.test_images, len(test)))
+            desc = f"{len(tr):,} labelled Fashion-MNIST training images; scored on {len(te):,} test images"
+        elif args.data == "fashion-mnist-subset":
+            train = test = load_fashion_mnist_subset()
+            perm = rng.permutation(len(train))
+            half = len(train) // 2
+            tr, te = perm[:min(args.train_images, half)], perm[half:half + min(args.test_images, half)]
+            desc = f"{len(tr):,} images of the bundled subset; scored on {len(te):,} others"
+        else:
+            raise FinetuneError(f"--data must be fashion-mnist or fashion-mnist-subset, got {args.data!r}")
+    except DataError as e:
+        raise FinetuneError(str(e)) from None
+    return (train.images[tr], train.labels[tr], test.images[te], test.labels[te], desc)
+
+
+def _accuracy(clf: Classifier, x01: torch.Tensor, y: torch.Tensor, batch: int = 500) -> np.ndarray:
+    clf.eval()
+    hits = []
+    with torch.no_grad():
+        for i in range(0, len(x01), batch):
+            logits = clf(clf.mae.normalize(x01[i:i + batch]))
+            hits.append((logits.argmax(1) == y[i:i + batch]).numpy())
+    return np.concatenate(hits)
+
+
+def train_mode(mae, mode: str, data: tuple, args: FinetuneArgs,
+               progress: Optional[Callable[[str, float], None]] = None) -> dict:
+    """Train one mode on ``data`` (from ``labelled_split``) and score it. Returns a result row."""
+    from .data import fmnist_augment
+    from .metrics import bootstrap_ci
+    x_tr, y_tr, x_te, y_te, _ = data
+    n_classes = int(max(y_tr.max(), y_te.max())) + 1
+    torch.manual_seed(args.seed)
+    clf = _prepare(mae, mode, n_classes)
+    params = [p for p in clf.parameters() if p.requires_grad]
+    decay = [p for p in params if p.ndim >= 2]
+    no_decay = [p for p in params if p.ndim < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=args.lr, betas=(0.9, 0.999))
+    g = torch.Generator().manual_seed(args.seed)
+    steps_per_epoch = max(1, math.ceil(len(x_tr) / args.batch_size))
+    total = steps_per_epoch * args.epochs
+    warm = max(1, int(args.warmup_epochs * steps_per_epoch))
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=0.1)
+    t0, step, loss = time.time(), 0, float("nan")
+    for epoch in range(args.epochs):
+        clf.train()
+        order = torch.randperm(len(x_tr), generator=g)
+        for i in range(0, len(x_tr), args.batch_size):
+            idx = order[i:i + args.batch_size]
+            lr = args.lr * (step + 1) / warm if step < warm else \
+                0.5 * args.lr * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
+            for group in opt.param_groups:
+                group["lr"] = lr
+            x = clf.mae.normalize(fmnist_augment(x_tr[idx], g) if x_tr.shape[1] == 1 else x_tr[idx])
+            out = loss_fn(clf(x), y_tr[idx])
+            opt.zero_grad(set_to_none=True)
+            out.backward()
+            opt.step()
+            loss, step = float(out), step + 1
+            if progress is not None:
+                progress(mode, step / total)
+    hits = _accuracy(clf, x_te, y_te)
+    lo, hi = bootstrap_ci(hits)
+    trainable = sum(p.numel() for p in params)
+    return {"mode": mode, "accuracy": float(hits.mean()), "ci95": [round(lo, 4), round(hi, 4)],
+            "trainable_params": int(trainable), "epochs": args.epochs, "train_s": round(time.time() - t0, 1),
+            "final_loss": round(loss, 4)}
+
+
+def run(args: FinetuneArgs, progress: Optional[Callable[[str, float], None]] = None, log=print) -> dict:
+    """Every requested mode on one labelled split; returns {"protocol", "checkpoint", "rows": [...]}."""
+    from .checkpoints import load_model
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    mae, card = load_model(args.checkpoint)
+    if mae.config.in_chans != 1 or mae.config.img_size != 28:
+        raise FinetuneError("fine-tuning here uses labelled Fashion-MNIST: pick a 28 px greyscale model")
+    for m in args.modes:
+        parse_mode(m, mae.config.depth)           # every mode checked before minutes are spent
+    data = labelled_split(args)
+    rows = []
+    for m in args.modes:
+        row = train_mode(mae, m, data, args, progress)
+        rows.append(row)
+        log(f"  {m:8s} accuracy {row['accuracy']:.4f} [{row['ci95'][0]:.4f}, {row['ci95'][1]:.4f}]  "
+            f"({row['trainable_params']:,} trainable, {row['train_s']:.0f} s)")
+    return {"checkpoint": card.get("name") or str(args.checkpoint),
+            "protocol": f"{data[4]}; every mode: {args.epochs} epochs, batch {args.batch_size}, AdamW lr "
+                        f"{args.lr:g} (warm-up {args.warmup_epochs:g} epoch, cosine), weight decay "
+                        f"{args.weight_decay:g}, label smoothing 0.1, mild crop/flip augmentation; classifier: "
+                        "mean of patch tokens, LayerNorm, linear head; [lo, hi]: 95% bootstrap interval over the "
+                        "test images",
+            "args": {k: v for k, v in asdict(args).items() if k not in ("out", "extra")}, "rows": rows}
+
+
+def main(argv=None) -> int:
+    d = FinetuneArgs()
+    p = argparse.ArgumentParser(prog="python -m mae_core.finetune", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("checkpoint", nargs="?", default=d.checkpoint, help="a bundled name or a checkpoint path")
+    p.add_argument("--modes", default=",".join(d.modes), help=MODES_HELP)
+    p.add_argument("--data", default=d.data, choices=["fashion-mnist", "fashion-mnist-subset"])
+    p.add_argument("--train-images", type=int, default=d.train_images)
+    p.add_argument("--test-images", type=int, default=d.test_images)
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--out", default=None, help="write the results as JSON here")
+    a = p.parse_args(argv)
+    if a.epochs < 1 or a.train_images < 10 or a.batch_size < 1:
+        p.error("--epochs, --batch-size must be positive and --train-images at least 10")
+    args = FinetuneArgs(checkpoint=a.checkpoint, modes=tuple(m.strip() for m in a.modes.split(",") if m.strip()),
+                        data=a.data, train_images=a.train_images, test_images=a.test_images, epochs=a.epochs,
+                        batch_size=a.batch_size, lr=a.lr, seed=a.seed, threads=a.threads, out=a.out)
+    from .checkpoints import CheckpointError
+    try:
+        res = run(args)
+    except (FinetuneError, CheckpointError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.out:
+        from .checkpoints import atomic_write_json
+        atomic_write_json(args.out, res)
+        print("->", args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

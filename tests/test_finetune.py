@@ -1,0 +1,60 @@
+"""Fine-tuning vs linear probe: which weights each mode trains, that training learns, and the CLI."""
+import json
+
+import pytest
+import torch
+
+from mae_core.finetune import FinetuneArgs, FinetuneError, _prepare, main, parse_mode, run
+from mae_core.model import build_model
+
+
+def _trainable(clf):
+    return {n.split(".")[1] + ("." + n.split(".")[2] if n.startswith("mae.blocks") else "")
+            for n, p in clf.named_parameters() if p.requires_grad and n.startswith("mae.")}
+
+
+def test_each_mode_trains_the_weights_it_names():
+    torch.manual_seed(0)
+    mae = build_model("mae_fmnist_micro")   # 2 blocks
+    assert _trainable(_prepare(mae, "probe", 10)) == set()
+    assert _trainable(_prepare(mae, "last-1", 10)) == {"blocks.1", "norm"}
+    assert _trainable(_prepare(mae, "full", 10)) >= {"blocks.0", "blocks.1", "norm", "patch_embed", "cls_token"}
+    fresh = _prepare(mae, "scratch", 10)
+    assert not torch.equal(fresh.mae.blocks[0].attn.qkv.weight, mae.blocks[0].attn.qkv.weight)  # new weights
+    kept = _prepare(mae, "full", 10)
+    assert torch.equal(kept.mae.blocks[0].attn.qkv.weight, mae.blocks[0].attn.qkv.weight)      # pretrained ones
+    assert len(kept.mae.decoder_blocks) == 0 and len(mae.decoder_blocks) == 1                  # original untouched
+    assert parse_mode("last-2", 2) == ([0, 1], False)
+    with pytest.raises(FinetuneError, match="K must be 1..2"):
+        parse_mode("last-3", 2)
+    with pytest.raises(FinetuneError, match="unknown mode 'lora'"):
+        parse_mode("lora", 2)
+
+
+def test_modes_learn_on_the_bundled_subset(tmp_path):
+    from mae_core.checkpoints import save_model
+    torch.manual_seed(0)
+    mae = build_model("mae_fmnist_micro")
+    ck = tmp_path / "micro"
+    save_model(mae, ck, {"name": "micro"})
+    res = run(FinetuneArgs(checkpoint=str(ck) + ".safetensors", modes=("probe", "full"), data="fashion-mnist-subset",
+                           train_images=600, test_images=400, epochs=6, batch_size=50, lr=5e-3), log=lambda *a: None)
+    rows = {r["mode"]: r for r in res["rows"]}
+    assert set(rows) == {"probe", "full"} and "600 images of the bundled subset" in res["protocol"]
+    for r in rows.values():
+        assert 0.3 < r["accuracy"] <= 1 and r["ci95"][0] <= r["accuracy"] <= r["ci95"][1]   # far above chance (0.1)
+    assert rows["probe"]["trainable_params"] < rows["full"]["trainable_params"]
+
+
+def test_cli_writes_results_and_refuses_bad_input(tmp_path, capsys):
+    from mae_core.checkpoints import save_model
+    torch.manual_seed(0)
+    ck = tmp_path / "micro"
+    save_model(build_model("mae_fmnist_micro"), ck, {"name": "micro"})
+    out = tmp_path / "ft.json"
+    assert main([str(ck) + ".safetensors", "--modes", "probe", "--data", "fashion-mnist-subset", "--train-images",
+                 "200", "--test-images", "200", "--epochs", "1", "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["rows"][0]["mode"] == "probe"
+    assert main([str(ck) + ".safetensors", "--modes", "probe,wrong", "--data", "fashion-mnist-subset"]) == 2
+    assert "unknown mode 'wrong'" in capsys.readouterr().err
+    assert main([str(tmp_path / "missing.safetensors"), "--data", "fashion-mnist-subset"]) == 2

@@ -182,7 +182,7 @@ def train_mode(mae, mode: str, data: tuple, args: FinetuneArgs,
             opt.zero_grad(set_to_none=True)
             out.backward()
             opt.step()
-            loss, step = float(out), step + 1
+            loss, step = float(out.detach()), step + 1
             if progress is not None:
                 progress(mode, step / total)
     hits = _accuracy(clf, x_te, y_te)

@@ -225,22 +225,32 @@ def _official_source() -> Optional[str]:
     return None
 
 
+def _chosen():
+    """The visitor picked a model: pages stop choosing one for them (see the Embeddings page's default)."""
+    st.session_state["model_chosen"] = True
+
+
+def model_chosen() -> bool:
+    return bool(st.session_state.get("model_chosen"))
+
+
 def _candidate_from_widgets() -> Optional[str]:
     sources = ["Bundled", "Trained here", "Official MAE", "Upload", "Path on this server"]
-    source = st.radio("Source", sources, key="model_source", horizontal=True, label_visibility="collapsed")
+    source = st.radio("Source", sources, key="model_source", horizontal=True, label_visibility="collapsed",
+                      on_change=_chosen)
     if source == "Bundled":
         choices = zoo.bundled_choices()
         if not choices:
             st.warning("No bundled checkpoints found in checkpoints/.")
             return None
-        label = st.selectbox("Bundled model", list(choices), key="bundled_choice")
+        label = st.selectbox("Bundled model", list(choices), key="bundled_choice", on_change=_chosen)
         return choices[label]
     if source == "Trained here":
         runs = zoo.user_runs(RUNS_DIR)
         if not runs:
             st.caption(f"No runs in {RUNS_DIR} yet.")
             return None
-        return runs[st.selectbox("Run", list(runs), key="run_choice")]
+        return runs[st.selectbox("Run", list(runs), key="run_choice", on_change=_chosen)]
     if source == "Official MAE":
         return _official_source()
     if source == "Upload":
@@ -501,6 +511,7 @@ def apply_scene(params) -> list:
     sc = scenes.parse(params, sizes, photos=PHOTO_ALL, n_fmnist=len(fmnist_subset()))
     ss = st.session_state
     if sc.model:
+        ss["model_chosen"] = True
         source, label = _label_of(ids[sc.model])
         ss["model_source"] = source
         ss["bundled_choice" if source == "Bundled" else "run_choice"] = label

@@ -154,3 +154,27 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def score_reading(model: dict, raw: dict, pool: str, epochs: Optional[int] = None) -> str:
+    """One honest sentence on a score table (``metrics.scores`` rows for the model's features and raw pixels):
+    who wins by how many points, and, when the MAE loses, the likely reasons."""
+    d_probe = 100 * (model["linear_probe"] - raw["linear_probe"])
+    d_knn = 100 * (model["knn"] - raw["knn"])
+    n_test = model.get("n_test", 0)
+    se = 100 * 2 * (0.25 / max(n_test, 1)) ** 0.5  # ~95% half-width of one accuracy near 50%: a noise floor
+    head = (f"MAE features {'beat' if d_probe > 0 else 'trail'} raw pixels by {abs(d_probe):.1f} points on the linear "
+            f"probe and {'beat' if d_knn > 0 else 'trail'} them by {abs(d_knn):.1f} on kNN")
+    notes = []
+    if max(abs(d_probe), abs(d_knn)) < se:
+        notes.append(f"with {n_test} test points, differences under about {se:.0f} points are within noise")
+    if d_probe <= 0 or d_knn <= 0:
+        if n_test and n_test < 1000:
+            notes.append("the split is small (use more points, or the model card's full-split figures)")
+        if pool == "cls":
+            notes.append("the cls token is the weakest feature of a short pretraining run (try cls + mean)")
+        if epochs is not None and epochs < 10:
+            notes.append(f"this model pretrained for only {epochs} epochs")
+    tail = "; ".join(notes)
+    return (head + (f" ({tail})" if tail else "") + ". The paper notes that linear probing understates MAE features, "
+            "which shine when fine-tuned (see below).")

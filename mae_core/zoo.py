@@ -102,3 +102,19 @@ def user_runs(runs_dir: Path) -> dict[str, str]:
                     continue
                 out[f"{card_path.stem} · {model_label(card)}"] = str(w)
     return out
+
+
+def best_representation(found: Optional[list] = None) -> Optional[dict]:
+    """The bundled Fashion-MNIST model and feature with the strongest linear probe on its card (full split):
+    {"name", "path", "label", "pool", "probe", "knn"}; None when no card carries probe scores."""
+    best = None
+    for c in (list_bundled() if found is None else found):
+        card = cards.read(c)
+        if card.data_name != "Fashion-MNIST":
+            continue
+        for pool in ("both", "mean", "cls"):
+            p = card.probe(pool)
+            if p is not None and (best is None or p > best["probe"]):
+                best = {"name": c["name"], "path": c["path"], "label": card.short_label, "pool": pool,
+                        "probe": float(p), "knn": card.knn(pool)}
+    return best

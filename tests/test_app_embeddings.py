@@ -8,17 +8,24 @@ def at(app_page):
 
 
 def _table_rows(app):
-    t = app.table[-1].value
+    t = next(t.value for t in app.table if "train / test" in t.value)  # the table of these points (not the card's)
     return dict(zip(t[""], t["kNN accuracy"]))
 
 
 @pytest.mark.slow
 def test_page_shows_map_point_neighbours_and_scores(at):
     assert at.header[0].value == "What the encoder has learned"
-    assert any("400 points · PCA of 192-d cls features" in c.value for c in at.caption)
+    # a first visit opens on the bundled model and feature with the strongest probe, and says so
+    assert any("the bundled model with the strongest representation" in i.value for i in at.info)
+    assert at.session_state["bundled_choice"].startswith("75% · norm-pix")
+    assert any("400 points · PCA of 384-d both features" in c.value for c in at.caption)
     rows = _table_rows(at)
     assert set(rows) == {"this model", "raw pixels"}
     assert all(v.endswith("%") for v in rows.values())
+    reading = " ".join(m.value.replace("\\", "") for m in at.markdown)
+    assert "raw pixels by" in reading and "linear probing understates MAE features" in reading
+    assert any("fit on 300 of the points and scored on the other 100" in c.value for c in at.caption)
+    assert any("On the full split" in m.value for m in at.markdown)
     assert any("of the neighbours share the class of #0" in c.value for c in at.caption)
 
 
@@ -51,6 +58,6 @@ def test_bad_folder_is_a_message(at, tmp_path):
 def test_tsne_map_says_which_engine_made_it(app_page):
     pytest.importorskip("numba")
     app = app_page("embeddings.py", emb_method="tsne", emb_n=300)
-    assert any("300 points · t-SNE (exact forces, perplexity 30) of 192-d cls features" in c.value
+    assert any("300 points · t-SNE (exact forces, perplexity 30) of 384-d both features" in c.value
                for c in app.caption), [c.value for c in app.caption]
     assert not app.exception

@@ -160,3 +160,28 @@ def test_scores_report_each_test_rows_result():
         det = {}
         acc = fn(x[:300], y[:300], x[300:], y[300:], details=det)
         assert det["correct"].shape == (100,) and det["correct"].mean() == acc and acc > 0.8
+
+
+def test_score_reading_says_who_wins_and_why_mae_may_lose():
+    from mae_core.embed import score_reading
+    win = score_reading({"knn": 0.86, "linear_probe": 0.88, "n_test": 10000}, {"knn": 0.84, "linear_probe": 0.846},
+                        "both", epochs=24)
+    assert win.startswith("MAE features beat raw pixels by 3.4 points on the linear probe and beat them by 2.0 on kNN")
+    assert "fine-tuned" in win and "noise" not in win
+    lose = score_reading({"knn": 0.684, "linear_probe": 0.782, "n_test": 500}, {"knn": 0.71, "linear_probe": 0.792},
+                         "cls", epochs=3)
+    assert "trail raw pixels by 1.0 points" in lose and "split is small" in lose and "cls token" in lose
+    assert "only 3 epochs" in lose and "within noise" in lose
+
+
+def test_best_representation_picks_the_strongest_probe_on_the_cards():
+    from mae_core.zoo import best_representation
+    cards = [{"name": "a", "path": "a.safetensors", "data": {"name": "Fashion-MNIST"}, "mask_ratio": 0.75,
+              "embedding_metrics": {"linear_probe_cls": 0.80, "linear_probe_both": 0.85, "knn_both": 0.8}},
+             {"name": "b", "path": "b.safetensors", "data": {"name": "Fashion-MNIST"}, "mask_ratio": 0.75,
+              "embedding_metrics": {"linear_probe_mean": 0.87, "knn_mean": 0.83}},
+             {"name": "p", "path": "p.safetensors", "data": {"name": "scikit-image photos"},
+              "embedding_metrics": {"linear_probe_both": 0.99}}]
+    best = best_representation(cards)
+    assert (best["name"], best["pool"], best["probe"], best["knn"]) == ("b", "mean", 0.87, 0.83)
+    assert best_representation([]) is None

@@ -9,11 +9,13 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from common import error, get_model, model_id, model_picker, plain, scene_to_url, server_path_input
+from common import error, get_model, model_chosen, model_id, model_picker, plain, scene_to_url, server_path_input
 
-from mae_core import zoo
+from mae_core import cards, zoo
+from mae_core.checkpoints import CheckpointError
+from mae_core.finetune import FinetuneArgs, FinetuneError, run as finetune_run
 from mae_core.data import DataError, find_fashion_mnist, labelled_dataset
-from mae_core.embed import TSNE_ENGINE_NAMES, encode, project, raw_pixels, thumbnails, tsne_backend
+from mae_core.embed import TSNE_ENGINE_NAMES, encode, project, raw_pixels, score_reading, thumbnails, tsne_backend
 from mae_core.explore import reconstruct
 from mae_core.figures import to_pil
 from mae_core.metrics import nearest_neighbours, scores
@@ -22,6 +24,19 @@ from mae_core.masking import random_mask
 PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f",
            "#bab0ac", "#1f77b4", "#17becf"]  # Tableau 10 (+2): distinct hues for the 10 classes
 METHOD_NAMES = {"tsne": "t-SNE", "pca": "PCA", "umap": "UMAP"}
+POOL_NAMES = {"cls": "cls token", "mean": "mean of patch tokens", "both": "cls + mean"}
+
+ss = st.session_state
+if not ss.get("emb_defaults_done"):  # first visit: open on the best-founded comparison, and say so
+    ss.emb_defaults_done = True
+    best = zoo.best_representation()
+    labels = {p: lab for lab, p in zoo.bundled_choices().items()}
+    if best and not model_chosen() and best["path"] in labels:
+        ss.model_source, ss.bundled_choice = "Bundled", labels[best["path"]]
+        ss.setdefault("emb_pool", best["pool"])
+        ss.emb_best_note = (f"Opened on **{plain(best['label'])}**, the bundled model with the strongest "
+                            f"representation: linear probe {best['probe']:.1%} on the full Fashion-MNIST test split, "
+                            f"with {POOL_NAMES[best['pool']]} features. Pick any other model in the sidebar.")
 
 model, card, model_path = model_picker()
 cfg = model.config
@@ -30,6 +45,8 @@ st.header("What the encoder has learned", anchor=False)
 st.caption("Each point is one image, placed by its encoder features; colours are classes the model never saw "
            "during pretraining. Click a point (or switch to box or lasso and drag), or type an image number, to see "
            "the images.")
+if ss.get("emb_best_note"):
+    st.info(ss.pop("emb_best_note"), icon=":material/verified:")
 
 # ----------------------------------------------------------------------------- settings
 with st.container(border=True):
@@ -51,7 +68,7 @@ with st.container(border=True):
     max_n = {"fashion-mnist-subset": 2000, "fashion-mnist-test": 10000}.get(source, 5000)
     n_points = c2.number_input("Points", 100, max_n, min(2000, max_n), step=100, key="emb_n")
     pool = c3.selectbox("Feature", ["cls", "mean", "both"], key="emb_pool",
-                        format_func={"cls": "cls token", "mean": "mean of patch tokens", "both": "cls + mean"}.get)
+                        format_func=POOL_NAMES.get)
     mask_ratio = c4.slider("Hide patches before encoding", 0.0, 0.9, 0.0, 0.05, key="emb_mask",
                            help="0: the encoder sees the whole image. Above 0: a random share of patches is hidden, "
                                 "to see how robust the features are.")
@@ -210,12 +227,14 @@ with right:
 
 # ----------------------------------------------------------------------------- scores
 st.subheader("How separable are the classes?")
-st.caption("kNN (k=20, cosine) and logistic-regression probe, fit on 75% of these points and scored on the other "
-           "25%, beside the same scores for raw pixels.")
+mq = quality(*key)
+st.caption(f"Protocol: {POOL_NAMES[pool]} features of these {int(n_points)} images; kNN (k=20, cosine) and a "
+           f"logistic-regression probe (L2 penalty chosen on held-out training points), fit on {mq['n_train']} of the "
+           f"points and scored on the other {mq['n_test']}; raw pixels scored by the same code as the baseline.")
 others = {lab: p for lab, p in zoo.bundled_choices().items() if p != model_path}
 compare = st.selectbox("Compare with", ["(none)"] + list(others), key="emb_compare")
-rows = {"this model": quality(*key), "raw pixels": raw_quality(source, folder or "", cfg.img_size, cfg.in_chans,
-                                                               int(n_points))}
+rows = {"this model": mq, "raw pixels": raw_quality(source, folder or "", cfg.img_size, cfg.in_chans,
+                                                    int(n_points))}
 if compare != "(none)":
     other_path = others[compare]
     om, _ = get_model(other_path)
@@ -226,3 +245,61 @@ if compare != "(none)":
 st.table({"": list(rows), "kNN accuracy": [f"{r['knn']:.1%}" for r in rows.values()],
           "linear probe": [f"{r['linear_probe']:.1%}" for r in rows.values()],
           "train / test": [f"{r['n_train']} / {r['n_test']}" for r in rows.values()]})
+st.markdown(plain(score_reading(mq, rows["raw pixels"], pool, cards.read(card).epochs)))
+
+full = cards.read(card)
+if full.probe(pool) is not None and full.raw_pixel_baseline:
+    em, raw = full.embedding_metrics, full.raw_pixel_baseline
+
+    def _ci(key_):
+        ci = em.get(f"{key_}_ci") or raw.get(f"{key_}_ci")
+        return f" [{ci[0]:.1%}, {ci[1]:.1%}]" if ci else ""
+    st.markdown(f"**On the full split** (this model's card: fit on 60,000 training images, scored on the 10,000 test "
+                f"images, {POOL_NAMES[pool]}):")
+    st.table({"": ["this model", "raw pixels"],
+              "kNN accuracy": [f"{em[f'knn_{pool}']:.1%}" + (_ci(f"knn_{pool}") if f"knn_{pool}_ci" in em else ""),
+                               f"{raw['knn']:.1%}" + (f" [{raw['knn_ci'][0]:.1%}, {raw['knn_ci'][1]:.1%}]"
+                                                      if raw.get("knn_ci") else "")],
+              "linear probe": [f"{em[f'linear_probe_{pool}']:.1%}" + (_ci(f"linear_probe_{pool}")
+                                                                       if f"linear_probe_{pool}_ci" in em else ""),
+                               f"{raw['linear_probe']:.1%}" + (f" [{raw['linear_probe_ci'][0]:.1%}, "
+                                                               f"{raw['linear_probe_ci'][1]:.1%}]"
+                                                               if raw.get("linear_probe_ci") else "")]})
+    diff = em.get(f"linear_probe_{pool}_vs_raw_ci")
+    st.caption("[lo, hi]: 95% bootstrap intervals over the test images. "
+               + (f"Paired difference to raw pixels on the same images: {100 * diff[0]:+.1f} to {100 * diff[1]:+.1f} "
+                  "points on the linear probe." if diff else ""))
+
+# ----------------------------------------------------------------------------- fine-tuning
+st.subheader("Linear probe or fine-tuning?")
+ft = card.get("finetune")
+st.caption("The paper's headline: MAE features look modest under a linear probe and shine when the encoder is "
+           "fine-tuned. The same classifier (mean of patch tokens, LayerNorm, linear head), one budget, four ways: "
+           "only the head trained (probe), the last block tuned (partial), everything tuned (full), and the same "
+           "ViT trained from random weights (scratch).")
+if ft and ft.get("rows"):
+    st.table({"": [r["mode"] for r in ft["rows"]],
+              "accuracy": [f"{r['accuracy']:.1%} [{r['ci95'][0]:.1%}, {r['ci95'][1]:.1%}]" for r in ft["rows"]],
+              "trained weights": [f"{r['trainable_params']:,}" for r in ft["rows"]],
+              "time": [f"{r['train_s']:.0f} s" for r in ft["rows"]]})
+    st.caption("Protocol: " + plain(ft.get("protocol", "")))
+else:
+    st.caption("This model's card has no fine-tuning results yet; run a short one here, or from the command line: "
+               "`python -m mae_core.finetune CHECKPOINT --out results.json`.")
+if cfg.in_chans == 1 and cfg.img_size == 28 and st.button("Run a quick fine-tune here (about a minute)",
+                                                           icon=":material/play_arrow:", key="ft_run"):
+    bar = st.progress(0.0, text="Fine-tuning…")
+    modes = ("probe", "last-1", "full", "scratch")
+    try:
+        res = finetune_run(FinetuneArgs(checkpoint=model_path, modes=modes, data="fashion-mnist-subset",
+                                        train_images=800, test_images=1000, epochs=3, batch_size=64, lr=2e-3),
+                           progress=lambda m, f: bar.progress((modes.index(m) + f) / len(modes),
+                                                              text=f"Fine-tuning: {m}"),
+                           log=lambda *a: None)
+    except (FinetuneError, CheckpointError) as e:
+        error("", e)
+    else:
+        bar.empty()
+        st.table({"": [r["mode"] for r in res["rows"]],
+                  "accuracy": [f"{r['accuracy']:.1%} [{r['ci95'][0]:.1%}, {r['ci95'][1]:.1%}]" for r in res["rows"]]})
+        st.caption("Quick run: " + plain(res["protocol"]) + ". Small data and three epochs: the intervals are wide.")

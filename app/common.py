@@ -379,7 +379,14 @@ def model_card_view(card: dict):
     if c.norm_pix_loss is not None:
         rows["Target"] = "norm-pix (per-patch normalised)" if c.norm_pix_loss else "pixels"
     if c.heldout_mse_pixels is not None:
-        rows["Held-out masked MSE @75% (pixels)"] = f"{c.heldout_mse_pixels:.4f}"
+        matched = c.metrics.get("heldout_eval_mse_matched")
+        if c.norm_pix_loss:  # its "pixel" error already uses the true patch statistics: it is a shape MSE
+            rows["Held-out pixel MSE @75%"] = "n/a (a norm-pix model predicts shape only)"
+            rows["Held-out shape MSE @75% (comparable)"] = f"{c.heldout_mse_pixels:.4f}"
+        else:
+            rows["Held-out pixel MSE @75%"] = f"{c.heldout_mse_pixels:.4f}"
+            if matched is not None:
+                rows["Held-out shape MSE @75% (comparable)"] = f"{matched:.4f}"
     for pool in ("cls", "mean", "both"):
         if c.probe(pool) is not None:
             rows[f"Linear probe / kNN ({pool})"] = f"{c.probe(pool):.1%} / {c.knn(pool):.1%}"

@@ -264,6 +264,7 @@ class Line:
     dash: str = "solid"                         # solid | dash | dot
     marker: str = "circle"
     hover: Optional[Sequence[str]] = None       # one text per point (plotly only)
+    interval: Optional[Sequence[tuple]] = None  # (lo, hi) per point: an interval drawn as error bars
 
 
 @dataclass
@@ -340,11 +341,18 @@ def heatmap_chart(pre_ratios: Sequence[float], test_ratios: Sequence[float], gri
 
 
 def probe_chart(rows: Sequence[dict], pool: str = "both") -> Chart:
-    """Linear probe and kNN accuracy against pretraining ratio (sweep.probe_table rows), raw pixels as lines."""
+    """Linear probe and kNN accuracy against pretraining ratio (sweep.probe_table rows), raw pixels as lines; the
+    cards' 95% bootstrap intervals as error bars where every row has them."""
     ch = Chart("", "pretraining mask ratio", "accuracy on the 10k test set (%)", height=360)
     x = [r["ratio"] for r in rows]
-    ch.lines.append(Line(x, [100 * r[f"linear_probe_{pool}"] for r in rows], f"linear probe ({pool})", "#4f46e5"))
-    ch.lines.append(Line(x, [100 * r[f"knn_{pool}"] for r in rows], f"kNN k=20 ({pool})", "#dc2626", marker="square"))
+    def ci(key):
+        if all(r.get(f"{key}_ci") for r in rows):
+            return [(100 * r[f"{key}_ci"][0], 100 * r[f"{key}_ci"][1]) for r in rows]
+        return None
+    ch.lines.append(Line(x, [100 * r[f"linear_probe_{pool}"] for r in rows], f"linear probe ({pool})", "#4f46e5",
+                         interval=ci(f"linear_probe_{pool}")))
+    ch.lines.append(Line(x, [100 * r[f"knn_{pool}"] for r in rows], f"kNN k=20 ({pool})", "#dc2626", marker="square",
+                         interval=ci(f"knn_{pool}")))
     if rows:
         raw_p, raw_k = 100 * rows[0]["raw_probe"], 100 * rows[0]["raw_knn"]
         ch.refs.append(RefLine(raw_p, f"raw pixels: probe ({raw_p:.1f}%)", "#4f46e5", dash="dash"))
@@ -371,8 +379,12 @@ def to_plotly(ch: Chart, bands: bool = True):
             fig.add_trace(go.Scatter(x=x + x[::-1], y=list(y + b) + list((y - b)[::-1]), fill="toself",
                                      fillcolor=_rgba(ln.colour, 0.09), line=dict(width=0), hoverinfo="skip",
                                      showlegend=False, legendgroup=ln.name))
+        err = None
+        if ln.interval is not None:
+            lo, hi = np.array([v[0] for v in ln.interval], float), np.array([v[1] for v in ln.interval], float)
+            err = dict(type="data", symmetric=False, array=list(hi - y), arrayminus=list(y - lo), thickness=1.5)
         fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=ln.name, legendgroup=ln.name,
-                                 line=dict(color=ln.colour, dash=ln.dash, width=2.5),
+                                 line=dict(color=ln.colour, dash=ln.dash, width=2.5), error_y=err,
                                  marker=dict(symbol=ln.marker, size=8),
                                  text=list(ln.hover) if ln.hover else None,
                                  hovertemplate="%{text}<extra></extra>" if ln.hover else None))
@@ -428,6 +440,9 @@ def to_png(ch: Chart, dpi: int = 130) -> bytes:
             x, y = np.asarray(ln.x, dtype=float), np.asarray(ln.y, dtype=float)
             ax.plot(x, y, dashes.get(ln.dash, "-"), marker=markers.get(ln.marker, "o"), ms=3, label=ln.name,
                     color=ln.colour)
+            if ln.interval is not None:
+                lo, hi = np.array([v[0] for v in ln.interval]), np.array([v[1] for v in ln.interval])
+                ax.errorbar(x, y, yerr=[y - lo, hi - y], fmt="none", ecolor=ln.colour, capsize=3, lw=1)
             if ln.band is not None:
                 b = np.asarray(ln.band, dtype=float)
                 ax.fill_between(x, y - b, y + b, alpha=0.12, color=ln.colour)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import re
 import sys
 import zlib
 from dataclasses import dataclass
@@ -141,6 +142,25 @@ def strategy_examples(model, image01: torch.Tensor, ratio: float, seed: int = 0)
     return {s: reconstruct(model, image01, make_mask(s, 1, g, ratio, seed=seed)[0]) for s in STRATEGIES}
 
 
+_SCORE_KEY = re.compile(r"(knn|linear_probe)_(cls|mean|both)")
+_CI_KEY = re.compile(r"(knn|linear_probe)_(cls|mean|both)_ci")
+
+
+def ratio_series(model_cards: Sequence[dict], data: str = "Fashion-MNIST") -> list:
+    """The models that differ in pretraining mask ratio only (the paper's Figure 5): among cards of ``data`` with
+    random pretraining masks, grouped by (preset, target, epochs), the largest group of two or more (ties: norm-pix,
+    the paper's default, then more epochs), sorted by ratio. Empty if there is none."""
+    groups: dict = {}
+    for c in model_cards:
+        card = cards.read(c)
+        if card.data_name != data or card.mask_ratio is None or card.mask_strategy != "random":
+            continue
+        groups.setdefault((card.preset, bool(card.norm_pix_loss), card.epochs), []).append(c)
+    best = max((g for g in groups.items() if len(g[1]) >= 2), default=None,
+               key=lambda kv: (len(kv[1]), kv[0][1], kv[0][2] or 0))
+    return sorted(best[1], key=lambda c: float(c["mask_ratio"])) if best else []
+
+
 def probe_table(model_cards: Sequence[dict]) -> list:
     """Linear-probe and kNN accuracy against pretraining ratio from model cards (the analogue of the paper's
     Figure 5), sorted by ratio; cards without embedding metrics are left out."""
@@ -150,7 +170,8 @@ def probe_table(model_cards: Sequence[dict]) -> list:
         if c.mask_ratio is None or not em:
             continue
         rows.append({"name": c.name, "ratio": float(c.mask_ratio), "norm_pix": bool(c.norm_pix_loss),
-                     **{k: float(v) for k, v in em.items() if k.startswith(("knn_", "linear_probe_"))},
+                     **{k: float(v) for k, v in em.items() if _SCORE_KEY.fullmatch(k)},
+                     **{k: list(v) for k, v in em.items() if _CI_KEY.fullmatch(k)},
                      "raw_probe": float(c.raw_pixel_baseline.get("linear_probe", float("nan"))),
                      "raw_knn": float(c.raw_pixel_baseline.get("knn", float("nan")))})
     return sorted(rows, key=lambda r: (r["norm_pix"], r["ratio"]))

@@ -116,3 +116,15 @@ def test_attention_image_marks_hidden_patches_and_the_query():
     strong, weak = im[35, 35].astype(int), im[35, 65].astype(int)     # centre of cell (3, 3) vs cell (3, 6)
     assert strong.sum() > weak.sum() + 150
     assert tuple(im[30, 30]) == (0, 220, 240)                          # the query's outline (cell 24 = row 3, col 3)
+
+
+def test_probe_chart_draws_the_cards_intervals():
+    rows = [{"ratio": r, "linear_probe_both": p, "knn_both": 0.7, "raw_probe": 0.75, "raw_knn": 0.72,
+             "linear_probe_both_ci": [p - 0.01, p + 0.005], "knn_both_ci": [0.69, 0.71]}
+            for r, p in ((0.25, 0.8), (0.75, 0.85))]
+    fig = figures.to_plotly(figures.probe_chart(rows))
+    probe = fig.data[0]
+    assert list(probe.error_y.array) == pytest.approx([0.5, 0.5]) and list(probe.error_y.arrayminus) == pytest.approx([1, 1])
+    _png_size(figures.to_png(figures.probe_chart(rows)))
+    rows[0].pop("knn_both_ci")
+    assert figures.to_plotly(figures.probe_chart(rows)).data[1].error_y.array is None   # not all rows: no bars

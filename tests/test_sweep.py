@@ -119,3 +119,21 @@ def test_sweep_scores_the_classical_baseline_on_the_same_masks():
     assert baseline_verdict(rows) == ("Random masks: the MAE's error is below harmonic inpainting's at ratios "
                                       "0.50–0.55, and not at 0.10–0.15.")
     assert "every ratio shown" in baseline_verdict([r for r in rows if r["ratio"] > 0.4])
+
+
+def test_ratio_series_is_the_largest_group_differing_in_ratio_only():
+    from mae_core.sweep import probe_table, ratio_series
+
+    def card(name, r, np_, ep, strategy="random", data="Fashion-MNIST"):
+        return {"name": name, "mask_ratio": r, "norm_pix_loss": np_, "epochs": ep, "preset": "mae_fmnist_tiny",
+                "mask_strategy": strategy, "data": {"name": data},
+                "embedding_metrics": {"linear_probe_both": 0.8 + r / 10, "linear_probe_both_ci": [0.79, 0.81],
+                                      "knn_both": 0.7, "linear_probe_both_C": 0.1}}
+    cs = [card("p25", .25, False, 3), card("p75", .75, False, 3), card("n90", .9, True, 24), card("n25", .25, True, 24),
+          card("n75", .75, True, 24), card("g75", .75, True, 24, "grid"), card("ph", .75, True, 24, data="photos")]
+    assert [c["name"] for c in ratio_series(cs)] == ["n25", "n75", "n90"]
+    assert [c["name"] for c in ratio_series(cs[:2] + cs[2:4])] == ["n25", "n90"]     # a tie: norm-pix wins
+    assert ratio_series(cs[4:]) == []
+    rows = probe_table(ratio_series(cs))
+    assert rows[0]["linear_probe_both"] == pytest.approx(0.825) and rows[0]["linear_probe_both_ci"] == [0.79, 0.81]
+    assert "linear_probe_both_C" not in rows[0]

@@ -9,15 +9,15 @@ from pathlib import Path
 import streamlit as st
 import torch
 
-from common import fmnist_subset, get_model, image_id, image_picker, model_id, model_picker, scene_to_url
+from common import fmnist_subset, get_model, image_id, image_picker, model_id, model_picker, plain, scene_to_url
 
-from mae_core import figures
+from mae_core import cards, figures
 from mae_core.checkpoints import list_bundled
 from mae_core.data import photo_eval_set
 from mae_core.explore import reconstruct
 from mae_core.masking import STRATEGIES, make_mask
-from mae_core.sweep import (BASELINE_PREFIX, baseline_verdict, csv_text, pretraining_grid, probe_table, ratio_strip,
-                            strategy_examples, sweep)
+from mae_core.sweep import (BASELINE_PREFIX, baseline_verdict, csv_text, pretraining_grid, probe_table, ratio_series,
+                            ratio_strip, strategy_examples, sweep)
 
 RATIOS = tuple(round(0.05 * i, 2) for i in range(1, 20))
 SECTIONS = {"test": "Error against ratio", "strategy": "Strategies compared", "pre": "Pretraining ratio"}
@@ -143,14 +143,15 @@ elif section == "strategy":
 
 # ----------------------------------------------------------------------------- pretraining ratio (Figure 5)
 else:
-    series = [c for c in list_bundled() if (c.get("data") or {}).get("name") == "Fashion-MNIST"
-              and not c.get("norm_pix_loss") and c.get("mask_ratio") is not None]
-    series.sort(key=lambda c: float(c["mask_ratio"]))
+    series = ratio_series(list_bundled())
     if len(series) < 2:
         st.info("The bundled Fashion-MNIST ratio series is not available.")
     else:
-        st.markdown("Models with the same architecture and training budget, pretrained at different mask ratios, "
-                    "on the **same image with the same masks**.")
+        first = cards.read(series[0])
+        st.markdown(f"{len(series)} models that differ only in the mask ratio used in pretraining "
+                    f"({plain(first.preset or '?')}, {'norm-pix' if first.norm_pix_loss else 'pixel'} target, "
+                    f"{first.epochs} epochs each), on the **same image with the same masks**. Captions give the shape "
+                    "MSE (each patch given its true mean and contrast), comparable across targets.")
         c1, c2 = st.columns([3, 1])
         test_ratio = c1.slider("Mask ratio at test time", 0.05, 0.95, 0.75, 0.05, key="pre_ratio")
         pre_seed = c2.number_input("Seed", 0, 10**6, 0, key="pre_seed")
@@ -161,7 +162,7 @@ else:
         side = []
         for col, c in zip(cols[1:], series):
             rec = reconstruct(get_model(c["path"])[0], img, mk)
-            caption = f"pretrained {float(c['mask_ratio']):.0%}: MSE {rec.mse_hidden:.4f}"
+            caption = f"pretrained {float(c['mask_ratio']):.0%}: shape MSE {rec.mse_hidden_matched:.4f}"
             col.image(figures.to_pil(rec.pasted, 150), caption=caption)
             side.append((f"pretrained {float(c['mask_ratio']):.0%}", rec))
         st.download_button("Side by side (PNG)", lambda: figures.png_bytes(figures.side_by_side_image(img, side)),

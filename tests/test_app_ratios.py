@@ -43,6 +43,7 @@ def test_strategy_and_pretraining_sections(at):
     at.session_state["ratio_section"] = "pre"
     at.run()
     assert not at.exception
-    assert any(m.value.startswith("Models with the same architecture") for m in at.markdown)
+    said = " ".join(m.value.replace("\\", "") for m in at.markdown)
+    assert "models that differ only in the mask ratio used in pretraining" in said and "epochs each" in said
     assert at.toggle(key="pre_heat").value is False       # the heatmap waits to be asked for
     assert "Side by side (PNG)" in _downloads(at)

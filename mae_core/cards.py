@@ -114,6 +114,16 @@ class ModelCard:
     def heldout_mse_pixels(self) -> Optional[float]:
         return self.metrics.get("heldout_eval_mse_pixels")
 
+    def baseline_comparison(self) -> Optional[tuple]:
+        """(model's held-out error, harmonic inpainting's on the same masks, which error) from ``measure``, the
+        like-for-like pair: pixel MSEs for a pixel model, shape MSEs for a norm-pix one; None if not measured."""
+        m = self.metrics
+        if self.norm_pix_loss:
+            pair = (m.get("heldout_eval_mse_pixels"), m.get("heldout_eval_harmonic_mse_matched"), "shape MSE")
+        else:
+            pair = (m.get("heldout_eval_mse_pixels"), m.get("heldout_eval_harmonic_mse"), "pixel MSE")
+        return pair if pair[0] is not None and pair[1] is not None else None
+
     def probe(self, pool: str) -> Optional[float]:
         return self.embedding_metrics.get(f"linear_probe_{pool}")
 
@@ -217,14 +227,15 @@ def measure(path: str, log=print) -> ModelCard:
     c = model.config
     if c.in_chans == 1 and c.img_size == 28:
         test = load_fashion_mnist("test")
-        card.metrics.update({f"heldout_{k}": v for k, v in evaluate(model, test.images, 0.75, seed=0).items()})
+        card.metrics.update({f"heldout_{k}": v for k, v in evaluate(model, test.images, 0.75, seed=0,
+                                                                      baseline=True).items()})
         card.metrics["heldout_set"] = "Fashion-MNIST test split (10,000), random masks at 0.75, seed 0"
         base = raw_pixel_baseline(log=log)
         card.embedding_metrics = fashion_mnist_card_metrics(model, log=log, baseline=base)
         card.raw_pixel_baseline = {k: v for k, v in base.items() if not k.endswith("_hex")}
     else:
         ev = photo_eval_set(c.img_size, c.in_chans)
-        card.metrics.update({f"heldout_{k}": v for k, v in evaluate(model, ev, 0.75, seed=0).items()})
+        card.metrics.update({f"heldout_{k}": v for k, v in evaluate(model, ev, 0.75, seed=0, baseline=True).items()})
         card.metrics["heldout_set"] = "48 fixed crops of held-out scikit-image photos, random masks at 0.75"
     atomic_write_json(card_path, card.to_dict())
     return card

@@ -12,15 +12,17 @@ from .masking import random_mask
 
 @torch.no_grad()
 def evaluate(model, images01: torch.Tensor, mask_ratio: float = 0.75, seed: int = 0,
-             batch_size: int = 500) -> dict:
+             batch_size: int = 500, baseline: bool = False) -> dict:
     """Masked-patch error on held-out images with fixed random masks: in the model's target space (the loss)
     and in [0, 1] pixel units; ``eval_mse_matched``: the pixel error with every predicted patch given the true
-    patch's mean and std, the one figure comparable between pixel-target and norm-pix models."""
+    patch's mean and std, the one figure comparable between pixel-target and norm-pix models. ``baseline``: also
+    harmonic inpainting's errors on the very same masks (``eval_harmonic_mse``, ``eval_harmonic_mse_matched``)."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
     g = torch.Generator().manual_seed(seed)
     tot_loss = tot_pix = tot_match = tot_n = 0.0
+    base, base_m = [], []
     for i in range(0, len(images01), batch_size):
         x01 = images01[i:i + batch_size].to(device)
         mask = random_mask(len(x01), model.config.grid_size, mask_ratio, seed=g).to(device)
@@ -32,9 +34,19 @@ def evaluate(model, images01: torch.Tensor, mask_ratio: float = 0.75, seed: int 
             per_patch = model.reconstruct_pixels(x01, mask, matched=True)[2]
         tot_match += float((per_patch * m).sum())
         tot_n += float(m.sum())
+        if baseline:
+            from .baselines import baseline_errors
+            w = m.sum(1).double().cpu().numpy()  # every image hides the same count: a plain mean, weighted anyway
+            base.append((baseline_errors(model, x01.cpu(), mask.cpu()) * w, w))
+            base_m.append(baseline_errors(model, x01.cpu(), mask.cpu(), matched=True) * w)
     model.train(was_training)
-    return {"eval_loss": tot_loss / tot_n, "eval_mse_pixels": tot_pix / tot_n, "eval_mse_matched": tot_match / tot_n,
-            "eval_mask_ratio": mask_ratio}
+    out = {"eval_loss": tot_loss / tot_n, "eval_mse_pixels": tot_pix / tot_n, "eval_mse_matched": tot_match / tot_n,
+           "eval_mask_ratio": mask_ratio}
+    if baseline:
+        wsum = sum(float(w.sum()) for _, w in base)
+        out["eval_harmonic_mse"] = sum(float(e.sum()) for e, _ in base) / wsum
+        out["eval_harmonic_mse_matched"] = sum(float(e.sum()) for e in base_m) / wsum
+    return out
 
 
 @torch.no_grad()

@@ -213,3 +213,12 @@ def test_prepared_scene_from_the_sidebar(tmp_path, monkeypatch):
     assert not app.exception
     assert _mask(app).astype(int).tolist() == [1 if i in (33, 34, 40, 41) else 0 for i in range(49)]
     assert any("heel" in i.value for i in app.info)
+
+
+def test_photo_model_says_it_loses_to_the_classical_baseline(at):
+    label = next(l for l in at.selectbox(key="bundled_choice").options if l.startswith("Photos"))
+    at.selectbox(key="bundled_choice").set_value(label).run()
+    warn = " ".join(w.value for w in at.warning)
+    assert "worse than classical harmonic inpainting" in warn and "official MAE ViT-L" in warn
+    at.selectbox(key="bundled_choice").set_value(at.selectbox(key="bundled_choice").options[0]).run()
+    assert not any("harmonic inpainting" in w.value for w in at.warning)  # the Fashion-MNIST model does beat it

@@ -87,3 +87,19 @@ def test_matched_error_compares_pixel_and_norm_pix_models_on_equal_terms():
     normpix = build_model("mae_fmnist_micro", norm_pix_loss=True).eval()
     r2 = reconstruct(normpix, x01[0], mask[0])
     assert r2.mse_hidden_matched == r2.mse_hidden  # norm-pix errors are already matched
+
+
+def test_evaluate_scores_the_baseline_on_the_same_masks():
+    import torch
+    from mae_core.baselines import baseline_errors
+    from mae_core.masking import random_mask
+    from mae_core.metrics import evaluate
+    from mae_core.model import build_model
+    torch.manual_seed(0)
+    m = build_model("mae_fmnist_micro").eval()
+    x = torch.rand(30, 1, 28, 28)
+    ev = evaluate(m, x, 0.75, seed=3, batch_size=12, baseline=True)
+    g = torch.Generator().manual_seed(3)
+    masks = torch.cat([random_mask(len(x[i:i + 12]), 7, 0.75, seed=g) for i in range(0, 30, 12)])
+    assert ev["eval_harmonic_mse"] == pytest.approx(baseline_errors(m, x, masks).mean(), rel=1e-6)
+    assert "eval_harmonic_mse" not in evaluate(m, x, 0.75)

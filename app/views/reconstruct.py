@@ -34,6 +34,16 @@ if not big:  # presenter mode: the teacher says it; the lesson's controls must f
     st.caption("Hide patches by painting on the grid (mouse, touch, or arrow keys and space) or generate a mask; the "
                "encoder sees only the visible patches, the decoder fills in the rest.")
 
+_vs = cards.read(card).baseline_comparison()
+if _vs and _vs[0] > _vs[1]:  # say it when this model does not beat a fill with no learning
+    st.warning(f"On its held-out images ({plain(cards.read(card).metrics.get('heldout_set', 'held-out set'))}) this "
+               f"model's {_vs[2]} ({_vs[0]:.4f}) is worse than classical harmonic inpainting's on the same masks "
+               f"({_vs[1]:.4f})"
+               + (": it learned from crops of a dozen photos, too little data to learn natural images. For a convincing "
+                  "photo demo load the official MAE ViT-L (sidebar: *Official MAE*, a 1.2 GB download where the "
+                  "network allows)." if cfg.in_chans == 3 else "."),
+               icon=":material/info:")
+
 # ----------------------------------------------------------------------------- mask state (one source of truth)
 ss = st.session_state
 ss.setdefault("mask_strategy", "random")

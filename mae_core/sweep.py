@@ -284,3 +284,47 @@ def baseline_verdict(rows: Sequence[dict], strategy: str = "random") -> str:
                 "does not beat a fill with no learning (a short training run, or a model for other images?).")
     return (f"{label} masks: the MAE's error is below harmonic inpainting's at ratios {spans(wins)}, and not at "
             f"{spans(loses)}.")
+
+
+def strategy_series(model_cards: Sequence[dict], data: str = "Fashion-MNIST") -> dict:
+    """Models that differ only in the masking strategy used in pretraining (the paper's Figure 6): among cards of
+    ``data``, grouped by (preset, target, epochs, ratio), the group with the most strategies (two or more; random
+    must be one). Returns {strategy: card}, random first, or {}."""
+    groups: dict = {}
+    for c in model_cards:
+        card = cards.read(c)
+        if card.data_name != data or card.mask_ratio is None:
+            continue
+        key = (card.preset, bool(card.norm_pix_loss), card.epochs, round(float(card.mask_ratio), 2))
+        groups.setdefault(key, {}).setdefault(card.mask_strategy, c)
+    ok = [g for g in groups.values() if len(g) >= 2 and "random" in g]
+    if not ok:
+        return {}
+    best = max(ok, key=len)
+    return {s: best[s] for s in sorted(best, key=lambda s: (s != "random", s))}
+
+
+def strategy_verdict(rows: Sequence[dict]) -> str:
+    """What a Figure 6 table shows, stated from its numbers: rows {"strategy", "own_error", "probe"}. The paper's
+    reading (grid: an easy task and a worse representation; block: hard, and also worse) is given only where the
+    numbers agree with it; otherwise the sentence says what they show instead."""
+    if len(rows) < 2:
+        return ""
+    label = lambda s: STRATEGIES[s].label if s in STRATEGIES else s  # noqa: E731
+    easiest = min(rows, key=lambda r: r["own_error"])
+    best = max(rows, key=lambda r: r["probe"])
+    parts = [f"The easiest pretraining task was {label(easiest['strategy']).lower()} masking (held-out error "
+             f"{easiest['own_error']:.4f} on its own masks); the best linear probe came from "
+             f"{label(best['strategy']).lower()} masking ({best['probe']:.1%})."]
+    rnd = next((r for r in rows if r["strategy"] == "random"), None)
+    if rnd is not None:
+        others = [r for r in rows if r is not rnd]
+        worse = [r for r in others if r["probe"] < rnd["probe"]]
+        if len(worse) == len(others):
+            parts.append("As in the paper, random masking gives the best representation of the strategies here"
+                         + ("; the easiest task did not give the best features." if easiest is not rnd else "."))
+        else:
+            better = ", ".join(label(r["strategy"]).lower() for r in others if r not in worse)
+            parts.append(f"Unlike the paper, {better} masking probed at least as well as random here: at this scale "
+                         "(a 7×7 grid, a short schedule) the paper's finding does not show.")
+    return " ".join(parts)

@@ -40,6 +40,13 @@ def test_strategy_and_pretraining_sections(at):
         ["**Random**", "**Block**", "**Grid**"]
     at.slider(key="strat_ratio").set_value(0.5).run()
     assert not at.exception and "Images (PNG)" in _downloads(at)
+    from mae_core.checkpoints import list_bundled
+    from mae_core.sweep import strategy_series
+    if len(strategy_series(list_bundled())) < 2:   # until the block/grid-pretrained models are bundled: say so
+        assert any("not bundled yet" in i.value for i in at.info)
+    else:                                          # then: the table and a sentence drawn from its numbers
+        assert any("pretrained with" in t.value for t in at.table)
+        assert any("easiest pretraining task" in m.value for m in at.markdown)
     at.session_state["ratio_section"] = "pre"
     at.run()
     assert not at.exception

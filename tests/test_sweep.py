@@ -137,3 +137,23 @@ def test_ratio_series_is_the_largest_group_differing_in_ratio_only():
     rows = probe_table(ratio_series(cs))
     assert rows[0]["linear_probe_both"] == pytest.approx(0.825) and rows[0]["linear_probe_both_ci"] == [0.79, 0.81]
     assert "linear_probe_both_C" not in rows[0]
+
+
+def test_strategy_series_and_verdict_follow_the_numbers():
+    from mae_core.sweep import strategy_series, strategy_verdict
+
+    def card(name, strategy, ep=24, ratio=0.75):
+        return {"name": name, "mask_ratio": ratio, "norm_pix_loss": True, "epochs": ep, "preset": "mae_fmnist_tiny",
+                "mask_strategy": strategy, "data": {"name": "Fashion-MNIST"}}
+    cs = [card("g", "grid"), card("r", "random"), card("b", "block"), card("r3", "random", ep=3),
+          card("r50", "random", ratio=0.5)]
+    assert [c["name"] for c in strategy_series(cs).values()] == ["r", "b", "g"]
+    assert strategy_series([card("r", "random"), card("r2", "random", ratio=0.5)]) == {}
+    paper = strategy_verdict([{"strategy": "random", "own_error": 0.02, "probe": 0.88},
+                              {"strategy": "block", "own_error": 0.03, "probe": 0.85},
+                              {"strategy": "grid", "own_error": 0.01, "probe": 0.84}])
+    assert "easiest pretraining task was grid masking" in paper and "As in the paper" in paper
+    assert "did not give the best features" in paper
+    other = strategy_verdict([{"strategy": "random", "own_error": 0.02, "probe": 0.85},
+                              {"strategy": "grid", "own_error": 0.01, "probe": 0.86}])
+    assert "Unlike the paper, grid masking probed at least as well" in other and "As in the paper" not in other

@@ -17,7 +17,7 @@ from mae_core.data import photo_eval_set
 from mae_core.explore import reconstruct
 from mae_core.masking import STRATEGIES, make_mask
 from mae_core.sweep import (BASELINE_PREFIX, baseline_verdict, csv_text, pretraining_grid, probe_table, ratio_series,
-                            ratio_strip, strategy_examples, sweep)
+                            ratio_strip, strategy_examples, strategy_series, strategy_verdict, sweep)
 
 RATIOS = tuple(round(0.05 * i, 2) for i in range(1, 20))
 SECTIONS = {"test": "Error against ratio", "strategy": "Strategies compared", "pre": "Pretraining ratio"}
@@ -61,6 +61,24 @@ def _pretraining_grid(paths: tuple, mtimes: tuple, n_images: int, seeds: int):
                                            progress=lambda f, name: bar.progress(f, text=f"Sweeping {name}"))
     bar.empty()
     return names, grid
+
+
+@st.cache_data(show_spinner="Scoring the strategy-pretrained models…", max_entries=4)
+def _strategy_rows(models: tuple, mtimes: tuple) -> list:
+    """Figure 6 in small: each strategy-pretrained model's error on its own kind of masks and on random masks (shape
+    MSE, same images), and its card's probe."""
+    rows = []
+    imgs = fmnist_subset().images[:64]
+    for strategy, path in models:
+        m, card_ = get_model(path)
+        c = cards.read(card_)
+        ratio = float(c.mask_ratio)
+        own = sweep(m, imgs, (ratio,), (strategy,), seeds=2, matched=True).rows[0]["mean"]
+        rnd = sweep(m, imgs, (ratio,), ("random",), seeds=2, matched=True).rows[0]["mean"]
+        rows.append({"strategy": strategy, "own_error": own, "random_error": rnd,
+                     "probe": float(c.probe("both") or float("nan")), "knn": float(c.knn("both") or float("nan")),
+                     "probe_ci": c.embedding_metrics.get("linear_probe_both_ci")})
+    return rows
 
 
 def _chart(chart: figures.Chart, png_name: str, key: str):
@@ -140,6 +158,32 @@ elif section == "strategy":
                "neighbours). Compare with this model, at this grid size.")
     st.download_button("Images (PNG)", lambda: figures.png_bytes(figures.strategies_image(ex)),
                        f"strategies_{ratio:.2f}.png", "image/png", icon=":material/download:", key="dl_strat")
+
+    st.subheader("Pretrained with each strategy (the paper's Figure 6)")
+    trio = strategy_series(list_bundled())
+    if len(trio) < 2:
+        st.info("The test above masks one model three ways: it shows how hard each task is, not what each strategy "
+                "teaches. The paper's point is about *pretraining*: grid masking is an easy task that gives worse "
+                "representations, block masking is hard and also worse. Models pretrained with block and grid masks "
+                "(same budget as the random one) are not bundled yet: `bash checkpoints/train_bundled.sh "
+                "fmnist_block75 fmnist_grid75` makes them.")
+    else:
+        rows = _strategy_rows(tuple((s, c["path"]) for s, c in trio.items()),
+                              tuple(_mtime(c["path"]) for c in trio.values()))
+        first = cards.read(next(iter(trio.values())))
+        st.markdown(f"{len(trio)} models that differ only in the masking strategy used in pretraining "
+                    f"({plain(first.preset or '?')}, {'norm-pix' if first.norm_pix_loss else 'pixel'} target, "
+                    f"{first.epochs} epochs, ratio {first.mask_ratio:.2f}).")
+        st.table({"pretrained with": [STRATEGIES[r["strategy"]].label for r in rows],
+                  "error on its own masks": [f"{r['own_error']:.4f}" for r in rows],
+                  "error on random masks": [f"{r['random_error']:.4f}" for r in rows],
+                  "linear probe": [f"{r['probe']:.1%}" + (f" [{r['probe_ci'][0]:.1%}, {r['probe_ci'][1]:.1%}]"
+                                                          if r.get("probe_ci") else "") for r in rows],
+                  "kNN": [f"{r['knn']:.1%}" for r in rows]})
+        st.caption("Errors: shape MSE on hidden patches at the pretraining ratio, 64 bundled test images × 2 seeds "
+                   "(lower = easier task). Probe and kNN: the model cards (cls + mean features, 60k / 10k split, 95% "
+                   "bootstrap intervals).")
+        st.markdown(plain(strategy_verdict(rows)))
 
 # ----------------------------------------------------------------------------- pretraining ratio (Figure 5)
 else:

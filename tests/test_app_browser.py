@@ -204,9 +204,11 @@ def test_mask_ratio_page_draws_its_figures(server):
         page.wait_for_selector(".js-plotly-plot", timeout=240000)
         wait_idle(page, 240)
         n_traces = page.evaluate("() => document.querySelector('.js-plotly-plot').data.length")
-        assert n_traces == 3  # a curve for each of the three strategies; the bands are off until asked for
+        # a curve for each of the three strategies and, dashed, the classical baseline on the same masks; the bands
+        # are off until asked for
+        assert n_traces == 6
         page.get_by_text("Show ± 1 sd bands").click()
-        page.wait_for_function("() => document.querySelector('.js-plotly-plot').data.length === 6", timeout=60000)
+        page.wait_for_function("() => document.querySelector('.js-plotly-plot').data.length === 9", timeout=60000)
         wait_idle(page, 240)
         page.screenshot(path=str(SCREENSHOT_DIR / "ratios_curves.png"))
         page.get_by_text("Pretraining ratio", exact=True).click()

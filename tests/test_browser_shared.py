@@ -27,7 +27,7 @@ def test_a_visitors_text_reaches_other_visitors_as_text_only(shared_server):
         page.goto(url + "/train")
         page.wait_for_selector("text=Pretrain a masked autoencoder", timeout=60000)
         wait_idle(page, 60)
-        page.get_by_test_id("stSelectbox").first.click()
+        page.get_by_role("combobox", name="Data").click()      # (the sidebar's scenes menu is the first select)
         page.get_by_role("option", name="Image folder…").click()
         wait_idle(page, 60)
         box = page.get_by_role("textbox", name="Folder (one subfolder per class)")

@@ -132,7 +132,7 @@ def test_a_new_strategy_is_one_registration_and_both_pages_show_it(checker, app_
     rec = app_page("reconstruct.py")
     assert "Checkerboard" in rec.selectbox(key="mask_strategy").options
     rec.selectbox(key="mask_strategy").set_value("checker").run()
-    assert rec.session_state["mask"] == _checker(1, 7)[0].int().tolist()
+    assert rec.session_state["mask_editor"].mask == _checker(1, 7)[0].int().tolist()
     assert next(b for b in rec.button if b.label == "Re-roll").disabled      # no seed: nothing to re-roll
     ratios = app_page("ratios.py", sw_images=16, sw_seeds=1, ratio_section="strategy")
     shown = [m.value.split(" — ")[0] for m in ratios.markdown if " hidden" in m.value]

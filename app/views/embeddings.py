@@ -215,7 +215,7 @@ with right:
     a.image(to_pil(ds.images[point], 140), caption=f"#{point} {classes[labels[point]]}")
     mask = random_mask(1, cfg.grid_size, 0.75, seed=int(point))[0]
     rec = reconstruct(model, ds.images[point], mask)
-    b.image(to_pil(rec.pasted, 140), caption=f"filled in, 75% hidden: MSE {rec.mse_hidden:.4f}")
+    b.image(to_pil(rec.pasted, 140), caption=f"filled in, 75% hidden: shape MSE {rec.mse_hidden_matched:.4f}")
     nn_idx = nearest_neighbours(feats, feats[point], k=k, exclude_self=True)[0]
     st.markdown(f"**{k} nearest neighbours** in the encoder's {feats.shape[1]}-d space (not the 2-D map)")
     cols = st.columns(4)
@@ -266,9 +266,10 @@ if full.probe(pool) is not None and full.raw_pixel_baseline:
                                                                f"{raw['linear_probe_ci'][1]:.1%}]"
                                                                if raw.get("linear_probe_ci") else "")]})
     diff = em.get(f"linear_probe_{pool}_vs_raw_ci")
-    st.caption("[lo, hi]: 95% bootstrap intervals over the test images. "
-               + (f"Paired difference to raw pixels on the same images: {100 * diff[0]:+.1f} to {100 * diff[1]:+.1f} "
-                  "points on the linear probe." if diff else ""))
+    if any(k.endswith("_ci") for k in em) or diff:
+        st.caption("[lo, hi]: 95% bootstrap intervals over the test images. "
+                   + (f"Paired difference to raw pixels on the same images: {100 * diff[0]:+.1f} to {100 * diff[1]:+.1f} "
+                      "points on the linear probe." if diff else ""))
 
 # ----------------------------------------------------------------------------- fine-tuning
 st.subheader("Linear probe or fine-tuning?")

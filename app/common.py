@@ -522,11 +522,13 @@ def apply_scene(params) -> list:
         source, label = _label_of(ids[sc.model])
         ss["model_source"] = source
         ss["bundled_choice" if source == "Bundled" else "run_choice"] = label
-    if sc.image:
+    if sc.image:  # the image picker keeps one source per channel count: set both, whichever model is in use
         if sc.image[0] == "fm":
-            ss["img_source_1"], ss["img_class"], ss["img_index"] = "Fashion-MNIST", "any", sc.image[1]
+            ss["img_source_1"] = ss["img_source_3"] = "Fashion-MNIST"
+            ss["img_class"], ss["img_index"] = "any", sc.image[1]
         else:
-            ss["img_source_3"], ss["img_photo"] = "Photos", sc.image[1]
+            ss["img_source_1"] = ss["img_source_3"] = "Photos"
+            ss["img_photo"] = sc.image[1]
     for attr, key in (("strategy", "mask_strategy"), ("ratio", "mask_ratio"), ("seed", "mask_seed"),
                       ("point", "emb_point"), ("section", "ratio_section")):
         if getattr(sc, attr) is not None:

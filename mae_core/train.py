@@ -494,6 +494,9 @@ def _prepare(args: TrainArgs, callback) -> Run:
             callback(StepInfo(step, total_steps, start_epoch, float("nan"), 0.0, 0.0, 0.0, 0.0,
                               note=skipped_note(data_desc)))
     probe = ProbeSet(args) if args.probe_every > 0 and is_main(rank) else None
+    if probe is not None:  # the card says how its history's probe scores were measured
+        ckpt.card_base.setdefault("extra", {})["probe_protocol"] = \
+            f"every {args.probe_every} epochs and at the end: {probe.note}"
     return Run(args, s, config, batches, eval_images, augment, gens, ckpt,
                _Pace(args, total_steps, step, elapsed_before), rank, world, is_main(rank), step, start_epoch,
                total_steps, min(0.5, args.warmup_epochs / max(1, args.epochs)), peak_lr, probe)

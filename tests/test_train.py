@@ -254,6 +254,7 @@ def test_probe_every_scores_the_encoder_into_the_history(tmp_path):
     card = pretrain(_args(tmp_path, epochs=3, batch_size=500, probe_every=2, probe_images=(300, 200)))
     probed = [h["epoch"] for h in card["history"] if "probe_both" in h]
     assert probed == [2, 3]
+    assert card["probe_protocol"].startswith("every 2 epochs and at the end: 300 ")
     last = card["history"][-1]
     for k in ("probe_both", "probe_mean", "knn_both"):
         assert 0.1 <= last[k] <= 1.0  # ten classes: better than nothing is >0.1; a fraction, not a percent

@@ -360,6 +360,16 @@ def probe_chart(rows: Sequence[dict], pool: str = "both") -> Chart:
     return ch
 
 
+def probe_epochs_chart(curves: Sequence[tuple]) -> Chart:
+    """Linear probe against pretraining epochs: ``curves = [(name, [(epoch, probe, knn), ...]), ...]``."""
+    ch = Chart("", "pretraining epoch", "linear probe accuracy (%)", legend_title="model", height=340)
+    palette = ("#4f46e5", "#059669", "#d97706", "#dc2626", "#7c3aed", "#0891b2", "#4b5563")
+    for i, (name, pts) in enumerate(curves):
+        if pts:
+            ch.lines.append(Line([p[0] for p in pts], [100 * p[1] for p in pts], name, palette[i % len(palette)]))
+    return ch
+
+
 def _rgba(hex_colour: str, alpha: float) -> str:
     h = hex_colour.lstrip("#")
     r, g, b = (int(h[i:i + 2], 16) for i in (0, 2, 4))

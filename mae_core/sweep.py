@@ -328,3 +328,19 @@ def strategy_verdict(rows: Sequence[dict]) -> str:
             parts.append(f"Unlike the paper, {better} masking probed at least as well as random here: at this scale "
                          "(a 7×7 grid, a short schedule) the paper's finding does not show.")
     return " ".join(parts)
+
+
+def probe_history(card: dict) -> list:
+    """[(epoch, probe_both, knn_both), ...] from a card's training history (``train --probe-every``)."""
+    return [(int(h["epoch"]), float(h["probe_both"]), float(h.get("knn_both", float("nan"))))
+            for h in cards.read(card).history if "probe_both" in h]
+
+
+def last_quarter_gain(points: Sequence[tuple]) -> Optional[float]:
+    """How much the probe rose over the last quarter of training: final score minus the score at the last probe at
+    or before 75% of the epochs (None with fewer than two probes). The issue's bar for "stopped improving": < 0.003."""
+    if len(points) < 2:
+        return None
+    final_epoch, final = points[-1][0], points[-1][1]
+    before = [p for p in points if p[0] <= 0.75 * final_epoch]
+    return final - (before[-1][1] if before else points[0][1])

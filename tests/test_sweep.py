@@ -157,3 +157,16 @@ def test_strategy_series_and_verdict_follow_the_numbers():
     other = strategy_verdict([{"strategy": "random", "own_error": 0.02, "probe": 0.85},
                               {"strategy": "grid", "own_error": 0.01, "probe": 0.86}])
     assert "Unlike the paper, grid masking probed at least as well" in other and "As in the paper" not in other
+
+
+def test_probe_history_and_last_quarter_gain():
+    from mae_core import figures
+    from mae_core.sweep import last_quarter_gain, probe_history
+    card = {"history": [{"epoch": 1, "eval_loss": 0.5}] +
+            [{"epoch": e, "probe_both": p, "knn_both": 0.7} for e, p in ((2, 0.82), (4, 0.84), (6, 0.85), (8, 0.852))]}
+    pts = probe_history(card)
+    assert [p[0] for p in pts] == [2, 4, 6, 8]
+    assert last_quarter_gain(pts) == pytest.approx(0.002)   # epoch 8 vs epoch 6 (the last probe at <= 75%)
+    assert last_quarter_gain(pts[:1]) is None
+    ch = figures.probe_epochs_chart([("a", pts), ("b", [])])
+    assert len(ch.lines) == 1 and list(ch.lines[0].y) == pytest.approx([82, 84, 85, 85.2])

@@ -17,7 +17,8 @@ from mae_core.data import photo_eval_set
 from mae_core.explore import reconstruct
 from mae_core.masking import STRATEGIES, make_mask
 from mae_core.sweep import (BASELINE_PREFIX, baseline_verdict, csv_text, pretraining_grid, probe_table, ratio_series,
-                            ratio_strip, strategy_examples, strategy_series, strategy_verdict, sweep)
+                            ratio_strip, strategy_examples, strategy_series, strategy_verdict, sweep,
+                            last_quarter_gain, probe_history)
 
 RATIOS = tuple(round(0.05 * i, 2) for i in range(1, 20))
 SECTIONS = {"test": "Error against ratio", "strategy": "Strategies compared", "pre": "Pretraining ratio"}
@@ -231,4 +232,14 @@ else:
                                          "mean": "mean of patch tokens"}.get)
             _chart(figures.probe_chart(rows, pool), "probe_vs_ratio.png", "probe")
             st.caption("The small-scale analogue of the paper's Figure 5. Fit on the 60k training images, scored "
-                       "on the 10k test images; the dashed lines are raw pixels scored by the same code.")
+                       "on the 10k test images (error bars: 95% bootstrap intervals where the cards have them); the "
+                       "dashed lines are raw pixels scored by the same code.")
+        curves = [(f"pretrained {float(c['mask_ratio']):.0%}", probe_history(c)) for c in series]
+        if any(len(p) >= 2 for _, p in curves):
+            st.subheader("Had training converged?")
+            _chart(figures.probe_epochs_chart(curves), "probe_vs_epochs.png", "probe_epochs")
+            gains = [(n, last_quarter_gain(p)) for n, p in curves if last_quarter_gain(p) is not None]
+            st.caption("Linear probe (cls + mean, fit on 10,000 training images, scored on 5,000 test images) during "
+                       "pretraining. Gain over the last quarter of training: "
+                       + "; ".join(f"{n}: {100 * g:+.1f} points" for n, g in gains)
+                       + ". Under 0.3 points means the probe had stopped improving at this budget.")

@@ -67,7 +67,8 @@ def reconstruct(model, image01: torch.Tensor, mask) -> Reconstruction:
     mse_v = float(per_patch[~hidden].mean()) if (~hidden).any() else float("nan")
     mse_m = mse_h
     if not c.norm_pix_loss and hidden.any():  # a norm-pix model's error is already the matched one
-        mse_m = float(model.reconstruct_pixels(x01, m.to(device), matched=True)[2][0][hidden].mean())
+        matched = model.pixels_from_pred(out.pred, x01, matched=True)[1][0]   # same forward pass, re-scaled
+        mse_m = float(matched[hidden].mean())
     return Reconstruction(original=x01[0].cpu(), masked=masked[0].cpu(), reconstruction=rec[0].cpu(),
                           pasted=pasted[0].cpu(), mask=hidden.cpu().numpy(),
                           error_map=per_patch.view(c.grid_size, c.grid_size).cpu().numpy(),

@@ -31,7 +31,7 @@ def evaluate(model, images01: torch.Tensor, mask_ratio: float = 0.75, seed: int 
         tot_loss += float(out.loss) * float(m.sum())
         tot_pix += float((per_patch * m).sum())
         if not model.config.norm_pix_loss:
-            per_patch = model.reconstruct_pixels(x01, mask, matched=True)[2]
+            per_patch = model.pixels_from_pred(out.pred, x01, matched=True)[1]
         tot_match += float((per_patch * m).sum())
         tot_n += float(m.sum())
         if baseline:

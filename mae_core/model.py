@@ -303,13 +303,20 @@ class MaskedAutoencoderViT(nn.Module):
         per-patch MSE against the input in those units (N, L)). The one place that turns predictions back
         into pixels for metrics and pictures alike.
 
-        ``matched=True`` gives every model the norm-pix treatment: a pixel-target model's predicted patches are
-        first normalised by their own mean and std, then all models' patches take the true patch's mean and std.
-        The error then measures the *shape* of each patch only, the same way for both kinds of model, so a
-        norm-pix model's error (which always uses the true statistics) can be compared with a pixel model's."""
+        ``matched=True`` gives every model the norm-pix treatment (see ``pixels_from_pred``), so a norm-pix model's
+        error (which always uses the true statistics) can be compared with a pixel model's."""
         x = self.normalize(imgs01)
         out = self(x, mask=mask)
-        pred = out.pred
+        rec01, per_patch = self.pixels_from_pred(out.pred, imgs01, x, matched)
+        return out, rec01, per_patch
+
+    def pixels_from_pred(self, pred: torch.Tensor, imgs01: torch.Tensor, x: Optional[torch.Tensor] = None,
+                         matched: bool = False):
+        """Predictions (N, L, D) -> (images in [0, 1] pixel units, per-patch MSE against ``imgs01``). ``matched``:
+        a pixel-target model's predicted patches are first normalised by their own mean and std, then every
+        model's patches take the true patch's mean and std, so the error measures each patch's *shape* only, the
+        same way for both kinds of model."""
+        x = self.normalize(imgs01) if x is None else x
         if matched and not self.config.norm_pix_loss:
             mean, std = patch_norm_stats(pred)
             mean_t, std_t = patch_norm_stats(self.patchify(x))
@@ -317,8 +324,7 @@ class MaskedAutoencoderViT(nn.Module):
         else:
             rec = self.pred_to_images(pred, x)
         rec01 = self.denormalize(rec)
-        per_patch = ((self.patchify(rec01) - self.patchify(imgs01)) ** 2).mean(-1)
-        return out, rec01, per_patch
+        return rec01, ((self.patchify(rec01) - self.patchify(imgs01)) ** 2).mean(-1)
 
     def mask_to_pixels(self, mask: torch.Tensor) -> torch.Tensor:
         """(N, L) patch mask -> (N, C, H, W) bool pixel mask."""

@@ -534,7 +534,7 @@ def apply_scene(params) -> list:
         if getattr(sc, attr) is not None:
             ss[key] = getattr(sc, attr)
     if sc.ratio is not None:
-        ss["strat_ratio"] = sc.ratio
+        ss["strat_ratio"] = max(0.05, sc.ratio)  # the strategies slider starts at 0.05
     if sc.mask is not None:
         ss["scene_mask"] = sc.mask
     elif sc.strategy or sc.ratio is not None or sc.seed is not None:

@@ -103,7 +103,7 @@ def parse(params: Mapping[str, str], models: Mapping[str, int], photos=(), n_fmn
                 v = conv(params[key])
                 if not ok(v):
                     raise ValueError
-                setattr(sc, attr, round(v, 2) if attr == "ratio" else v)
+                setattr(sc, attr, round(round(v * 20) / 20, 2) if attr == "ratio" else v)  # ratios on the sliders' 0.05 grid
             except (TypeError, ValueError):
                 drop(key, f"expected {what}")
     sec = params.get("sec")

@@ -37,6 +37,7 @@ def test_parse_keeps_good_values_and_explains_each_bad_one():
     stale = parse({"m": "photo64_r75", "mask": encode_mask([1] * 49)}, MODELS)
     assert stale.model == "photo64_r75" and stale.mask is None and "64 cells" in stale.notices[0]
     assert parse({"img": "ph:astronaut", "r": "0.5"}, MODELS, photos=("astronaut",)).image == ("ph", "astronaut")
+    assert parse({"r": "0.73"}, MODELS).ratio == 0.75                   # snapped to the sliders' 0.05 grid
 
 
 def test_to_params_round_trips_through_parse():

@@ -65,3 +65,13 @@ def copy_run(stem: Path, dest: Path) -> Path:
     for f in stem.parent.glob(stem.name + ".*"):
         shutil.copy2(f, dest / f.name)
     return dest / stem.name
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A real `streamlit run` of the app for a browser test module, with its own cache and runs folders."""
+    from browser import streamlit_server
+    env = {"MAE_CACHE_DIR": str(tmp_path_factory.mktemp("cache")), "MAE_RUNS_DIR": str(tmp_path_factory.mktemp("runs")),
+           "OMP_NUM_THREADS": "1"}
+    with streamlit_server(env) as url:
+        yield url

@@ -7,17 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from browser import SCREENSHOT_DIR, browser_page, streamlit_server, wait_idle
+from browser import SCREENSHOT_DIR, browser_page, wait_idle
 
 pytestmark = pytest.mark.browser  # a real server and chromium: minutes
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    cache = tmp_path_factory.mktemp("cache")
-    runs = tmp_path_factory.mktemp("runs")
-    with streamlit_server({"MAE_CACHE_DIR": str(cache), "MAE_RUNS_DIR": str(runs), "OMP_NUM_THREADS": "1"}) as url:
-        yield url
 
 
 def _hidden_count(page) -> int:

@@ -3,17 +3,9 @@ import re
 
 import pytest
 
-from browser import SCREENSHOT_DIR, browser_page, streamlit_server, wait_idle
+from browser import SCREENSHOT_DIR, browser_page, wait_idle
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    env = {"MAE_CACHE_DIR": str(tmp_path_factory.mktemp("cache")), "MAE_RUNS_DIR": str(tmp_path_factory.mktemp("runs")),
-           "OMP_NUM_THREADS": "1"}
-    with streamlit_server(env) as url:
-        yield url
 
 
 def _open(page, url):

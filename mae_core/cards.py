@@ -56,6 +56,7 @@ class ModelCard:
     history: list = field(default_factory=list)         # one record per epoch end
     embedding_metrics: dict = field(default_factory=dict)  # knn_<pool>, linear_probe_<pool>, protocol
     raw_pixel_baseline: dict = field(default_factory=dict)
+    finetune: dict = field(default_factory=dict)        # python -m mae_core.finetune ... --card: probe vs tuning
     extra: dict = field(default_factory=dict)           # keys this schema does not know (older or newer cards)
 
     @classmethod

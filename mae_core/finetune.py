@@ -234,6 +234,9 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--out", default=None, help="write the results as JSON here")
+    p.add_argument("--card", action="store_true",
+                   help="also store the results in the checkpoint's model card (its 'finetune' entry), where the "
+                        "Embeddings page shows them; our own checkpoints only")
     a = p.parse_args(argv)
     if a.epochs < 1 or a.train_images < 10 or a.batch_size < 1:
         p.error("--epochs, --batch-size must be positive and --train-images at least 10")
@@ -242,6 +245,7 @@ def main(argv=None) -> int:
                         batch_size=a.batch_size, lr=a.lr, seed=a.seed, threads=a.threads, out=a.out)
     from .checkpoints import CheckpointError
     try:
+        card_path = own_card_path(args.checkpoint) if a.card else None
         res = run(args)
     except (FinetuneError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -250,7 +254,30 @@ def main(argv=None) -> int:
         from .checkpoints import atomic_write_json
         atomic_write_json(args.out, res)
         print("->", args.out)
+    if card_path is not None:
+        store_in_card(card_path, res)
+        print("->", card_path)
     return 0
+
+
+def own_card_path(checkpoint: str):
+    """The model card (``.json`` beside the ``.safetensors``) of one of our own checkpoints, or FinetuneError."""
+    from .checkpoints import _stem, resolve
+    path = resolve(checkpoint)
+    card = _stem(path).with_suffix(".json")
+    if path.is_dir() or not _stem(path).with_suffix(".safetensors").exists() or not card.exists():
+        raise FinetuneError(f"--card needs one of our own checkpoints (a .safetensors file with its .json card); "
+                            f"{checkpoint} is not one")
+    return card
+
+
+def store_in_card(card_path, res: dict) -> None:
+    """Write a ``run`` result into the card's ``finetune`` entry (atomically; the rest of the card kept)."""
+    from .cards import read
+    from .checkpoints import atomic_write_json
+    card = read(card_path)
+    card.finetune = res
+    atomic_write_json(card_path, card.to_dict())
 
 
 if __name__ == "__main__":

@@ -55,6 +55,16 @@ def test_cli_writes_results_and_refuses_bad_input(tmp_path, capsys):
     assert main([str(ck) + ".safetensors", "--modes", "probe", "--data", "fashion-mnist-subset", "--train-images",
                  "200", "--test-images", "200", "--epochs", "1", "--out", str(out)]) == 0
     assert json.loads(out.read_text())["rows"][0]["mode"] == "probe"
+    card_before = json.loads((tmp_path / "micro.json").read_text())
+    assert main([str(ck), "--modes", "probe", "--data", "fashion-mnist-subset", "--train-images", "200",
+                 "--test-images", "200", "--epochs", "1", "--card"]) == 0
+    card = json.loads((tmp_path / "micro.json").read_text())
+    assert card["finetune"]["rows"][0]["mode"] == "probe" and card["name"] == card_before["name"] == "micro"
+    from mae_core.checkpoints import load_model
+    assert load_model(str(ck))[1]["finetune"]["checkpoint"] == "micro"       # what the Embeddings page reads
+    (tmp_path / "hf").mkdir()
+    assert main([str(tmp_path / "hf"), "--modes", "probe", "--data", "fashion-mnist-subset", "--card"]) == 2
+    assert "--card needs one of our own checkpoints" in capsys.readouterr().err
     assert main([str(ck) + ".safetensors", "--modes", "probe,wrong", "--data", "fashion-mnist-subset"]) == 2
     assert "unknown mode 'wrong'" in capsys.readouterr().err
     assert main([str(tmp_path / "missing.safetensors"), "--data", "fashion-mnist-subset"]) == 2

@@ -25,6 +25,14 @@ from mae_core import cards, policy, uploads, zoo  # noqa: E402
 RUNS_DIR = Path(os.environ.get("MAE_RUNS_DIR", ROOT / "runs"))
 
 
+@st.cache_resource
+def registry():
+    """One registry of training runs per server process: runs survive reloads; limits come from the server's
+    policy. The in-app fine-tune borrows a slot from it, so it counts against the same limits."""
+    from mae_core.worker import JobRegistry
+    return JobRegistry()
+
+
 def read_only() -> bool:
     """MAE_READ_ONLY, read at each run (the operator's setting; enforced again inside mae_core)."""
     return policy.current().read_only

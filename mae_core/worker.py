@@ -13,6 +13,7 @@ name already in use gets a numbered suffix, so two runs never write to the same 
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import re
@@ -233,6 +234,7 @@ class JobRegistry:
     def __init__(self, max_running: Optional[int] = None, per_owner: Optional[int] = None):
         self._jobs: dict[str, TrainingJob] = {}
         self._queue: list[TrainingJob] = []
+        self._borrowed: dict[object, Optional[str]] = {}   # slots held by work in a caller's thread -> owner
         self._lock = threading.RLock()
         self._max_running = max_running
         self._per_owner = per_owner
@@ -263,9 +265,9 @@ class JobRegistry:
         policy.require_writable("training")
         with self._lock:
             if owner is not None:
-                mine = [j for j in self._jobs.values() if j.owner == owner and j.pending]
-                if len(mine) >= self.per_owner:
-                    raise RunNotAllowed(f"you already have {len(mine)} run(s) training or waiting (the limit per "
+                mine = self._owned(owner)
+                if mine >= self.per_owner:
+                    raise RunNotAllowed(f"you already have {mine} run(s) training or waiting (the limit per "
                                         f"visitor is {self.per_owner}); stop one first")
             if any(j.pending and Path(j.args.out).resolve() == Path(args.out).resolve() for j in self._jobs.values()):
                 raise RunNotAllowed(f"a run writing to {Path(args.out).name} is already training")
@@ -276,11 +278,43 @@ class JobRegistry:
         self._dispatch()
         return job
 
+    def _owned(self, owner: str) -> int:
+        """Runs (queued or training) and borrowed slots this owner holds."""
+        return (sum(j.owner == owner and j.pending for j in self._jobs.values())
+                + sum(o == owner for o in self._borrowed.values()))
+
+    def _running(self) -> int:
+        return sum(j.occupies_slot for j in self._jobs.values()) + len(self._borrowed)
+
+    @contextlib.contextmanager
+    def slot(self, owner: Optional[str], what: str = "this"):
+        """Hold one of the server's running slots for heavy work done in the caller's thread (the in-app
+        fine-tune): it counts against MAE_MAX_RUNNING and the visitor's run limit like a training run, and queued
+        runs start when it is released. Raises ``RunNotAllowed`` at once (it does not wait) when the server has
+        no free slot, runs are waiting in the queue, or the visitor already has their limit of runs."""
+        token = object()
+        with self._lock:
+            if owner is not None and self._owned(owner) >= self.per_owner:
+                raise RunNotAllowed(f"you already have a run training or waiting (the limit per visitor is "
+                                    f"{self.per_owner}); {what} can start when it ends")
+            running, waiting = self._running(), sum(j.snapshot().status == "queued" for j in self._queue)
+            if running >= self.max_running or waiting:
+                raise RunNotAllowed(f"the server is busy: {running} of its {self.max_running} training slot(s) in "
+                                    f"use" + (f" and {waiting} run(s) waiting" if waiting else "")
+                                    + f"; try {what} again when one ends")
+            self._borrowed[token] = owner
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._borrowed.pop(token, None)
+            self._dispatch()
+
     def _dispatch(self):
-        """Start queued runs while the server has free slots (called on start and when a run ends)."""
+        """Start queued runs while the server has free slots (called on start and when a run or a slot ends)."""
         with self._lock:
             self._queue = [j for j in self._queue if j.snapshot().status == "queued"]
-            running = sum(j.occupies_slot for j in self._jobs.values())
+            running = self._running()
             while self._queue and running < self.max_running:
                 job = self._queue.pop(0)
                 with job._lock:

@@ -61,3 +61,18 @@ def test_tsne_map_says_which_engine_made_it(app_page):
     assert any("300 points · t-SNE (exact forces, perplexity 30) of 384-d both features" in c.value
                for c in app.caption), [c.value for c in app.caption]
     assert not app.exception
+
+
+def test_quick_fine_tune_waits_for_a_free_slot_on_a_busy_server(at, monkeypatch):
+    """The in-app fine-tune borrows one of the server's training slots: with every slot taken it says so and runs
+    nothing."""
+    import sys
+    monkeypatch.setenv("MAE_MAX_RUNNING", "1")
+    reg = sys.modules["common"].registry()          # the page's own (cached) registry
+    with reg.slot("someone else", "a run"):
+        at.button(key="ft_run").click().run()
+        warn = " ".join(w.value for w in at.warning)
+        assert "Not now: the server is busy: 1 of its 1 training slot(s) in use; try the fine-tune again" in warn
+        assert not any("Quick run:" in c.value for c in at.caption)
+    assert not at.exception
+    assert reg._running() == 0

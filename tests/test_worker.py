@@ -79,6 +79,35 @@ def test_registry_refuses_two_runs_into_one_file_and_queues_too_many(tmp_path):
         _wait(job)
 
 
+def test_a_borrowed_slot_counts_like_a_run_and_releases_the_queue(tmp_path):
+    reg = JobRegistry(max_running=1, per_owner=1)
+    with reg.slot("ann", "the fine-tune"):
+        with pytest.raises(RunNotAllowed, match=r"the server is busy: 1 of its 1 training slot\(s\) in use; try "
+                                                r"the fine-tune again"):
+            with reg.slot("bob", "the fine-tune"):
+                pass
+        with pytest.raises(RunNotAllowed, match="you already have a run training or waiting"):
+            with reg.slot("ann"):
+                pass
+        with pytest.raises(RunNotAllowed, match="you already have 1 run"):
+            reg.start(_args(tmp_path, epochs=1), owner="ann")
+        job = reg.start(_args(tmp_path, epochs=1), owner="bob")
+        assert job.snapshot().status == "queued"                        # waits for the borrowed slot
+        with pytest.raises(RunNotAllowed, match="and 1 run\\(s\\) waiting"):
+            with reg.slot("cid"):
+                pass
+    try:
+        assert job.snapshot().status in ("starting", "running", "finished")   # released: the queue moved on
+    finally:
+        job.stop()
+        _wait(job)
+    with pytest.raises(ValueError):                                    # an error inside still frees the slot
+        with reg.slot("ann"):
+            raise ValueError("boom")
+    with reg.slot("ann"):
+        pass
+
+
 def test_epoch_estimate_is_positive_and_says_where_it_trains(tmp_path):
     from mae_core.train import describe_device
     sec = estimate_seconds_per_epoch(_args(tmp_path))

@@ -9,7 +9,8 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from common import error, get_model, model_chosen, model_id, model_picker, plain, scene_to_url, server_path_input
+from common import (error, get_model, model_chosen, model_id, model_picker, plain, registry, scene_to_url,
+                    server_path_input, visitor_id)
 
 from mae_core import cards, zoo
 from mae_core.checkpoints import CheckpointError
@@ -19,6 +20,7 @@ from mae_core.embed import TSNE_ENGINE_NAMES, encode, project, raw_pixels, score
 from mae_core.explore import reconstruct
 from mae_core.figures import to_pil
 from mae_core.metrics import nearest_neighbours, scores
+from mae_core.worker import RunNotAllowed
 from mae_core.masking import random_mask
 
 PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f",
@@ -292,11 +294,15 @@ if cfg.in_chans == 1 and cfg.img_size == 28 and st.button("Run a quick fine-tune
     bar = st.progress(0.0, text="Fine-tuning…")
     modes = ("probe", "last-1", "full", "scratch")
     try:
-        res = finetune_run(FinetuneArgs(checkpoint=model_path, modes=modes, data="fashion-mnist-subset",
-                                        train_images=800, test_images=1000, epochs=3, batch_size=64, lr=2e-3),
-                           progress=lambda m, f: bar.progress((modes.index(m) + f) / len(modes),
-                                                              text=f"Fine-tuning: {m}"),
-                           log=lambda *a: None)
+        with registry().slot(visitor_id(), "the fine-tune"):   # counts against the server's training limits
+            res = finetune_run(FinetuneArgs(checkpoint=model_path, modes=modes, data="fashion-mnist-subset",
+                                            train_images=800, test_images=1000, epochs=3, batch_size=64, lr=2e-3),
+                               progress=lambda m, f: bar.progress((modes.index(m) + f) / len(modes),
+                                                                  text=f"Fine-tuning: {m}"),
+                               log=lambda *a: None)
+    except RunNotAllowed as e:
+        bar.empty()
+        st.warning(f"Not now: {e}.", icon=":material/hourglass_top:")
     except (FinetuneError, CheckpointError) as e:
         error("", e)
     else:

@@ -7,14 +7,14 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from common import (RUNS_DIR, error, guarded, server_path_input, is_operator, plain, read_only, remember_visitor,
-                    scene_to_url, visitor_id)
+from common import (RUNS_DIR, error, guarded, server_path_input, is_operator, plain, read_only, registry,
+                    remember_visitor, scene_to_url, visitor_id)
 
 from mae_core import policy
 from mae_core.figures import training_strip
 from mae_core.data import DataError, find_fashion_mnist
 from mae_core.train import TrainArgs, describe_device
-from mae_core.worker import JobRegistry, RunNotAllowed, estimate_seconds_per_epoch
+from mae_core.worker import RunNotAllowed, estimate_seconds_per_epoch
 
 PRESETS = {"mae_fmnist_micro": "Micro · 0.1M",
            "mae_fmnist_tiny": "Tiny · 3.1M",
@@ -22,12 +22,6 @@ PRESETS = {"mae_fmnist_micro": "Micro · 0.1M",
 PRESET_HELP = ("Parameters in millions. Micro and tiny: 28 px greyscale, 7×7 patches of 4 px; micro learns "
                "recognisable reconstructions in about 2 minutes on 2 CPU cores, tiny is about 10x slower per image "
                "and learns better features. Photo: 64 px RGB, 8×8 patches of 8 px.")
-
-
-@st.cache_resource
-def registry() -> JobRegistry:
-    """One registry per server process: runs survive reloads; limits come from the server's policy."""
-    return JobRegistry()
 
 
 @st.cache_data(show_spinner="Timing a few training steps…", max_entries=32)

@@ -36,22 +36,18 @@ _HTML = """
 </div>
 """
 
-# The painter fills its column (CSS width 100%, square by aspect-ratio, capped by data.max_px), so every cell is
-# reachable at any window size. Keyboard: arrows move a cursor cell, Space/Enter toggles it (each toggle is one
-# stroke, sent at once), Home/End jump to the first/last cell.
-_JS = """
-export default function(component) {
-  const { data, setTriggerValue, parentElement } = component;
+# What the painter and the patch picker share: the grid over the image, a cell under the pointer, arrow keys.
+_GRID_JS = """
+function gridSetup(parentElement, data, pixelated, firstCursor) {
   const wrap = parentElement.querySelector('.mae-wrap');
   const root = parentElement.querySelector('.mae-painter');
   const hint = parentElement.querySelector('.mae-hint');
   const g = data.grid;
-  const mask = Array.from(data.mask, v => (v ? 1 : 0));
   wrap.style.maxWidth = data.max_px + 'px';
   root.style.gridTemplateColumns = `repeat(${g}, 1fr)`;
   root.style.gridTemplateRows = `repeat(${g}, 1fr)`;
   root.style.backgroundImage = `url(${data.image})`;
-  root.classList.toggle('pixelated', !!data.pixelated);
+  root.classList.toggle('pixelated', pixelated);
   if (root.children.length !== g * g) {
     root.replaceChildren();
     for (let i = 0; i < g * g; i++) {
@@ -61,10 +57,36 @@ export default function(component) {
       c.setAttribute('role', 'gridcell');
       root.appendChild(c);
     }
-    root.dataset.cursor = '0';
+    root.dataset.cursor = String(firstCursor);
   }
-  const cells = Array.from(root.children);
-  let cursor = Math.min(g * g - 1, Number(root.dataset.cursor || 0));
+  const cursor = Math.max(0, Math.min(g * g - 1, Number(root.dataset.cursor || 0)));
+  return { root, hint, g, cells: Array.from(root.children), cursor };
+}
+function cellAt(root, g, e) {
+  const r = root.getBoundingClientRect();
+  const col = Math.floor((e.clientX - r.left) / r.width * g);
+  const row = Math.floor((e.clientY - r.top) / r.height * g);
+  return (col < 0 || row < 0 || col >= g || row >= g) ? -1 : row * g + col;
+}
+function movedCursor(cursor, g, key) {  // the cell an arrow/Home/End key moves to, or -1 for any other key
+  const r = Math.floor(cursor / g), c = cursor % g;
+  const moves = { ArrowLeft: [r, c - 1], ArrowRight: [r, c + 1], ArrowUp: [r - 1, c], ArrowDown: [r + 1, c],
+                  Home: [0, 0], End: [g - 1, g - 1] };
+  if (!(key in moves)) return -1;
+  const [nr, nc] = moves[key];
+  return Math.max(0, Math.min(g - 1, nr)) * g + Math.max(0, Math.min(g - 1, nc));
+}
+"""
+
+# The painter fills its column (CSS width 100%, square by aspect-ratio, capped by data.max_px), so every cell is
+# reachable at any window size. Keyboard: arrows move a cursor cell, Space/Enter toggles it (each toggle is one
+# stroke, sent at once), Home/End jump to the first/last cell.
+_JS = _GRID_JS + """
+export default function(component) {
+  const { data, setTriggerValue, parentElement } = component;
+  const { root, hint, g, cells, cursor: start } = gridSetup(parentElement, data, !!data.pixelated, 0);
+  const mask = Array.from(data.mask, v => (v ? 1 : 0));
+  let cursor = start;
   const show = () => {
     cells.forEach((c, i) => {
       c.classList.toggle('hidden', mask[i] === 1);
@@ -75,18 +97,12 @@ export default function(component) {
       `arrow keys + space`;
   };
   show();
-  const cellAt = (e) => {
-    const r = root.getBoundingClientRect();
-    const col = Math.floor((e.clientX - r.left) / r.width * g);
-    const row = Math.floor((e.clientY - r.top) / r.height * g);
-    return (col < 0 || row < 0 || col >= g || row >= g) ? -1 : row * g + col;
-  };
   let mode = null;
   const setCell = (i) => {
     if (i >= 0 && mask[i] !== mode) { mask[i] = mode; cells[i].classList.toggle('hidden', mode === 1); }
   };
   root.onpointerdown = (e) => {
-    const i = cellAt(e);
+    const i = cellAt(root, g, e);
     if (i < 0) return;
     e.preventDefault();
     root.focus({ preventScroll: true });
@@ -95,7 +111,7 @@ export default function(component) {
     setCell(i);
     try { root.setPointerCapture(e.pointerId); } catch (err) {}
   };
-  root.onpointermove = (e) => { if (mode !== null) setCell(cellAt(e)); };
+  root.onpointermove = (e) => { if (mode !== null) setCell(cellAt(root, g, e)); };
   const finish = () => {
     if (mode === null) return;
     mode = null;
@@ -106,15 +122,9 @@ export default function(component) {
   root.onpointercancel = finish;
   root.onlostpointercapture = finish;
   root.onkeydown = (e) => {
-    const r = Math.floor(cursor / g), c = cursor % g;
-    const moves = { ArrowLeft: [r, c - 1], ArrowRight: [r, c + 1], ArrowUp: [r - 1, c], ArrowDown: [r + 1, c],
-                    Home: [0, 0], End: [g - 1, g - 1] };
-    if (e.key in moves) {
-      const [nr, nc] = moves[e.key];
-      cursor = Math.max(0, Math.min(g - 1, nr)) * g + Math.max(0, Math.min(g - 1, nc));
-      root.dataset.cursor = String(cursor);
-      show();
-      e.preventDefault();
+    const next = movedCursor(cursor, g, e.key);
+    if (next >= 0) {
+      cursor = next; root.dataset.cursor = String(cursor); show(); e.preventDefault();
     } else if (e.key === ' ' || e.key === 'Enter') {
       mask[cursor] = mask[cursor] ? 0 : 1;
       show();
@@ -150,48 +160,27 @@ def painted_cells(key: str = "painter"):
 
 # The patch picker: the same grid over an image, but a click (or Enter on the keyboard cursor) picks one patch,
 # sent at once as a trigger value. Used to choose the query patch of an attention map.
-_PICK_JS = """
+_PICK_JS = _GRID_JS + """
 export default function(component) {
   const { data, setTriggerValue, parentElement } = component;
-  const wrap = parentElement.querySelector('.mae-wrap');
-  const root = parentElement.querySelector('.mae-painter');
-  const hint = parentElement.querySelector('.mae-hint');
-  const g = data.grid;
-  wrap.style.maxWidth = data.max_px + 'px';
-  root.style.gridTemplateColumns = `repeat(${g}, 1fr)`;
-  root.style.gridTemplateRows = `repeat(${g}, 1fr)`;
-  root.style.backgroundImage = `url(${data.image})`;
+  const { root, hint, g, cells, cursor: start } = gridSetup(parentElement, data, true,
+                                                           data.selected >= 0 ? data.selected : 0);
+  let cursor = start;
   root.style.cursor = 'pointer';
-  root.classList.toggle('pixelated', true);
-  if (root.children.length !== g * g) {
-    root.replaceChildren();
-    for (let i = 0; i < g * g; i++) {
-      const c = document.createElement('div');
-      c.className = 'mae-cell';
-      c.style.boxShadow = 'none';
-      root.appendChild(c);
-    }
-    root.dataset.cursor = String(data.selected >= 0 ? data.selected : 0);
-  }
-  const cells = Array.from(root.children);
-  let cursor = Number(root.dataset.cursor || 0);
+  cells.forEach(c => { c.style.boxShadow = 'none'; });
   const show = () => cells.forEach((c, i) => c.classList.toggle('cursor', i === cursor));
   hint.textContent = data.hint || '';
   show();
   root.onclick = (e) => {
-    const r = root.getBoundingClientRect();
-    const col = Math.floor((e.clientX - r.left) / r.width * g), row = Math.floor((e.clientY - r.top) / r.height * g);
-    if (col < 0 || row < 0 || col >= g || row >= g) return;
-    cursor = row * g + col; root.dataset.cursor = String(cursor); show();
+    const i = cellAt(root, g, e);
+    if (i < 0) return;
+    cursor = i; root.dataset.cursor = String(cursor); show();
     setTriggerValue('cell', cursor);
   };
   root.onkeydown = (e) => {
-    const r = Math.floor(cursor / g), c = cursor % g;
-    const moves = { ArrowLeft: [r, c - 1], ArrowRight: [r, c + 1], ArrowUp: [r - 1, c], ArrowDown: [r + 1, c] };
-    if (e.key in moves) {
-      const [nr, nc] = moves[e.key];
-      cursor = Math.max(0, Math.min(g - 1, nr)) * g + Math.max(0, Math.min(g - 1, nc));
-      root.dataset.cursor = String(cursor); show(); e.preventDefault();
+    const next = movedCursor(cursor, g, e.key);
+    if (next >= 0) {
+      cursor = next; root.dataset.cursor = String(cursor); show(); e.preventDefault();
     } else if (e.key === 'Enter' || e.key === ' ') {
       e.preventDefault(); setTriggerValue('cell', cursor);
     }

@@ -74,12 +74,16 @@ def parse(params: Mapping[str, str], models: Mapping[str, int], photos=(), n_fmn
 
     def drop(key, why):
         sc.notices.append(f"Ignored {key}={str(params.get(key))[:24]!r} from the link: {why}.")
-    m = params.get("m")
-    if m is not None:
-        if m in models:
-            sc.model = m
-        else:
-            drop("m", "no such model on this server")
+    for key, attr, allowed, why in (("m", "model", models, "no such model on this server"),
+                                    ("cmp", "compare", models, "no such model on this server"),
+                                    ("st", "strategy", STRATEGIES, "strategies are " + ", ".join(STRATEGIES)),
+                                    ("sec", "section", SECTIONS, "sections are " + ", ".join(SECTIONS))):
+        v = params.get(key)
+        if v is not None:
+            if v in allowed:
+                setattr(sc, attr, v)
+            else:
+                drop(key, why)
     img = params.get("img")
     if img is not None:
         kind, _, val = img.partition(":")
@@ -89,12 +93,6 @@ def parse(params: Mapping[str, str], models: Mapping[str, int], photos=(), n_fmn
             sc.image = ("ph", val)
         else:
             drop("img", f"expected fm:0..{n_fmnist - 1} or ph:NAME of a bundled photo")
-    st_ = params.get("st")
-    if st_ is not None:
-        if st_ in STRATEGIES:
-            sc.strategy = st_
-        else:
-            drop("st", "strategies are " + ", ".join(STRATEGIES))
     for key, attr, conv, ok, what in (("r", "ratio", float, lambda v: 0 <= v <= 0.95, "a ratio from 0 to 0.95"),
                                       ("s", "seed", int, lambda v: 0 <= v <= 10**6, "a seed from 0 to 1,000,000"),
                                       ("pt", "point", int, lambda v: v >= 0, "an image number")):
@@ -106,18 +104,6 @@ def parse(params: Mapping[str, str], models: Mapping[str, int], photos=(), n_fmn
                 setattr(sc, attr, round(round(v * 20) / 20, 2) if attr == "ratio" else v)  # ratios on the sliders' 0.05 grid
             except (TypeError, ValueError):
                 drop(key, f"expected {what}")
-    sec = params.get("sec")
-    if sec is not None:
-        if sec in SECTIONS:
-            sc.section = sec
-        else:
-            drop("sec", "sections are " + ", ".join(SECTIONS))
-    cmp = params.get("cmp")
-    if cmp is not None:
-        if cmp in models:
-            sc.compare = cmp
-        else:
-            drop("cmp", "no such model on this server")
     if params.get("mask") is not None:
         n = models.get(sc.model) if sc.model else None
         try:

@@ -8,21 +8,24 @@ import pytest
 from mae_core.checkpoints import CHECKPOINT_DIR, list_bundled, load_model
 from mae_core.data import find_fashion_mnist, load_fashion_mnist, load_fashion_mnist_subset
 from mae_core.metrics import evaluate
+from mae_core.sweep import ratio_series
 
 CARDS = {c["name"]: c for c in list_bundled()}
 FMNIST = {n: c for n, c in CARDS.items() if (c.get("data") or {}).get("name") == "Fashion-MNIST"}
-SERIES = {n: c for n, c in FMNIST.items() if not c.get("norm_pix_loss")}
+SERIES = ratio_series(list(FMNIST.values()))   # the models the Mask ratios page compares (paper Fig. 5)
 
 
 def test_the_bundle_is_complete():
-    assert sorted(float(c["mask_ratio"]) for c in SERIES.values()) == [0.25, 0.5, 0.75, 0.9]
+    random = [c for c in FMNIST.values() if c.get("mask_strategy", "random") == "random"]
+    assert {0.25, 0.5, 0.75, 0.9} <= {float(c["mask_ratio"]) for c in random}
     assert [n for n, c in FMNIST.items() if c.get("norm_pix_loss") and float(c["mask_ratio"]) == 0.75]
     assert [n for n, c in CARDS.items() if c["config"]["in_chans"] == 3]  # the photo model
-    # the ratio series differs in the ratio only: same architecture, same budget, pixel target
-    configs = {json.dumps(c["config"], sort_keys=True) for c in SERIES.values()}
-    assert len(configs) == 1
-    assert len({(c["epochs"], c["train_args"]["batch_size"], c["train_args"]["lr"]) for c in SERIES.values()}) == 1
-    g = next(iter(SERIES.values()))["config"]
+    # the series the page shows differs in the ratio only: same architecture, target, budget and schedule
+    assert len(SERIES) >= 3 and len({float(c["mask_ratio"]) for c in SERIES}) == len(SERIES)
+    assert len({json.dumps(c["config"], sort_keys=True) for c in SERIES}) == 1
+    assert len({(c["epochs"], c["train_args"]["batch_size"], c["train_args"]["lr"],
+                 c["train_args"].get("warmup_epochs")) for c in SERIES}) == 1
+    g = SERIES[0]["config"]
     assert g["img_size"] // g["patch_size"] >= 7  # fine enough to paint and to sweep ratios on
 
 

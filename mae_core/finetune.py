@@ -69,7 +69,7 @@ class Classifier(nn.Module):
         nn.init.zeros_(self.head.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.fc_norm(self.mae.encode(x, pool="mean")))
+        return self.head(self.fc_norm(self.mae.features(x, pool="mean")))   # not encode(): that one has no grad
 
 
 def parse_mode(mode: str, depth: int) -> tuple:

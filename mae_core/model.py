@@ -439,8 +439,12 @@ class MaskedAutoencoderViT(nn.Module):
 
     @torch.no_grad()
     def encode(self, imgs: torch.Tensor, mask=None, pool: str = "cls") -> torch.Tensor:
-        """Encoder features: pool='cls' (cls token), 'mean' (mean of visible patch tokens) or 'both'
-        (the two concatenated). Without a mask the encoder sees every patch."""
+        """Encoder features, without gradients (embeddings, probes): pool='cls' (cls token), 'mean' (mean of
+        visible patch tokens) or 'both' (the two concatenated). Without a mask the encoder sees every patch."""
+        return self.features(imgs, mask, pool)
+
+    def features(self, imgs: torch.Tensor, mask=None, pool: str = "cls") -> torch.Tensor:
+        """``encode`` with gradients, for fine-tuning the encoder."""
         self._check_imgs(imgs)
         n, L = imgs.shape[0], self.config.num_patches
         if mask is None:

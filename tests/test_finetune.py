@@ -31,6 +31,21 @@ def test_each_mode_trains_the_weights_it_names():
         parse_mode("lora", 2)
 
 
+@pytest.mark.parametrize("mode", ["probe", "last-1", "full", "scratch"])
+def test_every_weight_a_mode_trains_gets_a_gradient_and_no_other(mode):
+    """The classifier's forward pass keeps the encoder in the graph (``encode`` is for frozen features and has no
+    gradients: fine-tuning through it would silently train only the head)."""
+    torch.manual_seed(0)
+    clf = _prepare(build_model("mae_fmnist_micro"), mode, 10)
+    x = torch.rand(8, 1, 28, 28)
+    torch.nn.functional.cross_entropy(clf(clf.mae.normalize(x)), torch.arange(8) % 10).backward()
+    trainable = {n: p for n, p in clf.named_parameters() if p.requires_grad}
+    assert {n for n, p in trainable.items() if p.grad is None or not p.grad.abs().sum() > 0} == set()
+    assert all(p.grad is None for p in clf.parameters() if not p.requires_grad)
+    tuned = {n.split(".")[1] for n in trainable if n.startswith("mae.")}
+    assert tuned == {"probe": set(), "last-1": {"blocks", "norm"}}.get(mode, tuned) and ("head.weight" in trainable)
+
+
 def test_modes_learn_on_the_bundled_subset(tmp_path):
     from mae_core.checkpoints import save_model
     torch.manual_seed(0)
@@ -44,6 +59,7 @@ def test_modes_learn_on_the_bundled_subset(tmp_path):
     for r in rows.values():
         assert 0.3 < r["accuracy"] <= 1 and r["ci95"][0] <= r["accuracy"] <= r["ci95"][1]   # far above chance (0.1)
     assert rows["probe"]["trainable_params"] < rows["full"]["trainable_params"]
+    assert rows["probe"]["final_loss"] != rows["full"]["final_loss"]        # tuning the encoder changes the run
 
 
 def test_cli_writes_results_and_refuses_bad_input(tmp_path, capsys):

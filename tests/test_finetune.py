@@ -4,7 +4,7 @@ import json
 import pytest
 import torch
 
-from mae_core.finetune import FinetuneArgs, FinetuneError, _prepare, main, parse_mode, run
+from mae_core.finetune import FinetuneArgs, FinetuneError, _prepare, main, mode_label, parse_mode, reading, run
 from mae_core.model import build_model
 
 
@@ -84,3 +84,26 @@ def test_cli_writes_results_and_refuses_bad_input(tmp_path, capsys):
     assert main([str(ck) + ".safetensors", "--modes", "probe,wrong", "--data", "fashion-mnist-subset"]) == 2
     assert "unknown mode 'wrong'" in capsys.readouterr().err
     assert main([str(tmp_path / "missing.safetensors"), "--data", "fashion-mnist-subset"]) == 2
+
+
+def test_logreg_row_and_the_reading(tmp_path):
+    from mae_core.checkpoints import save_model
+    torch.manual_seed(0)
+    ck = tmp_path / "micro"
+    save_model(build_model("mae_fmnist_micro"), ck, {"name": "micro"})
+    res = run(FinetuneArgs(checkpoint=str(ck), modes=("logreg",), data="fashion-mnist-subset", train_images=300,
+                           test_images=300), log=lambda *a: None)
+    row = res["rows"][0]
+    assert row["mode"] == "logreg" and 0.3 < row["accuracy"] < 1 and row["C"] > 0 and row["epochs"] is None
+    assert row["trainable_params"] == 64 * 10 + 10 and "logistic regression on the frozen" in res["protocol"]
+    assert res["reading"] == ""                                    # nothing tuned: nothing to compare
+
+    def r(mode, acc, lo, hi):
+        return {"mode": mode, "accuracy": acc, "ci95": [lo, hi]}
+    text = reading([r("logreg", 0.80, 0.79, 0.81), r("full", 0.86, 0.85, 0.87), r("scratch", 0.855, 0.845, 0.865)])
+    assert text == ("Full fine-tuning reaches 86.0%: +6.0 points against the best linear head (logistic regression) "
+                    "at 80.0%. The same ViT trained from scratch on these images reaches 85.5%: pretraining adds "
+                    "+0.5 points, within the intervals (not a clear difference).")
+    assert reading([r("probe", 0.8, 0.79, 0.81), r("last-2", 0.7, 0.69, 0.71)]) == (
+        "Last 2 blocks tuned reaches 70.0%: -10.0 points against the linear probe (head trained by SGD) at 80.0%.")
+    assert mode_label("last-1") == "last 1 block tuned" and mode_label("scratch") == "same ViT from scratch"

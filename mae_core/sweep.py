@@ -146,19 +146,26 @@ _SCORE_KEY = re.compile(r"(knn|linear_probe)_(cls|mean|both)")
 _CI_KEY = re.compile(r"(knn|linear_probe)_(cls|mean|both)_ci")
 
 
-def ratio_series(model_cards: Sequence[dict], data: str = "Fashion-MNIST") -> list:
-    """The models that differ in pretraining mask ratio only (the paper's Figure 5): among cards of ``data`` with
-    random pretraining masks, grouped by (preset, target, epochs), the largest group of two or more (ties: norm-pix,
-    the paper's default, then more epochs), sorted by ratio. Empty if there is none."""
+def ratio_groups(model_cards: Sequence[dict], data: str = "Fashion-MNIST") -> list:
+    """Cards of ``data`` with random pretraining masks grouped by what else they share (preset, target, epochs):
+    a list of (description, cards sorted by ratio), the best-founded group first (more models, then norm-pix, the
+    paper's default, then more epochs)."""
     groups: dict = {}
     for c in model_cards:
         card = cards.read(c)
         if card.data_name != data or card.mask_ratio is None or card.mask_strategy != "random":
             continue
         groups.setdefault((card.preset, bool(card.norm_pix_loss), card.epochs), []).append(c)
-    best = max((g for g in groups.items() if len(g[1]) >= 2), default=None,
-               key=lambda kv: (len(kv[1]), kv[0][1], kv[0][2] or 0))
-    return sorted(best[1], key=lambda c: float(c["mask_ratio"])) if best else []
+    order = sorted(groups.items(), key=lambda kv: (len(kv[1]), kv[0][1], kv[0][2] or 0), reverse=True)
+    return [(f"{'norm-pix' if norm else 'pixel'} target, {epochs} epochs ({preset or '?'})",
+             sorted(g, key=lambda c: float(c["mask_ratio"]))) for (preset, norm, epochs), g in order]
+
+
+def ratio_series(model_cards: Sequence[dict], data: str = "Fashion-MNIST") -> list:
+    """The models that differ in pretraining mask ratio only (the paper's Figure 5): the first group of
+    ``ratio_groups`` if it has two or more models, sorted by ratio. Empty if there is none."""
+    groups = ratio_groups(model_cards, data)
+    return groups[0][1] if groups and len(groups[0][1]) >= 2 else []
 
 
 def probe_table(model_cards: Sequence[dict]) -> list:

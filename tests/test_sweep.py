@@ -134,6 +134,10 @@ def test_ratio_series_is_the_largest_group_differing_in_ratio_only():
     assert [c["name"] for c in ratio_series(cs)] == ["n25", "n75", "n90"]
     assert [c["name"] for c in ratio_series(cs[:2] + cs[2:4])] == ["n25", "n90"]     # a tie: norm-pix wins
     assert ratio_series(cs[4:]) == []
+    from mae_core.sweep import ratio_groups
+    assert [(d, [c["name"] for c in g]) for d, g in ratio_groups(cs)] == [
+        ("norm-pix target, 24 epochs (mae_fmnist_tiny)", ["n25", "n75", "n90"]),
+        ("pixel target, 3 epochs (mae_fmnist_tiny)", ["p25", "p75"])]
     rows = probe_table(ratio_series(cs))
     assert rows[0]["linear_probe_both"] == pytest.approx(0.825) and rows[0]["linear_probe_both_ci"] == [0.79, 0.81]
     assert "linear_probe_both_C" not in rows[0]

@@ -16,7 +16,7 @@ from mae_core.checkpoints import list_bundled
 from mae_core.data import photo_eval_set
 from mae_core.explore import reconstruct
 from mae_core.masking import STRATEGIES, make_mask
-from mae_core.sweep import (BASELINE_PREFIX, baseline_verdict, csv_text, pretraining_grid, probe_table, ratio_series,
+from mae_core.sweep import (BASELINE_PREFIX, baseline_verdict, csv_text, pretraining_grid, probe_table, ratio_groups,
                             ratio_strip, strategy_examples, strategy_series, strategy_verdict, sweep,
                             last_quarter_gain, probe_history)
 
@@ -188,7 +188,8 @@ elif section == "strategy":
 
 # ----------------------------------------------------------------------------- pretraining ratio (Figure 5)
 else:
-    series = ratio_series(list_bundled())
+    groups = ratio_groups(list_bundled())
+    series = groups[0][1] if groups and len(groups[0][1]) >= 2 else []
     if len(series) < 2:
         st.info("The bundled Fashion-MNIST ratio series is not available.")
     else:
@@ -197,6 +198,11 @@ else:
                     f"({plain(first.preset or '?')}, {'norm-pix' if first.norm_pix_loss else 'pixel'} target, "
                     f"{first.epochs} epochs each), on the **same image with the same masks**. Captions give the shape "
                     "MSE (each patch given its true mean and contrast), comparable across targets.")
+        if len(groups) > 1:
+            others = ["{} at {}".format(desc, ", ".join(f"{float(c['mask_ratio']):.0%}" for c in g))
+                      for desc, g in groups[1:]]
+            st.caption("Also bundled, not in this series: " + "; ".join(others)
+                       + ". A series with more ratios than this one takes its place here.")
         c1, c2 = st.columns([3, 1])
         test_ratio = c1.slider("Mask ratio at test time", 0.05, 0.95, 0.75, 0.05, key="pre_ratio")
         pre_seed = c2.number_input("Seed", 0, 10**6, 0, key="pre_seed")

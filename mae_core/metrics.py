@@ -140,7 +140,8 @@ def linear_probe_accuracy(train_x: np.ndarray, train_y: np.ndarray, test_x: np.n
     C="auto" (the default) picks C from PROBE_C_GRID by accuracy on a held-out ``val_fraction`` of the training
     set (a path from strong to weak regularisation, each fit warm-started from the last), then refits on the
     whole training set: the test set is never looked at. ``details``, if given, receives the chosen C, the
-    validation accuracies and ``correct`` (one bool per test row, for confidence intervals)."""
+    validation accuracies, ``correct`` (one bool per test row, for confidence intervals) and ``linear``: the fitted
+    classifier as (W, b) on the raw features (logits = x @ W + b), the standardisation folded in."""
     xtr = torch.from_numpy(np.ascontiguousarray(train_x, dtype=np.float32))
     xte = torch.from_numpy(np.ascontiguousarray(test_x, dtype=np.float32))
     mean, std = xtr.mean(0), xtr.std(0, unbiased=False)
@@ -170,6 +171,8 @@ def linear_probe_accuracy(train_x: np.ndarray, train_y: np.ndarray, test_x: np.n
     correct = _correct(xte, test_y, wb)
     if details is not None:
         details["correct"] = correct
+        w_raw = wb[0] / std[:, None]        # the same classifier on the raw features: x @ w_raw + b_raw
+        details["linear"] = (w_raw, wb[1] - mean @ w_raw)
     return float(correct.mean())
 
 

@@ -52,5 +52,12 @@ def test_strategy_and_pretraining_sections(at):
     assert not at.exception
     said = " ".join(m.value.replace("\\", "") for m in at.markdown)
     assert "models that differ only in the mask ratio used in pretraining" in said and "epochs each" in said
+    from mae_core.sweep import ratio_groups
+    caps = " ".join(c.value for c in at.caption)
+    if len(ratio_groups(list_bundled())) > 1:    # the bundled groups not shown are named
+        assert "Also bundled, not in this series: " in caps
+    # the probe-against-epochs curves of every bundled model that has them (the norm-pix 75% one does)
+    assert "Had training converged?" in [h.value for h in at.subheader]
+    assert "75% · norm-pix · 24 ep: -0.1 points" in caps
     assert at.toggle(key="pre_heat").value is False       # the heatmap waits to be asked for
     assert "Side by side (PNG)" in _downloads(at)

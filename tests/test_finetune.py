@@ -4,7 +4,7 @@ import json
 import pytest
 import torch
 
-from mae_core.finetune import FinetuneArgs, FinetuneError, _prepare, main, mode_label, parse_mode, reading, run
+from mae_core.finetune import FinetuneArgs, FinetuneError, _head_from_logreg, _prepare, main, mode_label, parse_mode, reading, run
 from mae_core.model import build_model
 
 
@@ -107,3 +107,26 @@ def test_logreg_row_and_the_reading(tmp_path):
     assert reading([r("probe", 0.8, 0.79, 0.81), r("last-2", 0.7, 0.69, 0.71)]) == (
         "Last 2 blocks tuned reaches 70.0%: -10.0 points against the linear probe (head trained by SGD) at 80.0%.")
     assert mode_label("last-1") == "last 1 block tuned" and mode_label("scratch") == "same ViT from scratch"
+
+
+def test_the_head_starts_as_the_logistic_regression_on_the_frozen_features():
+    """LP-FT: before any tuning the classifier *is* the best linear head (the folded standardisation is exact)."""
+    from mae_core.data import load_fashion_mnist_subset
+    from mae_core.metrics import linear_probe_accuracy
+    torch.manual_seed(0)
+    sub = load_fashion_mnist_subset()
+    x, y = sub.images[:300], sub.labels[:300]
+    clf = _prepare(build_model("mae_fmnist_micro"), "full", 10)
+    _head_from_logreg(clf, x, y)
+    with torch.no_grad():
+        z = clf.fc_norm(clf.mae.encode(clf.mae.normalize(x), pool="mean")).numpy()
+        logits = clf(clf.mae.normalize(x))
+    det: dict = {}
+    acc = linear_probe_accuracy(z, y.numpy(), z, y.numpy(), details=det)
+    w, b = det["linear"]
+    assert torch.allclose(logits, torch.from_numpy(z) @ w + b, atol=1e-4)
+    assert (logits.argmax(1) == y).float().mean().item() == pytest.approx(acc)     # the probe's own accuracy
+    assert acc > 0.5                                                                 # far above chance
+    with pytest.raises(FinetuneError, match="head_init must be logreg or small"):
+        run(FinetuneArgs(checkpoint="fmnist_r75", modes=("full",), data="fashion-mnist-subset", train_images=20,
+                         test_images=20, head_init="zero"), log=lambda *a: None)

@@ -277,9 +277,9 @@ if full.probe(pool) is not None and full.raw_pixel_baseline:
 st.subheader("Linear probe or fine-tuning?")
 ft = card.get("finetune")
 st.caption("The paper's headline: MAE features look modest under a linear probe and shine when the encoder is "
-           "fine-tuned. The same labelled images, five ways: the best linear head on frozen features (logreg: "
-           "logistic regression, penalty chosen on validation), and the same classifier (mean of patch tokens, "
-           "LayerNorm, linear head) trained with one budget with only the head learning (probe), the last block "
+           "fine-tuned. The same labelled images, several ways: the best linear head on the frozen encoder "
+           "(logistic regression, penalty chosen on validation), then the same classifier (mean of patch tokens, "
+           "LayerNorm, linear head starting from that best head) trained with one budget with the last blocks "
            "tuned (partial), everything tuned (full), and the same ViT from random weights (scratch).")
 
 
@@ -301,7 +301,7 @@ else:
 if cfg.in_chans == 1 and cfg.img_size == 28 and st.button("Run a quick fine-tune here (about a minute)",
                                                            icon=":material/play_arrow:", key="ft_run"):
     bar = st.progress(0.0, text="Fine-tuning…")
-    modes = ("logreg", "probe", "last-1", "full", "scratch")
+    modes = ("logreg", "last-1", "full", "scratch")
     try:
         with registry().slot(visitor_id(), "the fine-tune"):   # counts against the server's training limits
             res = finetune_run(FinetuneArgs(checkpoint=model_path, modes=modes, data="fashion-mnist-subset",

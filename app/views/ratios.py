@@ -240,8 +240,10 @@ else:
             st.caption("The small-scale analogue of the paper's Figure 5. Fit on the 60k training images, scored "
                        "on the 10k test images (error bars: 95% bootstrap intervals where the cards have them); the "
                        "dashed lines are raw pixels scored by the same code.")
-        curves = [(f"pretrained {float(c['mask_ratio']):.0%}", probe_history(c)) for c in series]
-        if any(len(p) >= 2 for _, p in curves):
+        # every bundled model that scored its encoder during training, in this series or not
+        curves = [(cards.read(c).short_label, probe_history(c)) for c in list_bundled()]
+        curves = [(n, p) for n, p in curves if len(p) >= 2]
+        if curves:
             st.subheader("Had training converged?")
             _chart(figures.probe_epochs_chart(curves), "probe_vs_epochs.png", "probe_epochs")
             gains = [(n, last_quarter_gain(p)) for n, p in curves if last_quarter_gain(p) is not None]

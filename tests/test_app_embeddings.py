@@ -29,7 +29,7 @@ def test_page_shows_map_point_neighbours_and_scores(at):
     assert any("of the neighbours share the class of #0" in c.value for c in at.caption)
     # the card's fine-tuning table, with its reading and protocol
     ft = next(t.value for t in at.table if "trained weights" in t.value)
-    assert list(ft[""])[:2] == ["best linear head (logistic regression)", "linear probe (head trained by SGD)"]
+    assert list(ft[""])[:2] == ["best linear head (logistic regression)", "last 1 block tuned"]
     assert "full fine-tuning" in list(ft[""]) and "same ViT from scratch" in list(ft[""])
     assert any(m.value.startswith("Full fine-tuning reaches") for m in at.markdown)
     assert any("Protocol: 5,000 labelled Fashion-MNIST training images" in c.value for c in at.caption)

@@ -82,7 +82,7 @@ class FinetuneArgs:
     test_images: int = 10000
     epochs: int = 4
     batch_size: int = 128
-    lr: float = 1e-3                     # peak, AdamW, warm-up then cosine; the head gets the same
+    lr: Optional[float] = None           # peak, AdamW, warm-up then cosine; None: the official 5e-4 x batch / 256
     weight_decay: float = 0.05
     warmup_epochs: float = 0.5
     head_init: str = "logreg"            # logreg: start from the best linear head (LP-FT) | small: trunc-normal 2e-5
@@ -197,6 +197,7 @@ def train_mode(mae, mode: str, data: tuple, args: FinetuneArgs,
         if progress is not None:
             progress(mode, 1.0)
         return row
+    peak = peak_lr(args)
     torch.manual_seed(args.seed)
     clf = _prepare(mae, mode, n_classes)
     if args.head_init == "logreg":
@@ -205,7 +206,7 @@ def train_mode(mae, mode: str, data: tuple, args: FinetuneArgs,
     decay = [p for p in params if p.ndim >= 2]
     no_decay = [p for p in params if p.ndim < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=args.lr, betas=(0.9, 0.999))
+                             {"params": no_decay, "weight_decay": 0.0}], lr=peak, betas=(0.9, 0.999))
     g = torch.Generator().manual_seed(args.seed)
     steps_per_epoch = max(1, math.ceil(len(x_tr) / args.batch_size))
     total = steps_per_epoch * args.epochs
@@ -217,8 +218,8 @@ def train_mode(mae, mode: str, data: tuple, args: FinetuneArgs,
         order = torch.randperm(len(x_tr), generator=g)
         for i in range(0, len(x_tr), args.batch_size):
             idx = order[i:i + args.batch_size]
-            lr = args.lr * (step + 1) / warm if step < warm else \
-                0.5 * args.lr * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
+            lr = peak * (step + 1) / warm if step < warm else \
+                0.5 * peak * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
             for group in opt.param_groups:
                 group["lr"] = lr
             x = clf.mae.normalize(fmnist_augment(x_tr[idx], g) if x_tr.shape[1] == 1 else x_tr[idx])
@@ -235,6 +236,11 @@ def train_mode(mae, mode: str, data: tuple, args: FinetuneArgs,
     return {"mode": mode, "accuracy": float(hits.mean()), "ci95": [round(lo, 4), round(hi, 4)],
             "trainable_params": int(trainable), "epochs": args.epochs, "train_s": round(time.time() - t0, 1),
             "final_loss": round(loss, 4)}
+
+
+def peak_lr(args: FinetuneArgs) -> float:
+    """The given lr, or the official fine-tuning recipe's: base lr 5e-4 scaled by batch / 256."""
+    return float(args.lr) if args.lr is not None else 5e-4 * args.batch_size / 256
 
 
 def _head_from_logreg(clf: Classifier, x01: torch.Tensor, y: torch.Tensor) -> None:
@@ -294,7 +300,7 @@ def run(args: FinetuneArgs, progress: Optional[Callable[[str, float], None]] = N
             "protocol": f"{data[4]}; logreg: logistic regression on the frozen encoder's mean-pooled features, "
                         "its L2 penalty chosen on 10% of these training images; every trained mode: "
                         f"{args.epochs} epochs, batch {args.batch_size}, AdamW lr "
-                        f"{args.lr:g} (warm-up {args.warmup_epochs:g} epoch, cosine), weight decay "
+                        f"{peak_lr(args):.2g} (warm-up {args.warmup_epochs:g} epoch, cosine), weight decay "
                         f"{args.weight_decay:g}, label smoothing 0.1, mild crop/flip augmentation; classifier: "
                         "mean of patch tokens, LayerNorm, linear head"
                         + ("; the head starts as the logistic regression on that mode's frozen features (linear "
@@ -316,7 +322,8 @@ def main(argv=None) -> int:
     p.add_argument("--test-images", type=int, default=d.test_images)
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate (default: 5e-4 x batch / 256, the "
+                                                             "official fine-tuning recipe's scaling)")
     p.add_argument("--head-init", default=d.head_init, choices=["logreg", "small"],
                    help="logreg: every mode starts from the best linear head of its frozen features (LP-FT); "
                         "small: the official recipe's trunc-normal(2e-5) head, which needs a long schedule")
@@ -327,8 +334,8 @@ def main(argv=None) -> int:
                    help="also store the results in the checkpoint's model card (its 'finetune' entry), where the "
                         "Embeddings page shows them; our own checkpoints only")
     a = p.parse_args(argv)
-    if a.epochs < 1 or a.train_images < 10 or a.batch_size < 1:
-        p.error("--epochs, --batch-size must be positive and --train-images at least 10")
+    if a.epochs < 1 or a.train_images < 10 or a.batch_size < 1 or (a.lr is not None and not a.lr > 0):
+        p.error("--epochs, --batch-size and --lr must be positive and --train-images at least 10")
     args = FinetuneArgs(checkpoint=a.checkpoint, modes=tuple(m.strip() for m in a.modes.split(",") if m.strip()),
                         data=a.data, train_images=a.train_images, test_images=a.test_images, epochs=a.epochs,
                         batch_size=a.batch_size, lr=a.lr, head_init=a.head_init, seed=a.seed, threads=a.threads,

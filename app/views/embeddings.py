@@ -305,7 +305,7 @@ if cfg.in_chans == 1 and cfg.img_size == 28 and st.button("Run a quick fine-tune
     try:
         with registry().slot(visitor_id(), "the fine-tune"):   # counts against the server's training limits
             res = finetune_run(FinetuneArgs(checkpoint=model_path, modes=modes, data="fashion-mnist-subset",
-                                            train_images=800, test_images=1000, epochs=3, batch_size=64, lr=2e-3),
+                                            train_images=800, test_images=1000, epochs=3, batch_size=64),
                                progress=lambda m, f: bar.progress((modes.index(m) + f) / len(modes),
                                                                   text=f"Fine-tuning: {m}"),
                                log=lambda *a: None)

@@ -96,6 +96,7 @@ def test_logreg_row_and_the_reading(tmp_path):
     row = res["rows"][0]
     assert row["mode"] == "logreg" and 0.3 < row["accuracy"] < 1 and row["C"] > 0 and row["epochs"] is None
     assert row["trainable_params"] == 64 * 10 + 10 and "logistic regression on the frozen" in res["protocol"]
+    assert "no augmentation" in res["protocol"] and "AdamW lr 0.00025" in res["protocol"]   # 5e-4 x 128 / 256
     assert res["reading"] == ""                                    # nothing tuned: nothing to compare
 
     def r(mode, acc, lo, hi):

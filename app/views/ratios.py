@@ -17,7 +17,7 @@ from mae_core.data import photo_eval_set
 from mae_core.explore import reconstruct
 from mae_core.masking import STRATEGIES, make_mask
 from mae_core.sweep import (BASELINE_PREFIX, baseline_verdict, csv_text, pretraining_grid, probe_table, ratio_groups,
-                            ratio_strip, strategy_examples, strategy_series, strategy_verdict, sweep,
+                            ratio_series, ratio_strip, strategy_examples, strategy_series, strategy_verdict, sweep,
                             last_quarter_gain, probe_history)
 
 RATIOS = tuple(round(0.05 * i, 2) for i in range(1, 20))
@@ -188,8 +188,7 @@ elif section == "strategy":
 
 # ----------------------------------------------------------------------------- pretraining ratio (Figure 5)
 else:
-    groups = ratio_groups(list_bundled())
-    series = groups[0][1] if groups and len(groups[0][1]) >= 2 else []
+    groups, series = ratio_groups(list_bundled()), ratio_series(list_bundled())
     if len(series) < 2:
         st.info("The bundled Fashion-MNIST ratio series is not available.")
     else:

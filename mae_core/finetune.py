@@ -248,11 +248,11 @@ def _head_from_logreg(clf: Classifier, x01: torch.Tensor, y: torch.Tensor) -> No
     """Linear probing, then fine-tuning (LP-FT, Kumar et al. 2022): set the head to the logistic regression fitted
     on the classifier's own frozen features (after its LayerNorm), so every mode starts from the best linear head
     of its encoder and a few minutes of tuning improve on it rather than first catching up with it."""
+    from .embed import encode
     from .metrics import linear_probe_accuracy
     clf.eval()
     with torch.no_grad():
-        z = torch.cat([clf.fc_norm(clf.mae.encode(clf.mae.normalize(x01[i:i + 500]), pool="mean"))
-                       for i in range(0, len(x01), 500)]).numpy()
+        z = clf.fc_norm(torch.from_numpy(encode(clf.mae, x01, pool="mean"))).numpy()
     det: dict = {}
     linear_probe_accuracy(z, y.numpy(), z[:1], y[:1].numpy(), details=det)
     w, b = det["linear"]
@@ -263,15 +263,13 @@ def _head_from_logreg(clf: Classifier, x01: torch.Tensor, y: torch.Tensor) -> No
 
 def _logreg_row(mae, data: tuple, n_classes: int) -> dict:
     """The frozen encoder's mean-pooled features of the same images, scored by the cards' linear probe."""
+    from .embed import encode
     from .metrics import bootstrap_ci, linear_probe_accuracy
     x_tr, y_tr, x_te, y_te, _ = data
     t0 = time.time()
-    mae.eval()
-
-    def feats(x):
-        return torch.cat([mae.encode(mae.normalize(x[i:i + 500]), pool="mean") for i in range(0, len(x), 500)]).numpy()
     det: dict = {}
-    acc = linear_probe_accuracy(feats(x_tr), y_tr.numpy(), feats(x_te), y_te.numpy(), details=det)
+    acc = linear_probe_accuracy(encode(mae, x_tr, pool="mean"), y_tr.numpy(), encode(mae, x_te, pool="mean"),
+                                y_te.numpy(), details=det)
     lo, hi = bootstrap_ci(det["correct"])
     return {"mode": "logreg", "accuracy": acc, "ci95": [round(lo, 4), round(hi, 4)],
             "trainable_params": int(mae.config.embed_dim * n_classes + n_classes), "epochs": None,

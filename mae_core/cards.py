@@ -131,6 +131,24 @@ class ModelCard:
     def knn(self, pool: str) -> Optional[float]:
         return self.embedding_metrics.get(f"knn_{pool}")
 
+    def correct(self, name: str = "linear_probe", pool: str = "both"):
+        """Each test image's result (bools, the 10k test split in order) for one score, or None when the card was
+        measured before cards kept them."""
+        from .metrics import unpack_bools
+        em = self.embedding_metrics
+        hexed, n = em.get(f"{name}_{pool}_correct_hex"), em.get("n_test")
+        return unpack_bools(hexed, int(n)) if hexed and n else None
+
+
+def paired_ci(a: Any, b: Any, name: str = "linear_probe", pool: str = "both") -> Optional[tuple]:
+    """95% interval of card ``a``'s score minus card ``b``'s, paired image by image on the same test split (much
+    tighter than two separate intervals); None unless both cards kept their per-image results."""
+    from .metrics import bootstrap_ci
+    ca, cb = read(a).correct(name, pool), read(b).correct(name, pool)
+    if ca is None or cb is None or len(ca) != len(cb):
+        return None
+    return tuple(round(v, 4) for v in bootstrap_ci(ca, cb))
+
 
 def read(card: Any) -> ModelCard:
     """A ModelCard from a card dict (as ``load_model`` returns it), a ModelCard, or a card file's path."""
@@ -145,20 +163,23 @@ def read(card: Any) -> ModelCard:
 # Measuring a card's metrics (Fashion-MNIST: train on 60k, score on the 10k test set)
 # --------------------------------------------------------------------------------------------------
 
-def fashion_mnist_card_metrics(model, k: int = 20, log=print, baseline: Optional[dict] = None) -> dict:
+def fashion_mnist_card_metrics(model, k: int = 20, log=print, baseline: Optional[dict] = None,
+                               pools: Optional[tuple] = None) -> dict:
     """kNN and linear-probe accuracy of each pooling on the full split, each with a 95% bootstrap interval over the
     10k test images; with the raw-pixel ``baseline`` (its per-image results), also the paired interval of the
-    difference to raw pixels."""
+    difference to raw pixels. ``pools``: score only these poolings (default all)."""
     from .data import load_fashion_mnist
     from .embed import POOLS, encode
-    from .metrics import bootstrap_ci, knn_accuracy, linear_probe_accuracy, unpack_bools
+    from .metrics import bootstrap_ci, knn_accuracy, linear_probe_accuracy, pack_bools, unpack_bools
     train, test = load_fashion_mnist("train"), load_fashion_mnist("test")
     ytr, yte = train.labels.numpy(), test.labels.numpy()
-    out = {"protocol": "features of the unmasked 28px image; fit on the 60k train split, scored on the 10k test "
+    out = {"n_test": len(yte),
+           "protocol": "features of the unmasked 28px image; fit on the 60k train split, scored on the 10k test "
                        f"split; kNN: k={k} cosine majority vote; probe: logistic regression on standardised features, "
                        "its L2 penalty C chosen on 10% of the train split held out; [lo, hi]: 95% bootstrap interval "
                        "over the test images (2,000 resamples); vs_raw: the paired interval of the difference to raw "
-                       "pixels on the same images"}
+                       "pixels on the same images; *_correct_hex: each test image's result (cls + mean features), "
+                       "for paired differences between models"}
     raw = {}
     for name in ("knn", "linear_probe"):
         if baseline and baseline.get(f"{name}_correct_hex"):
@@ -167,7 +188,7 @@ def fashion_mnist_card_metrics(model, k: int = 20, log=print, baseline: Optional
     both_tr, both_te = encode(model, train.images, "both"), encode(model, test.images, "both")
     d = model.config.embed_dim
     log(f"  encoded {len(both_tr) + len(both_te)} images in {time.time() - t:.0f} s")
-    for pool in POOLS:
+    for pool in pools or POOLS:
         t = time.time()
         sl = {"cls": slice(0, d), "mean": slice(d, 2 * d), "both": slice(0, 2 * d)}[pool]
         ftr, fte = both_tr[:, sl], both_te[:, sl]
@@ -180,6 +201,8 @@ def fashion_mnist_card_metrics(model, k: int = 20, log=print, baseline: Optional
                 out[f"{name}_{pool}_vs_raw_ci"] = [round(v, 4) for v in bootstrap_ci(det["correct"], raw[name])]
             if "C" in det:
                 out[f"{name}_{pool}_C"] = det["C"]
+            if pool == "both":  # the features comparisons use: kept per image for paired intervals (2,500 chars)
+                out[f"{name}_{pool}_correct_hex"] = pack_bools(det["correct"])
         log(f"  {pool}: kNN {out[f'knn_{pool}']:.4f}  probe {out[f'linear_probe_{pool}']:.4f} "
             f"{out[f'linear_probe_{pool}_ci']}  ({time.time() - t:.0f} s)")
     return out
@@ -215,9 +238,11 @@ def raw_pixel_baseline(k: int = 20, log=print, refresh: bool = False) -> dict:
     return res
 
 
-def measure(path: str, log=print) -> ModelCard:
+def measure(path: str, log=print, pools: Optional[tuple] = None) -> ModelCard:
     """Measure held-out reconstruction and (for Fashion-MNIST models) kNN / probe metrics; write them into
-    the model card (atomically). Returns the updated card."""
+    the model card (atomically). Returns the updated card. With ``pools``, only those poolings' kNN / probe are
+    re-measured and merged into the card (the held-out error and the other poolings are kept): how a card measured
+    before cards kept per-image results gets them (``--pools both``) in a third of the time."""
     from .checkpoints import _stem, atomic_write_json, load_model
     from .data import load_fashion_mnist, photo_eval_set
     from .metrics import evaluate
@@ -226,7 +251,10 @@ def measure(path: str, log=print) -> ModelCard:
     card_path = _stem(Path(path)).with_suffix(".json")
     card = read(card_path)
     c = model.config
-    if c.in_chans == 1 and c.img_size == 28:
+    if c.in_chans == 1 and c.img_size == 28 and pools:
+        base = raw_pixel_baseline(log=log)
+        card.embedding_metrics.update(fashion_mnist_card_metrics(model, log=log, baseline=base, pools=pools))
+    elif c.in_chans == 1 and c.img_size == 28:
         test = load_fashion_mnist("test")
         card.metrics.update({f"heldout_{k}": v for k, v in evaluate(model, test.images, 0.75, seed=0,
                                                                       baseline=True).items()})
@@ -247,6 +275,8 @@ def main(argv=None) -> int:
     sub = p.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("measure", help="measure a checkpoint and write the metrics into its model card")
     c.add_argument("paths", nargs="+")
+    c.add_argument("--pools", help="comma list of cls, mean, both: re-measure only these poolings' kNN / probe, "
+                                   "merged into the card (the rest is kept)")
     sub.add_parser("raw-baseline", help="re-score raw pixels on the full split (with per-image results)")
     args = p.parse_args(argv)
     if args.cmd == "raw-baseline":
@@ -255,14 +285,19 @@ def main(argv=None) -> int:
         return 0
     from .checkpoints import CheckpointError
     from .data import DataError
+    from .embed import POOLS
+    pools = tuple(v.strip() for v in args.pools.split(",") if v.strip()) if args.pools else None
+    if pools is not None and (not pools or set(pools) - set(POOLS)):
+        p.error(f"--pools takes a comma list of {', '.join(POOLS)}; got {args.pools!r}")
     for path in args.paths:
         print(f"measuring {path}")
         try:
-            card = measure(path)
+            card = measure(path, pools=pools)
         except (CheckpointError, DataError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
-        print(json.dumps({"metrics": card.metrics, "embedding_metrics": card.embedding_metrics}, indent=1))
+        shown = {k: v for k, v in card.embedding_metrics.items() if not k.endswith("_hex")}
+        print(json.dumps({"metrics": card.metrics, "embedding_metrics": shown}, indent=1))
     return 0
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import math
 import sys
 import time
@@ -50,6 +49,7 @@ def mode_label(mode: str) -> str:
 def reading(rows) -> str:
     """One sentence on what a results table shows: fine-tuning against the best linear head, and against training
     from scratch, in points, saying when the intervals overlap. Empty when the rows lack the modes compared."""
+    from .metrics import clear_difference
     by = {r["mode"]: r for r in rows}
     lin = by.get("logreg") or by.get("probe")
     tuned = by.get("full") or next((r for r in rows if r["mode"].startswith("last-")), None)
@@ -58,7 +58,7 @@ def reading(rows) -> str:
 
     def vs(a, b):
         d = 100 * (a["accuracy"] - b["accuracy"])
-        sure = a["ci95"][0] > b["ci95"][1] or b["ci95"][0] > a["ci95"][1]
+        sure = clear_difference(a["ci95"], b["ci95"])
         return f"{d:+.1f} points" + ("" if sure else ", within the intervals (not a clear difference)")
     out = (f"{mode_label(tuned['mode']).capitalize()} reaches {tuned['accuracy']:.1%}: {vs(tuned, lin)} against the "
            f"{mode_label(lin['mode'])} at {lin['accuracy']:.1%}.")

@@ -196,6 +196,25 @@ def bootstrap_ci(correct: np.ndarray, baseline: Optional[np.ndarray] = None, n_b
     return float(np.quantile(stats, a)), float(np.quantile(stats, 1 - a))
 
 
+def clear_difference(ci_a=None, ci_b=None, paired=None) -> Optional[bool]:
+    """Whether two accuracies differ clearly: the paired interval of a - b (same test images) excludes 0 when it is
+    given; otherwise the two separate intervals do not overlap (stricter). None when there is nothing to judge by."""
+    if paired is not None:
+        return bool(paired[0] > 0 or paired[1] < 0)
+    if ci_a is None or ci_b is None:
+        return None
+    return bool(ci_a[0] > ci_b[1] or ci_b[0] > ci_a[1])
+
+
+def points(a: float, b: float, clear: Optional[bool], paired=None) -> str:
+    """a - b in points with what the intervals say: '-0.6 points [-0.9, -0.3], a clear difference'."""
+    out = f"{100 * (a - b):+.1f} points"
+    if paired is not None:
+        out += f" [{100 * paired[0]:+.1f}, {100 * paired[1]:+.1f}]"
+    return out + {True: ", a clear difference", False: ", within the intervals",
+                  None: " (no intervals to judge it by)"}[clear]
+
+
 def pack_bools(b: np.ndarray) -> str:
     """A bool vector as a hex string (10,000 test rows: 2,500 characters), for storing in a JSON card."""
     return np.packbits(np.asarray(b, dtype=bool)).tobytes().hex()

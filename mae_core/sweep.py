@@ -312,29 +312,68 @@ def strategy_series(model_cards: Sequence[dict], data: str = "Fashion-MNIST") ->
 
 
 def strategy_verdict(rows: Sequence[dict]) -> str:
-    """What a Figure 6 table shows, stated from its numbers: rows {"strategy", "own_error", "probe"}. The paper's
-    reading (grid: an easy task and a worse representation; block: hard, and also worse) is given only where the
-    numbers agree with it; otherwise the sentence says what they show instead."""
+    """What a Figure 6 table shows, stated from its numbers: rows {"strategy", "own_error", "probe"} with optional
+    "probe_ci" and "vs_random_ci" (the paired interval of the row's probe minus random's). The paper's reading (grid:
+    an easy task and a worse representation; block: hard, and also worse) is given only where the numbers, with
+    their intervals, agree with it; otherwise the sentence says what they show instead."""
+    from .metrics import clear_difference, points
     if len(rows) < 2:
         return ""
-    label = lambda s: STRATEGIES[s].label if s in STRATEGIES else s  # noqa: E731
+    label = lambda s: (STRATEGIES[s].label if s in STRATEGIES else s).lower()  # noqa: E731
     easiest = min(rows, key=lambda r: r["own_error"])
     best = max(rows, key=lambda r: r["probe"])
-    parts = [f"The easiest pretraining task was {label(easiest['strategy']).lower()} masking (held-out error "
-             f"{easiest['own_error']:.4f} on its own masks); the best linear probe came from "
-             f"{label(best['strategy']).lower()} masking ({best['probe']:.1%})."]
+    also = "; the paper finds grid easiest too" if easiest["strategy"] == "grid" else ""
+    parts = [f"The easiest pretraining task was {label(easiest['strategy'])} masking (held-out error "
+             f"{easiest['own_error']:.4f} on its own masks{also}); the best linear probe came from {label(best['strategy'])} masking ({best['probe']:.1%})."]
     rnd = next((r for r in rows if r["strategy"] == "random"), None)
-    if rnd is not None:
-        others = [r for r in rows if r is not rnd]
-        worse = [r for r in others if r["probe"] < rnd["probe"]]
-        if len(worse) == len(others):
-            parts.append("As in the paper, random masking gives the best representation of the strategies here"
-                         + ("; the easiest task did not give the best features." if easiest is not rnd else "."))
-        else:
-            better = ", ".join(label(r["strategy"]).lower() for r in others if r not in worse)
-            parts.append(f"Unlike the paper, {better} masking probed at least as well as random here: at this scale "
-                         "(a 7×7 grid, a short schedule) the paper's finding does not show.")
+    if rnd is None:
+        return parts[0]
+    others = [r for r in rows if r is not rnd]
+    judged = [(r, clear_difference(r.get("probe_ci"), rnd.get("probe_ci"), r.get("vs_random_ci"))) for r in others]
+    said = "; ".join(f"{label(r['strategy'])} {points(r['probe'], rnd['probe'], c, r.get('vs_random_ci'))}"
+                     for r, c in judged)
+    if all(r["probe"] < rnd["probe"] and c for r, c in judged):
+        parts.append(f"As in the paper, random masking gives the best representation here ({said} against random)"
+                     + ("; the easiest task did not give the best features." if easiest is not rnd else "."))
+    elif all(r["probe"] < rnd["probe"] for r, _ in judged):
+        parts.append(f"Random masking probed best, as in the paper, but not clearly ({said} against random): at this "
+                     "scale (a 7×7 grid, a short schedule) the test set cannot tell them apart.")
+    else:
+        parts.append(f"Unlike the paper, random masking did not probe best here ({said} against random): at this "
+                     "scale (a 7×7 grid, a short schedule) the paper's finding does not show.")
     return " ".join(parts)
+
+
+def ratio_verdict(model_cards: Sequence[dict], pool: str = "both") -> str:
+    """What the Figure 5 view shows, from the series' cards: the pretraining ratio with the best linear probe, every
+    other ratio's difference to it (paired over the test images where the cards keep per-image results, else by
+    their separate intervals), and whether that agrees with the paper (a high ratio, near 75%, is best)."""
+    from .metrics import clear_difference, points
+    rows = [r for r in probe_table(model_cards) if f"linear_probe_{pool}" in r]
+    if len(rows) < 2:
+        return ""
+    by_name = {cards.read(c).name: c for c in model_cards}
+    key, ci = f"linear_probe_{pool}", f"linear_probe_{pool}_ci"
+    best = max(rows, key=lambda r: r[key])
+    judged = []
+    for r in sorted(rows, key=lambda r: r["ratio"]):
+        if r is best:
+            continue
+        paired = cards.paired_ci(by_name[r["name"]], by_name[best["name"]], pool=pool)             if r["name"] in by_name and best["name"] in by_name else None
+        judged.append((r, clear_difference(r.get(ci), best.get(ci), paired), paired))
+    bci = f" [{best[ci][0]:.1%}, {best[ci][1]:.1%}]" if best.get(ci) else ""
+    out = (f"The best linear probe came from pretraining at {best['ratio']:.0%} masking ({best[key]:.1%}{bci}); "
+           + "; ".join(f"{r['ratio']:.0%}: {points(r[key], best[key], c, p)}" for r, c, p in judged) + ".")
+    low = [(r, c) for r, c, _ in judged if r["ratio"] <= 0.5]
+    if best["ratio"] >= 0.6 and low and all(c for _, c in low):
+        out += " As in the paper (Figure 5), a high masking ratio gives the better representation."
+    elif best["ratio"] >= 0.6:
+        out += (" A high ratio is best, as in the paper (Figure 5), but the lower ratios tried are not clearly "
+                "worse here." if low else " No ratio at or below 50% is in this series to compare with.")
+    else:
+        out += (" Unlike the paper (Figure 5: best near 75%), a low ratio scored best here; the paper's longer "
+                "schedules and larger images are not reproduced at this scale.")
+    return out
 
 
 def probe_history(card: dict) -> list:

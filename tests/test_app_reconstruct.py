@@ -1,12 +1,9 @@
 """AppTest drives the Reconstruct page's widgets and session state (the painter's strokes are injected the way
 its callback stores them; the browser test covers the component itself)."""
-import io
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parent.parent

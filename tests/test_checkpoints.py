@@ -8,7 +8,6 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from mae_core import checkpoints as ck
 from mae_core.checkpoints import CheckpointError, load_model, save_model
 from mae_core.masking import random_mask
 from mae_core.model import MAEConfig, MaskedAutoencoderViT
@@ -213,7 +212,6 @@ def test_each_broken_file_gets_its_own_message(tmp_path, tiny_model):
     (tmp_path / "trunc.safetensors").write_bytes(good[: len(good) // 2])
     cases["trunc.safetensors"] = "truncated safetensors file"
     import struct
-    hdr_len = struct.unpack("<Q", good[:8])[0]
     (tmp_path / "liar.safetensors").write_bytes(struct.pack("<Q", 10**9) + good[8:])
     cases["liar.safetensors"] = "header claims"
     (tmp_path / "garbage.safetensors").write_bytes(struct.pack("<Q", 5) + b"{{{{{" + b"\0" * 20)
@@ -307,3 +305,44 @@ def test_atomic_write_refuses_a_file_its_check_refuses(tmp_path):
     with pytest.raises(ValueError, match="checksum mismatch"):
         atomic_write(tmp_path / "f", lambda f: f.write(b"new"), verify=check)
     assert (tmp_path / "f").read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["f"]
+
+
+def test_measure_keeps_per_image_results_and_cards_pair_them(tmp_path, monkeypatch, capsys):
+    """Cards keep each test image's probe / kNN result (cls + mean features) so two models can be compared image
+    by image; ``--pools both`` re-measures only that pooling and keeps the rest of the card."""
+    import numpy as np
+    from mae_core import cards, data
+    from mae_core.metrics import bootstrap_ci, pack_bools
+    from mae_core.model import build_model
+    sub = data.load_fashion_mnist_subset()
+    perm = torch.randperm(len(sub), generator=torch.Generator().manual_seed(0))
+    tr, te = sub.subset(perm[:1500]), sub.subset(perm[1500:])
+    monkeypatch.setattr(data, "load_fashion_mnist", lambda split="train", download=False: tr if split == "train" else te)
+    monkeypatch.setattr(cards, "raw_pixel_baseline", lambda log=print, refresh=False: {"linear_probe": 0.5})
+    torch.manual_seed(0)
+    save_model(build_model("mae_fmnist_micro").eval(), tmp_path / "a",
+               card={"name": "a", "embedding_metrics": {"knn_cls": 0.123, "linear_probe_cls": 0.456}})
+    card = cards.measure(str(tmp_path / "a.safetensors"), log=lambda *a: None, pools=("both",))
+    em = card.embedding_metrics
+    assert em["knn_cls"] == 0.123 and em["linear_probe_cls"] == 0.456       # the other pooling is kept
+    assert em["n_test"] == 500 and "linear_probe_mean" not in em
+    got = cards.read(tmp_path / "a.json")                                  # as written to disk
+    for name in ("linear_probe", "knn"):
+        per_image = got.correct(name)
+        assert per_image.shape == (500,) and per_image.dtype == bool
+        assert per_image.mean() == pytest.approx(em[f"{name}_both"])
+    assert got.correct("linear_probe", "cls") is None                      # kept only for cls + mean
+    # paired against a second card on the same images: the bootstrap of the per-image difference
+    rng = np.random.default_rng(1)
+    other_hits = rng.random(500) < 0.5
+    other = {"name": "b", "embedding_metrics": {"n_test": 500, "linear_probe_both_correct_hex": pack_bools(other_hits)}}
+    expect = bootstrap_ci(got.correct(), other_hits)
+    assert cards.paired_ci(got, other) == pytest.approx(expect, abs=1e-4)
+    assert cards.paired_ci(got, got) == (0.0, 0.0)
+    assert cards.paired_ci(got, {"name": "old", "embedding_metrics": {"linear_probe_both": 0.9}}) is None
+    assert cards.main(["measure", str(tmp_path / "a.safetensors"), "--pools", "both"]) == 0
+    printed = capsys.readouterr().out
+    assert "\"linear_probe_both\":" in printed and "correct_hex\":" not in printed   # no hex in the log
+    with pytest.raises(SystemExit):
+        cards.main(["measure", str(tmp_path / "a.safetensors"), "--pools", "both,pixels"])
+    assert "--pools takes a comma list of cls, mean, both; got 'both,pixels'" in capsys.readouterr().err

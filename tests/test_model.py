@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from mae_core.masking import random_mask
-from mae_core.model import (MAEConfig, MaskedAutoencoderViT, PRESETS, build_model, patchify, preset_config,
+from mae_core.model import (MAEConfig, MaskedAutoencoderViT, build_model, patchify, preset_config,
                             sincos_pos_embed_2d, unpatchify)
 from reference_mae import OfficialMAE
 

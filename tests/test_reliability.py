@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 from mae_core import data, zoo
-from mae_core.checkpoints import CheckpointError, load_model, save_model
+from mae_core.checkpoints import CheckpointError, load_model
 from mae_core.data import DataError, open_image, prepare_image
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -2,7 +2,6 @@
 
 Each test tries one attack and asserts both the message the visitor gets and that nothing was read,
 allocated, stopped or written."""
-import io
 import json
 import os
 import time

@@ -153,14 +153,61 @@ def test_strategy_series_and_verdict_follow_the_numbers():
           card("r50", "random", ratio=0.5)]
     assert [c["name"] for c in strategy_series(cs).values()] == ["r", "b", "g"]
     assert strategy_series([card("r", "random"), card("r2", "random", ratio=0.5)]) == {}
-    paper = strategy_verdict([{"strategy": "random", "own_error": 0.02, "probe": 0.88},
-                              {"strategy": "block", "own_error": 0.03, "probe": 0.85},
-                              {"strategy": "grid", "own_error": 0.01, "probe": 0.84}])
-    assert "easiest pretraining task was grid masking" in paper and "As in the paper" in paper
-    assert "did not give the best features" in paper
+    clear = strategy_verdict([{"strategy": "random", "own_error": 0.02, "probe": 0.88, "probe_ci": [0.87, 0.89]},
+                              {"strategy": "block", "own_error": 0.03, "probe": 0.85, "probe_ci": [0.84, 0.86]},
+                              {"strategy": "grid", "own_error": 0.01, "probe": 0.874, "probe_ci": [0.864, 0.884],
+                               "vs_random_ci": [-0.009, -0.003]}])
+    assert "easiest pretraining task was grid masking (held-out error 0.0100 on its own masks; the paper finds grid " \
+           "easiest too)" in clear
+    assert ("As in the paper, random masking gives the best representation here (block -3.0 points, a clear "
+            "difference; grid -0.6 points [-0.9, -0.3], a clear difference against random); the easiest task did "
+            "not give the best features.") in clear
+    # the same numbers but grid's paired interval crosses 0: random is best, not clearly
+    unsure = strategy_verdict([{"strategy": "random", "own_error": 0.02, "probe": 0.88, "probe_ci": [0.87, 0.89]},
+                               {"strategy": "grid", "own_error": 0.01, "probe": 0.874, "probe_ci": [0.864, 0.884],
+                                "vs_random_ci": [-0.009, 0.001]}])
+    assert "Random masking probed best, as in the paper, but not clearly (grid -0.6 points [-0.9, +0.1], within " \
+           "the intervals against random)" in unsure and "As in the paper" not in unsure
+    # no intervals: never called clear
+    bare = strategy_verdict([{"strategy": "random", "own_error": 0.02, "probe": 0.88},
+                             {"strategy": "block", "own_error": 0.03, "probe": 0.80}])
+    assert "not clearly (block -8.0 points (no intervals to judge it by)" in bare
     other = strategy_verdict([{"strategy": "random", "own_error": 0.02, "probe": 0.85},
                               {"strategy": "grid", "own_error": 0.01, "probe": 0.86}])
-    assert "Unlike the paper, grid masking probed at least as well" in other and "As in the paper" not in other
+    assert "Unlike the paper, random masking did not probe best here (grid +1.0 points" in other
+    assert "As in the paper" not in other
+
+
+def test_ratio_verdict_pairs_the_cards_when_they_keep_per_image_results():
+    import numpy as np
+    from mae_core.metrics import pack_bools
+    from mae_core.sweep import ratio_verdict
+    rng = np.random.default_rng(0)
+    base = rng.random(10000) < 0.85
+
+    def card(name, r, flip, ci, hexed=True):
+        hits = base.copy()
+        hits[:abs(flip)] = flip > 0                       # flip > 0: more right than base, < 0: more wrong
+        em = {"linear_probe_both": float(hits.mean()), "linear_probe_both_ci": ci, "knn_both": 0.8, "n_test": 10000}
+        if hexed:
+            em["linear_probe_both_correct_hex"] = pack_bools(hits)
+        return {"name": name, "mask_ratio": r, "norm_pix_loss": True, "epochs": 24, "preset": "mae_fmnist_tiny",
+                "mask_strategy": "random", "data": {"name": "Fashion-MNIST"}, "embedding_metrics": em}
+    # the separate intervals overlap everywhere; the paired ones separate 25% and 50% from 75%, not 90%
+    series = [card("r25", .25, -1500, [.70, .90]), card("r50", .5, -800, [.70, .90]), card("r75", .75, 1500, [.7, .9]),
+              card("r90", .9, 1480, [.70, .90])]
+    text = ratio_verdict(series)
+    assert text.startswith("The best linear probe came from pretraining at 75% masking (")
+    assert "25%: " in text and "50%: " in text and "a clear difference" in text
+    assert "90%: -0.0 points [" in text and "within the intervals" in text.split("90%:")[1]
+    assert text.endswith("As in the paper (Figure 5), a high masking ratio gives the better representation.")
+    # without per-image results the same cards fall back on their overlapping intervals: nothing is called clear
+    loose = ratio_verdict([card(c["name"], c["mask_ratio"], f, [.70, .90], hexed=False)
+                           for c, f in zip(series, (-1500, -800, 1500, 1480))])
+    assert "a clear difference" not in loose and "but the lower ratios tried are not clearly worse here" in loose
+    low = ratio_verdict([card("r25", .25, 1500, [.86, .88]), card("r75", .75, -1500, [.80, .82])])
+    assert "Unlike the paper (Figure 5: best near 75%), a low ratio scored best here" in low
+    assert ratio_verdict(series[:1]) == ""
 
 
 def test_probe_history_and_last_quarter_gain():

@@ -16,9 +16,9 @@ from mae_core.checkpoints import list_bundled
 from mae_core.data import photo_eval_set
 from mae_core.explore import reconstruct
 from mae_core.masking import STRATEGIES, make_mask
-from mae_core.sweep import (BASELINE_PREFIX, baseline_verdict, csv_text, pretraining_grid, probe_table, ratio_groups,
-                            ratio_series, ratio_strip, strategy_examples, strategy_series, strategy_verdict, sweep,
-                            last_quarter_gain, probe_history)
+from mae_core.sweep import (BASELINE_PREFIX, baseline_verdict, csv_text, last_quarter_gain, pretraining_grid,
+                            probe_history, probe_table, ratio_groups, ratio_series, ratio_strip, ratio_verdict,
+                            strategy_examples, strategy_series, strategy_verdict, sweep)
 
 RATIOS = tuple(round(0.05 * i, 2) for i in range(1, 20))
 SECTIONS = {"test": "Error against ratio", "strategy": "Strategies compared", "pre": "Pretraining ratio"}
@@ -70,6 +70,7 @@ def _strategy_rows(models: tuple, mtimes: tuple) -> list:
     MSE, same images), and its card's probe."""
     rows = []
     imgs = fmnist_subset().images[:64]
+    random_card = get_model(dict(models)["random"])[1]
     for strategy, path in models:
         m, card_ = get_model(path)
         c = cards.read(card_)
@@ -78,7 +79,8 @@ def _strategy_rows(models: tuple, mtimes: tuple) -> list:
         rnd = sweep(m, imgs, (ratio,), ("random",), seeds=2, matched=True).rows[0]["mean"]
         rows.append({"strategy": strategy, "own_error": own, "random_error": rnd,
                      "probe": float(c.probe("both") or float("nan")), "knn": float(c.knn("both") or float("nan")),
-                     "probe_ci": c.embedding_metrics.get("linear_probe_both_ci")})
+                     "probe_ci": c.embedding_metrics.get("linear_probe_both_ci"),
+                     "vs_random_ci": None if strategy == "random" else cards.paired_ci(card_, random_card)})
     return rows
 
 
@@ -239,6 +241,7 @@ else:
             st.caption("The small-scale analogue of the paper's Figure 5. Fit on the 60k training images, scored "
                        "on the 10k test images (error bars: 95% bootstrap intervals where the cards have them); the "
                        "dashed lines are raw pixels scored by the same code.")
+            st.markdown(plain(ratio_verdict(series, pool)))
         # every bundled model that scored its encoder during training, in this series or not
         curves = [(cards.read(c).short_label, probe_history(c)) for c in list_bundled()]
         curves = [(n, p) for n, p in curves if len(p) >= 2]

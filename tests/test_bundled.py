@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from mae_core import cards
 from mae_core.checkpoints import CHECKPOINT_DIR, list_bundled, load_model
 from mae_core.data import find_fashion_mnist, load_fashion_mnist, load_fashion_mnist_subset
 from mae_core.metrics import evaluate
@@ -48,6 +49,9 @@ def test_bundled_model_loads_and_its_card_is_filled_in(name):
         assert "chosen on 10% of the train split" in e["protocol"]
         raw = json.loads((CHECKPOINT_DIR / "raw_pixel_baseline.json").read_text())
         assert card["raw_pixel_baseline"]["linear_probe"] == raw["linear_probe"]  # measured by today's code
+        per_image = cards.read(card).correct("linear_probe", "both")   # kept by cards measured since they keep it
+        if per_image is not None:
+            assert len(per_image) == 10000 and per_image.mean() == pytest.approx(e["linear_probe_both"], abs=1e-9)
     # a real model: at its own pretraining ratio it beats filling hidden patches with the mean image
     imgs = load_fashion_mnist_subset().images[:64] if name in FMNIST else None
     if imgs is not None:

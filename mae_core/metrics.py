@@ -207,12 +207,15 @@ def clear_difference(ci_a=None, ci_b=None, paired=None) -> Optional[bool]:
 
 
 def points(a: float, b: float, clear: Optional[bool], paired=None) -> str:
-    """a - b in points with what the intervals say: '-0.6 points [-0.9, -0.3], a clear difference'."""
+    """a - b in points with what the intervals say: '-0.6 points [-0.9, -0.3], a clear difference' (nothing said
+    when ``clear`` is None: the caller says once that there are no intervals)."""
     out = f"{100 * (a - b):+.1f} points"
     if paired is not None:
         out += f" [{100 * paired[0]:+.1f}, {100 * paired[1]:+.1f}]"
-    return out + {True: ", a clear difference", False: ", within the intervals",
-                  None: " (no intervals to judge it by)"}[clear]
+    return out + {True: ", a clear difference", False: ", within the intervals", None: ""}[clear]
+
+
+NO_INTERVALS = "These cards carry no intervals, so no difference here can be called clear."
 
 
 def pack_bools(b: np.ndarray) -> str:

@@ -316,7 +316,7 @@ def strategy_verdict(rows: Sequence[dict]) -> str:
     "probe_ci" and "vs_random_ci" (the paired interval of the row's probe minus random's). The paper's reading (grid:
     an easy task and a worse representation; block: hard, and also worse) is given only where the numbers, with
     their intervals, agree with it; otherwise the sentence says what they show instead."""
-    from .metrics import clear_difference, points
+    from .metrics import NO_INTERVALS, clear_difference, points
     if len(rows) < 2:
         return ""
     label = lambda s: (STRATEGIES[s].label if s in STRATEGIES else s).lower()  # noqa: E731
@@ -341,6 +341,8 @@ def strategy_verdict(rows: Sequence[dict]) -> str:
     else:
         parts.append(f"Unlike the paper, random masking did not probe best here ({said} against random): at this "
                      "scale (a 7×7 grid, a short schedule) the paper's finding does not show.")
+    if any(c is None for _, c in judged):
+        parts.append(NO_INTERVALS)
     return " ".join(parts)
 
 
@@ -348,7 +350,7 @@ def ratio_verdict(model_cards: Sequence[dict], pool: str = "both") -> str:
     """What the Figure 5 view shows, from the series' cards: the pretraining ratio with the best linear probe, every
     other ratio's difference to it (paired over the test images where the cards keep per-image results, else by
     their separate intervals), and whether that agrees with the paper (a high ratio, near 75%, is best)."""
-    from .metrics import clear_difference, points
+    from .metrics import NO_INTERVALS, clear_difference, points
     rows = [r for r in probe_table(model_cards) if f"linear_probe_{pool}" in r]
     if len(rows) < 2:
         return ""
@@ -371,9 +373,9 @@ def ratio_verdict(model_cards: Sequence[dict], pool: str = "both") -> str:
         out += (" A high ratio is best, as in the paper (Figure 5), but the lower ratios tried are not clearly "
                 "worse here." if low else " No ratio at or below 50% is in this series to compare with.")
     else:
-        out += (" Unlike the paper (Figure 5: best near 75%), a low ratio scored best here; the paper's longer "
-                "schedules and larger images are not reproduced at this scale.")
-    return out
+        out += (f" Unlike the paper (Figure 5: best near 75%), {best['ratio']:.0%} scored best here; the paper's "
+                "longer schedules and larger images are not reproduced at this scale.")
+    return out + (" " + NO_INTERVALS if any(c is None for _, c, _ in judged) else "")
 
 
 def probe_history(card: dict) -> list:

@@ -52,6 +52,7 @@ def test_strategy_and_pretraining_sections(at):
     assert not at.exception
     said = " ".join(m.value.replace("\\", "") for m in at.markdown)
     assert "models that differ only in the mask ratio used in pretraining" in said and "epochs each" in said
+    assert "The best linear probe came from pretraining at " in said      # the Figure 5 reading, from the cards
     from mae_core.sweep import ratio_groups
     caps = " ".join(c.value for c in at.caption)
     if len(ratio_groups(list_bundled())) > 1:    # the bundled groups not shown are named

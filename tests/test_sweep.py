@@ -171,7 +171,8 @@ def test_strategy_series_and_verdict_follow_the_numbers():
     # no intervals: never called clear
     bare = strategy_verdict([{"strategy": "random", "own_error": 0.02, "probe": 0.88},
                              {"strategy": "block", "own_error": 0.03, "probe": 0.80}])
-    assert "not clearly (block -8.0 points (no intervals to judge it by)" in bare
+    assert "not clearly (block -8.0 points against random)" in bare
+    assert bare.endswith("These cards carry no intervals, so no difference here can be called clear.")
     other = strategy_verdict([{"strategy": "random", "own_error": 0.02, "probe": 0.85},
                               {"strategy": "grid", "own_error": 0.01, "probe": 0.86}])
     assert "Unlike the paper, random masking did not probe best here (grid +1.0 points" in other
@@ -206,7 +207,7 @@ def test_ratio_verdict_pairs_the_cards_when_they_keep_per_image_results():
                            for c, f in zip(series, (-1500, -800, 1500, 1480))])
     assert "a clear difference" not in loose and "but the lower ratios tried are not clearly worse here" in loose
     low = ratio_verdict([card("r25", .25, 1500, [.86, .88]), card("r75", .75, -1500, [.80, .82])])
-    assert "Unlike the paper (Figure 5: best near 75%), a low ratio scored best here" in low
+    assert "Unlike the paper (Figure 5: best near 75%), 25% scored best here" in low
     assert ratio_verdict(series[:1]) == ""
 
 

@@ -173,10 +173,14 @@ def test_strategy_series_and_verdict_follow_the_numbers():
                              {"strategy": "block", "own_error": 0.03, "probe": 0.80}])
     assert "not clearly (block -8.0 points against random)" in bare
     assert bare.endswith("These cards carry no intervals, so no difference here can be called clear.")
-    other = strategy_verdict([{"strategy": "random", "own_error": 0.02, "probe": 0.85},
-                              {"strategy": "grid", "own_error": 0.01, "probe": 0.86}])
-    assert "Unlike the paper, random masking did not probe best here (grid +1.0 points" in other
-    assert "As in the paper" not in other
+    other = strategy_verdict([{"strategy": "random", "own_error": 0.02, "probe": 0.85, "probe_ci": [0.84, 0.86]},
+                              {"strategy": "grid", "own_error": 0.01, "probe": 0.88, "probe_ci": [0.87, 0.89]}])
+    assert "Unlike the paper, random masking did not give the best representation here (grid +3.0 points, a clear " \
+           "difference against random)" in other and "As in the paper" not in other
+    close = strategy_verdict([{"strategy": "random", "own_error": 0.02, "probe": 0.85, "probe_ci": [0.84, 0.86]},
+                              {"strategy": "grid", "own_error": 0.01, "probe": 0.853, "probe_ci": [0.843, 0.863]}])
+    assert "Random masking did not probe highest, but no strategy beat it clearly (grid +0.3 points, within the " \
+           "intervals against random)" in close and "Unlike the paper" not in close
 
 
 def test_ratio_verdict_pairs_the_cards_when_they_keep_per_image_results():

@@ -282,6 +282,7 @@ class Bars:
     values: Sequence[float]
     errors: Optional[Sequence[float]]
     colours: Sequence[str]
+    intervals: Optional[Sequence[tuple]] = None  # (lo, hi) per bar instead of +- errors
 
 
 @dataclass
@@ -303,6 +304,7 @@ class Chart:
     heat: Optional[Heat] = None
     height: int = 400
     legend_title: str = ""
+    y_range: Optional[tuple] = None             # (lo, hi); None: fitted to the data
 
 
 def error_curve_chart(rows: Sequence[dict], pretrained_at: Optional[float] = None, bands: bool = True) -> Chart:
@@ -331,6 +333,27 @@ def strategy_bars_chart(rows: Sequence[dict], ratio: float, n_images: int = 64, 
                  "MSE on hidden patches", height=300,
                  bars=Bars([_style(s)[0] for s in names], [at[s]["mean"] for s in names],
                            [at[s]["std"] for s in names], [_style(s)[1] for s in names]))
+
+
+def strategy_pretraining_charts(rows: Sequence[dict], raw_probe: Optional[float] = None) -> tuple:
+    """The paper's Figure 6 as two small charts of the models pretrained with each strategy (``sweep`` rows
+    {"strategy", "own_error", "probe", "probe_ci"}): how hard each pretraining task was (error on its own kind of
+    masks) and how good the features are (linear probe with its 95% interval; raw pixels as a line). The probe axis
+    is zoomed to the scores (a bar from 0 would hide a 1-point difference), which the axis title says."""
+    names = [_style(r["strategy"])[0] for r in rows]
+    colours = [_style(r["strategy"])[1] for r in rows]
+    task = Chart("How hard was the task?", "pretrained with", "shape MSE on its own masks",
+                 bars=Bars(names, [r["own_error"] for r in rows], None, colours), height=320)
+    probe = [100 * r["probe"] for r in rows]
+    cis = [tuple(100 * v for v in r["probe_ci"]) if r.get("probe_ci") else (p, p) for r, p in zip(rows, probe)]
+    lo = min([c[0] for c in cis] + ([100 * raw_probe] if raw_probe is not None else []))
+    hi = max(c[1] for c in cis)
+    feats = Chart("How good are the features?", "pretrained with", "linear probe (%), axis zoomed",
+                  bars=Bars(names, probe, None, colours, intervals=cis), height=320,
+                  y_range=(float(np.floor(lo - 1)), float(np.ceil(hi + 0.5))))
+    if raw_probe is not None:
+        feats.refs.append(RefLine(100 * raw_probe, f"raw pixels {100 * raw_probe:.1f}%", GREY, dash="dash"))
+    return task, feats
 
 
 def heatmap_chart(pre_ratios: Sequence[float], test_ratios: Sequence[float], grid: np.ndarray) -> Chart:
@@ -400,8 +423,12 @@ def to_plotly(ch: Chart, bands: bool = True):
                                  hovertemplate="%{text}<extra></extra>" if ln.hover else None))
     if ch.bars is not None:
         b = ch.bars
+        err = dict(type="data", array=list(b.errors)) if b.errors is not None else None
+        if b.intervals is not None:
+            err = dict(type="data", symmetric=False, array=[hi - v for v, (_, hi) in zip(b.values, b.intervals)],
+                       arrayminus=[v - lo for v, (lo, _) in zip(b.values, b.intervals)], thickness=1.5)
         fig.add_trace(go.Bar(x=list(b.names), y=list(b.values), marker_color=list(b.colours), showlegend=False,
-                             error_y=dict(type="data", array=list(b.errors)) if b.errors is not None else None))
+                             error_y=err))
     if ch.heat is not None:
         h = ch.heat
         fig.add_trace(go.Heatmap(z=h.z, x=list(h.x), y=list(h.y), colorscale="Viridis",
@@ -416,7 +443,8 @@ def to_plotly(ch: Chart, bands: bool = True):
                                      line=dict(color=r.colour, dash=r.dash, width=2),
                                      hovertemplate=f"{r.label}: {r.value:.4g}<extra></extra>"))
         elif r.orient == "h":
-            fig.add_hline(y=r.value, line_dash=r.dash, line_color=r.colour)
+            fig.add_hline(y=r.value, line_dash=r.dash, line_color=r.colour, annotation_text=r.label,
+                          annotation_position="bottom right", annotation_font=dict(size=14, color=INK))
         else:
             fig.add_vline(x=r.value, line_dash=r.dash, line_color=r.colour, annotation_text=r.label,
                           annotation_position="top left", annotation_font=dict(size=14, color=INK))
@@ -428,6 +456,8 @@ def to_plotly(ch: Chart, bands: bool = True):
                       legend=dict(title=dict(text=ch.legend_title or "", font=tick), font=tick, orientation="h",
                                   yanchor="top", y=-0.18, xanchor="left", x=0),
                       font=dict(size=14, color=INK))
+    if ch.y_range is not None:
+        fig.update_yaxes(range=list(ch.y_range))
     return fig
 
 
@@ -458,8 +488,11 @@ def to_png(ch: Chart, dpi: int = 130) -> bytes:
                 ax.fill_between(x, y - b, y + b, alpha=0.12, color=ln.colour)
         if ch.bars is not None:
             b = ch.bars
-            ax.bar(list(b.names), list(b.values), yerr=None if b.errors is None else list(b.errors),
-                   color=list(b.colours), capsize=4)
+            yerr = None if b.errors is None else list(b.errors)
+            if b.intervals is not None:
+                yerr = [[v - lo for v, (lo, _) in zip(b.values, b.intervals)],
+                        [hi - v for v, (_, hi) in zip(b.values, b.intervals)]]
+            ax.bar(list(b.names), list(b.values), yerr=yerr, color=list(b.colours), capsize=4)
         for r in ch.refs:
             if r.orient == "h":
                 ax.axhline(r.value, ls=dashes.get(r.dash, "--"), color=r.colour, alpha=0.7, label=r.label)
@@ -468,6 +501,8 @@ def to_png(ch: Chart, dpi: int = 130) -> bytes:
         ax.grid(alpha=0.3)
         if ch.lines or ch.refs:
             ax.legend(fontsize=8, title=ch.legend_title or None)
+    if ch.y_range is not None:
+        ax.set_ylim(*ch.y_range)
     ax.set_xlabel(ch.xlabel)
     ax.set_ylabel(ch.ylabel)
     if ch.title:

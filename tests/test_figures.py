@@ -58,6 +58,25 @@ def test_bars_heatmap_and_probe_charts():
     assert probe.layout.xaxis.tickfont.size >= 14 and probe.layout.xaxis.tickfont.color == figures.INK
 
 
+def test_figure6_charts_show_task_difficulty_and_probe_intervals():
+    rows = [{"strategy": "random", "own_error": 0.013, "probe": 0.891, "probe_ci": [0.885, 0.898]},
+            {"strategy": "block", "own_error": 0.030, "probe": 0.880, "probe_ci": [0.874, 0.886]}]
+    task, feats = figures.strategy_pretraining_charts(rows, raw_probe=0.846)
+    t = figures.to_plotly(task)
+    assert list(t.data[0].x) == ["Random", "Block"] and list(t.data[0].y) == pytest.approx([0.013, 0.030])
+    f = figures.to_plotly(feats)
+    bar = f.data[0]
+    assert list(bar.y) == pytest.approx([89.1, 88.0])
+    # asymmetric error bars reach exactly the card's interval
+    assert [y + e for y, e in zip(bar.y, bar.error_y.array)] == pytest.approx([89.8, 88.6])
+    assert [y - e for y, e in zip(bar.y, bar.error_y.arrayminus)] == pytest.approx([88.5, 87.4])
+    # the axis is zoomed to the scores and the raw-pixel line (84.6%), and says so
+    assert tuple(f.layout.yaxis.range) == (83.0, 91.0) and "zoomed" in feats.ylabel
+    assert [a.text for a in f.layout.annotations] == ["raw pixels 84.6%"]
+    for ch in (task, feats):
+        _png_size(figures.to_png(ch))
+
+
 def test_tiles_make_every_composite():
     tile = Image.new("RGB", (10, 10), "red")
     im = figures.tiles_image([[("a", tile), ("b", tile)], [("c", tile)]], size=50, gap=4)

@@ -177,15 +177,30 @@ elif section == "strategy":
         st.markdown(f"{len(trio)} models that differ only in the masking strategy used in pretraining "
                     f"({plain(first.preset or '?')}, {'norm-pix' if first.norm_pix_loss else 'pixel'} target, "
                     f"{first.epochs} epochs, ratio {first.mask_ratio:.2f}).")
-        st.table({"pretrained with": [STRATEGIES[r["strategy"]].label for r in rows],
-                  "error on its own masks": [f"{r['own_error']:.4f}" for r in rows],
-                  "error on random masks": [f"{r['random_error']:.4f}" for r in rows],
-                  "linear probe": [f"{r['probe']:.1%}" + (f" [{r['probe_ci'][0]:.1%}, {r['probe_ci'][1]:.1%}]"
-                                                          if r.get("probe_ci") else "") for r in rows],
-                  "kNN": [f"{r['knn']:.1%}" for r in rows]})
+        task_chart, probe_chart = figures.strategy_pretraining_charts(
+            rows, raw_probe=first.raw_pixel_baseline.get("linear_probe"))
+        left, right = st.columns(2)
+        with left:
+            _chart(task_chart, "strategies_pretrained_task.png", "strat_task")
+        with right:
+            _chart(probe_chart, "strategies_pretrained_probe.png", "strat_probe")
+        table = {"pretrained with": [STRATEGIES[r["strategy"]].label for r in rows],
+                 "error on its own masks": [f"{r['own_error']:.4f}" for r in rows],
+                 "error on random masks": [f"{r['random_error']:.4f}" for r in rows],
+                 "linear probe": [f"{r['probe']:.1%}" + (f" [{r['probe_ci'][0]:.1%}, {r['probe_ci'][1]:.1%}]"
+                                                         if r.get("probe_ci") else "") for r in rows],
+                 "kNN": [f"{r['knn']:.1%}" for r in rows]}
+        if any(r.get("vs_random_ci") for r in rows):
+            table["probe vs random, paired"] = [
+                "-" if r["strategy"] == "random" else
+                f"{100 * (r['probe'] - rows[0]['probe']):+.1f} [{100 * r['vs_random_ci'][0]:+.1f}, "
+                f"{100 * r['vs_random_ci'][1]:+.1f}] points" if r.get("vs_random_ci") else "" for r in rows]
+        st.table(table)
+        raw = first.raw_pixel_baseline.get("linear_probe")
         st.caption("Errors: shape MSE on hidden patches at the pretraining ratio, 64 bundled test images × 2 seeds "
                    "(lower = easier task). Probe and kNN: the model cards (cls + mean features, 60k / 10k split, 95% "
-                   "bootstrap intervals).")
+                   "bootstrap intervals; paired: the interval of the difference to random on the same test images)"
+                   + (f"; raw pixels score {raw:.1%} on the same probe (dashed line)." if raw else "."))
         st.markdown(plain(strategy_verdict(rows)))
 
 # ----------------------------------------------------------------------------- pretraining ratio (Figure 5)

@@ -47,6 +47,8 @@ def test_strategy_and_pretraining_sections(at):
     else:                                          # then: the table and a sentence drawn from its numbers
         assert any("pretrained with" in t.value for t in at.table)
         assert any("easiest pretraining task" in m.value for m in at.markdown)
+        keys = [c.proto.id for c in at.get("plotly_chart")]
+        assert sum("strat_task" in k or "strat_probe" in k for k in keys) == 2   # difficulty and probe charts
     at.session_state["ratio_section"] = "pre"
     at.run()
     assert not at.exception

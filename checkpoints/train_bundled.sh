@@ -5,11 +5,12 @@
 # The Fashion-MNIST models share one budget (SERIES: 24 epochs, same lr and schedule) so that the pretraining
 # ratio (paper Fig. 5) and strategy (Fig. 6) comparisons differ in one setting only; each run scores its encoder
 # every 2 epochs (--probe-every) so its card shows the probe against epochs. A run stopped part-way continues with
-# RESUME=1 (it adds --resume).
+# RESUME=1 (it adds --resume). THREADS=1 trains with one thread, for two runs side by side on 2 cores (1.18x the
+# images/s of one 2-thread run in total: python bench/thread_split.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python}
-SERIES="--data fashion-mnist --preset mae_fmnist_tiny --epochs 24 --batch-size 256 --lr 1e-3 --warmup-epochs 1 --threads 2 --no-progress --probe-every 2"
+SERIES="--data fashion-mnist --preset mae_fmnist_tiny --epochs 24 --batch-size 256 --lr 1e-3 --warmup-epochs 1 --threads ${THREADS:-2} --no-progress --probe-every 2"
 run() {
   name=$1; shift
   echo "== $name: $*"

@@ -342,13 +342,13 @@ def strategy_pretraining_charts(rows: Sequence[dict], raw_probe: Optional[float]
     is zoomed to the scores (a bar from 0 would hide a 1-point difference), which the axis title says."""
     names = [_style(r["strategy"])[0] for r in rows]
     colours = [_style(r["strategy"])[1] for r in rows]
-    task = Chart("How hard was the task?", "pretrained with", "shape MSE on its own masks",
+    task = Chart("How hard was the task?", "", "MSE on own masks",
                  bars=Bars(names, [r["own_error"] for r in rows], None, colours), height=320)
     probe = [100 * r["probe"] for r in rows]
     cis = [tuple(100 * v for v in r["probe_ci"]) if r.get("probe_ci") else (p, p) for r, p in zip(rows, probe)]
     lo = min([c[0] for c in cis] + ([100 * raw_probe] if raw_probe is not None else []))
     hi = max(c[1] for c in cis)
-    feats = Chart("How good are the features?", "pretrained with", "linear probe (%), axis zoomed",
+    feats = Chart("How good are the features?", "", "probe (%), zoomed",
                   bars=Bars(names, probe, None, colours, intervals=cis), height=320,
                   y_range=(float(np.floor(lo - 1)), float(np.ceil(hi + 0.5))))
     if raw_probe is not None:
@@ -437,14 +437,14 @@ def to_plotly(ch: Chart, bands: bool = True):
         fig.update_yaxes(type="category")
         fig.update_xaxes(type="category")
     xs = [float(v) for ln in ch.lines for v in ln.x]
+    span = [min(xs), max(xs)] if xs else ([ch.bars.names[0], ch.bars.names[-1]] if ch.bars is not None else None)
     for r in ch.refs:
-        if r.orient == "h" and xs:
-            fig.add_trace(go.Scatter(x=[min(xs), max(xs)], y=[r.value, r.value], mode="lines", name=r.label,
+        if r.orient == "h" and span:
+            fig.add_trace(go.Scatter(x=span, y=[r.value, r.value], mode="lines", name=r.label,
                                      line=dict(color=r.colour, dash=r.dash, width=2),
                                      hovertemplate=f"{r.label}: {r.value:.4g}<extra></extra>"))
         elif r.orient == "h":
-            fig.add_hline(y=r.value, line_dash=r.dash, line_color=r.colour, annotation_text=r.label,
-                          annotation_position="bottom right", annotation_font=dict(size=14, color=INK))
+            fig.add_hline(y=r.value, line_dash=r.dash, line_color=r.colour)
         else:
             fig.add_vline(x=r.value, line_dash=r.dash, line_color=r.colour, annotation_text=r.label,
                           annotation_position="top left", annotation_font=dict(size=14, color=INK))

@@ -192,7 +192,7 @@ elif section == "strategy":
                  "kNN": [f"{r['knn']:.1%}" for r in rows]}
         if any(r.get("vs_random_ci") for r in rows):
             table["probe vs random, paired"] = [
-                "-" if r["strategy"] == "random" else
+                "reference" if r["strategy"] == "random" else
                 f"{100 * (r['probe'] - rows[0]['probe']):+.1f} [{100 * r['vs_random_ci'][0]:+.1f}, "
                 f"{100 * r['vs_random_ci'][1]:+.1f}] points" if r.get("vs_random_ci") else "" for r in rows]
         st.table(table)

@@ -366,7 +366,7 @@ def heatmap_chart(pre_ratios: Sequence[float], test_ratios: Sequence[float], gri
 def probe_chart(rows: Sequence[dict], pool: str = "both") -> Chart:
     """Linear probe and kNN accuracy against pretraining ratio (sweep.probe_table rows), raw pixels as lines; the
     cards' 95% bootstrap intervals as error bars where every row has them."""
-    ch = Chart("", "pretraining mask ratio", "accuracy on the 10k test set (%)", height=360)
+    ch = Chart("", "pretraining mask ratio", "test accuracy (%)", height=360)
     x = [r["ratio"] for r in rows]
     def ci(key):
         if all(r.get(f"{key}_ci") for r in rows):

@@ -449,12 +449,15 @@ def to_plotly(ch: Chart, bands: bool = True):
             fig.add_vline(x=r.value, line_dash=r.dash, line_color=r.colour, annotation_text=r.label,
                           annotation_position="top left", annotation_font=dict(size=14, color=INK))
     tick = dict(size=14, color=INK)
+    # the legend sits below the tick labels and the x title, whatever the chart's height: an offset in pixels
+    # (ticks about 30 px, a title 30 more) as a fraction of the plotting area
+    legend_y = -(74 if ch.xlabel else 34) / max(120, ch.height - (56 if ch.title else 36) - 10)
     fig.update_layout(height=ch.height, title=dict(text=ch.title, font=dict(size=16, color=INK)) if ch.title else None,
                       margin=dict(l=10, r=10, t=56 if ch.title else 36, b=10),
                       xaxis=dict(title=dict(text=ch.xlabel, font=dict(size=15, color=INK)), tickfont=tick),
                       yaxis=dict(title=dict(text=ch.ylabel, font=dict(size=15, color=INK)), tickfont=tick),
                       legend=dict(title=dict(text=ch.legend_title or "", font=tick), font=tick, orientation="h",
-                                  yanchor="top", y=-0.18, xanchor="left", x=0),
+                                  yanchor="top", y=legend_y, xanchor="left", x=0),
                       font=dict(size=14, color=INK))
     if ch.y_range is not None:
         fig.update_yaxes(range=list(ch.y_range))

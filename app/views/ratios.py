@@ -16,6 +16,7 @@ from mae_core.checkpoints import list_bundled
 from mae_core.data import photo_eval_set
 from mae_core.explore import reconstruct
 from mae_core.masking import STRATEGIES, make_mask
+from mae_core.metrics import points
 from mae_core.sweep import (BASELINE_PREFIX, baseline_verdict, csv_text, last_quarter_gain, pretraining_grid,
                             probe_history, probe_table, ratio_groups, ratio_series, ratio_strip, ratio_verdict,
                             strategy_examples, strategy_series, strategy_verdict, sweep)
@@ -76,7 +77,8 @@ def _strategy_rows(models: tuple, mtimes: tuple) -> list:
         c = cards.read(card_)
         ratio = float(c.mask_ratio)
         own = sweep(m, imgs, (ratio,), (strategy,), seeds=2, matched=True).rows[0]["mean"]
-        rnd = sweep(m, imgs, (ratio,), ("random",), seeds=2, matched=True).rows[0]["mean"]
+        rnd = own if strategy == "random" else \
+            sweep(m, imgs, (ratio,), ("random",), seeds=2, matched=True).rows[0]["mean"]
         rows.append({"strategy": strategy, "own_error": own, "random_error": rnd,
                      "probe": float(c.probe("both") or float("nan")), "knn": float(c.knn("both") or float("nan")),
                      "probe_ci": c.embedding_metrics.get("linear_probe_both_ci"),
@@ -193,8 +195,8 @@ elif section == "strategy":
         if any(r.get("vs_random_ci") for r in rows):
             table["probe vs random, paired"] = [
                 "reference" if r["strategy"] == "random" else
-                f"{100 * (r['probe'] - rows[0]['probe']):+.1f} [{100 * r['vs_random_ci'][0]:+.1f}, "
-                f"{100 * r['vs_random_ci'][1]:+.1f}] points" if r.get("vs_random_ci") else "" for r in rows]
+                points(r["probe"], rows[0]["probe"], None, r["vs_random_ci"]) if r.get("vs_random_ci") else ""
+                for r in rows]
         st.table(table)
         raw = first.raw_pixel_baseline.get("linear_probe")
         st.caption("Errors: shape MSE on hidden patches at the pretraining ratio, 64 bundled test images × 2 seeds "

@@ -174,7 +174,8 @@ elif section == "strategy":
                 "fmnist_block75 fmnist_grid75` makes them.")
     else:
         rows = _strategy_rows(tuple((s, c["path"]) for s, c in trio.items()),
-                              tuple(_mtime(c["path"]) for c in trio.values()))
+                              tuple((_mtime(c["path"]), _mtime(str(Path(c["path"]).with_suffix(".json"))))
+                                    for c in trio.values()))   # a re-measured card refreshes the rows too
         first = cards.read(next(iter(trio.values())))
         st.markdown(f"{len(trio)} models that differ only in the masking strategy used in pretraining "
                     f"({plain(first.preset or '?')}, {'norm-pix' if first.norm_pix_loss else 'pixel'} target, "

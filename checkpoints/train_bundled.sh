@@ -5,8 +5,9 @@
 # The Fashion-MNIST models share one budget (SERIES: 24 epochs, same lr and schedule) so that the pretraining
 # ratio (paper Fig. 5) and strategy (Fig. 6) comparisons differ in one setting only; each run scores its encoder
 # every 2 epochs (--probe-every) so its card shows the probe against epochs. A run stopped part-way continues with
-# RESUME=1 (it adds --resume). THREADS=1 trains with one thread, for two runs side by side on 2 cores (1.18x the
-# images/s of one 2-thread run in total: python bench/thread_split.py).
+# RESUME=1 (it adds --resume where a stopped run left its state; a name with none starts afresh). THREADS=1 trains
+# with one thread, for two runs side by side on 2 cores (1.18x the images/s of one 2-thread run in total:
+# python bench/thread_split.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python}
@@ -17,7 +18,11 @@ run() {
   # trained in runs/bundled/ and moved into checkpoints/ once finished, so the shipped model stays usable meanwhile
   stage="runs/bundled/$name"
   mkdir -p runs/bundled
-  $PY -m mae_core.train "$@" --out "$stage" ${RESUME:+--resume}
+  resume=""
+  if [ -n "${RESUME:-}" ]; then   # continue where a stopped run left off; nothing to continue: start it
+    if [ -f "$stage.state.pt" ]; then resume=--resume; else echo "   (no $stage.state.pt to resume: starting afresh)"; fi
+  fi
+  $PY -m mae_core.train "$@" --out "$stage" $resume
   rm -f "$stage.state.pt"   # the resumable state is not shipped
   $PY -m mae_core.checkpoints half "$stage"
   $PY -m mae_core.cards measure "$stage"

@@ -24,8 +24,10 @@ run() {
   fi
   $PY -m mae_core.train "$@" --out "$stage" $resume
   rm -f "$stage.state.pt"   # the resumable state is not shipped
-  $PY -m mae_core.checkpoints half "$stage"
-  $PY -m mae_core.cards measure "$stage"
+  # the card's measure keeps to the run's thread count too: beside a second run, a 2-thread measure on 2 cores
+  # slows both several times over (OpenMP threads waiting on each other)
+  OMP_NUM_THREADS=${THREADS:-2} $PY -m mae_core.checkpoints half "$stage"
+  OMP_NUM_THREADS=${THREADS:-2} $PY -m mae_core.cards measure "$stage"
   for ext in safetensors json metrics.jsonl; do mv "$stage.$ext" "checkpoints/$name.$ext"; done
 }
 SELECTED="$*"

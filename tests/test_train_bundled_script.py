@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FAKE_PY = """#!/usr/bin/env bash
 # stands in for python: records each call; "train --out X" writes the run's files as the real trainer would
 echo "$*" >> "$CALLS"
+echo "${OMP_NUM_THREADS:-unset}" >> "$CALLS.omp"
 if [ "$2" = mae_core.train ]; then
   out=""; prev=""
   for a in "$@"; do [ "$prev" = --out ] && out=$a; prev=$a; done
@@ -34,6 +35,7 @@ def layout(tmp_path):
 def _run(layout, *names, **env):
     calls = layout / "calls.log"
     calls.unlink(missing_ok=True)
+    Path(f"{calls}.omp").unlink(missing_ok=True)
     e = {k: v for k, v in os.environ.items() if k not in ("RESUME", "THREADS")}   # only what the test sets
     e.update(PYTHON=str(layout / "fakepy"), CALLS=str(calls), **env)
     res = subprocess.run(["bash", str(layout / "checkpoints" / "train_bundled.sh"), *names], env=e,
@@ -62,6 +64,9 @@ def test_resume_continues_a_saved_run_and_starts_one_without_state(layout):
     assert res.returncode == 0, res.stderr
     trains = [c for c in calls if "mae_core.train" in c]
     assert len(trains) == 2 and all("--threads 1" in t for t in trains)
+    # the steps after training keep to one thread as well (a measure beside another run must not oversubscribe)
+    omp = (layout / "calls.log.omp").read_text().split()
+    assert [o for c, o in zip(calls, omp) if "mae_core.train" not in c] == ["1"] * 4
     assert "--mask-ratio 0.25" in trains[0] and trains[0].endswith("--resume")        # had a state: continued
     assert "--mask-strategy grid" in trains[1] and "--resume" not in trains[1]       # had none: started afresh
     assert "no runs/bundled/fmnist_grid75.state.pt to resume: starting afresh" in res.stdout

@@ -335,16 +335,16 @@ def strategy_verdict(rows: Sequence[dict]) -> str:
                      for r, c in judged)
     scale = "at this scale (28-pixel images, a 7×7 grid of patches, a small model)"
     if all(r["probe"] < rnd["probe"] and c for r, c in judged):
-        parts.append(f"As in the paper, random masking gives the best representation here ({said} against random)"
+        parts.append(f"As in the paper, random masking gives the best representation here (against random: {said})"
                      + ("; the easiest task did not give the best features." if easiest is not rnd else "."))
     elif all(r["probe"] < rnd["probe"] for r, _ in judged):
-        parts.append(f"Random masking probed best, as in the paper, but not clearly ({said} against random): {scale} "
+        parts.append(f"Random masking probed best, as in the paper, but not clearly (against random: {said}): {scale} "
                      "the test set cannot tell them apart.")
     elif any(r["probe"] > rnd["probe"] and c for r, c in judged):
-        parts.append(f"Unlike the paper, random masking did not give the best representation here ({said} against "
-                     f"random): {scale} the paper's finding does not show.")
+        parts.append(f"Unlike the paper, random masking did not give the best representation here (against "
+                     f"random: {said}): {scale} the paper's finding does not show.")
     else:
-        parts.append(f"Random masking did not probe highest, but no strategy beat it clearly ({said} against random): "
+        parts.append(f"Random masking did not probe highest, but no strategy beat it clearly (against random: {said}): "
                      f"{scale} the test set cannot tell them apart, so this neither shows nor contradicts the paper.")
     if any(c is None for _, c in judged):
         parts.append(NO_INTERVALS)

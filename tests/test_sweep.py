@@ -159,28 +159,28 @@ def test_strategy_series_and_verdict_follow_the_numbers():
                                "vs_random_ci": [-0.009, -0.003]}])
     assert "easiest pretraining task was grid masking (held-out error 0.0100 on its own masks; the paper finds grid " \
            "easiest too)" in clear
-    assert ("As in the paper, random masking gives the best representation here (block -3.0 points, a clear "
-            "difference; grid -0.6 points [-0.9, -0.3], a clear difference against random); the easiest task did "
+    assert ("As in the paper, random masking gives the best representation here (against random: block -3.0 "
+            "points, a clear difference; grid -0.6 points [-0.9, -0.3], a clear difference); the easiest task did "
             "not give the best features.") in clear
     # the same numbers but grid's paired interval crosses 0: random is best, not clearly
     unsure = strategy_verdict([{"strategy": "random", "own_error": 0.02, "probe": 0.88, "probe_ci": [0.87, 0.89]},
                                {"strategy": "grid", "own_error": 0.01, "probe": 0.874, "probe_ci": [0.864, 0.884],
                                 "vs_random_ci": [-0.009, 0.001]}])
-    assert "Random masking probed best, as in the paper, but not clearly (grid -0.6 points [-0.9, +0.1], within " \
-           "the intervals against random)" in unsure and "As in the paper" not in unsure
+    assert "Random masking probed best, as in the paper, but not clearly (against random: grid -0.6 points [-0.9, " \
+           "+0.1], within the intervals)" in unsure and "As in the paper" not in unsure
     # no intervals: never called clear
     bare = strategy_verdict([{"strategy": "random", "own_error": 0.02, "probe": 0.88},
                              {"strategy": "block", "own_error": 0.03, "probe": 0.80}])
-    assert "not clearly (block -8.0 points against random)" in bare
+    assert "not clearly (against random: block -8.0 points)" in bare
     assert bare.endswith("These cards carry no intervals, so no difference here can be called clear.")
     other = strategy_verdict([{"strategy": "random", "own_error": 0.02, "probe": 0.85, "probe_ci": [0.84, 0.86]},
                               {"strategy": "grid", "own_error": 0.01, "probe": 0.88, "probe_ci": [0.87, 0.89]}])
-    assert "Unlike the paper, random masking did not give the best representation here (grid +3.0 points, a clear " \
-           "difference against random)" in other and "As in the paper" not in other
+    assert "Unlike the paper, random masking did not give the best representation here (against random: grid +3.0 " \
+           "points, a clear difference)" in other and "As in the paper" not in other
     close = strategy_verdict([{"strategy": "random", "own_error": 0.02, "probe": 0.85, "probe_ci": [0.84, 0.86]},
                               {"strategy": "grid", "own_error": 0.01, "probe": 0.853, "probe_ci": [0.843, 0.863]}])
-    assert "Random masking did not probe highest, but no strategy beat it clearly (grid +0.3 points, within the " \
-           "intervals against random)" in close and "Unlike the paper" not in close
+    assert "Random masking did not probe highest, but no strategy beat it clearly (against random: grid +0.3 " \
+           "points, within the intervals)" in close and "Unlike the paper" not in close
 
 
 def test_ratio_verdict_pairs_the_cards_when_they_keep_per_image_results():

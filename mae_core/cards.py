@@ -132,24 +132,28 @@ class ModelCard:
     def knn(self, pool: str) -> Optional[float]:
         return self.embedding_metrics.get(f"knn_{pool}")
 
-    def correct(self, name: str = "linear_probe", pool: str = "both"):
-        """Each test image's result (bools, the 10k test split in order) for one score, or None when the card was
+    def correct_packed(self, name: str = "linear_probe", pool: str = "both") -> Optional[tuple]:
+        """(hex string, number of test images) of each test image's result for one score, or None when the card was
         measured before cards kept them."""
-        from .metrics import unpack_bools
         em = self.embedding_metrics
         hexed, n = em.get(f"{name}_{pool}_correct_hex"), em.get("n_test")
-        return unpack_bools(hexed, int(n)) if hexed and n else None
+        return (hexed, int(n)) if hexed and n else None
+
+    def correct(self, name: str = "linear_probe", pool: str = "both"):
+        """Each test image's result (bools, the 10k test split in order) for one score, or None (see correct_packed)."""
+        from .metrics import unpack_bools
+        packed = self.correct_packed(name, pool)
+        return unpack_bools(*packed) if packed else None
 
 
 def paired_ci(a: Any, b: Any, name: str = "linear_probe", pool: str = "both") -> Optional[tuple]:
     """95% interval of card ``a``'s score minus card ``b``'s, paired image by image on the same test split (much
     tighter than two separate intervals); None unless both cards kept their per-image results. Remembered per pair
     of results: the bootstrap takes about 0.3 s and the pages ask again on every rerun."""
-    ea, eb = read(a).embedding_metrics, read(b).embedding_metrics
-    key = f"{name}_{pool}_correct_hex"
-    if not (ea.get(key) and eb.get(key) and ea.get("n_test") and ea.get("n_test") == eb.get("n_test")):
+    pa, pb = read(a).correct_packed(name, pool), read(b).correct_packed(name, pool)
+    if pa is None or pb is None or pa[1] != pb[1]:
         return None
-    return _paired_ci(ea[key], eb[key], int(ea["n_test"]))
+    return _paired_ci(pa[0], pb[0], pa[1])
 
 
 @functools.lru_cache(maxsize=64)

@@ -443,8 +443,9 @@ def to_plotly(ch: Chart, bands: bool = True):
             fig.add_trace(go.Scatter(x=span, y=[r.value, r.value], mode="lines", name=r.label,
                                      line=dict(color=r.colour, dash=r.dash, width=2),
                                      hovertemplate=f"{r.label}: {r.value:.4g}<extra></extra>"))
-        elif r.orient == "h":
-            fig.add_hline(y=r.value, line_dash=r.dash, line_color=r.colour)
+        elif r.orient == "h":   # a chart of reference lines alone: nothing to sit on, so the label is written
+            fig.add_hline(y=r.value, line_dash=r.dash, line_color=r.colour, annotation_text=r.label,
+                          annotation_position="bottom right", annotation_font=dict(size=14, color=INK))
         else:
             fig.add_vline(x=r.value, line_dash=r.dash, line_color=r.colour, annotation_text=r.label,
                           annotation_position="top left", annotation_font=dict(size=14, color=INK))

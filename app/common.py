@@ -139,6 +139,42 @@ def presenting() -> bool:
     return bool(st.session_state.get("presenter"))
 
 
+# The settings a visitor expects to find again after a look at another page: Streamlit forgets a widget's value at
+# the end of any run that does not draw it (every page but its own, and the pages without the sidebar's pickers),
+# but keeps a value the script writes back itself (its "interrupt the widget clean-up" recipe). Values only:
+# buttons, uploads, chart selections and the painter (its mask lives in the page's own state) cannot be written.
+KEPT_SETTINGS = (
+    # sidebar pickers (the Train page draws neither; the Embeddings page has no image picker)
+    "model_source", "bundled_choice", "run_choice", "official_name", "model_path",
+    "img_source_1", "img_source_3", "img_class", "img_index", "img_photo",
+    # Reconstruct
+    "mask_strategy", "mask_ratio", "mask_seed", "att_on", "cmp_on", "cmp_model",
+    # Mask ratios
+    "ratio_section", "sw_strategies", "sw_images", "sw_seeds", "sw_bands", "sw_classical", "strip_ratios",
+    "strip_strategy", "strat_ratio", "strat_seed", "pre_ratio", "pre_seed", "pre_heat", "probe_pool",
+    # Embeddings
+    "emb_source", "emb_folder", "emb_n", "emb_pool", "emb_mask", "emb_method", "emb_perplexity", "emb_seed",
+    "emb_hover", "emb_tool", "emb_point", "emb_k", "emb_compare",
+    # Train
+    "tr_data", "tr_preset", "tr_ratio", "tr_normpix", "tr_budget_kind", "tr_epochs", "tr_minutes", "tr_batch",
+    "tr_lr", "tr_name",
+)
+
+
+def keep_settings_across_pages() -> None:
+    """Write each kept setting back before the page runs, so leaving its page does not reset it (a visitor who
+    set 1,000 points on Embeddings and looked at Reconstruct came back to 2,000 and a fresh t-SNE). The model is
+    kept once the visitor has picked one; until then each page opens on its own default (Reconstruct the pixel
+    model, Embeddings the one with the strongest representation), not on the one another page chose."""
+    ss = st.session_state
+    for key in KEPT_SETTINGS:
+        if key in ss:
+            ss[key] = ss[key]
+    if not model_chosen():
+        for key in ("model_source", "bundled_choice"):
+            ss.pop(key, None)
+
+
 def visitor_id() -> str:
     """This browser session's owner token for the runs it starts. It is kept in the URL (``?tk=``) once a run is
     started, so a reload keeps control of that run; no other visitor knows it."""

@@ -8,7 +8,8 @@ HERE = Path(__file__).resolve().parent
 
 st.set_page_config(page_title="MAE Explorer", page_icon="🧩", layout="wide")
 
-from common import guarded, clean_uploads_now_and_then, presenter_mode, scene_from_url, scenes_menu  # noqa: E402
+from common import (guarded, clean_uploads_now_and_then, keep_settings_across_pages, presenter_mode,  # noqa: E402
+                    scene_from_url, scenes_menu)
 from mae_core import policy  # noqa: E402
 
 if policy.current().shared:  # a class's server: no tracebacks, no developer menu
@@ -41,4 +42,5 @@ pages = {
 nav = st.navigation(list(pages.values()))
 guarded(scenes_menu)(pages)
 guarded(scene_from_url)()
+keep_settings_across_pages()
 guarded(nav.run)()

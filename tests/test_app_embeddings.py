@@ -82,3 +82,24 @@ def test_quick_fine_tune_waits_for_a_free_slot_on_a_busy_server(at, monkeypatch)
         assert not any("Quick run:" in c.value for c in at.caption)
     assert not at.exception
     assert reg._running() == 0
+
+
+@pytest.mark.slow
+def test_settings_kept_across_pages_and_the_default_model_stays_on_its_page(at):
+    from pathlib import Path
+    views = Path(__file__).resolve().parent.parent / "app" / "views"
+    best = at.session_state["bundled_choice"]
+    at.slider(key="emb_k").set_value(12).run()
+    at.switch_page(str(views / "reconstruct.py")).run()
+    assert not at.exception, at.exception
+    # the Embeddings page's own default (the strongest representation) does not follow the visitor to Reconstruct
+    assert at.selectbox(key="bundled_choice").value == at.selectbox(key="bundled_choice").options[0] != best
+    at.switch_page(str(views / "embeddings.py")).run()
+    assert at.session_state["bundled_choice"] == best and at.slider(key="emb_k").value == 12
+    assert at.session_state["emb_n"] == 400 and at.radio(key="emb_method").value == "pca"
+    assert not at.info                                     # the note on the default model is said once
+    # a model the visitor picks is theirs on every page
+    other = at.selectbox(key="bundled_choice").options[-1]
+    at.selectbox(key="bundled_choice").set_value(other).run()
+    at.switch_page(str(views / "reconstruct.py")).run()
+    assert at.selectbox(key="bundled_choice").value == other

@@ -219,3 +219,21 @@ def test_photo_model_says_it_loses_to_the_classical_baseline(at):
     assert "worse than classical harmonic inpainting" in warn and "official MAE ViT-L" in warn
     at.selectbox(key="bundled_choice").set_value(at.selectbox(key="bundled_choice").options[0]).run()
     assert not any("harmonic inpainting" in w.value for w in at.warning)  # the Fashion-MNIST model does beat it
+
+
+def test_settings_survive_a_visit_to_another_page(tmp_path, monkeypatch):
+    """Streamlit forgets a widget's value when a run does not draw it: a visitor's model, image and mask settings
+    came back reset after a look at the Train page (which draws neither picker), and the Embeddings page's
+    settings after a look at any other page."""
+    app = _fresh(tmp_path, monkeypatch, {})
+    other = next(lab for lab in app.selectbox(key="bundled_choice").options if lab != app.selectbox(
+        key="bundled_choice").value)
+    app.selectbox(key="bundled_choice").set_value(other).run()
+    app.number_input(key="img_index").set_value(5).run()
+    app.slider(key="mask_ratio").set_value(0.5).run()
+    app.switch_page(str(ROOT / "app" / "views" / "train.py")).run()
+    assert not app.exception, app.exception
+    app.switch_page(str(ROOT / "app" / "views" / "reconstruct.py")).run()
+    assert not app.exception, app.exception
+    assert app.selectbox(key="bundled_choice").value == other
+    assert app.number_input(key="img_index").value == 5 and app.slider(key="mask_ratio").value == 0.5

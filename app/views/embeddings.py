@@ -29,16 +29,18 @@ METHOD_NAMES = {"tsne": "t-SNE", "pca": "PCA", "umap": "UMAP"}
 POOL_NAMES = {"cls": "cls token", "mean": "mean of patch tokens", "both": "cls + mean"}
 
 ss = st.session_state
-if not ss.get("emb_defaults_done"):  # first visit: open on the best-founded comparison, and say so
-    ss.emb_defaults_done = True
+if not model_chosen():  # until the visitor picks a model: the best-founded comparison (said on the first visit)
     best = zoo.best_representation()
     labels = {p: lab for lab, p in zoo.bundled_choices().items()}
-    if best and not model_chosen() and best["path"] in labels:
+    if best and best["path"] in labels:
         ss.model_source, ss.bundled_choice = "Bundled", labels[best["path"]]
-        ss.setdefault("emb_pool", best["pool"])
-        ss.emb_best_note = (f"Opened on **{plain(best['label'])}**, the bundled model with the strongest "
-                            f"representation: linear probe {best['probe']:.1%} on the full Fashion-MNIST test split, "
-                            f"with {POOL_NAMES[best['pool']]} features. Pick any other model in the sidebar.")
+        if not ss.get("emb_defaults_done"):
+            ss.setdefault("emb_pool", best["pool"])
+            ss.emb_best_note = (f"Opened on **{plain(best['label'])}**, the bundled model with the strongest "
+                                f"representation: linear probe {best['probe']:.1%} on the full Fashion-MNIST test "
+                                f"split, with {POOL_NAMES[best['pool']]} features. Pick any other model in the "
+                                "sidebar.")
+ss.emb_defaults_done = True
 
 model, card, model_path = model_picker()
 cfg = model.config

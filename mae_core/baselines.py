@@ -38,10 +38,11 @@ def inpaint(images01: torch.Tensor, pixel_hidden: torch.Tensor, iters: int = 300
     none_seen = ~known.flatten(1).any(1)
     x = torch.where(known, x, torch.zeros_like(x))
     x = _push_pull(x, known)
-    kernel = torch.tensor([[0, .25, 0], [.25, 0, .25], [0, .25, 0]], dtype=x.dtype).view(1, 1, 3, 3)
-    kernel = kernel.repeat(x.shape[1], 1, 1, 1)
     for _ in range(iters):
-        avg = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), kernel, groups=x.shape[1])
+        # the mean of the four neighbours, from shifted views of the padded image: 5-7x faster on CPU than the
+        # same stencil as a grouped 3x3 convolution (bench/baseline_inpaint.py), equal to 3e-7
+        p = F.pad(x, (1, 1, 1, 1), mode="replicate")
+        avg = (p[..., :-2, 1:-1] + p[..., 2:, 1:-1] + p[..., 1:-1, :-2] + p[..., 1:-1, 2:]) * 0.25
         x = torch.where(known, x, avg)
     x[none_seen] = 0.5
     return x.clamp(0, 1)

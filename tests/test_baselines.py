@@ -33,6 +33,18 @@ def test_visible_pixels_are_kept_and_smooth_images_are_filled_almost_exactly():
     assert inpaint(flat, torch.ones_like(pix)).eq(0.5).all()            # nothing visible: mid grey
 
 
+def test_the_fill_is_harmonic_each_hidden_pixel_the_mean_of_its_four_neighbours():
+    m = build_model("mae_fmnist_micro")
+    x = torch.rand(2, 1, 28, 28, generator=torch.Generator().manual_seed(3))
+    pix = m.mask_to_pixels(_holes(2, hidden=30, seed=2))
+    out = inpaint(x, pix, iters=3000).numpy()[:, 0]
+    p = np.pad(out, ((0, 0), (1, 1), (1, 1)), mode="edge")          # the image's border repeats outwards
+    neighbours = (p[:, :-2, 1:-1] + p[:, 2:, 1:-1] + p[:, 1:-1, :-2] + p[:, 1:-1, 2:]) / 4
+    hidden = pix.numpy()[:, 0]
+    assert np.abs(out - neighbours)[hidden].max() < 1e-4                # the discrete Laplace equation holds
+    assert np.abs(out - neighbours)[~hidden].max() > 0.1                 # (visible pixels are data, not solved)
+
+
 def test_errors_are_scored_like_the_mae_and_beat_a_blank_fill():
     from mae_core.data import load_fashion_mnist_subset
     m = build_model("mae_fmnist_micro")

@@ -45,8 +45,21 @@ def _plots(n: int) -> str:
     return f"document.querySelectorAll('{PLOT}').length >= {n}"
 
 
+# the Reconstruct page has drawn its answer: the scores and the row of image tiles (original ... inpainting)
+RECONSTRUCTED = (_has_text("Pixel MSE") + " && " + _has_text("MSE on visible patches") + " && "
+                 "document.querySelectorAll('img[src^=\"data:image\"]').length >= 6")
+
+
+class _Figures(dict):
+    """The figures of one server, each printed as it is measured (a slow or stuck step shows where it is)."""
+
+    def __setitem__(self, key, value):
+        super().__setitem__(key, value)
+        print(f"  {key}: {value:.1f}", file=sys.stderr, flush=True)
+
+
 def one_server(train_minutes: float, pages: bool = True) -> dict:
-    out = {}
+    out = _Figures()
     with tempfile.TemporaryDirectory() as tmp:
         env = {"MAE_CACHE_DIR": f"{tmp}/cache", "MAE_RUNS_DIR": f"{tmp}/runs"}
         with streamlit_server(env, timeout=120) as url, browser_page(1280, 800) as page:
@@ -62,10 +75,8 @@ def one_server(train_minutes: float, pages: bool = True) -> dict:
 
 
 def visit_pages(page, url: str) -> dict:
-    out = {}
-    out["reconstruct_first"] = _timed(page, lambda: page.goto(url),
-                                      _has_text("MSE on hidden") + " && "
-                                      "document.querySelectorAll('[data-testid=\"stImage\"] img').length >= 2")
+    out = _Figures()
+    out["reconstruct_first"] = _timed(page, lambda: page.goto(url), RECONSTRUCTED)
     wait_idle(page)
     out["ratios_first"] = _timed(page, lambda: page.goto(url + "/ratios"), _plots(1))
     wait_idle(page, 600)
@@ -92,7 +103,7 @@ def visit_pages(page, url: str) -> dict:
                               ("embeddings", "/embeddings", _plots(1) + " && " + _has_text("kNN accuracy"))):
         # a revisit in the same session: away through the sidebar, then back (what a visitor does)
         page.get_by_test_id("stSidebarNav").get_by_text("Reconstruct").click()
-        page.wait_for_function(f"() => ({_has_text('MSE on hidden')})", timeout=120000, polling=100)
+        page.wait_for_function(f"() => ({RECONSTRUCTED})", timeout=120000, polling=100)
         wait_idle(page, 120)
         link = page.get_by_test_id("stSidebarNav").locator(f'a[href$="{path}"]')
         out[f"{name}_revisit"] = _timed(page, link.click, ready + f" && location.pathname.endsWith('{path}')")

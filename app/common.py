@@ -147,17 +147,17 @@ KEPT_SETTINGS = (
     # sidebar pickers (the Train page draws neither; the Embeddings page has no image picker)
     "model_source", "bundled_choice", "run_choice", "official_name", "model_path",
     "img_source_1", "img_source_3", "img_class", "img_index", "img_photo",
-    # Reconstruct
-    "mask_strategy", "mask_ratio", "mask_seed", "att_on", "cmp_on", "cmp_model",
+    # Reconstruct (the attention view's block and head depend on the model's depth: they start afresh)
+    "mask_strategy", "mask_ratio", "mask_seed", "att_on", "att_part", "att_rollout", "cmp_on", "cmp_model",
     # Mask ratios
     "ratio_section", "sw_strategies", "sw_images", "sw_seeds", "sw_bands", "sw_classical", "strip_ratios",
     "strip_strategy", "strat_ratio", "strat_seed", "pre_ratio", "pre_seed", "pre_heat", "probe_pool",
     # Embeddings
     "emb_source", "emb_folder", "emb_n", "emb_pool", "emb_mask", "emb_method", "emb_perplexity", "emb_seed",
     "emb_hover", "emb_tool", "emb_point", "emb_k", "emb_compare",
-    # Train
-    "tr_data", "tr_preset", "tr_ratio", "tr_normpix", "tr_budget_kind", "tr_epochs", "tr_minutes", "tr_batch",
-    "tr_lr", "tr_name",
+    # Train (the operator's key too: typed once per visit, not once per look at the page)
+    "operator_key", "tr_data", "tr_folder", "tr_preset", "tr_ratio", "tr_normpix", "tr_budget_kind", "tr_epochs",
+    "tr_minutes", "tr_batch", "tr_lr", "tr_name",
 )
 
 

@@ -386,10 +386,14 @@ def probe_chart(rows: Sequence[dict], pool: str = "both") -> Chart:
 def probe_epochs_chart(curves: Sequence[tuple]) -> Chart:
     """Linear probe against pretraining epochs: ``curves = [(name, [(epoch, probe, knn), ...]), ...]``."""
     ch = Chart("", "pretraining epoch", "linear probe accuracy (%)", legend_title="model", height=340)
-    palette = ("#4f46e5", "#059669", "#d97706", "#dc2626", "#7c3aed", "#0891b2", "#4b5563")
+    # Okabe-Ito's colour-blind-safe set (yellow left out: too faint on white), and a marker per curve as well,
+    # so seven curves stay apart on a washed-out projector
+    palette = ("#0072b2", "#e69f00", "#009e73", "#d55e00", "#cc79a7", "#56b4e9", "#000000")
+    shapes = ("circle", "square", "diamond", "triangle-up")
     for i, (name, pts) in enumerate(curves):
         if pts:
-            ch.lines.append(Line([p[0] for p in pts], [100 * p[1] for p in pts], name, palette[i % len(palette)]))
+            ch.lines.append(Line([p[0] for p in pts], [100 * p[1] for p in pts], name, palette[i % len(palette)],
+                                 marker=shapes[i % len(shapes)]))
     return ch
 
 
@@ -471,7 +475,7 @@ def to_png(ch: Chart, dpi: int = 130) -> bytes:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     dashes = {"solid": "-", "dash": "--", "dot": ":"}
-    markers = {"circle": "o", "square": "s"}
+    markers = {"circle": "o", "square": "s", "diamond": "D", "triangle-up": "^"}
     if ch.heat is not None:
         fig, ax = plt.subplots(figsize=(7, 0.6 * len(ch.heat.y) + 1.6))
         im = ax.imshow(ch.heat.z, aspect="auto", cmap="viridis")

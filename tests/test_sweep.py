@@ -226,3 +226,7 @@ def test_probe_history_and_last_quarter_gain():
     assert last_quarter_gain(pts[:1]) is None
     ch = figures.probe_epochs_chart([("a", pts), ("b", [])])
     assert len(ch.lines) == 1 and list(ch.lines[0].y) == pytest.approx([82, 84, 85, 85.2])
+    # seven models (the bundled set) get seven different colours, and neighbours differ in marker too
+    many = figures.probe_epochs_chart([(str(i), pts) for i in range(7)])
+    assert len({ln.colour for ln in many.lines}) == 7
+    assert all(a.marker != b.marker for a, b in zip(many.lines, many.lines[1:]))

@@ -185,15 +185,15 @@ def test_a_link_restores_model_image_mask_and_second_model(tmp_path, monkeypatch
     from mae_core.scenes import encode_mask
     heel = [1 if i in (33, 34, 40, 41) else 0 for i in range(49)]
     app = _fresh(tmp_path, monkeypatch, {"m": "fmnist_r75_normpix", "img": "fm:3", "mask": encode_mask(heel),
-                                         "cmp": "fmnist_r25"})
+                                         "cmp": "fmnist_r75"})
     assert _mask(app).astype(int).tolist() == heel and "Painted by hand: 4 of 49" in _source(app)
     assert _metric(app, "Pixel MSE") == "n/a"                                   # the norm-pix model is in use
     assert app.session_state["img_index"] == 3
-    assert app.table[0].value["model"][1].startswith("25% · pixels")              # compared with fmnist_r25
+    assert app.table[0].value["model"][1].startswith("75% · pixels")              # compared with fmnist_r75
     # the URL follows the page: generating a mask replaces the painted one in the link with its recipe
     {b.label: b for b in app.button}["Generate"].click().run()
     q = app.query_params
-    assert "mask" not in q and q["st"] == "random" and q["m"] == "fmnist_r75_normpix" and q["cmp"] == "fmnist_r25"
+    assert "mask" not in q and q["st"] == "random" and q["m"] == "fmnist_r75_normpix" and q["cmp"] == "fmnist_r75"
 
 
 def test_bad_or_stale_link_values_fall_back_with_a_notice(tmp_path, monkeypatch):

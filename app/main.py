@@ -24,6 +24,11 @@ def _warm_up():
     """Once per server: load what the first Embeddings visit would otherwise wait for (openTSNE, the compiled
     t-SNE kernels), in a background thread, while the first visitor looks at another page."""
     import threading
+
+    # pandas first, here: the thread's openTSNE pulls it in through scikit-learn while the page's plotly imports it
+    # too, and two threads importing pandas at once can meet it half-initialised ("partially initialized module
+    # 'pandas' has no attribute 'Series'", seen on a fresh server's first Mask ratios visit)
+    import pandas  # noqa: F401
     from mae_core import tsne
     t = threading.Thread(target=tsne.warm_up, name="mae-warm-up", daemon=True)
     t.start()

@@ -209,6 +209,30 @@ def clean_uploads_now_and_then() -> None:
         except OSError:
             pass
 
+
+@st.cache_resource(show_spinner=False)
+def warm_up():
+    """Once per server: load what the first Embeddings visit would otherwise wait for (openTSNE, scikit-learn,
+    the compiled t-SNE kernels), in a background thread, while the first visitor looks at another page. Returns
+    the thread."""
+    import threading
+
+    # pandas first, here: the thread's openTSNE pulls it in through scikit-learn while the page's plotly imports it
+    # too, and two threads importing pandas at once can meet it half-initialised ("partially initialized module
+    # 'pandas' has no attribute 'Series'", seen on a fresh server's first Mask ratios visit)
+    import pandas  # noqa: F401
+    from mae_core import tsne
+    t = threading.Thread(target=tsne.warm_up, name="mae-warm-up", daemon=True)
+    t.start()
+    return t
+
+
+def wait_for_warm_up(timeout: float = 30.0) -> None:
+    """Let the warm-up thread finish before a page imports what it imports (scikit-learn, openTSNE): the same
+    module initialised by two threads at once can be seen half-built. It wants the same modules anyway, so
+    waiting costs nothing that the page would not pay itself."""
+    warm_up().join(timeout)
+
 # --------------------------------------------------------------------------------------------------
 # Caches
 # --------------------------------------------------------------------------------------------------

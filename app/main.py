@@ -9,7 +9,7 @@ HERE = Path(__file__).resolve().parent
 st.set_page_config(page_title="MAE Explorer", page_icon="🧩", layout="wide")
 
 from common import (guarded, clean_uploads_now_and_then, keep_settings_across_pages, presenter_mode,  # noqa: E402
-                    scene_from_url, scenes_menu)
+                    scene_from_url, scenes_menu, warm_up)
 from mae_core import policy  # noqa: E402
 
 if policy.current().shared:  # a class's server: no tracebacks, no developer menu
@@ -19,23 +19,7 @@ clean_uploads_now_and_then()
 presenter_mode()
 
 
-@st.cache_resource(show_spinner=False)
-def _warm_up():
-    """Once per server: load what the first Embeddings visit would otherwise wait for (openTSNE, the compiled
-    t-SNE kernels), in a background thread, while the first visitor looks at another page."""
-    import threading
-
-    # pandas first, here: the thread's openTSNE pulls it in through scikit-learn while the page's plotly imports it
-    # too, and two threads importing pandas at once can meet it half-initialised ("partially initialized module
-    # 'pandas' has no attribute 'Series'", seen on a fresh server's first Mask ratios visit)
-    import pandas  # noqa: F401
-    from mae_core import tsne
-    t = threading.Thread(target=tsne.warm_up, name="mae-warm-up", daemon=True)
-    t.start()
-    return t
-
-
-_warm_up()
+warm_up()
 
 pages = {
     "": st.Page(str(HERE / "views" / "reconstruct.py"), title="Reconstruct", icon=":material/auto_fix_high:",

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from common import (error, get_model, model_chosen, model_id, model_picker, plain, registry, scene_to_url,
-                    server_path_input, visitor_id)
+                    server_path_input, visitor_id, wait_for_warm_up)
 
 from mae_core import cards, zoo
 from mae_core.checkpoints import CheckpointError
@@ -113,6 +113,7 @@ def features(path: str, overrides: str, source: str, folder: str, n: int, pool: 
 def projection(path: str, overrides: str, source: str, folder: str, n: int, pool: str, mask_ratio: float,
                method: str, perplexity: float, seed: int):
     f = features(path, overrides, source, folder, n, pool, mask_ratio)
+    wait_for_warm_up()  # project() imports scikit-learn / openTSNE, which a fresh server's warm-up may be loading
     name = METHOD_NAMES[method]
     bar = st.progress(0.0, text=f"Projecting {len(f)} points with {name}…")
     t = time.time()

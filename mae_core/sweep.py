@@ -383,6 +383,51 @@ def ratio_verdict(model_cards: Sequence[dict], pool: str = "both") -> str:
     return out + (" " + NO_INTERVALS if any(c is None for _, c, _ in judged) else "")
 
 
+def target_pair(model_cards: Sequence[dict], data: str = "Fashion-MNIST") -> Optional[tuple]:
+    """Two models that differ only in the reconstruction target (the paper's Table 1d: pixels against pixels
+    normalised per patch): the (norm-pix card, pixel card) pair of ``data`` sharing preset, epochs, ratio and
+    strategy, with both linear probes measured; the pair with the most epochs, or None."""
+    groups: dict = {}
+    for c in model_cards:
+        card = cards.read(c)
+        if card.data_name != data or card.mask_ratio is None or "linear_probe_both" not in card.embedding_metrics:
+            continue
+        key = (card.preset, card.epochs, round(float(card.mask_ratio), 2), card.mask_strategy)
+        groups.setdefault(key, {}).setdefault(bool(card.norm_pix_loss), c)
+    pairs = [(k, g) for k, g in groups.items() if len(g) == 2]
+    if not pairs:
+        return None
+    _, g = max(pairs, key=lambda kg: (kg[0][1] or 0, kg[0][2] == 0.75))
+    return g[True], g[False]
+
+
+def target_verdict(model_cards: Sequence[dict], data: str = "Fashion-MNIST") -> str:
+    """What the bundled models say about the reconstruction target, from the cards of ``target_pair``: each probe,
+    the paired difference where both cards keep per-image results, and whether that agrees with the paper
+    (norm-pix gives the better representation). Empty when no such pair is bundled."""
+    from .metrics import NO_INTERVALS, clear_difference, points
+    pair = target_pair(model_cards, data)
+    if pair is None:
+        return ""
+    norm, pix = map(cards.read, pair)
+    a, b = norm.probe("both"), pix.probe("both")
+    ci = lambda c: c.embedding_metrics.get("linear_probe_both_ci")  # noqa: E731
+    paired = cards.paired_ci(pair[0], pair[1])
+    clear = clear_difference(ci(norm), ci(pix), paired)
+    out = (f"Same model, data, {float(norm.mask_ratio):.0%} {norm.mask_strategy} masks and {norm.epochs} epochs, only "
+           f"the target differs: normalised pixels (each patch's mean and spread taken out) probe {a:.1%}, raw pixels "
+           f"{b:.1%}: norm-pix {points(a, b, clear, paired)}.")
+    if a > b and clear:
+        out += " As in the paper (Table 1d), the normalised target gives the better representation."
+    elif a > b:
+        out += " Norm-pix probed higher, as in the paper (Table 1d), but not clearly at this scale."
+    elif clear:
+        out += " Unlike the paper (Table 1d), the raw-pixel target gave the better representation here."
+    else:
+        out += " Unlike the paper (Table 1d), norm-pix did not probe higher here, though not clearly."
+    return out + (" " + NO_INTERVALS if clear is None else "")
+
+
 def probe_history(card: dict) -> list:
     """[(epoch, probe_both, knn_both), ...] from a card's training history (``train --probe-every``)."""
     return [(int(h["epoch"]), float(h["probe_both"]), float(h.get("knn_both", float("nan"))))

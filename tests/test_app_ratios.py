@@ -59,6 +59,8 @@ def test_strategy_and_pretraining_sections(at):
     caps = " ".join(c.value for c in at.caption)
     if len(ratio_groups(list_bundled())) > 1:    # the bundled groups not shown are named
         assert "Also bundled, not in this series: " in caps
+    from mae_core.sweep import target_pair       # two models that differ in the target only: the Table 1d reading
+    assert ("Reconstruction target." in said) == (target_pair(list_bundled()) is not None)
     # the probe-against-epochs curves of every bundled model that has them (the norm-pix 75% one does)
     assert "Had training converged?" in [h.value for h in at.subheader]
     assert "75% · norm-pix · 24 ep: -0.1 points" in caps

@@ -230,3 +230,39 @@ def test_probe_history_and_last_quarter_gain():
     many = figures.probe_epochs_chart([(str(i), pts) for i in range(7)])
     assert len({ln.colour for ln in many.lines}) == 7
     assert all(a.marker != b.marker for a, b in zip(many.lines, many.lines[1:]))
+    # more than the palette holds (eight: the pixel-target 75% model joined): every pair differs in colour or dash
+    more = figures.probe_epochs_chart([(str(i), pts) for i in range(9)]).lines
+    assert len({(ln.colour, ln.dash) for ln in more}) == 9 and more[7].dash == "dash" and more[0].dash == "solid"
+
+
+def test_target_pair_and_verdict_follow_the_numbers():
+    from mae_core.metrics import pack_bools
+    from mae_core.sweep import target_pair, target_verdict
+
+    rng = np.random.default_rng(0)
+
+    def card(name, norm, probe, ep=24, ratio=0.75, strategy="random", correct=None):
+        em = {"linear_probe_both": probe, "linear_probe_both_ci": [probe - 0.006, probe + 0.006]}
+        if correct is not None:
+            em.update(linear_probe_both_correct_hex=pack_bools(correct), n_test=len(correct))
+        return {"name": name, "mask_ratio": ratio, "norm_pix_loss": norm, "epochs": ep, "preset": "mae_fmnist_tiny",
+                "mask_strategy": strategy, "data": {"name": "Fashion-MNIST"}, "embedding_metrics": em}
+    # no pair: different epochs, or a different strategy
+    assert target_pair([card("n", True, .89), card("p", False, .86, ep=3)]) is None
+    assert target_pair([card("n", True, .89, strategy="grid"), card("p", False, .86)]) is None
+    assert target_verdict([card("n", True, .89)]) == ""
+    # a clear win for norm-pix, judged on the paired per-image results
+    pix = rng.random(10000) < 0.86
+    norm = pix | (rng.random(10000) < 0.2)       # right wherever pixels were, and on ~20% of the rest
+    cs = [card("p3", False, .84, ep=3), card("n", True, norm.mean(), correct=norm), card("p", False, pix.mean(),
+                                                                                      correct=pix)]
+    assert [c["name"] for c in target_pair(cs)] == ["n", "p"]
+    said = target_verdict(cs)
+    assert said.startswith("Same model, data, 75% random masks and 24 epochs, only the target differs")
+    assert "a clear difference" in said and "As in the paper (Table 1d)" in said
+    # pixels ahead, but within the intervals: said so, not the paper's reading
+    said = target_verdict([card("n", True, .885), card("p", False, .887)])
+    assert "norm-pix -0.2 points, within the intervals" in said and "did not probe higher here, though not clearly" \
+        in said
+    said = target_verdict([card("n", True, .86), card("p", False, .89)])
+    assert "Unlike the paper (Table 1d), the raw-pixel target gave the better representation" in said

@@ -19,7 +19,7 @@ from mae_core.masking import STRATEGIES, make_mask
 from mae_core.metrics import points
 from mae_core.sweep import (BASELINE_PREFIX, baseline_verdict, csv_text, last_quarter_gain, pretraining_grid,
                             probe_history, probe_table, ratio_groups, ratio_series, ratio_strip, ratio_verdict,
-                            strategy_examples, strategy_series, strategy_verdict, sweep)
+                            strategy_examples, strategy_series, strategy_verdict, sweep, target_verdict)
 
 RATIOS = tuple(round(0.05 * i, 2) for i in range(1, 20))
 SECTIONS = {"test": "Error against ratio", "strategy": "Strategies compared", "pre": "Pretraining ratio"}
@@ -260,6 +260,9 @@ else:
                        "on the 10k test images (error bars: 95% bootstrap intervals where the cards have them); the "
                        "dashed lines are raw pixels scored by the same code.")
             st.markdown(plain(ratio_verdict(series, pool)))
+        target = target_verdict(list_bundled())
+        if target:   # the paper's Table 1d, where two bundled models differ in the target only
+            st.markdown("**Reconstruction target.** " + plain(target))
         # every bundled model that scored its encoder during training, in this series or not
         curves = [(cards.read(c).short_label, probe_history(c)) for c in list_bundled()]
         curves = [(n, p) for n, p in curves if len(p) >= 2]

@@ -156,6 +156,51 @@ def paired_ci(a: Any, b: Any, name: str = "linear_probe", pool: str = "both") ->
     return _paired_ci(pa[0], pb[0], pa[1])
 
 
+def stored_raw_baseline(path: Optional[Path] = None) -> dict:
+    """The raw-pixel baseline as stored (``raw_pixel_baseline.json``), or {} when there is none: read only, never
+    computed (that takes tens of minutes; ``python -m mae_core.cards raw-baseline``)."""
+    p = Path(path or RAW_BASELINE_PATH)
+    try:
+        return _read_baseline(str(p), p.stat().st_mtime_ns)
+    except (OSError, ValueError):
+        return {}
+
+
+@functools.lru_cache(maxsize=4)
+def _read_baseline(path: str, mtime_ns: int) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def raw_baseline(card: Any, stored: Optional[dict] = None) -> dict:
+    """The raw-pixel figures a card was compared with (its own copy), with the intervals of the stored baseline
+    added where the card's copy has none and both hold the same scores (the same measurement, re-run since with
+    intervals and per-image results). ``stored``: the baseline to use (default ``stored_raw_baseline()``)."""
+    own = dict(read(card).raw_pixel_baseline)
+    base = stored_raw_baseline() if stored is None else stored
+    for name in ("knn", "linear_probe"):
+        if f"{name}_ci" not in own and base.get(f"{name}_ci") and own.get(name) is not None \
+                and abs(float(base.get(name, -1)) - float(own[name])) < 1e-9:
+            own[f"{name}_ci"] = base[f"{name}_ci"]
+    return own
+
+
+def vs_raw_ci(card: Any, name: str = "linear_probe", pool: str = "both",
+              stored: Optional[dict] = None) -> Optional[tuple]:
+    """95% interval of the card's score minus raw pixels' on the same test images: the card's own where it was
+    measured against a baseline with per-image results, else computed from both sides' per-image results (the
+    cards keep them for cls + mean features only). None when neither is there."""
+    c = read(card)
+    own = c.embedding_metrics.get(f"{name}_{pool}_vs_raw_ci")
+    if own:
+        return tuple(own)
+    packed = c.correct_packed(name, pool)
+    base = stored_raw_baseline() if stored is None else stored
+    hexed = base.get(f"{name}_correct_hex")
+    if packed is None or not hexed or len(hexed) != len(packed[0]):
+        return None
+    return _paired_ci(packed[0], hexed, packed[1])
+
+
 @functools.lru_cache(maxsize=64)
 def _paired_ci(hex_a: str, hex_b: str, n: int) -> tuple:
     from .metrics import bootstrap_ci, unpack_bools

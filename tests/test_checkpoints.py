@@ -4,6 +4,7 @@ import os
 import pickle
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import save_file
@@ -277,7 +278,8 @@ def test_half_precision_checkpoint_is_half_the_size_and_close(tmp_path, tiny_mod
 def test_card_schema_reads_old_cards_and_train_writes_it(trained_micro):
     from mae_core import cards
     root = Path(__file__).resolve().parent.parent
-    old = json.loads((root / "checkpoints" / "fmnist_r75.json").read_text())   # written before the schema
+    # the 3-epoch fmnist_r75's card as bundled until December 2026, written before the schema existed
+    old = json.loads((root / "tests" / "data" / "old_card_fmnist_r75_3ep.json").read_text())
     c = cards.read(old)
     assert c.schema_version == 1 and c.mask_ratio == 0.75 and c.heldout_mse_pixels == pytest.approx(0.0352, abs=1e-4)
     assert c.label == "Fashion-MNIST · pretrained at 75% masking" and c.probe("both") == old["embedding_metrics"][
@@ -310,7 +312,6 @@ def test_atomic_write_refuses_a_file_its_check_refuses(tmp_path):
 def test_measure_keeps_per_image_results_and_cards_pair_them(tmp_path, monkeypatch, capsys):
     """Cards keep each test image's probe / kNN result (cls + mean features) so two models can be compared image
     by image; ``--pools both`` re-measures only that pooling and keeps the rest of the card."""
-    import numpy as np
     from mae_core import cards, data
     from mae_core.metrics import bootstrap_ci, pack_bools
     from mae_core.model import build_model
@@ -346,3 +347,32 @@ def test_measure_keeps_per_image_results_and_cards_pair_them(tmp_path, monkeypat
     with pytest.raises(SystemExit):
         cards.main(["measure", str(tmp_path / "a.safetensors"), "--pools", "both,pixels"])
     assert "--pools takes a comma list of cls, mean, both; got 'both,pixels'" in capsys.readouterr().err
+
+
+def test_raw_baseline_intervals_and_paired_difference_from_the_stored_baseline(tmp_path):
+    """Cards measured before the raw baseline kept per-image results still get a paired difference to raw pixels
+    (cls + mean, from both sides' per-image results) and the baseline's intervals, read from the stored file."""
+    from mae_core import cards
+    from mae_core.metrics import bootstrap_ci, pack_bools
+    rng = np.random.default_rng(0)
+    raw_hits, knn_hits = rng.random(400) < 0.85, rng.random(400) < 0.84
+    mae_hits = raw_hits | (rng.random(400) < 0.3)
+    stored = {"linear_probe": float(raw_hits.mean()), "linear_probe_ci": [0.8, 0.9], "knn": float(knn_hits.mean()),
+              "knn_ci": [0.79, 0.88], "linear_probe_correct_hex": pack_bools(raw_hits),
+              "knn_correct_hex": pack_bools(knn_hits)}
+    path = tmp_path / "raw.json"
+    path.write_text(json.dumps(stored))
+    assert cards.stored_raw_baseline(path)["linear_probe_ci"] == [0.8, 0.9]
+    assert cards.stored_raw_baseline(tmp_path / "missing.json") == {}       # read only, never computed
+    card = {"name": "m", "raw_pixel_baseline": {"linear_probe": float(raw_hits.mean()), "knn": 0.5},
+            "embedding_metrics": {"n_test": 400, "linear_probe_both": float(mae_hits.mean()),
+                                  "linear_probe_both_correct_hex": pack_bools(mae_hits)}}
+    base = cards.raw_baseline(card, stored)
+    assert base["linear_probe_ci"] == [0.8, 0.9] and "knn_ci" not in base   # kNN: another measurement, no interval
+    got = cards.vs_raw_ci(card, "linear_probe", "both", stored)
+    assert got == pytest.approx(bootstrap_ci(mae_hits, raw_hits), abs=1e-4) and got[0] > 0
+    assert cards.vs_raw_ci(card, "knn", "both", stored) is None             # the card kept no kNN results
+    assert cards.vs_raw_ci(card, "linear_probe", "cls", stored) is None     # nor per-image results for cls
+    assert cards.vs_raw_ci(card, "linear_probe", "both", {}) is None        # no stored baseline
+    own = {**card, "embedding_metrics": {**card["embedding_metrics"], "linear_probe_cls_vs_raw_ci": [0.01, 0.02]}}
+    assert cards.vs_raw_ci(own, "linear_probe", "cls", {}) == (0.01, 0.02)  # measured with the card: used as is

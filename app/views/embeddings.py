@@ -254,7 +254,7 @@ st.markdown(plain(score_reading(mq, rows["raw pixels"], pool, cards.read(card).e
 
 full = cards.read(card)
 if full.probe(pool) is not None and full.raw_pixel_baseline:
-    em, raw = full.embedding_metrics, full.raw_pixel_baseline
+    em, raw = full.embedding_metrics, cards.raw_baseline(card)
 
     def _ci(key_):
         ci = em.get(f"{key_}_ci") or raw.get(f"{key_}_ci")
@@ -270,11 +270,12 @@ if full.probe(pool) is not None and full.raw_pixel_baseline:
                                f"{raw['linear_probe']:.1%}" + (f" [{raw['linear_probe_ci'][0]:.1%}, "
                                                                f"{raw['linear_probe_ci'][1]:.1%}]"
                                                                if raw.get("linear_probe_ci") else "")]})
-    diff = em.get(f"linear_probe_{pool}_vs_raw_ci")
+    diff, diff_knn = cards.vs_raw_ci(card, "linear_probe", pool), cards.vs_raw_ci(card, "knn", pool)
     if any(k.endswith("_ci") for k in em) or diff:
         st.caption("[lo, hi]: 95% bootstrap intervals over the test images. "
                    + (f"Paired difference to raw pixels on the same images: {100 * diff[0]:+.1f} to {100 * diff[1]:+.1f} "
-                      "points on the linear probe." if diff else ""))
+                      "points on the linear probe" + (f", {100 * diff_knn[0]:+.1f} to {100 * diff_knn[1]:+.1f} on kNN"
+                                                      if diff_knn else "") + "." if diff else ""))
 
 # ----------------------------------------------------------------------------- fine-tuning
 st.subheader("Linear probe or fine-tuning?")

@@ -351,10 +351,12 @@ def strategy_verdict(rows: Sequence[dict]) -> str:
     return " ".join(parts)
 
 
-def ratio_verdict(model_cards: Sequence[dict], pool: str = "both") -> str:
+def ratio_verdict(model_cards: Sequence[dict], pool: str = "both", raw: Optional[dict] = None) -> str:
     """What the Figure 5 view shows, from the series' cards: the pretraining ratio with the best linear probe, every
     other ratio's difference to it (paired over the test images where the cards keep per-image results, else by
-    their separate intervals), and whether that agrees with the paper (a high ratio, near 75%, is best)."""
+    their separate intervals), and whether that agrees with the paper (a high ratio, near 75%, is best); then, where
+    every card can be paired with the raw-pixel baseline (``raw``: default the stored one), how each compares with
+    raw pixels."""
     from .metrics import NO_INTERVALS, clear_difference, points
     rows = [r for r in probe_table(model_cards) if f"linear_probe_{pool}" in r]
     if len(rows) < 2:
@@ -380,7 +382,19 @@ def ratio_verdict(model_cards: Sequence[dict], pool: str = "both") -> str:
     else:
         out += (f" Unlike the paper (Figure 5: best near 75%), {best['ratio']:.0%} scored best here; the paper's "
                 "longer schedules and larger images are not reproduced at this scale.")
-    return out + (" " + NO_INTERVALS if any(c is None for _, c, _ in judged) else "")
+    out += " " + NO_INTERVALS if any(c is None for _, c, _ in judged) else ""
+    vs_raw = [(r, cards.vs_raw_ci(by_name[r["name"]], "linear_probe", pool, raw)) for r in rows]
+    if all(d is not None for _, d in vs_raw):
+        vs_raw.sort(key=lambda rd: rd[0]["ratio"])
+        said = "; ".join(f"{r['ratio']:.0%} [{100 * d[0]:+.1f}, {100 * d[1]:+.1f}]" for r, d in vs_raw)
+        if all(d[0] > 0 for _, d in vs_raw):
+            head = "Every ratio's features beat raw pixels clearly"
+        elif all(d[1] < 0 for _, d in vs_raw):
+            head = "Every ratio's features trail raw pixels clearly"
+        else:
+            head = "Against raw pixels the ratios differ"
+        out += f" {head} (paired difference on the same test images, points: {said})."
+    return out
 
 
 def target_pair(model_cards: Sequence[dict], data: str = "Fashion-MNIST") -> Optional[tuple]:

@@ -201,18 +201,26 @@ def test_ratio_verdict_pairs_the_cards_when_they_keep_per_image_results():
     # the separate intervals overlap everywhere; the paired ones separate 25% and 50% from 75%, not 90%
     series = [card("r25", .25, -1500, [.70, .90]), card("r50", .5, -800, [.70, .90]), card("r75", .75, 1500, [.7, .9]),
               card("r90", .9, 1480, [.70, .90])]
-    text = ratio_verdict(series)
+    text = ratio_verdict(series, raw={})
     assert text.startswith("The best linear probe came from pretraining at 75% masking (")
     assert "25%: " in text and "50%: " in text and "a clear difference" in text
     assert "90%: -0.0 points [" in text and "within the intervals" in text.split("90%:")[1]
     assert text.endswith("As in the paper (Figure 5), a high masking ratio gives the better representation.")
     # without per-image results the same cards fall back on their overlapping intervals: nothing is called clear
     loose = ratio_verdict([card(c["name"], c["mask_ratio"], f, [.70, .90], hexed=False)
-                           for c, f in zip(series, (-1500, -800, 1500, 1480))])
+                           for c, f in zip(series, (-1500, -800, 1500, 1480))], raw={})
     assert "a clear difference" not in loose and "but the lower ratios tried are not clearly worse here" in loose
-    low = ratio_verdict([card("r25", .25, 1500, [.86, .88]), card("r75", .75, -1500, [.80, .82])])
+    low = ratio_verdict([card("r25", .25, 1500, [.86, .88]), card("r75", .75, -1500, [.80, .82])], raw={})
     assert "Unlike the paper (Figure 5: best near 75%), 25% scored best here" in low
     assert ratio_verdict(series[:1]) == ""
+    # with the raw-pixel baseline's per-image results: each ratio paired with raw pixels on the same images
+    worse = base.copy()
+    worse[:3000] = False              # raw pixels wrong on the first 3,000 images (the 25% model: on the first 1,500)
+    with_raw = ratio_verdict(series, raw={"linear_probe_correct_hex": pack_bools(worse)})
+    assert with_raw.startswith(text) and "Every ratio's features beat raw pixels clearly (paired difference" in with_raw
+    assert "25% [+" in with_raw and with_raw.index("25% [") < with_raw.index("90% [")
+    mixed = ratio_verdict(series, raw={"linear_probe_correct_hex": pack_bools(base)})
+    assert "Against raw pixels the ratios differ" in mixed
 
 
 def test_probe_history_and_last_quarter_gain():

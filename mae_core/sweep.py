@@ -429,14 +429,14 @@ def target_verdict(model_cards: Sequence[dict], data: str = "Fashion-MNIST") -> 
     paired = cards.paired_ci(pair[0], pair[1])
     clear = clear_difference(ci(norm), ci(pix), paired)
     out = (f"Same model, data, {float(norm.mask_ratio):.0%} {norm.mask_strategy} masks and {norm.epochs} epochs, only "
-           f"the target differs: normalised pixels (each patch's mean and spread taken out) probe {a:.1%}, raw pixels "
-           f"{b:.1%}: norm-pix {points(a, b, clear, paired)}.")
+           f"the target differs: the model that predicts normalised pixels (each patch's mean and spread taken out) "
+           f"probes {a:.1%}, the one that predicts plain pixels {b:.1%}: norm-pix {points(a, b, clear, paired)}.")
     if a > b and clear:
         out += " As in the paper (Table 1d), the normalised target gives the better representation."
     elif a > b:
         out += " Norm-pix probed higher, as in the paper (Table 1d), but not clearly at this scale."
     elif clear:
-        out += " Unlike the paper (Table 1d), the raw-pixel target gave the better representation here."
+        out += " Unlike the paper (Table 1d), the plain-pixel target gave the better representation here."
     else:
         out += " Unlike the paper (Table 1d), norm-pix did not probe higher here, though not clearly."
     return out + (" " + NO_INTERVALS if clear is None else "")

@@ -273,4 +273,4 @@ def test_target_pair_and_verdict_follow_the_numbers():
     assert "norm-pix -0.2 points, within the intervals" in said and "did not probe higher here, though not clearly" \
         in said
     said = target_verdict([card("n", True, .86), card("p", False, .89)])
-    assert "Unlike the paper (Table 1d), the raw-pixel target gave the better representation" in said
+    assert "Unlike the paper (Table 1d), the plain-pixel target gave the better representation" in said

@@ -147,7 +147,7 @@ def test_second_model_reconstructs_the_same_image_and_mask(at):
     normpix = next(o for o in options if "norm-pix" in o)
     at.selectbox(key="cmp_model").set_value(normpix).run()
     table = at.table[0].value
-    assert list(table["model"]) == ["75% · pixels · 3 ep", normpix]
+    assert list(table["model"]) == ["75% · pixels · 24 ep", normpix]
     assert table["pixel MSE"][1] == "n/a" and float(table["shape MSE (comparable)"][1]) > 0
     assert float(table["pixel MSE"][0]) == float(_metric(at, "Pixel MSE"))     # the same mask as the page's
     assert any("lower shape MSE" in c.value for c in at.caption)

@@ -26,6 +26,9 @@ def test_page_shows_map_point_neighbours_and_scores(at):
     assert "raw pixels by" in reading and "linear probing understates MAE features" in reading
     assert any("fit on 300 of the points and scored on the other 100" in c.value for c in at.caption)
     assert any("On the full split" in m.value for m in at.markdown)
+    # the card and the stored raw-pixel baseline both keep per-image results: their paired difference is stated
+    assert any("Paired difference to raw pixels on the same images: +" in c.value and "on kNN" in c.value
+               for c in at.caption)
     assert any("of the neighbours share the class of #0" in c.value for c in at.caption)
     # the card's fine-tuning table, with its reading and protocol
     ft = next(t.value for t in at.table if "trained weights" in t.value)

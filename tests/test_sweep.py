@@ -238,7 +238,8 @@ def test_probe_history_and_last_quarter_gain():
     many = figures.probe_epochs_chart([(str(i), pts) for i in range(7)])
     assert len({ln.colour for ln in many.lines}) == 7
     assert all(a.marker != b.marker for a, b in zip(many.lines, many.lines[1:]))
-    # more than the palette holds (eight: the pixel-target 75% model joined): every pair differs in colour or dash
+    # more than the palette holds (the bundled set is seven; one more model makes eight): every pair differs in colour
+    # or dash
     more = figures.probe_epochs_chart([(str(i), pts) for i in range(9)]).lines
     assert len({(ln.colour, ln.dash) for ln in more}) == 9 and more[7].dash == "dash" and more[0].dash == "solid"
 

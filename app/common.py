@@ -222,16 +222,31 @@ def warm_up():
     # 'pandas' has no attribute 'Series'", seen on a fresh server's first Mask ratios visit)
     import pandas  # noqa: F401
     from mae_core import tsne
-    t = threading.Thread(target=tsne.warm_up, name="mae-warm-up", daemon=True)
+    imported = threading.Event()
+
+    def work():
+        try:   # first what the Embeddings page's projections import, then the kernels
+            import sklearn.decomposition  # noqa: F401
+            if tsne.available():
+                import openTSNE.affinity  # noqa: F401
+                import openTSNE.initialization  # noqa: F401
+        except ImportError:
+            pass
+        finally:
+            imported.set()
+        tsne.warm_up()
+
+    t = threading.Thread(target=work, name="mae-warm-up", daemon=True)
+    t.imported = imported
     t.start()
     return t
 
 
 def wait_for_warm_up(timeout: float = 30.0) -> None:
-    """Let the warm-up thread finish before a page imports what it imports (scikit-learn, openTSNE): the same
-    module initialised by two threads at once can be seen half-built. It wants the same modules anyway, so
-    waiting costs nothing that the page would not pay itself."""
-    warm_up().join(timeout)
+    """Let the warm-up thread finish its imports before a page imports the same modules (scikit-learn, openTSNE):
+    a module initialised by two threads at once can be seen half-built. The page wants them anyway, so waiting
+    costs nothing it would not pay itself; the kernels' compile that follows is not waited for (PCA needs none)."""
+    warm_up().imported.wait(timeout)
 
 # --------------------------------------------------------------------------------------------------
 # Caches

@@ -35,6 +35,18 @@ def test_plain_leaves_no_markdown_syntax():
     assert out.replace("\\", "") == hostile                  # and nothing else changed
 
 
+def test_warm_up_imports_what_projections_need_before_a_page_waits_on_it():
+    """The server's warm-up thread imports scikit-learn / openTSNE first and says so; the Embeddings page waits for
+    that (not for the kernels' compile) before it imports them itself, so no module is initialised twice at once."""
+    import sys
+    from common import wait_for_warm_up, warm_up
+    wait_for_warm_up(timeout=120)
+    t = warm_up()
+    assert warm_up() is t and t.imported.is_set() and "sklearn.decomposition" in sys.modules   # once per server
+    t.join(120)                # the kernels too, so that nothing runs on behind the tests that follow
+    assert not t.is_alive()
+
+
 def test_failure_text_hides_server_paths():
     from common import failure_text
     t = failure_text(PermissionError(13, "Permission denied", "/proc/1/cwd/secret/thing.pth"))

@@ -382,7 +382,8 @@ def ratio_verdict(model_cards: Sequence[dict], pool: str = "both", raw: Optional
     else:
         out += (f" Unlike the paper (Figure 5: best near 75%), {best['ratio']:.0%} scored best here; the paper's "
                 "longer schedules and larger images are not reproduced at this scale.")
-    out += " " + NO_INTERVALS if any(c is None for _, c, _ in judged) else ""
+    if any(c is None for _, c, _ in judged):
+        out += " " + NO_INTERVALS
     vs_raw = [(r, cards.vs_raw_ci(by_name[r["name"]], "linear_probe", pool, raw)) for r in rows]
     if all(d is not None for _, d in vs_raw):
         vs_raw.sort(key=lambda rd: rd[0]["ratio"])

@@ -461,6 +461,8 @@ def model_card_view(card: dict):
         rows["File"] = Path(c.extra["source"]).name
     if c.norm_pix_loss is not None:
         rows["Target"] = "norm-pix (per-patch normalised)" if c.norm_pix_loss else "pixels"
+    if c.arch_changes:
+        rows["Changed from the preset"] = c.arch_text()
     if c.heldout_mse_pixels is not None:
         matched = c.metrics.get("heldout_eval_mse_matched")
         if c.norm_pix_loss:  # its "pixel" error already uses the true patch statistics: it is a shape MSE

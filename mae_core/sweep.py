@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import json
 import re
 import sys
 import zlib
@@ -28,6 +29,7 @@ from .baselines import baseline_errors
 from .metrics import masked_errors
 
 DEFAULT_RATIOS = tuple(round(0.05 * i, 2) for i in range(1, 20))  # 0.05 .. 0.95
+CONVERGED_BAR = 0.003   # "stopped improving": the probe rose under 0.3 points over the last quarter of training
 BASELINE_PREFIX = "harmonic:"   # sweep rows of the classical baseline: "harmonic:random", ...
 CSV_FIELDS = ("strategy", "ratio", "n_hidden", "mean", "std", "q25", "q75", "n")
 
@@ -146,19 +148,45 @@ _SCORE_KEY = re.compile(r"(knn|linear_probe)_(cls|mean|both)")
 _CI_KEY = re.compile(r"(knn|linear_probe)_(cls|mean|both)_ci")
 
 
-def ratio_groups(model_cards: Sequence[dict], data: str = "Fashion-MNIST") -> list:
-    """Cards of ``data`` with random pretraining masks grouped by what else they share (preset, target, epochs):
-    a list of (description, cards sorted by ratio), the best-founded group first (more models, then norm-pix, the
-    paper's default, then more epochs)."""
+def _recipe(card: "cards.ModelCard") -> dict:
+    """What the bundled comparisons hold fixed between two models: preset, epochs, pretraining ratio and strategy,
+    target and architecture changes (``card.arch_changes``; "{}": the preset's own)."""
+    return {"preset": card.preset, "epochs": card.epochs, "ratio": round(float(card.mask_ratio), 2),
+            "strategy": card.mask_strategy, "norm_pix": bool(card.norm_pix_loss),
+            "arch": json.dumps(card.arch_changes, sort_keys=True)}
+
+
+def _varying(model_cards: Sequence[dict], vary: str, data: str, measured: bool = False,
+             keep: Callable = lambda card: True, smallest: int = 2) -> list:
+    """Cards of ``data`` (with a pretraining ratio; with ``measured``, only those whose linear probe is measured;
+    only those ``keep`` accepts) grouped by every ``_recipe`` setting but ``vary``: [(shared settings, {value of
+    ``vary``: card})], the first card found for each value, groups of ``smallest`` or more values only."""
     groups: dict = {}
     for c in model_cards:
         card = cards.read(c)
-        if card.data_name != data or card.mask_ratio is None or card.mask_strategy != "random":
+        if (card.data_name != data or card.mask_ratio is None or not keep(card)
+                or (measured and "linear_probe_both" not in card.embedding_metrics)):
             continue
-        groups.setdefault((card.preset, bool(card.norm_pix_loss), card.epochs), []).append(c)
-    order = sorted(groups.items(), key=lambda kv: (len(kv[1]), kv[0][1], kv[0][2] or 0), reverse=True)
-    return [(f"{'norm-pix' if norm else 'pixel'} target, {epochs} epochs ({preset or '?'})",
-             sorted(g, key=lambda c: float(c["mask_ratio"]))) for (preset, norm, epochs), g in order]
+        recipe = _recipe(card)
+        value = recipe.pop(vary)
+        groups.setdefault(tuple(recipe.items()), {}).setdefault(value, c)
+    return [(dict(k), g) for k, g in groups.items() if len(g) >= smallest]
+
+
+def ratio_groups(model_cards: Sequence[dict], data: str = "Fashion-MNIST") -> list:
+    """Cards of ``data`` with random pretraining masks that differ in the ratio only, grouped by what else they
+    share (preset, target, epochs, architecture): a list of (description, cards sorted by ratio), the best-founded
+    group first (more models, then norm-pix, the paper's default, then more epochs, then the preset's own
+    architecture)."""
+    found = _varying(model_cards, "ratio", data, keep=lambda card: card.mask_strategy == "random", smallest=1)
+    found.sort(key=lambda kg: (len(kg[1]), kg[0]["norm_pix"], kg[0]["epochs"] or 0, kg[0]["arch"] == "{}"),
+               reverse=True)
+    out = []
+    for k, g in found:
+        arch = cards.read(next(iter(g.values()))).arch_text()
+        out.append((f"{'norm-pix' if k['norm_pix'] else 'pixel'} target, {k['epochs']} epochs ({k['preset'] or '?'}"
+                    f"{', ' + arch if arch else ''})", [g[r] for r in sorted(g)]))
+    return out
 
 
 def ratio_series(model_cards: Sequence[dict], data: str = "Fashion-MNIST") -> list:
@@ -295,16 +323,9 @@ def baseline_verdict(rows: Sequence[dict], strategy: str = "random") -> str:
 
 def strategy_series(model_cards: Sequence[dict], data: str = "Fashion-MNIST") -> dict:
     """Models that differ only in the masking strategy used in pretraining (the paper's Figure 6): among cards of
-    ``data``, grouped by (preset, target, epochs, ratio), the group with the most strategies (two or more; random
-    must be one). Returns {strategy: card}, random first, or {}."""
-    groups: dict = {}
-    for c in model_cards:
-        card = cards.read(c)
-        if card.data_name != data or card.mask_ratio is None:
-            continue
-        key = (card.preset, bool(card.norm_pix_loss), card.epochs, round(float(card.mask_ratio), 2))
-        groups.setdefault(key, {}).setdefault(card.mask_strategy, c)
-    ok = [g for g in groups.values() if len(g) >= 2 and "random" in g]
+    ``data``, grouped by everything else (preset, target, epochs, ratio, architecture), the group with the most
+    strategies (two or more; random must be one). Returns {strategy: card}, random first, or {}."""
+    ok = [g for _, g in _varying(model_cards, "strategy", data) if "random" in g]
     if not ok:
         return {}
     best = max(ok, key=len)
@@ -400,19 +421,13 @@ def ratio_verdict(model_cards: Sequence[dict], pool: str = "both", raw: Optional
 
 def target_pair(model_cards: Sequence[dict], data: str = "Fashion-MNIST") -> Optional[tuple]:
     """Two models that differ only in the reconstruction target (the paper's Table 1d: pixels against pixels
-    normalised per patch): the (norm-pix card, pixel card) pair of ``data`` sharing preset, epochs, ratio and
-    strategy, with both linear probes measured; the pair with the most epochs, or None."""
-    groups: dict = {}
-    for c in model_cards:
-        card = cards.read(c)
-        if card.data_name != data or card.mask_ratio is None or "linear_probe_both" not in card.embedding_metrics:
-            continue
-        key = (card.preset, card.epochs, round(float(card.mask_ratio), 2), card.mask_strategy)
-        groups.setdefault(key, {}).setdefault(bool(card.norm_pix_loss), c)
-    pairs = [(k, g) for k, g in groups.items() if len(g) == 2]
+    normalised per patch): the (norm-pix card, pixel card) pair of ``data`` sharing preset, epochs, ratio, strategy
+    and architecture, with both linear probes measured; the pair with the most epochs (then 75%, then the preset's
+    own architecture), or None."""
+    pairs = _varying(model_cards, "norm_pix", data, measured=True)
     if not pairs:
         return None
-    _, g = max(pairs, key=lambda kg: (kg[0][1] or 0, kg[0][2] == 0.75))
+    _, g = max(pairs, key=lambda kg: (kg[0]["epochs"] or 0, kg[0]["ratio"] == 0.75, kg[0]["arch"] == "{}"))
     return g[True], g[False]
 
 
@@ -443,6 +458,53 @@ def target_verdict(model_cards: Sequence[dict], data: str = "Fashion-MNIST") -> 
     return out + (" " + NO_INTERVALS if clear is None else "")
 
 
+def decoder_series(model_cards: Sequence[dict], data: str = "Fashion-MNIST") -> list:
+    """Models that differ only in the decoder's depth (the paper's Table 1a): [(depth, card)] sorted by depth, from
+    the group sharing preset, epochs, ratio, strategy and target (no other architecture change, every linear probe
+    measured) with the most depths, then the most epochs, then 75%; [] when no two such models exist."""
+    keep = lambda card: set(card.arch_changes) <= {"decoder_depth"} and "decoder_depth" in card.config  # noqa: E731
+    groups = _varying(model_cards, "arch", data, measured=True, keep=keep)
+    if not groups:
+        return []
+    _, g = max(groups, key=lambda kg: (len(kg[1]), kg[0]["epochs"] or 0, kg[0]["ratio"] == 0.75))
+    return sorted((int(cards.read(c).config["decoder_depth"]), c) for c in g.values())
+
+
+def decoder_verdict(model_cards: Sequence[dict], data: str = "Fashion-MNIST") -> str:
+    """What the bundled models say about the decoder's depth, from ``decoder_series``: each depth's probe, each
+    deeper decoder's paired difference to the shallowest, and whether the deepest agrees with the paper (a deeper
+    decoder gives the better linear probe). Empty when no such series is bundled."""
+    from .metrics import NO_INTERVALS, clear_difference, points
+    series = decoder_series(model_cards, data)
+    if not series:
+        return ""
+    read = [(d, c, cards.read(c)) for d, c in series]
+    (d0, c0, base), deeper = read[0], read[1:]
+    ci = lambda card: card.embedding_metrics.get("linear_probe_both_ci")  # noqa: E731
+    judged = []
+    for d, c, card in deeper:
+        paired = cards.paired_ci(c, c0)
+        judged.append((d, card, paired, clear_difference(ci(card), ci(base), paired)))
+    probes = ", ".join(f"{d} blocks {card.probe('both'):.1%}" for d, _, card in read)
+    diffs = "; ".join(f"{d} blocks {points(card.probe('both'), base.probe('both'), clear, paired)}"
+                      for d, card, paired, clear in judged)
+    out = (f"Same encoder, data, {float(base.mask_ratio):.0%} {base.mask_strategy} masks, "
+           f"{'norm-pix' if base.norm_pix_loss else 'pixel'} target and {base.epochs} epochs; only the decoder's depth "
+           f"differs (the probe reads the encoder, the same size in each). Linear probe on cls + mean features: "
+           f"{probes}; against {d0} blocks: {diffs}.")
+    _, card, _, clear = judged[-1]
+    if card.probe("both") > base.probe("both") and clear:
+        out += (" As in the paper (Table 1a), the deeper decoder gives the better linear probe: with more decoder "
+                "blocks left to finish the reconstruction, the encoder's last blocks can stay more abstract.")
+    elif card.probe("both") > base.probe("both"):
+        out += " The deeper decoder probed higher, as in the paper (Table 1a), but not clearly at this scale."
+    elif clear:
+        out += " Unlike the paper (Table 1a), the deeper decoder gave the worse linear probe here."
+    else:
+        out += " Unlike the paper (Table 1a), the deeper decoder did not probe higher here, though not clearly."
+    return out + (" " + NO_INTERVALS if any(j[3] is None for j in judged) else "")
+
+
 def probe_history(card: dict) -> list:
     """[(epoch, probe_both, knn_both), ...] from a card's training history (``train --probe-every``)."""
     return [(int(h["epoch"]), float(h["probe_both"]), float(h.get("knn_both", float("nan"))))
@@ -451,9 +513,36 @@ def probe_history(card: dict) -> list:
 
 def last_quarter_gain(points: Sequence[tuple]) -> Optional[float]:
     """How much the probe rose over the last quarter of training: final score minus the score at the last probe at
-    or before 75% of the epochs (None with fewer than two probes). The issue's bar for "stopped improving": < 0.003."""
+    or before 75% of the epochs (None with fewer than two probes). The bar for "stopped improving": CONVERGED_BAR."""
     if len(points) < 2:
         return None
     final_epoch, final = points[-1][0], points[-1][1]
     before = [p for p in points if p[0] <= 0.75 * final_epoch]
     return final - (before[-1][1] if before else points[0][1])
+
+
+def convergence_reading(model_cards: Sequence[dict]) -> str:
+    """The full-protocol convergence checks on the cards (``cards converged``: the final model against a snapshot
+    from earlier in its run, paired on the same test images), one clause each, with what each says against the
+    0.3-point bar; "" when no card has one."""
+    said = []
+    for c in model_cards:
+        card = cards.read(c)
+        g = card.convergence
+        if not g or "probe_gain_ci" not in g:
+            continue
+        lo, hi = g["probe_gain_ci"]
+        if g["probe_gain"] < CONVERGED_BAR:
+            what = "under the 0.3-point bar: it had stopped improving"
+        elif lo > 0:
+            what = "a clear gain above the bar: still improving"
+        else:
+            what = "above the bar, but the interval reaches zero"
+        said.append(f"{card.short_label}, epoch {g['from_epoch']} to {g['to_epoch']}: probe "
+                    f"{100 * g['probe_gain']:+.1f} points [{100 * lo:+.1f}, {100 * hi:+.1f}], kNN "
+                    f"{100 * g['knn_gain']:+.1f} [{100 * g['knn_gain_ci'][0]:+.1f}, {100 * g['knn_gain_ci'][1]:+.1f}]"
+                    f" ({what})")
+    if not said:
+        return ""
+    return ("The same check on the full protocol (60k / 10k), the final model against a snapshot kept from the start "
+            "of its last quarter, paired on the same test images: " + "; ".join(said) + ".")

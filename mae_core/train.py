@@ -72,6 +72,7 @@ class TrainArgs:
     log_every: int = 20
     probe_every: int = 0                 # epochs between linear-probe / kNN scores of the encoder (0: never)
     probe_images: tuple = (10000, 5000)  # (train, test) images those scores use, fixed across the run
+    keep_epochs: tuple = ()              # epochs whose weights + card are also kept as OUT_epochN (snapshots)
     download: bool = False
     progress: bool = True
     overrides: dict = field(default_factory=dict)  # extra MAEConfig values
@@ -289,6 +290,12 @@ def run_files(out) -> list[Path]:
     return [Path(out).with_suffix(suffix) for suffix in RUN_FILE_SUFFIXES]
 
 
+def snapshot_path(out, epoch: int) -> Path:
+    """Where ``--keep-epochs`` keeps epoch ``epoch``'s weights and card: OUT_epochN (.safetensors, .json)."""
+    out = Path(out)
+    return out.with_name(f"{out.name}_epoch{epoch}")
+
+
 class Checkpoints:
     """OUT.safetensors + OUT.json (the card), OUT.state.pt (resumable) and OUT.metrics.jsonl, written by rank 0.
     Non-finite weights are never saved, and a full disk stops the run naming what was kept."""
@@ -297,6 +304,7 @@ class Checkpoints:
         self.out = Path(args.out)
         self.state_path, self.metrics_path = run_files(self.out)[2:]
         self.s, self.card_base, self.main = s, card_base, main
+        self.keep_epochs = set(args.keep_epochs)
         self.history: list = []
 
     def resume(self, config: MAEConfig, gens: tuple) -> tuple:
@@ -360,6 +368,9 @@ class Checkpoints:
             # The resumable state goes first: when it cannot be written, nothing of this epoch is.
             atomic_write(self.state_path, lambda f: torch.save(state, f))
             save_model(s.model, self.out, card)
+            if epoch_done in self.keep_epochs and status != "stopped":   # a stop part-way is not this epoch's end
+                snap = snapshot_path(self.out, epoch_done)
+                save_model(s.model, snap, {**card, "name": snap.name})
         except (OSError, RuntimeError) as e:
             if not _disk_full(e):
                 raise
@@ -679,6 +690,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "and at the end; the scores go into the log and the card's history (0: never)")
     p.add_argument("--probe-images", type=int, nargs=2, default=list(d.probe_images), metavar=("TRAIN", "TEST"),
                    help="images the probe fits on and scores on")
+    p.add_argument("--keep-epochs", type=int, nargs="+", default=list(d.keep_epochs), metavar="EPOCH",
+                   help="also keep these epochs' weights and card as OUT_epochN: a snapshot to compare the final model "
+                        "with on the full protocol (python -m mae_core.cards converged OUT OUT_epochN)")
     p.add_argument("--download", action="store_true", help="download Fashion-MNIST if it is not installed")
     p.add_argument("--no-progress", dest="progress", action="store_false")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -705,6 +719,10 @@ def parse_args(argv=None) -> TrainArgs:
         p.error(f"--mask-ratio must be in [0, 1), got {kw['mask_ratio']}")
     if kw["epochs"] < 1 or kw["batch_size"] < 1:
         p.error("--epochs and --batch-size must be positive")
+    bad = [e for e in kw["keep_epochs"] if not 1 <= e <= kw["epochs"]]
+    if bad:
+        p.error(f"--keep-epochs takes epochs from 1 to --epochs ({kw['epochs']}); got {bad[0]}")
+    kw["keep_epochs"] = tuple(sorted(set(kw["keep_epochs"])))
     args = TrainArgs(**kw, overrides=overrides)
     args._command = "python -m mae_core.train " + " ".join(argv if argv is not None else sys.argv[1:])
     return args

@@ -61,6 +61,8 @@ def test_strategy_and_pretraining_sections(at):
         assert "Also bundled, not in this series: " in caps
     from mae_core.sweep import target_pair       # two models that differ in the target only: the Table 1d reading
     assert ("Reconstruction target." in said) == (target_pair(list_bundled()) is not None)
+    from mae_core.sweep import decoder_series    # models that differ in the decoder's depth only: Table 1a
+    assert ("Decoder depth." in said) == bool(decoder_series(list_bundled()))
     # the probe-against-epochs curves of every bundled model that has them (the norm-pix 75% one does)
     assert "Had training converged?" in [h.value for h in at.subheader]
     assert "75% · norm-pix · 24 ep: -0.1 points" in caps

@@ -293,6 +293,13 @@ def test_card_schema_reads_old_cards_and_train_writes_it(trained_micro):
     assert written["status"] == "finished" and written["mask_strategy"] == "random"
     assert cards.read(written).label == "Fashion-MNIST subset · pretrained at 75% masking"
     assert cards.read({**written, "mask_strategy": "block"}).label.endswith("75% masking (block)")
+    # an architecture changed by train --set: named in both labels (before the epochs in the short one)
+    deep = cards.read({**written, "norm_pix_loss": True, "train_args": {"overrides": {"decoder_depth": 4}}})
+    assert deep.arch_changes == {"decoder_depth": 4} and cards.read(written).arch_changes == {}
+    assert deep.label.endswith("norm-pix target · decoder 4 blocks")
+    assert deep.short_label.endswith(f"75% · norm-pix · dec 4 · {written['epochs']} ep")
+    other = cards.read({**written, "train_args": {"overrides": {"mlp_ratio": 2.0, "norm_pix_loss": True}}})
+    assert other.arch_changes == {"mlp_ratio": 2.0} and other.arch_text() == "mlp_ratio=2.0"
     with pytest.raises(TypeError):
         cards.ModelCard(not_a_field=1)                                     # the schema is closed to typos
 
@@ -376,3 +383,40 @@ def test_raw_baseline_intervals_and_paired_difference_from_the_stored_baseline(t
     assert cards.vs_raw_ci(card, "linear_probe", "both", {}) is None        # no stored baseline
     own = {**card, "embedding_metrics": {**card["embedding_metrics"], "linear_probe_cls_vs_raw_ci": [0.01, 0.02]}}
     assert cards.vs_raw_ci(own, "linear_probe", "cls", {}) == (0.01, 0.02)  # measured with the card: used as is
+
+
+def test_converged_pairs_the_final_model_with_its_snapshot_on_the_same_test_images(tmp_path, monkeypatch):
+    from mae_core import cards
+    from mae_core.checkpoints import CheckpointError
+    from mae_core.metrics import bootstrap_ci, pack_bools
+    rng = np.random.default_rng(2)
+    early = rng.random(500) < 0.86
+    late = early | (rng.random(500) < 0.05)
+
+    def card(name, epochs, hits=None, **kw):
+        em = {} if hits is None else {"n_test": 500, "linear_probe_both": float(hits.mean()), "knn_both": 0.85,
+                                      "linear_probe_both_correct_hex": pack_bools(hits),
+                                      "knn_both_correct_hex": pack_bools(hits)}
+        c = {"name": name, "epochs": epochs, "config": {"embed_dim": 64}, "embedding_metrics": em,
+             "train_args": {"out": "runs/x", "seed": 0}, **kw}
+        (tmp_path / f"{name}.json").write_text(json.dumps(c))
+        return str(tmp_path / name)
+    final, snap = card("x", 24, late), card("x_epoch18", 18, early)
+    got = cards.converged(final, snap, log=lambda *a: None).convergence
+    assert (got["from_epoch"], got["to_epoch"]) == (18, 24)
+    assert got["probe_gain"] == pytest.approx(late.mean() - early.mean(), abs=1e-4) and got["knn_gain"] == 0
+    assert got["probe_gain_ci"] == pytest.approx(bootstrap_ci(late, early), abs=1e-4)
+    assert cards.read(json.loads((tmp_path / "x.json").read_text())).convergence == got     # written to the card
+    # a snapshot without per-image results is measured first (cls + mean only; here a stand-in returns x_epoch18)
+    asked = []
+    monkeypatch.setattr(cards, "measure", lambda path, log, pools: asked.append((path, pools)) or cards.read(
+        json.loads((tmp_path / "x_epoch18.json").read_text())))
+    bare = card("y_epoch18", 18)
+    with pytest.raises(CheckpointError, match="is not a snapshot of the run"):
+        cards.converged(final, card("z", 18, early, train_args={"out": "runs/other", "seed": 0}))
+    with pytest.raises(CheckpointError, match="is from epoch 24, not before the final model's 24"):
+        cards.converged(final, card("w", 24, early))
+    with pytest.raises(CheckpointError, match="has no per-image results to pair with; measure it first"):
+        cards.converged(card("v", 24), snap)
+    cards.converged(final, bare, log=lambda *a: None)
+    assert asked == [(bare, ("both",))]

@@ -275,3 +275,67 @@ def test_target_pair_and_verdict_follow_the_numbers():
         in said
     said = target_verdict([card("n", True, .86), card("p", False, .89)])
     assert "Unlike the paper (Table 1d), the plain-pixel target gave the better representation" in said
+
+
+def test_decoder_series_and_verdict_follow_the_numbers():
+    from mae_core.metrics import pack_bools
+    from mae_core.sweep import decoder_series, decoder_verdict, ratio_series, strategy_series, target_pair
+
+    rng = np.random.default_rng(1)
+
+    def card(name, depth, probe, ep=24, ratio=0.75, norm=True, strategy="random", correct=None, **over):
+        em = {"linear_probe_both": probe, "linear_probe_both_ci": [probe - 0.006, probe + 0.006]}
+        if correct is not None:
+            em.update(linear_probe_both_correct_hex=pack_bools(correct), n_test=len(correct))
+        over = {**({"decoder_depth": depth} if depth != 2 else {}), **over}
+        return {"name": name, "mask_ratio": ratio, "norm_pix_loss": norm, "epochs": ep, "preset": "mae_fmnist_tiny",
+                "mask_strategy": strategy, "data": {"name": "Fashion-MNIST"}, "embedding_metrics": em,
+                "config": {"decoder_depth": depth}, "train_args": {"overrides": over}}
+    base = rng.random(10000) < 0.89
+    deep = base | (rng.random(10000) < 0.15)
+    n75, d75 = card("n75", 2, base.mean(), correct=base), card("d75", 4, deep.mean(), correct=deep)
+    others = [card("n25", 2, .86, ratio=.25), card("p75", 2, .88, norm=False), card("g75", 2, .87, strategy="grid"),
+              card("w75", 2, .80, decoder_embed_dim=64), card("d3", 4, .8, ep=3)]
+    cs = [n75, d75] + others
+    # the deeper decoder is a comparison of its own: it joins no ratio, strategy or target comparison
+    assert [c["name"] for c in ratio_series(cs)] == ["n25", "n75"]
+    from mae_core.sweep import ratio_groups
+    assert ("norm-pix target, 24 epochs (mae_fmnist_tiny, decoder 4 blocks)", [d75]) in ratio_groups(cs)
+    assert [c["name"] for c in strategy_series(cs).values()] == ["n75", "g75"]
+    assert [c["name"] for c in target_pair(cs)] == ["n75", "p75"]
+    assert target_pair([d75, card("p75", 2, .88, norm=False)]) is None       # another decoder: not a target pair
+    assert [c["name"] for c in target_pair([d75, card("dp", 4, .85, norm=False)])] == ["d75", "dp"]
+    # the series: same recipe, only decoder_depth changed (a wider decoder or another budget is not in it)
+    assert [(d, c["name"]) for d, c in decoder_series(cs)] == [(2, "n75"), (4, "d75")]
+    assert decoder_series(others) == [] and decoder_verdict(others) == ""
+    said = decoder_verdict(cs)
+    assert said.startswith("Same encoder, data, 75% random masks, norm-pix target and 24 epochs; only the decoder's "
+                           "depth differs")
+    assert f"2 blocks {base.mean():.1%}, 4 blocks {deep.mean():.1%}" in said
+    assert "a clear difference" in said and "As in the paper (Table 1a), the deeper decoder gives the better" in said
+    # within the intervals (no per-image results: separate intervals overlap)
+    said = decoder_verdict([card("a", 2, .890), card("b", 4, .893)])
+    assert "4 blocks +0.3 points, within the intervals" in said and "but not clearly at this scale" in said
+    said = decoder_verdict([card("a", 2, .890), card("b", 4, .870)])
+    assert "Unlike the paper (Table 1a), the deeper decoder gave the worse linear probe here." in said
+    bare = decoder_verdict([{**card("a", 2, .89), "embedding_metrics": {"linear_probe_both": .89}},
+                            {**card("b", 4, .88), "embedding_metrics": {"linear_probe_both": .88}}])
+    assert "did not probe higher here, though not clearly" in bare and bare.endswith("can be called clear.")
+
+
+def test_convergence_reading_states_each_full_protocol_check_against_the_bar():
+    from mae_core.sweep import convergence_reading
+
+    def card(name, gain, ci):
+        return {"name": name, "mask_ratio": 0.75, "norm_pix_loss": True, "epochs": 24, "data": {"name": "Fashion-MNIST"},
+                "convergence": {"from_epoch": 18, "to_epoch": 24, "probe_gain": gain, "probe_gain_ci": ci,
+                                "knn_gain": 0.001, "knn_gain_ci": [-0.004, 0.006]}}
+    assert convergence_reading([{"name": "old", "epochs": 24}]) == ""
+    said = convergence_reading([card("a", 0.001, [-0.004, 0.006]), card("b", 0.008, [0.003, 0.013]),
+                                card("c", 0.005, [-0.001, 0.011]), {"name": "no check"}])
+    assert said.startswith("The same check on the full protocol (60k / 10k), the final model against a snapshot")
+    assert ("75% · norm-pix · 24 ep, epoch 18 to 24: probe +0.1 points [-0.4, +0.6], kNN +0.1 [-0.4, +0.6] (under "
+            "the 0.3-point bar: it had stopped improving)") in said
+    assert "probe +0.8 points [+0.3, +1.3], kNN +0.1 [-0.4, +0.6] (a clear gain above the bar: still improving)" in said
+    assert "probe +0.5 points [-0.1, +1.1], kNN +0.1 [-0.4, +0.6] (above the bar, but the interval reaches zero)" in said
+    assert said.count("epoch 18 to 24") == 3

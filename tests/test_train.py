@@ -82,7 +82,7 @@ def test_lr_schedule_warmup_then_half_cosine():
 @pytest.mark.slow
 def test_pretrain_writes_checkpoint_card_and_metrics(tmp_path):
     seen = []
-    card = pretrain(_args(tmp_path), callback=seen.append, callback_every=5)
+    card = pretrain(_args(tmp_path, keep_epochs=(1,)), callback=seen.append, callback_every=5)
     assert card["status"] == "finished" and card["epochs"] == 2 and card["steps"] == 50
     assert [h["epoch"] for h in card["history"]] == [1, 2]
     assert card["history"][1]["eval_loss"] < card["history"][0]["eval_loss"] * 1.05
@@ -94,6 +94,21 @@ def test_pretrain_writes_checkpoint_card_and_metrics(tmp_path):
     assert (tmp_path / "run.state.pt").is_file()
     assert seen and seen[-1].model is not None and seen[0].images_per_s >= 0
     assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*.tmp"))
+    # --keep-epochs: epoch 1's weights and card, kept beside the run (the final files moved on to epoch 2)
+    snap, snap_card = load_model(tmp_path / "run_epoch1")
+    assert snap_card["name"] == "run_epoch1" and snap_card["epochs"] == 1 and snap_card["steps"] == 25
+    assert snap_card["history"] == card["history"][:1]
+    final = model.state_dict()
+    assert snap.state_dict().keys() == final.keys()
+    assert any(not torch.equal(v, final[k]) for k, v in snap.state_dict().items())
+    assert not (tmp_path / "run_epoch2.safetensors").exists()
+
+
+def test_keep_epochs_must_fall_within_the_run(capsys):
+    assert tr.parse_args(["--epochs", "24", "--keep-epochs", "18", "12", "18"]).keep_epochs == (12, 18)
+    with pytest.raises(SystemExit):
+        tr.parse_args(["--epochs", "24", "--keep-epochs", "30"])
+    assert "--keep-epochs takes epochs from 1 to --epochs (24); got 30" in capsys.readouterr().err
 
 
 @pytest.mark.slow

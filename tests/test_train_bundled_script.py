@@ -56,6 +56,13 @@ def test_a_run_is_staged_then_shipped_without_its_resumable_state(layout):
     assert list((layout / "runs" / "bundled").iterdir()) == []     # the state is not shipped, nothing left staged
 
 
+def test_the_decoder_depth_model_differs_from_the_norm_pix_75_model_in_its_decoder_only(layout):
+    _, deep = _run(layout, "fmnist_r75_dec4")
+    _, base = _run(layout, "fmnist_r75_normpix")
+    assert deep[0].replace(" --set decoder_depth=4", "").replace("fmnist_r75_dec4", "fmnist_r75_normpix") == base[0]
+    assert "--norm-pix --mask-ratio 0.75 --set decoder_depth=4 --out" in deep[0]
+
+
 def test_resume_continues_a_saved_run_and_starts_one_without_state(layout):
     staged = layout / "runs" / "bundled"
     staged.mkdir(parents=True)

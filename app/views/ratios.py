@@ -17,9 +17,10 @@ from mae_core.data import photo_eval_set
 from mae_core.explore import reconstruct
 from mae_core.masking import STRATEGIES, make_mask
 from mae_core.metrics import points
-from mae_core.sweep import (BASELINE_PREFIX, baseline_verdict, csv_text, last_quarter_gain, pretraining_grid,
-                            probe_history, probe_table, ratio_groups, ratio_series, ratio_strip, ratio_verdict,
-                            strategy_examples, strategy_series, strategy_verdict, sweep, target_verdict)
+from mae_core.sweep import (BASELINE_PREFIX, baseline_verdict, convergence_reading, csv_text, decoder_verdict,
+                            last_quarter_gain, pretraining_grid, probe_history, probe_table, ratio_groups,
+                            ratio_series, ratio_strip, ratio_verdict, strategy_examples, strategy_series,
+                            strategy_verdict, sweep, target_verdict)
 
 RATIOS = tuple(round(0.05 * i, 2) for i in range(1, 20))
 SECTIONS = {"test": "Error against ratio", "strategy": "Strategies compared", "pre": "Pretraining ratio"}
@@ -263,6 +264,9 @@ else:
         target = target_verdict(list_bundled())
         if target:   # the paper's Table 1d, where two bundled models differ in the target only
             st.markdown("**Reconstruction target.** " + plain(target))
+        decoder = decoder_verdict(list_bundled())
+        if decoder:  # the paper's Table 1a, where bundled models differ in the decoder's depth only
+            st.markdown("**Decoder depth.** " + plain(decoder))
         # every bundled model that scored its encoder during training, in this series or not
         curves = [(cards.read(c).short_label, probe_history(c)) for c in list_bundled()]
         curves = [(n, p) for n, p in curves if len(p) >= 2]
@@ -274,3 +278,6 @@ else:
                        "pretraining. Gain over the last quarter of training: "
                        + "; ".join(f"{n}: {100 * g:+.1f} points" for n, g in gains)
                        + ". Under 0.3 points means the probe had stopped improving at this budget.")
+            full = convergence_reading(list_bundled())
+            if full:   # snapshots measured on the full protocol, paired: less noisy than the check during training
+                st.caption(plain(full))

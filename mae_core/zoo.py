@@ -118,3 +118,17 @@ def best_representation(found: Optional[list] = None) -> Optional[dict]:
                 best = {"name": c["name"], "path": c["path"], "label": card.short_label, "pool": pool,
                         "probe": float(p), "knn": card.knn(pool)}
     return best
+
+
+def finetune_results(card: dict, found: Optional[list] = None) -> tuple:
+    """The fine-tuning results to show beside a model: (its card's own ``finetune``, None) when it has rows, else
+    (a bundled model's, that model's short label) from the first bundled card that has them, else ({}, None). So a
+    page that opens on a model without results still shows the paper's headline, saying whose results they are."""
+    own = cards.read(card).finetune
+    if own.get("rows"):
+        return own, None
+    for c in (list_bundled() if found is None else found):
+        other = cards.read(c)
+        if other.finetune.get("rows"):
+            return other.finetune, other.short_label
+    return {}, None

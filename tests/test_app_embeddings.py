@@ -30,7 +30,13 @@ def test_page_shows_map_point_neighbours_and_scores(at):
     assert any("Paired difference to raw pixels on the same images: +" in c.value and "on kNN" in c.value
                for c in at.caption)
     assert any("of the neighbours share the class of #0" in c.value for c in at.caption)
-    # the card's fine-tuning table, with its reading and protocol
+    # the card's fine-tuning table, with its reading and protocol: the opened model's, or (when its card has none)
+    # a bundled model's, named
+    from mae_core.checkpoints import list_bundled
+    from mae_core.zoo import best_representation, finetune_results
+    opened = next(c for c in list_bundled() if c["name"] == best_representation()["name"])
+    _, whose = finetune_results(opened)
+    assert any("no fine-tuning results yet; shown: those of the bundled" in i.value for i in at.info) == bool(whose)
     ft = next(t.value for t in at.table if "trained weights" in t.value)
     assert list(ft[""])[:2] == ["best linear head (logistic regression)", "last 1 block tuned"]
     assert "full fine-tuning" in list(ft[""]) and "same ViT from scratch" in list(ft[""])

@@ -185,3 +185,13 @@ def test_best_representation_picks_the_strongest_probe_on_the_cards():
     best = best_representation(cards)
     assert (best["name"], best["pool"], best["probe"], best["knn"]) == ("b", "mean", 0.87, 0.83)
     assert best_representation([]) is None
+
+
+def test_finetune_results_fall_back_to_a_bundled_model_and_say_whose_they_are():
+    from mae_core.zoo import finetune_results
+    rows = {"rows": [{"mode": "logreg", "accuracy": 0.8}], "protocol": "p"}
+    tuned = {"name": "t", "mask_ratio": 0.75, "norm_pix_loss": True, "epochs": 24, "finetune": rows}
+    bare = {"name": "b", "mask_ratio": 0.75, "norm_pix_loss": True, "epochs": 24}
+    assert finetune_results(tuned, [bare]) == (rows, None)                     # its own results first
+    assert finetune_results(bare, [bare, tuned]) == (rows, "75% · norm-pix · 24 ep")
+    assert finetune_results(bare, [bare, {**tuned, "finetune": {"rows": []}}]) == ({}, None)

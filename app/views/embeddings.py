@@ -279,7 +279,7 @@ if full.probe(pool) is not None and full.raw_pixel_baseline:
 
 # ----------------------------------------------------------------------------- fine-tuning
 st.subheader("Linear probe or fine-tuning?")
-ft = card.get("finetune")
+ft, ft_from = zoo.finetune_results(card)   # another bundled model's when this one has none, named
 st.caption("The paper's headline: MAE features look modest under a linear probe and shine when the encoder is "
            "fine-tuned. The same labelled images, several ways: the best linear head on the frozen encoder "
            "(logistic regression, penalty chosen on validation), then the same classifier (mean of patch tokens, "
@@ -296,7 +296,10 @@ def finetune_table(rows) -> None:
               "time": [f"{r['train_s']:.0f} s" for r in rows]})
 
 
-if ft and ft.get("rows"):
+if ft_from:
+    st.info(f"This model's card has no fine-tuning results yet; shown: those of the bundled **{plain(ft_from)}**. "
+            "Run a short one for this model below.", icon=":material/info:")
+if ft:
     finetune_table(ft["rows"])
     st.caption("Protocol: " + plain(ft.get("protocol", "")))
 else:

@@ -73,6 +73,7 @@ class TrainArgs:
     probe_every: int = 0                 # epochs between linear-probe / kNN scores of the encoder (0: never)
     probe_images: tuple = (10000, 5000)  # (train, test) images those scores use, fixed across the run
     keep_epochs: tuple = ()              # epochs whose weights + card are also kept as OUT_epochN (snapshots)
+    stop_after: Optional[int] = None     # end the run (resumable) after this epoch; the schedule still spans epochs
     download: bool = False
     progress: bool = True
     overrides: dict = field(default_factory=dict)  # extra MAEConfig values
@@ -304,7 +305,6 @@ class Checkpoints:
         self.out = Path(args.out)
         self.state_path, self.metrics_path = run_files(self.out)[2:]
         self.s, self.card_base, self.main = s, card_base, main
-        self.keep_epochs = set(args.keep_epochs)
         self.history: list = []
 
     def resume(self, config: MAEConfig, gens: tuple) -> tuple:
@@ -353,7 +353,9 @@ class Checkpoints:
             if not _disk_full(e):
                 raise  # a full disk is reported by the next checkpoint; the log line is lost
 
-    def save(self, step: int, epoch_done: int, elapsed: float, metrics: dict, status: str, gens: tuple) -> dict:
+    def save(self, step: int, epoch_done: int, elapsed: float, metrics: dict, status: str, gens: tuple,
+             keep: bool = False) -> dict:
+        """Write this epoch's files; with ``keep``, also its snapshot (OUT_epochN, ``--keep-epochs``)."""
         card = ModelCard(**self.card_base, epochs=epoch_done, steps=step, wall_time_s=round(elapsed, 1),
                          status=status, metrics=metrics, history=self.history).to_dict()
         if not self.main:
@@ -368,7 +370,7 @@ class Checkpoints:
             # The resumable state goes first: when it cannot be written, nothing of this epoch is.
             atomic_write(self.state_path, lambda f: torch.save(state, f))
             save_model(s.model, self.out, card)
-            if epoch_done in self.keep_epochs and status != "stopped":   # a stop part-way is not this epoch's end
+            if keep:
                 snap = snapshot_path(self.out, epoch_done)
                 save_model(s.model, snap, {**card, "name": snap.name})
         except (OSError, RuntimeError) as e:
@@ -562,9 +564,13 @@ def _end_of_epoch(r: Run, epoch: int, epoch_done: int, loss: float, stopped: boo
     rec = {"step": r.step, "epoch": epoch_done, "elapsed_s": round(elapsed, 1), **metrics}
     r.ckpt.history.append(rec)
     r.ckpt.log({"event": "epoch_end", **rec})
+    stopped = stopped or (r.args.stop_after is not None and epoch_done >= r.args.stop_after)
     status = "stopped" if stopped else ("finished" if epoch_done >= r.args.epochs or r.pace.out_of_time()
                                         else "running")
-    return r.ckpt.save(r.step, epoch_done, elapsed, metrics, status, r.gens)
+    # a snapshot only of weights exactly at an epoch's end (a stop part-way counts the epochs finished before it)
+    exact = r.step == epoch_done * r.batches.steps_per_epoch
+    return r.ckpt.save(r.step, epoch_done, elapsed, metrics, status, r.gens,
+                       keep=exact and epoch_done in r.args.keep_epochs)
 
 
 def pretrain(args: TrainArgs, callback: Optional[Callable[[StepInfo], None]] = None,
@@ -693,6 +699,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-epochs", type=int, nargs="+", default=list(d.keep_epochs), metavar="EPOCH",
                    help="also keep these epochs' weights and card as OUT_epochN: a snapshot to compare the final model "
                         "with on the full protocol (python -m mae_core.cards converged OUT OUT_epochN)")
+    p.add_argument("--stop-after", type=int, default=None, metavar="EPOCH",
+                   help="end the run after this epoch, resumable, the schedule still spanning --epochs: with the "
+                        "same flags, seed and threads, replays a finished run up to that epoch (with --keep-epochs, "
+                        "a snapshot of a run that kept none)")
     p.add_argument("--download", action="store_true", help="download Fashion-MNIST if it is not installed")
     p.add_argument("--no-progress", dest="progress", action="store_false")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -723,6 +733,8 @@ def parse_args(argv=None) -> TrainArgs:
     if bad:
         p.error(f"--keep-epochs takes epochs from 1 to --epochs ({kw['epochs']}); got {bad[0]}")
     kw["keep_epochs"] = tuple(sorted(set(kw["keep_epochs"])))
+    if kw["stop_after"] is not None and not 1 <= kw["stop_after"] <= kw["epochs"]:
+        p.error(f"--stop-after takes an epoch from 1 to --epochs ({kw['epochs']}); got {kw['stop_after']}")
     args = TrainArgs(**kw, overrides=overrides)
     args._command = "python -m mae_core.train " + " ".join(argv if argv is not None else sys.argv[1:])
     return args

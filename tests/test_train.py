@@ -104,11 +104,31 @@ def test_pretrain_writes_checkpoint_card_and_metrics(tmp_path):
     assert not (tmp_path / "run_epoch2.safetensors").exists()
 
 
+@pytest.mark.slow
+def test_stop_after_replays_a_run_up_to_a_kept_epoch(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    full = pretrain(_args(a, keep_epochs=(1,)))
+    part = pretrain(_args(b, keep_epochs=(1,), stop_after=1))
+    assert part["status"] == "stopped" and part["epochs"] == 1 and (b / "run.state.pt").is_file()
+    timeless = lambda h: {k: v for k, v in h.items() if k != "elapsed_s"}  # noqa: E731
+    assert timeless(part["history"][0]) == timeless(full["history"][0])     # the same losses, to the last bit
+    snap_a, snap_b = load_model(a / "run_epoch1")[0].state_dict(), load_model(b / "run_epoch1")[0].state_dict()
+    assert all(torch.equal(v, snap_b[k]) for k, v in snap_a.items())      # the replay's snapshot is the run's
+    done = pretrain(_args(b, keep_epochs=(1,), resume=True))
+    assert done["status"] == "finished" and done["steps"] == full["steps"]
+    got, ref = load_model(b / "run")[0].state_dict(), load_model(a / "run")[0].state_dict()
+    assert all(torch.equal(v, got[k]) for k, v in ref.items())
+
+
 def test_keep_epochs_must_fall_within_the_run(capsys):
     assert tr.parse_args(["--epochs", "24", "--keep-epochs", "18", "12", "18"]).keep_epochs == (12, 18)
     with pytest.raises(SystemExit):
         tr.parse_args(["--epochs", "24", "--keep-epochs", "30"])
     assert "--keep-epochs takes epochs from 1 to --epochs (24); got 30" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        tr.parse_args(["--epochs", "24", "--stop-after", "0"])
+    assert "--stop-after takes an epoch from 1 to --epochs (24); got 0" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -463,11 +463,17 @@ def decoder_series(model_cards: Sequence[dict], data: str = "Fashion-MNIST") -> 
     the group sharing preset, epochs, ratio, strategy and target (no other architecture change, every linear probe
     measured) with the most depths, then the most epochs, then 75%; [] when no two such models exist."""
     keep = lambda card: set(card.arch_changes) <= {"decoder_depth"} and "decoder_depth" in card.config  # noqa: E731
-    groups = _varying(model_cards, "arch", data, measured=True, keep=keep)
-    if not groups:
+    found = []
+    for k, g in _varying(model_cards, "arch", data, measured=True, keep=keep):
+        by_depth: dict = {}   # "--set decoder_depth=2" on a 2-block preset is the preset's own depth
+        for c in g.values():
+            by_depth.setdefault(int(cards.read(c).config["decoder_depth"]), c)
+        if len(by_depth) >= 2:
+            found.append((k, by_depth))
+    if not found:
         return []
-    _, g = max(groups, key=lambda kg: (len(kg[1]), kg[0]["epochs"] or 0, kg[0]["ratio"] == 0.75))
-    return sorted((int(cards.read(c).config["decoder_depth"]), c) for c in g.values())
+    _, g = max(found, key=lambda kg: (len(kg[1]), kg[0]["epochs"] or 0, kg[0]["ratio"] == 0.75))
+    return sorted(g.items())
 
 
 def decoder_verdict(model_cards: Sequence[dict], data: str = "Fashion-MNIST") -> str:
@@ -488,10 +494,10 @@ def decoder_verdict(model_cards: Sequence[dict], data: str = "Fashion-MNIST") ->
     probes = ", ".join(f"{d} blocks {card.probe('both'):.1%}" for d, _, card in read)
     diffs = "; ".join(f"{d} blocks {points(card.probe('both'), base.probe('both'), clear, paired)}"
                       for d, card, paired, clear in judged)
-    out = (f"Same encoder, data, {float(base.mask_ratio):.0%} {base.mask_strategy} masks, "
+    out = (f"The same encoder architecture, data, {float(base.mask_ratio):.0%} {base.mask_strategy} masks, "
            f"{'norm-pix' if base.norm_pix_loss else 'pixel'} target and {base.epochs} epochs; only the decoder's depth "
-           f"differs (the probe reads the encoder, the same size in each). Linear probe on cls + mean features: "
-           f"{probes}; against {d0} blocks: {diffs}.")
+           f"differs (the probe reads the encoder only). Linear probe on cls + mean features: {probes}; against "
+           f"{d0} blocks: {diffs}.")
     _, card, _, clear = judged[-1]
     if card.probe("both") > base.probe("both") and clear:
         out += (" As in the paper (Table 1a), the deeper decoder gives the better linear probe: with more decoder "

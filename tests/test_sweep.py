@@ -308,9 +308,11 @@ def test_decoder_series_and_verdict_follow_the_numbers():
     # the series: same recipe, only decoder_depth changed (a wider decoder or another budget is not in it)
     assert [(d, c["name"]) for d, c in decoder_series(cs)] == [(2, "n75"), (4, "d75")]
     assert decoder_series(others) == [] and decoder_verdict(others) == ""
+    # "--set decoder_depth=2" on the 2-block preset is the preset's own depth: no series
+    assert decoder_series([n75, card("same", 2, .9, decoder_depth=2)]) == []
     said = decoder_verdict(cs)
-    assert said.startswith("Same encoder, data, 75% random masks, norm-pix target and 24 epochs; only the decoder's "
-                           "depth differs")
+    assert said.startswith("The same encoder architecture, data, 75% random masks, norm-pix target and 24 epochs; "
+                           "only the decoder's depth differs")
     assert f"2 blocks {base.mean():.1%}, 4 blocks {deep.mean():.1%}" in said
     assert "a clear difference" in said and "As in the paper (Table 1a), the deeper decoder gives the better" in said
     # within the intervals (no per-image results: separate intervals overlap)

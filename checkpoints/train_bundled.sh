@@ -4,14 +4,16 @@
 # Usage: bash checkpoints/train_bundled.sh [NAME ...]   (no names: all of them, in this order)
 # The Fashion-MNIST models share one budget (SERIES: 24 epochs, same lr and schedule) so that the pretraining
 # ratio (paper Fig. 5) and strategy (Fig. 6) comparisons differ in one setting only; each run scores its encoder
-# every 2 epochs (--probe-every) so its card shows the probe against epochs. A run stopped part-way continues with
+# every 2 epochs (--probe-every) so its card shows the probe against epochs, and keeps its epoch-18 weights (the start
+# of the last quarter, --keep-epochs) for the paired full-protocol convergence check (cards converged) that the card
+# then carries; the snapshot stays in runs/bundled/, not shipped. A run stopped part-way continues with
 # RESUME=1 (it adds --resume where a stopped run left its state; a name with none starts afresh). THREADS=1 trains
 # with one thread, for two runs side by side on 2 cores (1.18x the images/s of one 2-thread run in total:
 # python bench/thread_split.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python}
-SERIES="--data fashion-mnist --preset mae_fmnist_tiny --epochs 24 --batch-size 256 --lr 1e-3 --warmup-epochs 1 --threads ${THREADS:-2} --no-progress --probe-every 2"
+SERIES="--data fashion-mnist --preset mae_fmnist_tiny --epochs 24 --batch-size 256 --lr 1e-3 --warmup-epochs 1 --threads ${THREADS:-2} --no-progress --probe-every 2 --keep-epochs 18"
 run() {
   name=$1; shift
   echo "== $name: $*"
@@ -28,6 +30,10 @@ run() {
   # slows both several times over (OpenMP threads waiting on each other)
   OMP_NUM_THREADS=${THREADS:-2} $PY -m mae_core.checkpoints half "$stage"
   OMP_NUM_THREADS=${THREADS:-2} $PY -m mae_core.cards measure "$stage"
+  if [ -f "${stage}_epoch18.safetensors" ]; then   # the series keeps epoch 18: halved like the model, then paired
+    OMP_NUM_THREADS=${THREADS:-2} $PY -m mae_core.checkpoints half "${stage}_epoch18"
+    OMP_NUM_THREADS=${THREADS:-2} $PY -m mae_core.cards converged "$stage" "${stage}_epoch18"
+  fi
   for ext in safetensors json metrics.jsonl; do mv "$stage.$ext" "checkpoints/$name.$ext"; done
 }
 SELECTED="$*"

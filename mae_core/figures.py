@@ -387,7 +387,8 @@ def probe_epochs_chart(curves: Sequence[tuple]) -> Chart:
     """Linear probe against pretraining epochs: ``curves = [(name, [(epoch, probe, knn), ...]), ...]``."""
     ch = Chart("", "pretraining epoch", "linear probe accuracy (%)", legend_title="model", height=340)
     # Okabe-Ito's colour-blind-safe set (yellow left out: too faint on white), and a marker per curve as well,
-    # so the seven bundled curves stay apart on a washed-out projector; past seven the colours come round, dashed
+    # so the curves stay apart on a washed-out projector; past seven the colours come round, dashed (the bundled
+    # set is eight: the eighth is the first's blue, dashed, with another marker)
     palette = ("#0072b2", "#e69f00", "#009e73", "#d55e00", "#cc79a7", "#56b4e9", "#000000")
     shapes = ("circle", "square", "diamond", "triangle-up")
     dashes = ("solid", "dash", "dot")

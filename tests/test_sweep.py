@@ -234,14 +234,15 @@ def test_probe_history_and_last_quarter_gain():
     assert last_quarter_gain(pts[:1]) is None
     ch = figures.probe_epochs_chart([("a", pts), ("b", [])])
     assert len(ch.lines) == 1 and list(ch.lines[0].y) == pytest.approx([82, 84, 85, 85.2])
-    # seven models (the bundled set) get seven different colours, and neighbours differ in marker too
+    # seven models get seven different colours, and neighbours differ in marker too
     many = figures.probe_epochs_chart([(str(i), pts) for i in range(7)])
     assert len({ln.colour for ln in many.lines}) == 7
     assert all(a.marker != b.marker for a, b in zip(many.lines, many.lines[1:]))
-    # more than the palette holds (the bundled set is seven; one more model makes eight): every pair differs in colour
-    # or dash
+    # more than the palette holds (the bundled set is eight): every pair differs in colour or dash, the eighth from
+    # the first in marker too
     more = figures.probe_epochs_chart([(str(i), pts) for i in range(9)]).lines
     assert len({(ln.colour, ln.dash) for ln in more}) == 9 and more[7].dash == "dash" and more[0].dash == "solid"
+    assert more[7].colour == more[0].colour and more[7].marker != more[0].marker
 
 
 def test_target_pair_and_verdict_follow_the_numbers():
@@ -315,14 +316,24 @@ def test_decoder_series_and_verdict_follow_the_numbers():
                            "only the decoder's depth differs")
     assert f"2 blocks {base.mean():.1%}, 4 blocks {deep.mean():.1%}" in said
     assert "a clear difference" in said and "As in the paper (Table 1a), the deeper decoder gives the better" in said
+    assert "The paper measured" not in said
     # within the intervals (no per-image results: separate intervals overlap)
     said = decoder_verdict([card("a", 2, .890), card("b", 4, .893)])
     assert "4 blocks +0.3 points, within the intervals" in said and "but not clearly at this scale" in said
+    assert said.endswith("it does not show clearly.")
+    said = decoder_verdict([card("a", 2, .890), card("b", 4, .889)])
+    assert "did not probe higher here, though the difference is within the intervals." in said
     said = decoder_verdict([card("a", 2, .890), card("b", 4, .870)])
     assert "Unlike the paper (Table 1a), the deeper decoder gave the worse linear probe here." in said
-    bare = decoder_verdict([{**card("a", 2, .89), "embedding_metrics": {"linear_probe_both": .89}},
-                            {**card("b", 4, .88), "embedding_metrics": {"linear_probe_both": .88}}])
-    assert "did not probe higher here, though not clearly" in bare and bare.endswith("can be called clear.")
+    assert "at this scale (28-pixel images, a small encoder) it does not show." in said
+    assert "Held-out shape MSE" not in said
+    bare = decoder_verdict([{**card("a", 2, .89), "embedding_metrics": {"linear_probe_both": .89},
+                             "metrics": {"heldout_eval_mse_matched": 0.0131}},
+                            {**card("b", 4, .88), "embedding_metrics": {"linear_probe_both": .88},
+                             "metrics": {"heldout_eval_mse_matched": 0.0127}}])
+    assert "did not probe higher here. The paper measured" in bare     # no intervals: "within" would be unfounded
+    assert "Held-out shape MSE at 75% (how well each reconstructs): 2 blocks 0.0131, 4 blocks 0.0127." in bare
+    assert bare.endswith("can be called clear.")
 
 
 def test_convergence_reading_states_each_full_protocol_check_against_the_bar():

@@ -113,22 +113,21 @@ class ModelCard:
     @property
     def short_label(self) -> str:
         """What tells bundled models apart, in few characters (a closed picker in a 300 px sidebar shows about 28):
-        "75% · norm-pix · 24 ep"; "75% grid · …" for another pretraining strategy; "75% · norm-pix · dec 4 ·
-        24 ep" for a changed architecture; the data first unless it is Fashion-MNIST, the bundled default
+        "75% · norm-pix · 24 ep"; "75% grid · …" for another pretraining strategy; "75% dec 4 · …" for a changed
+        architecture; the data first unless it is Fashion-MNIST, the bundled default
         ("Photos 75% · pixels · 12 ep")."""
         parts = []
         data = ""
         if self.data_name and self.data_name != "Fashion-MNIST":
             data = ("Photos" if "photo" in self.data_name.lower() else self.data_name.split(" (")[0][:14]) + " "
+        arch = f" {self.arch_text(short=True)}" if self.arch_changes else ""   # up front: a closed picker cuts the end
         if self.mask_ratio is not None:
             parts.append(data + f"{float(self.mask_ratio):.0%}" + ("" if self.mask_strategy == "random"
-                                                                  else f" {self.mask_strategy}"))
-        elif data:
-            parts.append(data.strip())
+                                                                  else f" {self.mask_strategy}") + arch)
+        elif data or arch:
+            parts.append((data + arch).strip())
         if self.norm_pix_loss is not None:
             parts.append("norm-pix" if self.norm_pix_loss else "pixels")
-        if self.arch_changes:   # before the epochs: a closed picker cuts the end of a long label
-            parts.append(self.arch_text(short=True))
         if self.epochs:
             parts.append(f"{self.epochs} ep")
         return " · ".join(parts) or self.format or "model"

@@ -293,11 +293,11 @@ def test_card_schema_reads_old_cards_and_train_writes_it(trained_micro):
     assert written["status"] == "finished" and written["mask_strategy"] == "random"
     assert cards.read(written).label == "Fashion-MNIST subset · pretrained at 75% masking"
     assert cards.read({**written, "mask_strategy": "block"}).label.endswith("75% masking (block)")
-    # an architecture changed by train --set: named in both labels (before the epochs in the short one)
+    # an architecture changed by train --set: named in both labels (beside the ratio in the short one)
     deep = cards.read({**written, "norm_pix_loss": True, "train_args": {"overrides": {"decoder_depth": 4}}})
     assert deep.arch_changes == {"decoder_depth": 4} and cards.read(written).arch_changes == {}
     assert deep.label.endswith("norm-pix target · decoder 4 blocks")
-    assert deep.short_label.endswith(f"75% · norm-pix · dec 4 · {written['epochs']} ep")
+    assert deep.short_label.endswith(f"75% dec 4 · norm-pix · {written['epochs']} ep")
     other = cards.read({**written, "train_args": {"overrides": {"mlp_ratio": 2.0, "norm_pix_loss": True}}})
     assert other.arch_changes == {"mlp_ratio": 2.0} and other.arch_text() == "mlp_ratio=2.0"
     with pytest.raises(TypeError):

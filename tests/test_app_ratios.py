@@ -63,6 +63,9 @@ def test_strategy_and_pretraining_sections(at):
     assert ("Reconstruction target." in said) == (target_pair(list_bundled()) is not None)
     from mae_core.sweep import decoder_series    # models that differ in the decoder's depth only: Table 1a
     assert ("Decoder depth." in said) == bool(decoder_series(list_bundled()))
+    # the paired full-protocol convergence check, where a card carries one (fmnist_r75_dec4's does)
+    from mae_core import cards
+    assert ("The same check on the full protocol" in caps) == any(cards.read(c).convergence for c in list_bundled())
     # the probe-against-epochs curves of every bundled model that has them (the norm-pix 75% one does)
     assert "Had training converged?" in [h.value for h in at.subheader]
     assert "75% · norm-pix · 24 ep: -0.1 points" in caps

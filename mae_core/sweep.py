@@ -499,17 +499,17 @@ def decoder_verdict(model_cards: Sequence[dict], data: str = "Fashion-MNIST") ->
            f"differs (the probe reads the encoder only). Linear probe on cls + mean features: {probes}; against "
            f"{d0} blocks: {diffs}.")
     _, card, _, clear = judged[-1]
-    if card.probe("both") > base.probe("both") and clear:
+    higher = card.probe("both") > base.probe("both")
+    if higher and clear:
         out += (" As in the paper (Table 1a), the deeper decoder gives the better linear probe: with more decoder "
                 "blocks left to finish the reconstruction, the encoder's last blocks can stay more abstract.")
-    elif card.probe("both") > base.probe("both"):
+    elif higher:
         out += " The deeper decoder probed higher, as in the paper (Table 1a), but not clearly at this scale."
     elif clear:
         out += " Unlike the paper (Table 1a), the deeper decoder gave the worse linear probe here."
     else:
         out += " Unlike the paper (Table 1a), the deeper decoder did not probe higher here" + (
             "." if clear is None else ", though the difference is within the intervals.")
-    higher = card.probe("both") > base.probe("both")
     if not (higher and clear):
         depth = base.config.get("depth")
         out += (" The paper measured its gain on ImageNet with a far larger ViT; at this scale (28-pixel images, "
@@ -540,8 +540,8 @@ def last_quarter_gain(points: Sequence[tuple]) -> Optional[float]:
 
 def convergence_reading(model_cards: Sequence[dict]) -> str:
     """The full-protocol convergence checks on the cards (``cards converged``: the final model against a snapshot
-    from earlier in its run, paired on the same test images), one clause each, with what each says against the
-    0.3-point bar; "" when no card has one."""
+    from earlier in its run, paired on the same test images), one clause each, with what each says against
+    ``CONVERGED_BAR``; "" when no card has one."""
     said = []
     for c in model_cards:
         card = cards.read(c)
@@ -550,7 +550,7 @@ def convergence_reading(model_cards: Sequence[dict]) -> str:
             continue
         lo, hi = g["probe_gain_ci"]
         if g["probe_gain"] < CONVERGED_BAR:
-            what = "under the 0.3-point bar: it had stopped improving"
+            what = f"under the {100 * CONVERGED_BAR:.1f}-point bar: it had stopped improving"
         elif lo > 0:
             what = "a clear gain above the bar: still improving"
         else:

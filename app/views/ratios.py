@@ -17,10 +17,10 @@ from mae_core.data import photo_eval_set
 from mae_core.explore import reconstruct
 from mae_core.masking import STRATEGIES, make_mask
 from mae_core.metrics import points
-from mae_core.sweep import (BASELINE_PREFIX, baseline_verdict, convergence_reading, csv_text, decoder_verdict,
-                            last_quarter_gain, pretraining_grid, probe_history, probe_table, ratio_groups,
-                            ratio_series, ratio_strip, ratio_verdict, strategy_examples, strategy_series,
-                            strategy_verdict, sweep, target_verdict)
+from mae_core.sweep import (BASELINE_PREFIX, CONVERGED_BAR, baseline_verdict, convergence_reading, csv_text,
+                            decoder_verdict, last_quarter_gain, pretraining_grid, probe_history, probe_table,
+                            ratio_groups, ratio_series, ratio_strip, ratio_verdict, strategy_examples,
+                            strategy_series, strategy_verdict, sweep, target_verdict)
 
 RATIOS = tuple(round(0.05 * i, 2) for i in range(1, 20))
 SECTIONS = {"test": "Error against ratio", "strategy": "Strategies compared", "pre": "Pretraining ratio"}
@@ -209,7 +209,8 @@ elif section == "strategy":
 
 # ----------------------------------------------------------------------------- pretraining ratio (Figure 5)
 else:
-    groups, series = ratio_groups(list_bundled()), ratio_series(list_bundled())
+    bundled = list_bundled()   # read once: every reading below takes its cards from it
+    groups, series = ratio_groups(bundled), ratio_series(bundled)
     if len(series) < 2:
         st.info("The bundled Fashion-MNIST ratio series is not available.")
     else:
@@ -261,14 +262,14 @@ else:
                        "on the 10k test images (error bars: 95% bootstrap intervals where the cards have them); the "
                        "dashed lines are raw pixels scored by the same code.")
             st.markdown(plain(ratio_verdict(series, pool)))
-        target = target_verdict(list_bundled())
+        target = target_verdict(bundled)
         if target:   # the paper's Table 1d, where two bundled models differ in the target only
             st.markdown("**Reconstruction target.** " + plain(target))
-        decoder = decoder_verdict(list_bundled())
+        decoder = decoder_verdict(bundled)
         if decoder:  # the paper's Table 1a, where bundled models differ in the decoder's depth only
             st.markdown("**Decoder depth.** " + plain(decoder))
         # every bundled model that scored its encoder during training, in this series or not
-        curves = [(cards.read(c).short_label, probe_history(c)) for c in list_bundled()]
+        curves = [(cards.read(c).short_label, probe_history(c)) for c in bundled]
         curves = [(n, p) for n, p in curves if len(p) >= 2]
         if curves:
             st.subheader("Had training converged?")
@@ -277,7 +278,8 @@ else:
             st.caption("Linear probe (cls + mean, fit on 10,000 training images, scored on 5,000 test images) during "
                        "pretraining. Gain over the last quarter of training: "
                        + "; ".join(f"{n}: {100 * g:+.1f} points" for n, g in gains)
-                       + ". Under 0.3 points means the probe had stopped improving at this budget.")
-            full = convergence_reading(list_bundled())
+                       + f". Under {100 * CONVERGED_BAR:.1f} points means the probe had stopped improving at this "
+                         "budget.")
+            full = convergence_reading(bundled)
             if full:   # snapshots measured on the full protocol, paired: less noisy than the check during training
                 st.caption(plain(full))

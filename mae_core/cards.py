@@ -347,12 +347,33 @@ def measure(path: str, log=print, pools: Optional[tuple] = None) -> ModelCard:
     return card
 
 
+def replay_match(final: ModelCard, snapshot: ModelCard) -> Optional[dict]:
+    """How closely a snapshot from a replay (``train --stop-after``) followed the run that made ``final``: None when
+    its history up to its epoch is the run's own (the same losses: a snapshot kept by that run); else the largest
+    difference in training loss (relative) and in the probe during training over the epochs both logged. Replaying on
+    another CPU (other kernels) rounds differently from the first step, so a replay is close, not the same weights."""
+    ours = {int(h["epoch"]): h for h in final.history}
+    pairs = [(ours[int(h["epoch"])], h) for h in snapshot.history if int(h["epoch"]) in ours]
+    if not pairs or all(a.get("train_loss") == b.get("train_loss") for a, b in pairs):
+        return None
+    probes = [(int(b["epoch"]), b["probe_both"] - a["probe_both"]) for a, b in pairs
+              if "probe_both" in a and "probe_both" in b]
+    out = {"epochs": len(pairs),
+           "train_loss_max_rel_diff": round(max(abs(b["train_loss"] / a["train_loss"] - 1) for a, b in pairs), 6)}
+    if probes:
+        out["probe_max_abs_diff"] = round(max(abs(d) for _, d in probes), 4)
+        if snapshot.epochs in dict(probes):
+            out["probe_diff_at_snapshot"] = round(dict(probes)[snapshot.epochs], 4)
+    return out
+
+
 def converged(final: str, snapshot: str, log=print) -> ModelCard:
     """Had training stopped improving? The final model's scores against an earlier epoch's snapshot of the same run
     (``train --keep-epochs``), both on the cards' full protocol and paired on the same 10k test images: far less noisy
     than the probe during training (5k test images, scored separately each time). Measures the snapshot's cls + mean
     features if its card lacks per-image results, then writes {"from_epoch", "to_epoch", "probe_gain",
-    "probe_gain_ci", "knn_gain", "knn_gain_ci", "protocol"} into the final card's ``convergence`` (atomically)."""
+    "probe_gain_ci", "knn_gain", "knn_gain_ci", "protocol"} into the final card's ``convergence`` (atomically), with
+    ``replay`` (``replay_match``) when the snapshot comes from a replay of the run rather than from the run itself."""
     from .checkpoints import CheckpointError, _stem, atomic_write_json
     final_card = _stem(Path(final)).with_suffix(".json")
     snap_card = _stem(Path(snapshot)).with_suffix(".json")
@@ -377,6 +398,9 @@ def converged(final: str, snapshot: str, log=print) -> ModelCard:
         gain = fin.embedding_metrics[f"{name}_both"] - snap.embedding_metrics[f"{name}_both"]
         out[f"{key}_gain"] = round(float(gain), 4)
         out[f"{key}_gain_ci"] = [round(v, 4) for v in paired_ci(fin, snap, name=name)]
+    replay = replay_match(fin, snap)
+    if replay:
+        out["replay"] = replay
     fin.convergence = out
     atomic_write_json(final_card, fin.to_dict())
     return fin

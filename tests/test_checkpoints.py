@@ -420,3 +420,30 @@ def test_converged_pairs_the_final_model_with_its_snapshot_on_the_same_test_imag
         cards.converged(card("v", 24), snap)
     cards.converged(final, bare, log=lambda *a: None)
     assert asked == [(bare, ("both",))]
+
+
+def test_converged_says_when_the_snapshot_is_a_replay_and_how_close_it_stayed(tmp_path):
+    from mae_core import cards
+    from mae_core.metrics import pack_bools
+    hits = np.random.default_rng(3).random(200) < 0.85
+    run = [{"epoch": 1, "train_loss": 0.6}, {"epoch": 2, "train_loss": 0.5, "probe_both": 0.820},
+           {"epoch": 3, "train_loss": 0.45}, {"epoch": 4, "train_loss": 0.4, "probe_both": 0.840},
+           {"epoch": 5, "train_loss": 0.38}, {"epoch": 6, "train_loss": 0.37, "probe_both": 0.850}]
+
+    def card(name, epochs, history):
+        c = {"name": name, "epochs": epochs, "config": {"embed_dim": 64}, "history": history,
+             "embedding_metrics": {"n_test": 200, "linear_probe_both": float(hits.mean()), "knn_both": 0.8,
+                                   "linear_probe_both_correct_hex": pack_bools(hits),
+                                   "knn_both_correct_hex": pack_bools(hits)},
+             "train_args": {"out": "runs/x", "seed": 0}}
+        (tmp_path / f"{name}.json").write_text(json.dumps(c))
+        return str(tmp_path / name)
+    final = card("x", 6, run)
+    # kept by the run itself: its history is the run's own, so no replay is recorded
+    assert "replay" not in cards.converged(final, card("x_epoch4", 4, run[:4]), log=print).convergence
+    # a replay on another CPU: losses differ in the 6th digit, the probe during training by up to 0.3 points
+    replayed = [dict(h, train_loss=h["train_loss"] * (1 + 2e-6)) for h in run[:4]]
+    replayed[1]["probe_both"], replayed[3]["probe_both"] = 0.817, 0.842
+    got = cards.converged(final, card("x_epoch4r", 4, replayed), log=print).convergence["replay"]
+    assert got == {"epochs": 4, "train_loss_max_rel_diff": pytest.approx(2e-6, abs=1e-6),
+                   "probe_max_abs_diff": pytest.approx(0.003), "probe_diff_at_snapshot": pytest.approx(0.002)}

@@ -351,4 +351,8 @@ def test_convergence_reading_states_each_full_protocol_check_against_the_bar():
             "the 0.3-point bar: it had stopped improving)") in said
     assert "probe +0.8 points [+0.3, +1.3], kNN +0.1 [-0.4, +0.6] (a clear gain above the bar: still improving)" in said
     assert "probe +0.5 points [-0.1, +1.1], kNN +0.1 [-0.4, +0.6] (above the bar, but the interval reaches zero)" in said
-    assert said.count("epoch 18 to 24") == 3
+    assert said.count("epoch 18 to 24") == 3 and "replay" not in said
+    replayed = card("d", 0.002, [-0.001, 0.005])
+    replayed["convergence"]["replay"] = {"epochs": 18, "train_loss_max_rel_diff": 1e-5, "probe_max_abs_diff": 0.004}
+    assert ("(under the 0.3-point bar: it had stopped improving; its epoch-18 snapshot is from a replay of the run, "
+            "whose probe during training stayed within 0.4 points of the run's own)") in convergence_reading([replayed])

@@ -367,42 +367,71 @@ def replay_match(final: ModelCard, snapshot: ModelCard) -> Optional[dict]:
     return out
 
 
-def converged(final: str, snapshot: str, log=print) -> ModelCard:
+def converged(final: str, snapshot: str, log=print, replay: Optional[str] = None) -> ModelCard:
     """Had training stopped improving? The final model's scores against an earlier epoch's snapshot of the same run
     (``train --keep-epochs``), both on the cards' full protocol and paired on the same 10k test images: far less noisy
     than the probe during training (5k test images, scored separately each time). Measures the snapshot's cls + mean
     features if its card lacks per-image results, then writes {"from_epoch", "to_epoch", "probe_gain",
     "probe_gain_ci", "knn_gain", "knn_gain_ci", "protocol"} into the final card's ``convergence`` (atomically), with
-    ``replay`` (``replay_match``) when the snapshot comes from a replay of the run rather than from the run itself."""
+    ``replay`` (``replay_match``) when the snapshot comes from a replay of the run rather than from the run itself.
+
+    ``replay``: a finished replay of the final model's run (``train --stop-after`` with ``--keep-epochs``, then
+    ``--resume``; measured) that the snapshot comes from. A replay on another CPU drifts from the run it replays, so
+    the gain is then taken within the replay (its final against its own snapshot), and ``replay`` also holds the
+    bundled final model's scores against the replay's, paired: how far a rerun of the same command lands."""
     from .checkpoints import CheckpointError, _stem, atomic_write_json
-    final_card = _stem(Path(final)).with_suffix(".json")
-    snap_card = _stem(Path(snapshot)).with_suffix(".json")
-    fin, snap = read(final_card), read(snap_card)
-    if fin.correct_packed() is None:
-        raise CheckpointError(f"{final_card.name} has no per-image results to pair with; measure it first: "
-                              f"python -m mae_core.cards measure {final}")
-    if (snap.train_args.get("out"), snap.train_args.get("seed"), snap.config) != \
-            (fin.train_args.get("out"), fin.train_args.get("seed"), fin.config):
-        raise CheckpointError(f"{snap_card.name} is not a snapshot of the run that made {final_card.name} (its "
-                              "output path, seed or model differ)")
-    if not snap.epochs < fin.epochs:
-        raise CheckpointError(f"{snap_card.name} is from epoch {snap.epochs}, not before the final model's "
-                              f"{fin.epochs}")
+
+    def card_of(path):
+        return _stem(Path(path)).with_suffix(".json")
+
+    def need_results(c, path):
+        if c.correct_packed() is None:
+            raise CheckpointError(f"{card_of(path).name} has no per-image results to pair with; measure it first: "
+                                  f"python -m mae_core.cards measure {path}")
+
+    def same_run(a, b):
+        return (a.train_args.get("out"), a.train_args.get("seed"), a.config) == \
+            (b.train_args.get("out"), b.train_args.get("seed"), b.config)
+    fin, snap = read(card_of(final)), read(card_of(snapshot))
+    need_results(fin, final)
+    run, run_path = fin, final     # the run the snapshot belongs to: the final model's own, or its replay
+    if replay is not None:
+        run, run_path = read(card_of(replay)), replay
+        if not same_run(run, fin) or run.epochs != fin.epochs:
+            raise CheckpointError(f"{card_of(replay).name} is not a finished replay of the run that made "
+                                  f"{card_of(final).name} (its output path, seed, model or epochs differ)")
+        need_results(run, replay)
+        if replay_match(run, snap) is not None:
+            raise CheckpointError(f"{card_of(snapshot).name} is not from the replay {card_of(replay).name} (their "
+                                  "histories differ)")
+    if not same_run(snap, run):
+        raise CheckpointError(f"{card_of(snapshot).name} is not a snapshot of the run that made "
+                              f"{card_of(run_path).name} (its output path, seed or model differ)")
+    if not snap.epochs < run.epochs:
+        raise CheckpointError(f"{card_of(snapshot).name} is from epoch {snap.epochs}, not before the final model's "
+                              f"{run.epochs}")
     if snap.correct_packed() is None:
         log(f"measuring {snapshot} (cls + mean features)")
         snap = measure(snapshot, log=log, pools=("both",))
-    out = {"from_epoch": snap.epochs, "to_epoch": fin.epochs,
+    out = {"from_epoch": snap.epochs, "to_epoch": run.epochs,
            "protocol": "final minus the earlier epoch's score, cls + mean features on the cards' full protocol (60k "
                        "train / 10k test); [lo, hi]: 95% paired bootstrap interval over the same test images"}
     for name, key in (("linear_probe", "probe"), ("knn", "knn")):
-        gain = fin.embedding_metrics[f"{name}_both"] - snap.embedding_metrics[f"{name}_both"]
+        gain = run.embedding_metrics[f"{name}_both"] - snap.embedding_metrics[f"{name}_both"]
         out[f"{key}_gain"] = round(float(gain), 4)
-        out[f"{key}_gain_ci"] = [round(v, 4) for v in paired_ci(fin, snap, name=name)]
-    replay = replay_match(fin, snap)
-    if replay:
-        out["replay"] = replay
+        out[f"{key}_gain_ci"] = [round(v, 4) for v in paired_ci(run, snap, name=name)]
+    match = replay_match(fin, run if replay is not None else snap)
+    if replay is not None:
+        out["measured_on"] = "replay"   # both ends of the gain are the replay's
+        match = dict(match or {"epochs": len(fin.history)})
+        for name, key in (("linear_probe", "probe"), ("knn", "knn")):
+            diff = fin.embedding_metrics[f"{name}_both"] - run.embedding_metrics[f"{name}_both"]
+            match[f"final_{key}_diff"] = round(float(diff), 4)     # the bundled model minus the replay's final
+            match[f"final_{key}_diff_ci"] = [round(v, 4) for v in paired_ci(fin, run, name=name)]
+    if match:
+        out["replay"] = match
     fin.convergence = out
-    atomic_write_json(final_card, fin.to_dict())
+    atomic_write_json(card_of(final), fin.to_dict())
     return fin
 
 
@@ -418,6 +447,8 @@ def main(argv=None) -> int:
                                          "(train --keep-epochs), paired on the full protocol -> the final card")
     c.add_argument("final")
     c.add_argument("snapshot")
+    c.add_argument("--replay", metavar="RUN", help="the finished replay of FINAL's run that SNAPSHOT comes from: the "
+                                                   "gain is taken within it, and FINAL is paired with its final model")
     args = p.parse_args(argv)
     if args.cmd == "raw-baseline":
         raw_pixel_baseline(refresh=True)
@@ -427,7 +458,7 @@ def main(argv=None) -> int:
     from .data import DataError
     if args.cmd == "converged":
         try:
-            card = converged(args.final, args.snapshot)
+            card = converged(args.final, args.snapshot, replay=args.replay)
         except (CheckpointError, DataError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2

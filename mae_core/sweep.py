@@ -555,11 +555,17 @@ def convergence_reading(model_cards: Sequence[dict]) -> str:
             what = "a clear gain above the bar: still improving"
         else:
             what = "above the bar, but the interval reaches zero"
-        replay = g.get("replay")
-        if replay and "probe_max_abs_diff" in replay:   # a replay rounds differently: say how close it stayed
+        replay = g.get("replay") or {}
+        where = ""
+        if g.get("measured_on") == "replay":   # both ends from a rerun of the same command (the bundled run kept none)
+            where = " of a replay of its run"
+            d, (dlo, dhi) = replay["final_probe_diff"], replay["final_probe_diff_ci"]
+            what += (f"; the bundled model's probe is {100 * d:+.1f} points [{100 * dlo:+.1f}, {100 * dhi:+.1f}] from "
+                     "the replay's final one, paired: how far a rerun of the same command lands")
+        elif "probe_max_abs_diff" in replay:   # a replay rounds differently: say how close it stayed
             what += (f"; its epoch-{g['from_epoch']} snapshot is from a replay of the run, whose probe during training "
                      f"stayed within {100 * replay['probe_max_abs_diff']:.1f} points of the run's own")
-        said.append(f"{card.short_label}, epoch {g['from_epoch']} to {g['to_epoch']}: probe "
+        said.append(f"{card.short_label}, epoch {g['from_epoch']} to {g['to_epoch']}{where}: probe "
                     f"{100 * g['probe_gain']:+.1f} points [{100 * lo:+.1f}, {100 * hi:+.1f}], kNN "
                     f"{100 * g['knn_gain']:+.1f} [{100 * g['knn_gain_ci'][0]:+.1f}, {100 * g['knn_gain_ci'][1]:+.1f}]"
                     f" ({what})")

@@ -447,3 +447,40 @@ def test_converged_says_when_the_snapshot_is_a_replay_and_how_close_it_stayed(tm
     got = cards.converged(final, card("x_epoch4r", 4, replayed), log=print).convergence["replay"]
     assert got == {"epochs": 4, "train_loss_max_rel_diff": pytest.approx(2e-6, abs=1e-6),
                    "probe_max_abs_diff": pytest.approx(0.003), "probe_diff_at_snapshot": pytest.approx(0.002)}
+
+
+def test_converged_with_a_finished_replay_takes_the_gain_within_it_and_pairs_the_bundled_model_with_it(tmp_path):
+    from mae_core import cards
+    from mae_core.checkpoints import CheckpointError
+    from mae_core.metrics import bootstrap_ci, pack_bools
+    rng = np.random.default_rng(4)
+    bundled_hits = rng.random(400) < 0.87
+    replay_hits = rng.random(400) < 0.88
+    snap_hits = replay_hits & (rng.random(400) < 0.97)
+    run = [{"epoch": e, "train_loss": 1 / e, "probe_both": 0.8 + e / 100} for e in (1, 2, 3, 4)]
+    rerun = [dict(h, train_loss=h["train_loss"] * (1 + 1e-5), probe_both=h["probe_both"] + 0.002) for h in run]
+
+    def card(name, epochs, hits, history, out="runs/x"):
+        c = {"name": name, "epochs": epochs, "config": {"embed_dim": 64}, "history": history,
+             "embedding_metrics": {"n_test": 400, "linear_probe_both": float(hits.mean()),
+                                   "knn_both": float(hits.mean()), "linear_probe_both_correct_hex": pack_bools(hits),
+                                   "knn_both_correct_hex": pack_bools(hits)},
+             "train_args": {"out": out, "seed": 0}}
+        (tmp_path / f"{name}.json").write_text(json.dumps(c))
+        return str(tmp_path / name)
+    final = card("bundled", 4, bundled_hits, run)
+    replay, snap = card("replay", 4, replay_hits, rerun), card("replay_epoch3", 3, snap_hits, rerun[:3])
+    got = cards.converged(final, snap, log=print, replay=replay).convergence
+    assert got["measured_on"] == "replay" and (got["from_epoch"], got["to_epoch"]) == (3, 4)
+    assert got["probe_gain"] == pytest.approx(replay_hits.mean() - snap_hits.mean(), abs=1e-4)
+    assert got["probe_gain_ci"] == pytest.approx(bootstrap_ci(replay_hits, snap_hits), abs=1e-4)
+    assert got["replay"]["final_probe_diff"] == pytest.approx(bundled_hits.mean() - replay_hits.mean(), abs=1e-4)
+    assert got["replay"]["final_probe_diff_ci"] == pytest.approx(bootstrap_ci(bundled_hits, replay_hits), abs=1e-4)
+    assert got["replay"]["epochs"] == 4 and got["replay"]["probe_max_abs_diff"] == pytest.approx(0.002)
+    # a snapshot not from this replay, a replay of another run or one not finished: refused, each saying why
+    with pytest.raises(CheckpointError, match="replay_epoch3b.json is not from the replay replay.json"):
+        cards.converged(final, card("replay_epoch3b", 3, snap_hits, run[:3]), log=print, replay=replay)
+    with pytest.raises(CheckpointError, match="other.json is not a finished replay of the run that made bundled.json"):
+        cards.converged(final, snap, log=print, replay=card("other", 4, replay_hits, rerun, out="runs/y"))
+    with pytest.raises(CheckpointError, match="short.json is not a finished replay"):
+        cards.converged(final, snap, log=print, replay=card("short", 3, replay_hits, rerun[:3]))

@@ -356,3 +356,11 @@ def test_convergence_reading_states_each_full_protocol_check_against_the_bar():
     replayed["convergence"]["replay"] = {"epochs": 18, "train_loss_max_rel_diff": 1e-5, "probe_max_abs_diff": 0.004}
     assert ("(under the 0.3-point bar: it had stopped improving; its epoch-18 snapshot is from a replay of the run, "
             "whose probe during training stayed within 0.4 points of the run's own)") in convergence_reading([replayed])
+    rerun = card("e", 0.0015, [-0.002, 0.005])
+    rerun["convergence"].update(measured_on="replay", replay={"epochs": 24, "probe_max_abs_diff": 0.006,
+                                                              "final_probe_diff": -0.003,
+                                                              "final_probe_diff_ci": [-0.008, 0.002]})
+    assert ("75% · norm-pix · 24 ep, epoch 18 to 24 of a replay of its run: probe +0.1 points [-0.2, +0.5], kNN +0.1 "
+            "[-0.4, +0.6] (under the 0.3-point bar: it had stopped improving; the bundled model's probe is -0.3 points "
+            "[-0.8, +0.2] from the replay's final one, paired: how far a rerun of the same command lands)"
+            ) in convergence_reading([rerun])

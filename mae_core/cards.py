@@ -350,8 +350,9 @@ def measure(path: str, log=print, pools: Optional[tuple] = None) -> ModelCard:
 def replay_match(final: ModelCard, snapshot: ModelCard) -> Optional[dict]:
     """How closely a snapshot from a replay (``train --stop-after``) followed the run that made ``final``: None when
     its history up to its epoch is the run's own (the same losses: a snapshot kept by that run); else the largest
-    difference in training loss (relative) and in the probe during training over the epochs both logged. Replaying on
-    another CPU (other kernels) rounds differently from the first step, so a replay is close, not the same weights."""
+    difference in training loss (relative) and in the probe during training over the epochs both logged, and the
+    probe's difference at the replay's last epoch. Replaying on another CPU (other kernels) rounds differently from
+    the first step, so a replay is close, not the same weights."""
     ours = {int(h["epoch"]): h for h in final.history}
     pairs = [(ours[int(h["epoch"])], h) for h in snapshot.history if int(h["epoch"]) in ours]
     if not pairs or all(a.get("train_loss") == b.get("train_loss") for a, b in pairs):
@@ -363,7 +364,7 @@ def replay_match(final: ModelCard, snapshot: ModelCard) -> Optional[dict]:
     if probes:
         out["probe_max_abs_diff"] = round(max(abs(d) for _, d in probes), 4)
         if snapshot.epochs in dict(probes):
-            out["probe_diff_at_snapshot"] = round(dict(probes)[snapshot.epochs], 4)
+            out["probe_diff_last"] = round(dict(probes)[snapshot.epochs], 4)
     return out
 
 

@@ -446,7 +446,7 @@ def test_converged_says_when_the_snapshot_is_a_replay_and_how_close_it_stayed(tm
     replayed[1]["probe_both"], replayed[3]["probe_both"] = 0.817, 0.842
     got = cards.converged(final, card("x_epoch4r", 4, replayed), log=print).convergence["replay"]
     assert got == {"epochs": 4, "train_loss_max_rel_diff": pytest.approx(2e-6, abs=1e-6),
-                   "probe_max_abs_diff": pytest.approx(0.003), "probe_diff_at_snapshot": pytest.approx(0.002)}
+                   "probe_max_abs_diff": pytest.approx(0.003), "probe_diff_last": pytest.approx(0.002)}
 
 
 def test_converged_with_a_finished_replay_takes_the_gain_within_it_and_pairs_the_bundled_model_with_it(tmp_path):

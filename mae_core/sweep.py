@@ -405,6 +405,13 @@ def ratio_verdict(model_cards: Sequence[dict], pool: str = "both", raw: Optional
                 "longer schedules and larger images are not reproduced at this scale.")
     if any(c is None for _, c, _ in judged):
         out += " " + NO_INTERVALS
+    for r in rows:   # a rerun of a series model's own command (cards converged --replay): the spread of one run
+        rerun = cards.read(by_name[r["name"]]).convergence.get("replay", {})
+        if pool == "both" and "final_probe_diff_ci" in rerun:
+            lo, hi = rerun["final_probe_diff_ci"]
+            out += (f" Rerun spread: the {r['ratio']:.0%} model is {100 * rerun['final_probe_diff']:+.1f} points "
+                    f"[{100 * lo:+.1f}, {100 * hi:+.1f}] from a rerun of its own command on another CPU, paired; "
+                    "gaps between ratios of that size are within what a rerun can move.")
     vs_raw = [(r, cards.vs_raw_ci(by_name[r["name"]], "linear_probe", pool, raw)) for r in rows]
     if all(d is not None for _, d in vs_raw):
         vs_raw.sort(key=lambda rd: rd[0]["ratio"])

@@ -410,7 +410,7 @@ def ratio_verdict(model_cards: Sequence[dict], pool: str = "both", raw: Optional
         if pool == "both" and "final_probe_diff_ci" in rerun:
             lo, hi = rerun["final_probe_diff_ci"]
             out += (f" Rerun spread: the {r['ratio']:.0%} model is {100 * rerun['final_probe_diff']:+.1f} points "
-                    f"[{100 * lo:+.1f}, {100 * hi:+.1f}] from a rerun of its own command on another CPU, paired; "
+                    f"[{100 * lo:+.1f}, {100 * hi:+.1f}] from a rerun of its own command, paired; "
                     "gaps between ratios of that size are within what a rerun can move.")
     vs_raw = [(r, cards.vs_raw_ci(by_name[r["name"]], "linear_probe", pool, raw)) for r in rows]
     if all(d is not None for _, d in vs_raw):

@@ -224,8 +224,8 @@ def test_ratio_verdict_pairs_the_cards_when_they_keep_per_image_results():
     # a series model with a rerun of its own command (cards converged --replay): the rerun spread is stated
     series[1]["convergence"] = {"replay": {"final_probe_diff": -0.0048, "final_probe_diff_ci": [-0.0091, -0.0008]}}
     rerun = ratio_verdict(series, raw={})
-    assert rerun.endswith("Rerun spread: the 50% model is -0.5 points [-0.9, -0.1] from a rerun of its own command on "
-                          "another CPU, paired; gaps between ratios of that size are within what a rerun can move.")
+    assert rerun.endswith("Rerun spread: the 50% model is -0.5 points [-0.9, -0.1] from a rerun of its own command, "
+                          "paired; gaps between ratios of that size are within what a rerun can move.")
 
 
 def test_probe_history_and_last_quarter_gain():

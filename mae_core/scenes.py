@@ -87,7 +87,7 @@ def parse(params: Mapping[str, str], models: Mapping[str, int], photos=(), n_fmn
     img = params.get("img")
     if img is not None:
         kind, _, val = img.partition(":")
-        if kind == "fm" and val.isdigit() and int(val) < n_fmnist:
+        if kind == "fm" and val.isdigit() and len(val) <= 9 and int(val) < n_fmnist:  # 5,000 digits: no int()
             sc.image = ("fm", int(val))
         elif kind == "ph" and val in photos:
             sc.image = ("ph", val)
@@ -98,6 +98,8 @@ def parse(params: Mapping[str, str], models: Mapping[str, int], photos=(), n_fmn
                                       ("pt", "point", int, lambda v: v >= 0, "an image number")):
         if params.get(key) is not None:
             try:
+                if len(str(params[key])) > 24:  # Python refuses int() of 4,300+ digits; no real value is this long
+                    raise ValueError
                 v = conv(params[key])
                 if not ok(v):
                     raise ValueError

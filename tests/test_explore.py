@@ -2,7 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from mae_core.explore import HIDDEN_GREY, reconstruct
+from mae_core.baselines import baseline_reconstruction
+from mae_core.checkpoints import load_model
+from mae_core.explore import HIDDEN_GREY, reconstruct, versus_classical
 from mae_core.figures import data_url, error_map_image, panel_image, png_bytes
 from mae_core.masking import random_mask
 from mae_core.model import build_model
@@ -103,3 +105,18 @@ def test_evaluate_scores_the_baseline_on_the_same_masks():
     masks = torch.cat([random_mask(len(x[i:i + 12]), 7, 0.75, seed=g) for i in range(0, 30, 12)])
     assert ev["eval_harmonic_mse"] == pytest.approx(baseline_errors(m, x, masks).mean(), rel=1e-6)
     assert "eval_harmonic_mse" not in evaluate(m, x, 0.75)
+
+
+def test_a_single_colour_image_compares_with_the_classical_fill_without_dividing_by_zero():
+    # a black upload: harmonic inpainting of a constant image is exact (error 0)
+    model, _ = load_model("fmnist_r75")
+    black = torch.zeros(1, 28, 28)
+    mask = np.zeros(49, dtype=bool)
+    mask[:37] = True
+    rec = reconstruct(model, black, mask)
+    _, base_mse, _ = baseline_reconstruction(model, black, mask)
+    assert base_mse == 0.0
+    text = versus_classical(rec.mse_hidden, base_mse)
+    assert "exact" in text or "like the classical fill" in text
+    assert versus_classical(0.0, 0.0).endswith("easy to guess.")
+    assert "25% below" in versus_classical(0.03, 0.04) and "50% above" in versus_classical(0.06, 0.04, "shape")

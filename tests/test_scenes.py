@@ -69,3 +69,13 @@ def test_a_broken_scenes_file_is_a_clear_error(tmp_path):
     p.write_text("{")
     with pytest.raises(SceneError, match="cannot read"):
         load_scenes(p)
+
+
+def test_numbers_too_long_for_int_are_a_stale_link_notice_not_an_error():
+    # Python refuses int() of 4,300+ digits (ValueError: Exceeds the limit); a link is visitor text
+    nines = "9" * 5000
+    sc = parse({"img": "fm:" + nines, "s": nines, "pt": nines, "r": "0." + nines}, {"fmnist_r75": 49},
+                      n_fmnist=1600)
+    assert sc.image is None and sc.seed is None and sc.point is None and sc.ratio is None
+    assert [n.split("=")[0] for n in sc.notices] == ["Ignored img", "Ignored r", "Ignored s", "Ignored pt"]
+    assert all(len(n) < 200 for n in sc.notices)   # the notice quotes the value cut short

@@ -15,7 +15,7 @@ from painter import painted_cells, patch_painter
 
 from mae_core import cards
 from mae_core.baselines import baseline_reconstruction
-from mae_core.explore import reconstruct
+from mae_core.explore import reconstruct, versus_classical
 from mae_core.figures import (ERROR_UNITS, PANEL_TITLES, data_url, error_map_image, error_ramp_css, mae_diagram_svg,
                                panel_image, png_bytes, to_pil)
 from mae_core.mask_edit import GENERATED, MaskEditor
@@ -168,10 +168,7 @@ def mask_and_reconstruction():
                      "mean of its neighbours, no learning), scored like the model's "
                      + ("shape MSE." if rec.rescaled else "pixel MSE."))
     if n and mine == mine and theirs == theirs:
-        st.caption(f"On this image and mask the MAE's {'shape' if rec.rescaled else 'pixel'} error is "
-                   + (f"{100 * (1 - mine / theirs):.0f}% below" if mine < theirs else
-                      f"{100 * (mine / theirs - 1):.0f}% above")
-                   + " the classical fill's (harmonic inpainting, shown last in the row below).")
+        st.caption(versus_classical(mine, theirs, "shape" if rec.rescaled else "pixel"))
     if n == 0:
         st.info("Nothing is hidden, so there is nothing to score: paint some patches or generate a mask. The model "
                 "still shows what it makes of the patches it sees.")

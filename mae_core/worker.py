@@ -292,6 +292,7 @@ class JobRegistry:
         fine-tune): it counts against MAE_MAX_RUNNING and the visitor's run limit like a training run, and queued
         runs start when it is released. Raises ``RunNotAllowed`` at once (it does not wait) when the server has
         no free slot, runs are waiting in the queue, or the visitor already has their limit of runs."""
+        policy.require_writable(what if what != "this" else "training")  # read-only: no training of any kind
         token = object()
         with self._lock:
             if owner is not None and self._owned(owner) >= self.per_owner:

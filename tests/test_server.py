@@ -303,6 +303,11 @@ def test_read_only_refuses_every_write_in_the_library(tmp_path, monkeypatch):
         JobRegistry().start(_args(tmp_path))
     with pytest.raises(policy.NotAllowed, match="read-only.*training"):
         pretrain(_args(tmp_path))
+    reg = JobRegistry()
+    with pytest.raises(policy.NotAllowed, match="read-only.*the fine-tune is turned off"):
+        with reg.slot("v", "the fine-tune"):      # the in-app fine-tune borrows a training slot
+            raise AssertionError("a read-only server ran a fine-tune")
+    assert reg._running() == 0
     with pytest.raises(policy.NotAllowed, match="read-only.*uploading weights"):
         uploads.save_checkpoint_upload([("m.pth", b"x")], "v")
     monkeypatch.setenv("MAE_CACHE_DIR", str(tmp_path / "cache"))
@@ -357,6 +362,8 @@ def test_class_recipe_read_only_server_with_teacher_images(monkeypatch, tmp_path
     app.text_input(key="emb_folder").input(str(teacher)).run()
     assert not app.exception and not app.error, [e.value for e in app.error]
     assert any("120 points · PCA" in c.value for c in app.caption)
+    assert not [b for b in app.button if b.key == "ft_run"]          # no training of any kind, fine-tunes included
+    assert any("fine-tuning here is turned off" in c.value for c in app.caption)
     app.text_input(key="emb_folder").input("/usr/share").run()
     errs = [e.value for e in app.error]
     assert len(errs) == 1 and "not inside a folder this server allows" in errs[0]

@@ -9,10 +9,10 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from common import (error, get_model, model_chosen, model_id, model_picker, plain, registry, scene_to_url,
+from common import (error, get_model, model_chosen, model_id, model_picker, plain, read_only, registry, scene_to_url,
                     server_path_input, visitor_id, wait_for_warm_up)
 
-from mae_core import cards, zoo
+from mae_core import cards, policy, zoo
 from mae_core.checkpoints import CheckpointError
 from mae_core.finetune import FinetuneArgs, FinetuneError, mode_label, reading as finetune_reading, run as finetune_run
 from mae_core.data import DataError, find_fashion_mnist, labelled_dataset
@@ -305,8 +305,10 @@ if ft:
 else:
     st.caption("This model's card has no fine-tuning results yet; run a short one here, or from the command line: "
                "`python -m mae_core.finetune CHECKPOINT --out results.json`.")
-if cfg.in_chans == 1 and cfg.img_size == 28 and st.button("Run a quick fine-tune here (about a minute)",
-                                                           icon=":material/play_arrow:", key="ft_run"):
+if cfg.in_chans == 1 and cfg.img_size == 28 and read_only():
+    st.caption("This server is read-only (MAE_READ_ONLY): fine-tuning here is turned off.")
+elif cfg.in_chans == 1 and cfg.img_size == 28 and st.button("Run a quick fine-tune here (about a minute)",
+                                                             icon=":material/play_arrow:", key="ft_run"):
     bar = st.progress(0.0, text="Fine-tuning…")
     modes = ("logreg", "last-1", "full", "scratch")
     try:
@@ -319,6 +321,9 @@ if cfg.in_chans == 1 and cfg.img_size == 28 and st.button("Run a quick fine-tune
     except RunNotAllowed as e:
         bar.empty()
         st.warning(f"Not now: {e}.", icon=":material/hourglass_top:")
+    except policy.NotAllowed as e:
+        bar.empty()
+        error("", e)
     except (FinetuneError, CheckpointError) as e:
         error("", e)
     else:

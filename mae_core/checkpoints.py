@@ -81,10 +81,9 @@ def save_model(model: MaskedAutoencoderViT, path: Union[str, Path], card: Option
     return weights
 
 
-def _read_safetensors(path: Path) -> dict:
-    """Load a safetensors file, turning every way it can be broken into a specific message."""
-    from safetensors.torch import load_file
-
+def _safetensors_header(path: Path) -> dict:
+    """The header of a safetensors file (tensor name -> dtype, shape, offsets), read and checked without reading
+    any tensor: every way it can be broken is a specific message."""
     size = path.stat().st_size
     if size == 0:
         raise CheckpointError(f"{path}: the file is empty (0 bytes)")
@@ -114,19 +113,47 @@ def _read_safetensors(path: Path) -> dict:
         if offs[1] > data_len or offs[0] > offs[1]:
             raise CheckpointError(f"{path}: truncated safetensors file: tensor {name!r} needs bytes up to "
                                   f"{offs[1]}, only {data_len} present")
+    return {k: v for k, v in header.items() if k != "__metadata__"}
+
+
+def _read_safetensors(path: Path) -> dict:
+    """Load a safetensors file, turning every way it can be broken into a specific message."""
+    from safetensors.torch import load_file
+
+    _safetensors_header(path)
     try:
         return load_file(str(path))
     except Exception as e:  # safetensors raises its own error types for sizes that lie, bad dtypes, ...
         raise CheckpointError(f"{path}: corrupt safetensors file ({e})") from None
 
 
-def _build(config: MAEConfig, path) -> MaskedAutoencoderViT:
-    """The model for ``config``, after checking that its size is within this server's limits (nothing is
-    allocated for a configuration that is too large)."""
+def _held_bytes(state: dict) -> int:
+    return sum(t.numel() * t.element_size() for t in state.values() if isinstance(t, torch.Tensor))
+
+
+# Building a model costs 4 bytes a parameter. A file may hold its weights at half precision, so a real checkpoint's
+# model costs about twice the file; a file much smaller than the model it declares is refused before anything is
+# built (a 16-byte file declaring a billion parameters cost 4 GB and 16 s when the check came after building).
+BUILD_SLACK_BYTES = 64 * 2**20
+
+
+def _check_weights_cover(config: MAEConfig, held_bytes: int, path, decoder: bool = True) -> None:
+    need = config.param_count(decoder=decoder)
+    if need * 4 > max(BUILD_SLACK_BYTES, 4 * held_bytes):
+        raise CheckpointError(
+            f"{path}: its configuration declares {need / 1e6:,.1f}M parameters ({need * 4 / 2**20:,.0f} MB to build) "
+            f"but the file holds only {held_bytes / 2**20:,.1f} MB of weights; refused before building anything")
+
+
+def _build(config: MAEConfig, path, held_bytes: int, decoder: bool = True) -> MaskedAutoencoderViT:
+    """The model for ``config``, after checking that its size is within this server's limits and that the file
+    holds about the weights it declares (nothing is allocated for a configuration that is too large, nor for a
+    few bytes of file that declare a big model)."""
     try:
         policy.check_model_size(config, str(path))
     except policy.ModelTooLarge as e:
         raise CheckpointError(str(e)) from None
+    _check_weights_cover(config, held_bytes, path, decoder)
     return MaskedAutoencoderViT(config)
 
 
@@ -166,7 +193,9 @@ def _load_own(stem: Path, **overrides):
         config = MAEConfig.from_dict({**card["config"], **overrides})
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"{card_path}: invalid config in the model card ({e})") from None
-    model = _build(config, card_path)
+    header = _safetensors_header(weights)    # sizes from the header alone, before the model or the tensors exist
+    held = sum(info["data_offsets"][1] - info["data_offsets"][0] for info in header.values())
+    model = _build(config, card_path, held)
     state = {k: (v.float() if v.is_floating_point() else v) for k, v in _read_safetensors(weights).items()}
     _load_state(model, state, weights)
     card = {**card, "source": str(weights)}
@@ -334,12 +363,15 @@ def _from_official_state(state: dict, path, source_format: str, args=None, **ove
     if "head.weight" in state or "fc_norm.weight" in state:
         # fine-tuned classifiers: keep the encoder, drop the head
         state = {k: v for k, v in state.items() if not k.startswith(("head.", "fc_norm."))}
+    empty = next((k for k, v in state.items() if v.numel() == 0), None)
+    if empty is not None:   # shapes are read as sizes below: a zero-byte tensor must not declare a huge model
+        raise CheckpointError(f"{path}: tensor {empty} is empty (shape {tuple(state[empty].shape)}); not MAE weights")
     config = _infer_config(state, path, args=args, **overrides)
-    model = _build(config, path)
     has_decoder = "decoder_pred.weight" in state
-    if not has_decoder:
-        # encoder-only files carry pos_embed of the encoder only; the (unused) decoder keeps its init
-        state.setdefault("decoder_pos_embed", model.decoder_pos_embed.detach().clone())
+    model = _build(config, path, _held_bytes(state), decoder=has_decoder)
+    # the fixed sin-cos tables may be missing: encoder-only files carry the encoder's only (the unused decoder keeps
+    # its init), and transformers computes the decoder's at init; the built model has them, exactly
+    state.setdefault("decoder_pos_embed", model.decoder_pos_embed.detach().clone())
     _load_state(model, state, path, allow_missing_decoder=not has_decoder)
     model.has_decoder = has_decoder
     card = {"format": source_format, "source": str(path), "config": config.to_dict(),
@@ -441,12 +473,6 @@ def _from_hf_state(state: dict, hf_config: dict, path, **overrides):
     official = _hf_to_official(state)
     if "patch_embed.proj.weight" not in official:
         raise CheckpointError(f"{path}: not a ViTMAE checkpoint (no embeddings.patch_embeddings weights)")
-    if "decoder_pos_embed" not in official and "decoder_embed.weight" in official:
-        # transformers computes the decoder's fixed sin-cos table at init and may not store it
-        from .model import sincos_pos_embed_2d
-        n = official["pos_embed"].shape[1] - 1
-        d = official["decoder_embed.weight"].shape[0]
-        official["decoder_pos_embed"] = torch.from_numpy(sincos_pos_embed_2d(d, int(round(math.sqrt(n))))).unsqueeze(0)
     if "pos_embed" in official and official["pos_embed"].ndim == 2:
         official["pos_embed"] = official["pos_embed"].unsqueeze(0)
     kw = dict(norm_eps=float(hf_config.get("layer_norm_eps", 1e-12)))

@@ -38,6 +38,17 @@ def _short(value, limit: int = 24) -> str:
     return r if len(r) <= limit else r[:limit - 1] + "…"
 
 
+def _block_params(dim: int, mlp_ratio: float) -> int:
+    """Parameters of one timm ``Block`` (qkv with bias, no layer scale)."""
+    hidden = int(dim * mlp_ratio)
+    return (2 * dim                       # norm1
+            + 3 * dim * dim + 3 * dim     # qkv
+            + dim * dim + dim             # proj
+            + 2 * dim                     # norm2
+            + dim * hidden + hidden       # fc1
+            + hidden * dim + dim)         # fc2
+
+
 @dataclass
 class MAEConfig:
     img_size: int = 28
@@ -99,6 +110,28 @@ class MAEConfig:
         d["pixel_mean"] = list(self.pixel_mean)
         d["pixel_std"] = list(self.pixel_std)
         return d
+
+    # -- sizes, from the configuration alone (nothing allocated): what a server checks before building a model --
+    def param_count(self, decoder: bool = True) -> int:
+        """Every tensor of the MAE's state dict (learned parameters and the fixed position tables); tested against
+        the built model. ``decoder=False``: the encoder's alone."""
+        L, pdim, D, Dd = self.num_patches, self.patch_dim, self.embed_dim, self.decoder_embed_dim
+        enc = pdim * D + D + D + (L + 1) * D + self.depth * _block_params(D, self.mlp_ratio) + 2 * D
+        if not decoder:
+            return int(enc)
+        dec = (D * Dd + Dd + Dd + (L + 1) * Dd + self.decoder_depth * _block_params(Dd, self.mlp_ratio) + 2 * Dd
+               + Dd * pdim + pdim)
+        return int(enc + dec)
+
+    def activation_bytes(self) -> int:
+        """A rough upper estimate of one image's forward-pass memory in float32: the largest block's tokens times
+        their widths (attention, MLP) plus its attention matrix, for the encoder on all tokens and the decoder."""
+        T = self.num_patches + 1
+
+        def block(dim, heads):
+            return T * dim * (6 + 2 * self.mlp_ratio) + heads * T * T
+        return int(4 * (T * self.patch_dim * 2 + max(block(self.embed_dim, self.num_heads),
+                                                      block(self.decoder_embed_dim, self.decoder_num_heads))))
 
     @classmethod
     def from_dict(cls, d: dict) -> "MAEConfig":

@@ -149,40 +149,6 @@ def require_writable(action: str, policy: Optional[Policy] = None) -> None:
 # Model sizes, computed from a configuration before anything is allocated
 # --------------------------------------------------------------------------------------------------
 
-def _block_params(dim: int, mlp_ratio: float) -> int:
-    hidden = int(dim * mlp_ratio)
-    return (2 * dim                       # norm1
-            + 3 * dim * dim + 3 * dim     # qkv
-            + dim * dim + dim             # proj
-            + 2 * dim                     # norm2
-            + dim * hidden + hidden       # fc1
-            + hidden * dim + dim)         # fc2
-
-
-def model_param_count(config) -> int:
-    """Every tensor of the MAE's state dict (learned parameters and the fixed position tables), counted from the
-    configuration alone (tested against the built model)."""
-    c = config
-    L = (c.img_size // c.patch_size) ** 2
-    pdim = c.patch_size * c.patch_size * c.in_chans
-    D, Dd = c.embed_dim, c.decoder_embed_dim
-    enc = pdim * D + D + D + (L + 1) * D + c.depth * _block_params(D, c.mlp_ratio) + 2 * D
-    dec = (D * Dd + Dd + Dd + (L + 1) * Dd + c.decoder_depth * _block_params(Dd, c.mlp_ratio) + 2 * Dd
-           + Dd * pdim + pdim)
-    return int(enc + dec)
-
-
-def activation_bytes(config) -> int:
-    """A rough upper estimate of one image's forward-pass memory in float32: the largest block's tokens times
-    their widths (attention, MLP) plus its attention matrix, for the encoder on all tokens and the decoder."""
-    c = config
-    T = (c.img_size // c.patch_size) ** 2 + 1
-    def block(dim, heads):
-        return T * dim * (6 + 2 * c.mlp_ratio) + heads * T * T
-    return int(4 * (T * c.patch_size ** 2 * c.in_chans * 2 + max(block(c.embed_dim, c.num_heads),
-                                                                   block(c.decoder_embed_dim, c.decoder_num_heads))))
-
-
 def check_model_size(config, source: str = "this model", policy: Optional[Policy] = None) -> int:
     """Raise ``ModelTooLarge`` if building ``config`` would exceed the server's limits. Returns the parameter
     count. Called before any tensor of the model exists."""
@@ -191,11 +157,11 @@ def check_model_size(config, source: str = "this model", policy: Optional[Policy
         v = getattr(config, name)
         if not (isinstance(v, (int, float)) and math.isfinite(v) and 0 < v <= 64):
             raise ModelTooLarge(f"{source}: {name} must be between 0 and 64")
-    n = model_param_count(config)
+    n = config.param_count()
     if n > policy.max_params:
         raise ModelTooLarge(f"{source}: its configuration declares {n / 1e6:,.0f}M parameters; this server builds "
                             f"models of at most {policy.max_params / 1e6:,.0f}M (MAE_MAX_PARAMS)")
-    a = activation_bytes(config)
+    a = config.activation_bytes()
     if a > policy.max_activation_bytes:
         raise ModelTooLarge(f"{source}: one image would need about {a / 2**20:,.0f} MB of activations "
                             f"({config.img_size}px in {config.patch_size}px patches); the limit is "

@@ -129,8 +129,11 @@ def test_param_count_from_the_config_equals_the_built_model(tiny_config):
                           decoder_embed_dim=24, decoder_depth=2, decoder_num_heads=3,
                           pixel_mean=(0.5,) * 3, pixel_std=(0.5,) * 3)):
         built = sum(t.numel() for t in MaskedAutoencoderViT(cfg).state_dict().values())
-        assert policy.model_param_count(cfg) == built
-    assert 600e6 < policy.model_param_count(preset_config("mae_vit_huge_patch14")) < policy.current().max_params
+        assert cfg.param_count() == built
+        enc = sum(t.numel() for k, t in MaskedAutoencoderViT(cfg).state_dict().items()
+                  if not k.startswith(("decoder", "mask_token")))
+        assert cfg.param_count(decoder=False) == enc
+    assert 600e6 < preset_config("mae_vit_huge_patch14").param_count() < policy.current().max_params
 
 
 def _card(tmp_path, **cfg_changes):
@@ -376,3 +379,74 @@ def test_class_recipe_read_only_server_with_teacher_images(monkeypatch, tmp_path
     app.radio(key="model_source").set_value("Upload").run()
     assert any("uploading weights is turned off" in i.value for i in app.info)
     assert not (tmp_path / "cache" / "uploads").exists() and not (tmp_path / "runs").exists()
+
+
+_PEAK_RSS = r"""
+import json, resource, sys, time
+from mae_core.checkpoints import CheckpointError, load_model
+import torch, mae_core.model  # what loading imports, before the baseline is read
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+t = time.time()
+try:
+    load_model(sys.argv[1])
+    msg = "loaded"
+except CheckpointError as e:
+    msg = str(e)
+print(json.dumps({"grew_mb": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024,
+                  "s": time.time() - t, "msg": msg}))
+"""
+
+
+def _load_in_fresh_process(path) -> dict:
+    """load_model in a process of its own: its peak resident memory is this load's and nothing else's."""
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-c", _PEAK_RSS, str(path)], capture_output=True, text=True, timeout=120,
+                         cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _billion_param_config() -> dict:
+    # under the default MAE_MAX_PARAMS (1 B) and the activation limit: only the file's size can refuse it
+    return preset_config("mae_vit_large_patch16", embed_dim=2048, num_heads=16, depth=16).to_dict()
+
+
+def test_a_few_bytes_declaring_a_billion_parameters_cost_no_memory(tmp_path):
+    """Seen on a class server: a 16-byte .safetensors and a 281-byte card declaring a 0.8-1 B-parameter model took
+    15.9 s and 3 GB before 'weights do not fit'. Now the file's size is compared with the model it declares first."""
+    cfg = _billion_param_config()
+    assert 0.7e9 < MAEConfig.from_dict(cfg).param_count() < policy.current().max_params
+    (tmp_path / "big.json").write_text(json.dumps({"config": cfg}))
+    (tmp_path / "big.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}      ")
+    r = _load_in_fresh_process(tmp_path / "big.safetensors")
+    assert "declares 8" in r["msg"] and "refused before building anything" in r["msg"], r
+    assert r["grew_mb"] < 100, r   # was +3,100 MB
+
+
+def test_a_hugging_face_folder_of_zero_size_tensors_costs_no_memory(tmp_path):
+    """Seen: a Hugging Face folder of zero-size tensors whose shapes declare a 0.8 B-parameter model (13 s, +3.1 GB)."""
+    from safetensors.torch import save_file
+    d = 2048   # 16 blocks of width 2048: about 0.8 B parameters declared by shapes that hold nothing
+    sd = {"vit.embeddings.patch_embeddings.projection.weight": torch.zeros(d, 3, 16, 0),
+          "vit.embeddings.position_embeddings": torch.zeros(1, 197, 0),
+          "vit.embeddings.cls_token": torch.zeros(1, 1, 0)}
+    sd.update({f"vit.encoder.layer.{i}.intermediate.dense.weight": torch.zeros(4 * d, 0) for i in range(16)})
+    folder = tmp_path / "hf"
+    folder.mkdir()
+    save_file(sd, str(folder / "model.safetensors"))
+    (folder / "config.json").write_text(json.dumps({"model_type": "vit_mae", "num_attention_heads": 16,
+                                                    "norm_pix_loss": False}))
+    r = _load_in_fresh_process(folder)
+    assert "is empty (shape" in r["msg"], r
+    assert r["grew_mb"] < 100, r
+
+
+def test_an_official_pth_of_zero_size_tensors_is_refused_before_building(tmp_path):
+    sd = {"patch_embed.proj.weight": torch.zeros(1280, 3, 16, 0), "pos_embed": torch.zeros(1, 197, 0),
+          "cls_token": torch.zeros(1, 1, 0)}   # ViT-H widths (16 heads known), 40 blocks: 0.8 B declared
+    sd.update({f"blocks.{i}.mlp.fc1.weight": torch.zeros(4 * 1280, 0) for i in range(40)})
+    torch.save(sd, tmp_path / "hollow.pth")
+    r = _load_in_fresh_process(tmp_path / "hollow.pth")
+    assert "tensor patch_embed.proj.weight is empty (shape (1280, 3, 16, 0))" in r["msg"], r
+    assert r["grew_mb"] < 100, r

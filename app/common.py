@@ -347,8 +347,14 @@ def _candidate_from_widgets() -> Optional[str]:
                                       "Official MAE: one .pth file.")
         if not files:
             return None
+        blobs = [(f.name, f.getbuffer()) for f in files]
+        failed = st.session_state.setdefault("failed_uploads", {})
+        why = failed.get(uploads.content_key(blobs))
+        if why:   # it failed to load before and was not kept: say so again, store nothing
+            error("", why)
+            return None
         try:
-            return str(uploads.save_checkpoint_upload([(f.name, f.getbuffer()) for f in files], visitor_id()))
+            return str(uploads.save_checkpoint_upload(blobs, visitor_id()))
         except (CheckpointError, uploads.UploadError, policy.NotAllowed, OSError) as e:
             error("", e)
             return None
@@ -388,7 +394,13 @@ def model_picker():
                 msg = str(e) if isinstance(e, (CheckpointError, DataError, policy.NotAllowed)) else \
                     f"this file could not be loaded ({failure_text(e)})"
                 error("", msg)
-                if "num_heads" in msg or "norm_pix_loss" in msg:
+                asks = "num_heads" in msg or "norm_pix_loss" in msg
+                if not asks and uploads.discard(Path(candidate)):   # an upload that does not load is not kept
+                    failed = st.session_state.setdefault("failed_uploads", {})
+                    failed[Path(candidate).parent.name] = msg
+                    while len(failed) > 16:
+                        failed.pop(next(iter(failed)))
+                if asks:
                     ov = _override_inputs(msg)
                     if st.button("Load with these settings", key="ov_apply"):
                         st.session_state.setdefault("overrides", {})[candidate] = ov

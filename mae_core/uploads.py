@@ -53,9 +53,31 @@ def _folder_bytes(folder: Path) -> int:
     return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
 
 
+def _looks_like(name: str, head: bytes) -> bool:
+    """Whether the first bytes of a file fit its kind: a safetensors header length and JSON, a zip archive or a
+    pickle (what torch.save writes), a JSON object. Junk is refused before a byte of it is stored."""
+    if name.endswith(".safetensors"):
+        return len(head) >= 9 and 2 <= int.from_bytes(head[:8], "little") <= 100 * 2**20 and head[8:9] == b"{"
+    if name.endswith(".json"):
+        return head.lstrip()[:1] == b"{"
+    if head[:4] == b"PK\x03\x04":   # torch.save's zip format
+        return True
+    return len(head) > 1 and head[0] == 0x80 and 2 <= head[1] <= 5   # a legacy pickle, protocol 2-5
+
+
+def content_key(files: Iterable[tuple[str, bytes]]) -> str:
+    """The name an upload is stored under: a hash of its file names and contents."""
+    h = hashlib.sha256()
+    for n, b in files:
+        h.update(_safe_name(n).encode())
+        h.update(b)
+    return h.hexdigest()[:16]
+
+
 def save_checkpoint_upload(files: Iterable[tuple[str, bytes]], visitor: str) -> Path:
     """Store one upload (a .safetensors with its .json card, or one .pth/.bin) for ``visitor``; return the
-    path to load. Raises ``UploadError`` (too large, wrong kind) or ``policy.NotAllowed`` (read-only)."""
+    path to load. Raises ``UploadError`` (too large, wrong kind, not what its name says) or ``policy.NotAllowed``
+    (read-only). Nothing is written for an upload that is refused."""
     policy.require_writable("uploading weights")
     files = [(_safe_name(n), memoryview(b)) for n, b in files]
     bad = [n for n, _ in files if not n.endswith(WEIGHT_SUFFIXES)]
@@ -70,18 +92,36 @@ def save_checkpoint_upload(files: Iterable[tuple[str, bytes]], visitor: str) -> 
         [n for n, _ in files if n.endswith((".pth", ".pt", ".bin"))]
     if not weights:
         raise CheckpointError("upload a .safetensors file (with its .json model card) or an official .pth file")
-    h = hashlib.sha256()
-    for n, b in files:
-        h.update(n.encode())
-        h.update(b)
-    mine = upload_dir() / _safe_name(hashlib.sha256(visitor.encode()).hexdigest()[:16])
-    folder = mine / h.hexdigest()[:16]
+    junk = next((n for n, b in files if not _looks_like(n, bytes(b[:16]))), None)
+    if junk:
+        kind = "JSON model card" if junk.endswith(".json") else \
+            "safetensors file" if junk.endswith(".safetensors") else "PyTorch checkpoint (zip or pickle)"
+        raise UploadError(f"{junk}: not a {kind}; its first bytes are not what such a file starts with")
+    folder = _visitor_dir(visitor) / content_key(files)
     if not folder.is_dir():
-        _make_room(mine, total, quota)
+        _make_room(folder.parent, total, quota)
         for n, b in files:
             atomic_write(folder / n, lambda f, b=b: f.write(b))
     os.utime(folder)  # used again: the age limit counts from now
     return folder / weights[0]
+
+
+def _visitor_dir(visitor: str) -> Path:
+    return upload_dir() / _safe_name(hashlib.sha256(visitor.encode()).hexdigest()[:16])
+
+
+def discard(path: Path) -> bool:
+    """Remove the stored upload that ``path`` (as returned by ``save_checkpoint_upload``) belongs to: an upload
+    that failed to load is not kept. Refuses anything outside the upload folder. Returns whether it removed it."""
+    root = Path(os.path.realpath(upload_dir()))
+    folder = Path(os.path.realpath(Path(path).parent))
+    if folder.parent.parent != root or not folder.is_dir():
+        return False
+    shutil.rmtree(folder, ignore_errors=True)
+    visitor = folder.parent
+    if visitor.is_dir() and not any(visitor.iterdir()):
+        visitor.rmdir()
+    return True
 
 
 def _make_room(mine: Path, need: int, quota: int) -> None:

@@ -4,6 +4,7 @@ Each test tries one attack and asserts both the message the visitor gets and tha
 allocated, stopped or written."""
 import json
 import os
+import re
 import time
 import tracemalloc
 import zipfile
@@ -327,19 +328,40 @@ def test_read_only_refuses_every_write_in_the_library(tmp_path, monkeypatch):
 def test_uploads_are_per_visitor_bounded_and_expire(tmp_path, monkeypatch):
     monkeypatch.setenv("MAE_UPLOAD_DIR", str(tmp_path / "up"))
     monkeypatch.setenv("MAE_UPLOAD_QUOTA_MB", "1")
-    half = b"\1" * (600 * 1024)
+    half = b"PK\3\4" + b"\1" * (600 * 1024)
     a1 = uploads.save_checkpoint_upload([("one.pth", half)], "alice")
     b1 = uploads.save_checkpoint_upload([("one.pth", half)], "bob")
     assert a1.parent.parent != b1.parent.parent            # each visitor has a folder of their own
     a2 = uploads.save_checkpoint_upload([("two.pth", half + b"2")], "alice")
     assert a2.is_file() and not a1.exists() and b1.exists()  # alice's oldest made room; bob's kept
     with pytest.raises(uploads.UploadError, match="each visitor may keep 1 MB"):
-        uploads.save_checkpoint_upload([("big.pth", b"\0" * (2 * 2**20))], "alice")
+        uploads.save_checkpoint_upload([("big.pth", b"PK\3\4" + b"\0" * (2 * 2**20))], "alice")
     with pytest.raises(uploads.UploadError, match="evil.sh: upload .safetensors"):
         uploads.save_checkpoint_upload([("../../evil.sh", b"#!")], "alice")
     assert uploads.clean_old(now=time.time()) == 0
     assert uploads.clean_old(now=time.time() + 25 * 3600) == 2
     assert not a2.exists() and not b1.exists()
+
+
+def test_junk_uploads_are_refused_unstored_and_failed_loads_are_removed(tmp_path, monkeypatch):
+    """Seen: two 200 MB junk .bin files stayed on disk after failing to load."""
+    monkeypatch.setenv("MAE_UPLOAD_DIR", str(tmp_path / "up"))
+    for name, junk in (("x.bin", b"\0" * 4096), ("x.pth", b"#!/bin/sh\n"), ("x.safetensors", b"\xff" * 64)):
+        with pytest.raises(uploads.UploadError, match=f"{re.escape(name)}: not a .*first bytes"):
+            uploads.save_checkpoint_upload([(name, junk)], "alice")
+    with pytest.raises(uploads.UploadError, match="m.json: not a JSON model card"):
+        uploads.save_checkpoint_upload([("m.safetensors", b"\x02" + b"\0" * 7 + b"{}"), ("m.json", b"<html>")], "a")
+    assert not (tmp_path / "up").exists() or not any((tmp_path / "up").rglob("*.*"))
+    # a file that looks right but does not load: the app discards it (its folder and the visitor's empty folder)
+    torch.save({"model": {"nothing": torch.zeros(1)}}, tmp_path / "bad.pth")
+    path = uploads.save_checkpoint_upload([("bad.pth", (tmp_path / "bad.pth").read_bytes())], "alice")
+    with pytest.raises(CheckpointError):
+        load_model(path)
+    assert uploads.discard(path) and not path.exists() and not any((tmp_path / "up").iterdir())
+    assert not uploads.discard(tmp_path / "bad.pth")          # nothing outside the upload folder is touched
+    assert (tmp_path / "bad.pth").exists()
+    ok = uploads.save_checkpoint_upload([("ok.pth", (tmp_path / "bad.pth").read_bytes())], "bob")
+    assert uploads.content_key([("ok.pth", (tmp_path / "bad.pth").read_bytes())]) == ok.parent.name
 
 
 # ----------------------------------------------------------------------------- README's recipe for a class

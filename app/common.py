@@ -45,15 +45,24 @@ def read_only() -> bool:
 _MD_SPECIAL = re.compile("([" + re.escape(string.punctuation) + "])")
 
 
+# Streamlit's Markdown (GitHub's autolink extension) makes links of bare "www." words, "scheme://" addresses and
+# e-mail addresses even when every Markdown character is escaped. An invisible WORD JOINER after "www" (before its
+# dot), after the ":" of "://" and after "@" breaks each of those patterns; the text reads and wraps the same.
+_AUTOLINK = re.compile(r"(?i)(www)(?=\.)|(:)(?=//)|(@)")
+_JOINER = "\u2060"
+
+
 def plain(text) -> str:
-    """``text`` escaped so Markdown shows it literally: no link, image, HTML, emphasis or formula can come from
-    a file name, a path or an error message that a visitor or a file chose."""
-    return _MD_SPECIAL.sub(r"\\\1", str(text))
+    """``text`` shown literally by Markdown: no link, image, HTML, emphasis or formula can come from a file name, a
+    path or an error message that a visitor or a file chose, not even the links Markdown makes of bare addresses."""
+    text = _AUTOLINK.sub(lambda m: m.group(0) + _JOINER, str(text))
+    return _MD_SPECIAL.sub(r"\\\1", text)
 
 
 def error(prefix: str, detail=None) -> None:
-    """An error box: our own ``prefix`` (Markdown allowed) and a ``detail`` that came from elsewhere, as text."""
-    st.error(prefix if detail is None else f"{prefix}{plain(detail)}")
+    """An error box: our own ``prefix`` (Markdown allowed) and a ``detail`` that came from elsewhere, as text, with
+    server paths cut on a shared server (``policy.public_text``)."""
+    st.error(prefix if detail is None else f"{prefix}{plain(policy.public_text(detail))}")
 
 
 _PATHS = re.compile(r"(?:/[^\s/:'\"()]+)+/([^\s/:'\"()]*)")
@@ -287,7 +296,7 @@ def _official_source() -> Optional[str]:
     if zoo.is_downloaded(name):
         return str(zoo.official_path(name))
     mb = zoo.OFFICIAL_VISUALIZE[name][1]
-    st.caption(f"Not downloaded yet (about {mb} MB, cached in {zoo.official_dir()}).")
+    st.caption(f"Not downloaded yet (about {mb} MB, cached in {plain(policy.public_path(zoo.official_dir()))}).")
     if read_only():
         st.info("This server is read-only: downloads are disabled.")
         return None
@@ -331,7 +340,7 @@ def _candidate_from_widgets() -> Optional[str]:
     if source == "Trained here":
         runs = zoo.user_runs(RUNS_DIR)
         if not runs:
-            st.caption(f"No runs in {RUNS_DIR} yet.")
+            st.caption(f"No runs in {plain(policy.public_path(RUNS_DIR))} yet.")
             return None
         return runs[st.selectbox("Run", list(runs), key="run_choice", on_change=_chosen)]
     if source == "Official MAE":

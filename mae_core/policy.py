@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Union
@@ -122,8 +123,10 @@ def confine(path: Union[str, Path], policy: Optional[Policy] = None) -> Path:
     if not text or "\x00" in text:
         raise NotAllowed("give a path inside one of the folders this server allows")
     p = Path(text)
-    if not p.is_absolute():
-        p = policy.allowed_dirs[0] / p
+    if not p.is_absolute():   # "NAME/..." starts in the allowed folder of that name (as shown), else in the first
+        named = {d.name: d for d in reversed(policy.allowed_dirs)}
+        first = p.parts[0] if p.parts else ""
+        p = named[first] / Path(*p.parts[1:]) if first in named else policy.allowed_dirs[0] / p
     real = Path(os.path.realpath(p))
     for root in policy.allowed_dirs:
         if real == root or real.is_relative_to(root):
@@ -132,10 +135,43 @@ def confine(path: Union[str, Path], policy: Optional[Policy] = None) -> Path:
 
 
 def allowed_text(policy: Optional[Policy] = None) -> str:
+    """The allowed folders as a visitor may name them: full paths for a local user; on a shared server only their
+    names (``confine`` takes ``NAME/...``), since no page there shows a server path."""
     policy = policy or current()
     if not policy.allowed_dirs:
         return "none"
+    if policy.shared:
+        return ", ".join(f"{d.name}/" for d in policy.allowed_dirs)
     return ", ".join(str(d) for d in policy.allowed_dirs)
+
+
+_ABS_PATH = re.compile(r"(?<![\w.~])/(?:[^\s/:'\"()\[\]]+/)*[^\s/:'\"()\[\]]*")
+
+
+def public_path(path: Union[str, Path], policy: Optional[Policy] = None) -> str:
+    """How a server path is shown to a visitor: as it is for a local user; on a shared server a path inside an
+    allowed folder as ``NAME/rest`` (what the visitor may type), any other only by its last part."""
+    policy = policy or current()
+    text = str(path)
+    if not policy.shared:
+        return text
+    real = Path(os.path.realpath(text)) if text.startswith("/") else Path(text)
+    for root in policy.allowed_dirs:
+        if real == root or real.is_relative_to(root):
+            return str(Path(root.name) / real.relative_to(root))
+    return Path(text).name or "/"
+
+
+def public_text(text: str, policy: Optional[Policy] = None) -> str:
+    """``text`` (an error message, a caption) with every server path in it shown by ``public_path``: on a shared
+    server no page names a folder of the server's own."""
+    policy = policy or current()
+    if not policy.shared:
+        return str(text)
+    out = str(text)
+    for root in sorted(policy.allowed_dirs, key=lambda d: -len(str(d))):   # the visitor's own words, kept whole
+        out = out.replace(str(root) + "/", root.name + "/").replace(str(root), root.name + "/")
+    return _ABS_PATH.sub(lambda m: Path(m.group(0)).name or "/", out)
 
 
 def require_writable(action: str, policy: Optional[Policy] = None) -> None:

@@ -32,7 +32,38 @@ def test_plain_leaves_no_markdown_syntax():
     hostile = "[Your session expired](https://127.0.0.1:9/login) ![](https://x/p.png?who=bob) <img src=x> *b* $x$"
     out = plain(hostile)
     assert re.search(r"(?<!\\)[\[\]()!<>*$:]", out) is None  # every special character is escaped
-    assert out.replace("\\", "") == hostile                  # and nothing else changed
+    assert out.replace("\\", "").replace("\u2060", "") == hostile   # and nothing else changed, but for invisible
+    #                                                                 joiners that break the bare-address links
+
+
+def test_plain_breaks_every_pattern_that_markdown_turns_into_a_link_by_itself():
+    """GitHub's autolink extension links bare www. words, scheme:// addresses and e-mails even when escaped (seen:
+    a folder named ' www.evil.example and https://evil.example/phish' became two live links on every Train page)."""
+    from common import plain
+    for text in ("www.evil.example", "WWW.Evil.Example", "https://evil.example/phish", "HTTP://x.y",
+                 "ftp://x.y/z", "mailto:bob@evil.example", "bob@evil.example"):
+        out = plain(text).replace("\\", "")
+        assert not re.search(r"(?i)www\.|://|@\w", out), (text, out)
+        assert out.replace("\u2060", "") == text
+
+
+def test_public_text_names_no_server_folder_on_a_shared_server(tmp_path, monkeypatch):
+    from mae_core import policy
+    teacher = tmp_path / "srv" / "teacher"
+    teacher.mkdir(parents=True)
+    monkeypatch.setenv("MAE_ALLOWED_DIRS", str(teacher))
+    msg = (f"{tmp_path}/cache/uploads/ab12/cd34/rce.pth: refused; {teacher}/cats/x.png is broken; "
+           f"No runs in {tmp_path}/srv/runs yet; cached in /root/.cache/mae/official")
+    monkeypatch.delenv("MAE_SHARED", raising=False)
+    assert policy.public_text(msg) == msg                      # one local user: full paths help
+    monkeypatch.setenv("MAE_SHARED", "1")
+    out = policy.public_text(msg)
+    assert str(tmp_path) not in out and "/root" not in out and "/" + "cache" not in out
+    assert out == ("rce.pth: refused; teacher/cats/x.png is broken; No runs in runs yet; cached in official")
+    assert policy.public_path(teacher / "cats") == "teacher/cats" and policy.public_path("/etc/passwd") == "passwd"
+    assert policy.allowed_text() == "teacher/"
+    # what a visitor sees is what they may type
+    assert policy.confine("teacher/cats") == teacher / "cats" and policy.confine("cats") == teacher / "cats"
 
 
 def test_warm_up_imports_what_projections_need_before_a_page_waits_on_it():

@@ -320,7 +320,7 @@ elif cfg.in_chans == 1 and cfg.img_size == 28 and st.button("Run a quick fine-tu
                                log=lambda *a: None)
     except RunNotAllowed as e:
         bar.empty()
-        st.warning(f"Not now: {e}.", icon=":material/hourglass_top:")
+        st.warning(f"Not now: {plain(e)}.", icon=":material/hourglass_top:")
     except policy.NotAllowed as e:
         bar.empty()
         error("", e)

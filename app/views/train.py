@@ -98,7 +98,8 @@ if not READ_ONLY:
                              help="Letters, digits, _ and -; a name already in use gets a number added")
         data_arg = f"folder:{folder}" if data == "folder" else data
         est_col, start_col = st.columns([2, 1], vertical_alignment="center")  # room for "Start training" at 1024 px
-        if data != "folder" or folder:
+        data_ok = data != "folder" or bool(folder)   # a run on data that cannot even be timed would only fail
+        if data_ok:
             try:
                 sec, steps_ep = epoch_estimate(data_arg, preset, float(mask_ratio), bool(norm_pix), int(batch))
                 where = describe_device(TrainArgs())
@@ -112,10 +113,11 @@ if not READ_ONLY:
                 est_col.caption(f"{say.capitalize()} on {where}, timed just now (other runs on the server slow it "
                                 f"down).")
             except (DataError, ValueError, OSError) as e:
+                data_ok = False
                 with est_col:
                     error("", e)
         if start_col.button("Start training", type="primary", icon=":material/play_arrow:", width="stretch",
-                            disabled=data == "folder" and not folder):
+                            disabled=not data_ok):
             safe = registry().unique_name(name, RUNS_DIR)
             args = TrainArgs(data=data_arg, preset=preset, mask_ratio=float(mask_ratio), norm_pix_loss=bool(norm_pix),
                              epochs=int(epochs), time_budget=float(minutes) if minutes else None,
@@ -187,7 +189,7 @@ def _draw(job_id: str):
     for note in s.notes:
         st.warning(plain(note), icon=":material/warning:")
     if s.error:
-        error("Training stopped: ", s.error + (f"\n\nThe last good checkpoint is kept: {s.checkpoint}"
+        error("Training stopped: ", s.error + (f"\n\nThe last good checkpoint is kept: {policy.public_path(s.checkpoint)}"
                                                if s.checkpoint else ""))
     left, right = st.columns([1, 1.3])
     with left:

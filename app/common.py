@@ -184,19 +184,40 @@ def keep_settings_across_pages() -> None:
             ss.pop(key, None)
 
 
+VISITOR_COOKIE = "mae_visitor"
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
+
+
+def _visitor_cookie() -> Optional[str]:
+    """The visitor cookie this browser sent when the session opened (None without one, or outside a browser)."""
+    try:
+        value = st.context.cookies.get(VISITOR_COOKIE)
+    except Exception:  # noqa: BLE001 - no request behind this session (a test harness)
+        return None
+    return value if isinstance(value, str) and _TOKEN.fullmatch(value) else None
+
+
 def visitor_id() -> str:
-    """This browser session's owner token for the runs it starts. It is kept in the URL (``?tk=``) once a run is
-    started, so a reload keeps control of that run; no other visitor knows it."""
-    tok = st.session_state.get("owner_token")
+    """Who this visitor is: one token per browser, kept in a cookie (``remember_visitor``), so every tab and every
+    reload of one browser is one visitor, and its runs and upload quota count once. A link never carries it: a
+    shared address hands over a scene, not control of a run."""
+    ss = st.session_state
+    tok = ss.get("owner_token")
     if tok is None:
-        q = st.query_params.get("tk")
-        tok = q if q and re.fullmatch(r"[A-Za-z0-9_-]{16,64}", q) else secrets.token_urlsafe(18)
-        st.session_state["owner_token"] = tok
+        ss["owner_token"] = tok = _visitor_cookie() or secrets.token_urlsafe(18)
     return tok
 
 
 def remember_visitor() -> None:
-    st.query_params["tk"] = visitor_id()
+    """Give this browser the visitor cookie when it came without one. The browser sends its cookies when a session
+    opens, so the server reads them then (``st.context.cookies``); a script sets it, readable by this site only."""
+    tok = visitor_id()
+    st.query_params.pop("tk", None)   # an old address's token: it names no one any more
+    if _visitor_cookie() == tok:
+        return
+    with st.sidebar:
+        st.html(f"<script>document.cookie = '{VISITOR_COOKIE}={tok}; path=/; max-age=2592000; SameSite=Strict';"
+                "</script>", unsafe_allow_javascript=True)
 
 
 def is_operator() -> bool:
@@ -705,7 +726,7 @@ def scenes_menu(pages: dict) -> None:
         ss["scene_notices"] = apply_scene(scene["params"])
         if scene["note"]:
             ss["scene_note"] = scene["note"]
-        keep = {k: v for k, v in st.query_params.items() if k in ("present", "tk")}
+        keep = {k: v for k, v in st.query_params.items() if k == "present"}
         st.switch_page(pages[scene["page"]], query_params={**keep, **scene["params"]})
     note = ss.pop("scene_note", None)
     if note:

@@ -9,7 +9,7 @@ HERE = Path(__file__).resolve().parent
 st.set_page_config(page_title="MAE Explorer", page_icon="🧩", layout="wide")
 
 from common import (guarded, clean_uploads_now_and_then, keep_settings_across_pages, presenter_mode,  # noqa: E402
-                    scene_from_url, scenes_menu, warm_up)
+                    remember_visitor, scene_from_url, scenes_menu, warm_up)
 from mae_core import policy  # noqa: E402
 
 if policy.current().shared:  # a class's server: no tracebacks, no developer menu
@@ -17,6 +17,7 @@ if policy.current().shared:  # a class's server: no tracebacks, no developer men
     st.set_option("client.toolbarMode", "viewer")
 clean_uploads_now_and_then()
 presenter_mode()
+remember_visitor()   # one visitor per browser (a cookie); links carry no identity
 
 
 warm_up()

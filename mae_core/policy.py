@@ -21,7 +21,9 @@ Settings come from the environment at each call (so tests and operators can chan
 ``MAE_MAX_ACTIVATION_MB``   largest estimated activation memory of one image's forward pass, default 2048
 ``MAE_MAX_CHECKPOINT_MB``   largest checkpoint (also the unpacked size of a .pth archive), default 4096
 ``MAE_MAX_RUNNING``         training runs at once on the server, default 2 (more wait in a queue)
-``MAE_RUNS_PER_SESSION``    runs one visitor may have running or queued, default 1
+``MAE_RUNS_PER_SESSION``    runs one visitor (one browser) may have running or queued, default 1
+``MAE_MAX_RUN_MINUTES``     longest a run may train before it is stopped and saved, default 60 on a shared
+                            server, 1440 otherwise
 ``MAE_SHOW_ALL_RUNS=0``     hide other visitors' runs (default: shown, read-only)
 ``MAE_OPERATOR_KEY``        a secret that lets whoever types it on the Train page stop or delete any run
 ==========================  ==========================================================================
@@ -67,6 +69,7 @@ class Policy:
     max_checkpoint_bytes: int
     max_running: int
     runs_per_session: int
+    max_run_minutes: float
     show_all_runs: bool
     operator_key: Optional[str]
 
@@ -98,6 +101,7 @@ def current() -> Policy:
         max_checkpoint_bytes=_int("MAE_MAX_CHECKPOINT_MB", 4096) * 2**20,
         max_running=max(1, _int("MAE_MAX_RUNNING", 2)),
         runs_per_session=max(1, _int("MAE_RUNS_PER_SESSION", 1)),
+        max_run_minutes=max(1, _int("MAE_MAX_RUN_MINUTES", 60 if shared else 1440)),
         show_all_runs=_flag("MAE_SHOW_ALL_RUNS", True),
         operator_key=os.environ.get("MAE_OPERATOR_KEY") or None,
     )

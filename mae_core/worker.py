@@ -82,9 +82,11 @@ def safe_run_name(name: str, max_len: int = 48) -> str:
 
 
 class TrainingJob:
-    def __init__(self, args: TrainArgs, name: Optional[str] = None, owner: Optional[str] = None, on_done=None):
+    def __init__(self, args: TrainArgs, name: Optional[str] = None, owner: Optional[str] = None, on_done=None,
+                 max_minutes: Optional[float] = None):
         self.args = args
         self.owner = owner
+        self.max_minutes = max_minutes   # the server's limit: the run is stopped (and saved) when it has trained so long
         self._on_done = on_done
         self._started = False
         self._done = False
@@ -180,6 +182,11 @@ class TrainingJob:
             with self._lock:
                 self._state.notes.append(info.note)
             return
+        if self.max_minutes and info.elapsed > 60 * self.max_minutes and not self._stop.is_set():
+            with self._lock:
+                self._state.notes.append(f"Stopped at this server's limit of {self.max_minutes:g} minutes a run "
+                                         f"(MAE_MAX_RUN_MINUTES); the checkpoint is saved.")
+            self.stop()
         with self._lock:
             s = self._state
             s.step, s.total_steps, s.epoch = info.step, info.total_steps, info.epoch
@@ -263,6 +270,10 @@ class JobRegistry:
         ``queued``; ``queue_position`` says how many runs are ahead). Raises ``RunNotAllowed`` when the owner
         already has their limit of runs, or when another pending run writes to the same files."""
         policy.require_writable("training")
+        limit = policy.current().max_run_minutes
+        if args.time_budget and args.time_budget > limit:
+            raise RunNotAllowed(f"a run on this server lasts at most {limit:g} minutes (MAE_MAX_RUN_MINUTES); "
+                                f"ask for {limit:g} or fewer")
         with self._lock:
             if owner is not None:
                 mine = self._owned(owner)
@@ -271,7 +282,7 @@ class JobRegistry:
                                         f"visitor is {self.per_owner}); stop one first")
             if any(j.pending and Path(j.args.out).resolve() == Path(args.out).resolve() for j in self._jobs.values()):
                 raise RunNotAllowed(f"a run writing to {Path(args.out).name} is already training")
-            job = TrainingJob(args, name, owner=owner, on_done=self._dispatch)
+            job = TrainingJob(args, name, owner=owner, on_done=self._dispatch, max_minutes=limit)
             job._state.status = "queued"
             self._jobs[job.id] = job
             self._queue.append(job)

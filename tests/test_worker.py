@@ -115,3 +115,20 @@ def test_epoch_estimate_is_positive_and_says_where_it_trains(tmp_path):
     assert describe_device(TrainArgs(device="cpu", threads=3)) == "the CPU (3 threads, fp32)"
     assert describe_device(TrainArgs(device="cpu", threads=1)) == "the CPU (1 thread, fp32)"
     assert describe_device(TrainArgs(device="cpu", threads=2, precision="bf16")) == "the CPU (2 threads, bf16)"
+
+
+def test_a_run_stops_and_saves_at_the_servers_time_limit(tmp_path, monkeypatch):
+    """Seen on a class server: runs may last 600 minutes. A run on epochs is stopped and saved at the limit; a
+    budget in minutes above it is refused before it starts."""
+    monkeypatch.setenv("MAE_MAX_RUN_MINUTES", "5")
+    with pytest.raises(RunNotAllowed, match=r"at most 5 minutes \(MAE_MAX_RUN_MINUTES\)"):
+        JobRegistry().start(_args(tmp_path, time_budget=10.0), owner="v")
+    job = TrainingJob(_args(tmp_path, epochs=400), max_minutes=1 / 60).start()   # one second, for the test
+    s = _wait(job)
+    assert s.status == "stopped" and 0 < s.step < 400 * 25
+    assert any("limit of 0.0166667 minutes" in n or "MAE_MAX_RUN_MINUTES" in n for n in s.notes), s.notes
+    assert load_model(tmp_path / "run")[1]["steps"] == s.step       # saved where it stopped
+    monkeypatch.setenv("MAE_SHARED", "1")
+    monkeypatch.delenv("MAE_MAX_RUN_MINUTES")
+    from mae_core import policy
+    assert policy.current().max_run_minutes == 60                     # a class's server: an hour unless set

@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from common import (RUNS_DIR, error, guarded, server_path_input, is_operator, plain, read_only, registry,
-                    remember_visitor, scene_to_url, visitor_id)
+                    scene_to_url, visitor_id)
 
 from mae_core import policy
 from mae_core.figures import training_strip
@@ -83,7 +83,9 @@ if not READ_ONLY:
             epochs = c5.number_input("Epochs", 1, 400, 2, key="tr_epochs")
             minutes = None
         else:
-            minutes = c5.number_input("Minutes", 0.5, 600.0, 2.0, 0.5, key="tr_minutes")
+            minutes = c5.number_input("Minutes", 0.5, float(policy.current().max_run_minutes), 2.0, 0.5, key="tr_minutes",
+                                      help=f"At most {policy.current().max_run_minutes:g} on this server "
+                                           "(MAE_MAX_RUN_MINUTES); a run on epochs is stopped and saved at that limit too")
             epochs = 400
         batch = c6.select_slider("Batch size", [32, 64, 128, 256, 512], value=128, key="tr_batch")
         lr = c6.select_slider("Learning rate", [1e-4, 3e-4, 5e-4, 1e-3, 2e-3, 3e-3], value=2e-3, key="tr_lr",
@@ -126,7 +128,6 @@ if not READ_ONLY:
             try:
                 RUNS_DIR.mkdir(parents=True, exist_ok=True)
                 job = registry().start(args, name=safe, owner=ME)
-                remember_visitor()
                 st.session_state["tr_last_job"] = job.id
                 st.toast(f"Started {safe}")
             except (RunNotAllowed, policy.NotAllowed, RuntimeError, ValueError, OSError) as e:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import itertools
 import re
 import threading
 import time
@@ -408,7 +409,11 @@ def estimate_seconds_per_epoch(args: TrainArgs, steps: int = 3, with_steps: bool
     src, eval_images, augment, _ = build_data(args, config)
     batches = Batches(src, args.batch_size, 0, 1, 0)
     g = torch.Generator().manual_seed(0)
-    it = batches.epoch(0)
+
+    def cycle():   # a small folder has fewer batches in an epoch than the steps timed here
+        for e in itertools.count():
+            yield from batches.epoch(e)
+    it = cycle()
     times = []
     with torch.enable_grad():
         for i in range(steps + 1):

@@ -132,3 +132,16 @@ def test_a_run_stops_and_saves_at_the_servers_time_limit(tmp_path, monkeypatch):
     monkeypatch.delenv("MAE_MAX_RUN_MINUTES")
     from mae_core import policy
     assert policy.current().max_run_minutes == 60                     # a class's server: an hour unless set
+
+
+def test_the_time_estimate_works_on_a_folder_smaller_than_the_steps_it_times(tmp_path):
+    """Seen: a class folder of 80 images (one batch of 128 an epoch) gave 'StopIteration' instead of an estimate."""
+    from PIL import Image
+    rng = np.random.default_rng(0)
+    for c in ("a", "b"):
+        (tmp_path / "f" / c).mkdir(parents=True)
+        for i in range(40):
+            Image.fromarray((rng.random((64, 64, 3)) * 255).astype(np.uint8)).save(tmp_path / "f" / c / f"{i}.png")
+    sec, steps = estimate_seconds_per_epoch(_args(tmp_path, data=f"folder:{tmp_path / 'f'}", preset="mae_photo_small",
+                                                  batch_size=128), with_steps=True)
+    assert steps == 1 and 0 < sec < 60

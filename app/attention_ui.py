@@ -72,7 +72,8 @@ def attention_section(model, model_key: str, image, image_key: str, mask: np.nda
                 f"<div style='display:flex;justify-content:space-between'><span>0</span><span>{vmax:.3f}</span></div>"
                 "<div style='color:#6b7280'>attention weight (a query's weights over all tokens sum to 1)"
                 + ("; hatched = hidden, the encoder never saw it" if part == "encoder" else "") + "</div></div>")
-        st.caption(f"Weight on the cls token itself: {cls_share:.3f}. "
+        st.caption(("Weight the cls token puts on itself" if query == "cls" else
+                    f"Weight patch {query} puts on the cls token") + f": {cls_share:.3f}. "
                    + ("The encoder's tokens are the visible patches only; hidden patches have no token. "
                       if part == "encoder" else
                       "In the decoder, hidden patches are mask tokens: their rows show where the decoder looks to fill "

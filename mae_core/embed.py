@@ -176,5 +176,4 @@ def score_reading(model: dict, raw: dict, pool: str, epochs: Optional[int] = Non
         if epochs is not None and epochs < 10:
             notes.append(f"this model pretrained for only {epochs} epochs")
     tail = "; ".join(notes)
-    return (head + (f" ({tail})" if tail else "") + ". The paper notes that linear probing understates MAE features, "
-            "which shine when fine-tuned (see below).")
+    return head + (f" ({tail})" if tail else "") + "."

@@ -24,7 +24,10 @@ class Recipe:
     def describe(self, n_hidden: int, n: int) -> str:
         label = STRATEGIES[self.strategy].label if self.strategy in STRATEGIES else self.strategy
         seed = f", seed {self.seed}" if self.strategy in STRATEGIES and STRATEGIES[self.strategy].uses_seed else ""
-        return f"{label} mask at ratio {self.ratio:.2f}{seed}: {n_hidden} of {n} patches hidden"
+        out = f"{label} mask at ratio {self.ratio:.2f}{seed}: {n_hidden} of {n} patches hidden"
+        if n and f"{n_hidden / n:.0%}" != f"{self.ratio:.0%}":   # whole patches: 45 of 49 is 92%, not 90%
+            out += f" ({n_hidden / n:.0%}: the ratio rounds to whole patches)"
+        return out
 
 
 @dataclass

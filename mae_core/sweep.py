@@ -385,32 +385,43 @@ def ratio_verdict(model_cards: Sequence[dict], pool: str = "both", raw: Optional
     by_name = {cards.read(c).name: c for c in model_cards}
     key, ci = f"linear_probe_{pool}", f"linear_probe_{pool}_ci"
     best = max(rows, key=lambda r: r[key])
+    reruns = [(r, cards.read(by_name[r["name"]]).convergence.get("replay", {})) for r in rows] if pool == "both" else []
+    reruns = [(r, rr) for r, rr in reruns if "final_probe_diff_ci" in rr]
+    # a rerun of the same command moves the probe too: a gap no larger than the farthest end of a rerun's interval
+    # is not evidence that the ratios differ, however its own interval looks
+    spread = max((max(abs(x) for x in rr["final_probe_diff_ci"]) for _, rr in reruns), default=None)
     judged = []
     for r in sorted(rows, key=lambda r: r["ratio"]):
         if r is best:
             continue
         paired = cards.paired_ci(by_name[r["name"]], by_name[best["name"]], pool=pool)
-        judged.append((r, clear_difference(r.get(ci), best.get(ci), paired), paired))
+        clear = clear_difference(r.get(ci), best.get(ci), paired)
+        within_rerun = bool(clear and spread is not None and abs(r[key] - best[key]) <= spread)
+        judged.append((r, clear and not within_rerun, paired, within_rerun))
+
+    def said(r, c, p, within_rerun):
+        if within_rerun:
+            return f"{r['ratio']:.0%}: {points(r[key], best[key], None, p)}, no more than a rerun can move"
+        return f"{r['ratio']:.0%}: {points(r[key], best[key], c, p)}"
     bci = f" [{best[ci][0]:.1%}, {best[ci][1]:.1%}]" if best.get(ci) else ""
     out = (f"The best linear probe came from pretraining at {best['ratio']:.0%} masking ({best[key]:.1%}{bci}); "
-           + "; ".join(f"{r['ratio']:.0%}: {points(r[key], best[key], c, p)}" for r, c, p in judged) + ".")
-    low = [(r, c) for r, c, _ in judged if r["ratio"] <= 0.5]
+           + "; ".join(said(*j) for j in judged) + ".")
+    low = [(r, c) for r, c, _, _ in judged if r["ratio"] <= 0.5]
     if best["ratio"] >= 0.6 and low and all(c for _, c in low):
         out += " As in the paper (Figure 5), a high masking ratio gives the better representation."
     elif best["ratio"] >= 0.6:
-        out += (" A high ratio is best, as in the paper (Figure 5), but the lower ratios tried are not clearly "
-                "worse here." if low else " No ratio at or below 50% is in this series to compare with.")
+        out += (" A high ratio is best, as in the paper (Figure 5), but not every lower ratio tried is clearly worse "
+                "here." if low else " No ratio at or below 50% is in this series to compare with.")
     else:
         out += (f" Unlike the paper (Figure 5: best near 75%), {best['ratio']:.0%} scored best here; the paper's "
                 "longer schedules and larger images are not reproduced at this scale.")
-    if any(c is None for _, c, _ in judged):
+    if any(c is None for _, c, _, _ in judged):
         out += " " + NO_INTERVALS
-    for r in rows:   # a rerun of a series model's own command (cards converged --replay): the spread of one run
-        rerun = cards.read(by_name[r["name"]]).convergence.get("replay", {})
-        if pool == "both" and "final_probe_diff_ci" in rerun:
-            out += (f" Rerun spread: the {r['ratio']:.0%} model is "
-                    f"{points(rerun['final_probe_diff'], 0, None, rerun['final_probe_diff_ci'])} from a rerun of its "
-                    "own command, paired; gaps between ratios of that size are within what a rerun can move.")
+    for r, rr in reruns:   # a rerun of a series model's own command (cards converged --replay): the spread of one run
+        out += (f" Rerun spread: the {r['ratio']:.0%} model is "
+                f"{points(rr['final_probe_diff'], 0, None, rr['final_probe_diff_ci'])} from a rerun of its own "
+                f"command, paired; so a gap between ratios counts as clear here only when it is larger than "
+                f"{100 * spread:.1f} points.")
     vs_raw = [(r, cards.vs_raw_ci(by_name[r["name"]], "linear_probe", pool, raw)) for r in rows]
     if all(d is not None for _, d in vs_raw):
         vs_raw.sort(key=lambda rd: rd[0]["ratio"])

@@ -143,6 +143,19 @@ class TrainingJob:
             s.recon_steps, s.recons = list(s.recon_steps), list(s.recons)
             return s
 
+    def continue_from(self, old: "TrainingJob") -> None:
+        """Take over a stopped run's id and what it showed (loss curve, evaluations, reconstruction snapshots,
+        notes), so a resumed run is the same run on the page, its curve whole from step 0."""
+        prev = old.snapshot()
+        with self._lock:
+            s = self._state
+            self.id = s.id = old.id
+            s.losses, s.evals, s.notes = prev.losses + s.losses, prev.evals + s.evals, prev.notes + s.notes
+            s.recon_steps, s.recons = prev.recon_steps + s.recon_steps, prev.recons + s.recons
+            if s.originals is None:
+                s.originals, s.masked = prev.originals, prev.masked
+            s.step, s.started = max(s.step, prev.step), prev.started
+
     # -- the thread --------------------------------------------------------------------------------
     def _run(self):
         torch.set_grad_enabled(True)  # the app's script thread turns grads off; this thread trains
@@ -366,7 +379,12 @@ class JobRegistry:
         if old.pending:
             raise RunNotAllowed("this run is still training")
         args = dataclasses.replace(old.args, resume=True)
-        return self.start(args, name=s.name, owner=old.owner if operator else requester)
+        new = self.start(args, name=s.name, owner=old.owner if operator else requester)
+        with self._lock:   # one run is one card: the resumed job takes the old one's place, id and history
+            self._jobs.pop(new.id, None)
+            new.continue_from(old)
+            self._jobs = {(new.id if k == old.id else k): (new if k == old.id else j) for k, j in self._jobs.items()}
+        return new
 
     def delete(self, job_id: str, requester: Optional[str] = None, operator: bool = False) -> list[Path]:
         """Remove a run that has ended, with its files. Returns the files removed."""

@@ -94,6 +94,23 @@ def test_painted_mask_is_kept_when_the_ratio_moves_and_undo_brings_back_the_last
     assert "Generated:" in _source(at)
 
 
+def test_undo_and_redo_bring_the_controls_and_the_address_with_the_mask(at):
+    """Seen in a rehearsal: Generate, ratio to 0.85, Undo: the text said 'ratio 0.80: 40 of 49' while the slider and
+    the address still said 0.85 (a link that opened another mask). After Undo and Redo all three agree."""
+    at.slider(key="mask_ratio").set_value(0.8).run()
+    at.slider(key="mask_ratio").set_value(0.85).run()
+    assert at.query_params["r"] == "0.85"
+    {b.label: b for b in at.button}["Undo"].click().run()
+    assert at.slider(key="mask_ratio").value == 0.8 and at.query_params["r"] == "0.8"
+    assert "ratio 0.80, seed 0: 40 of 49 patches hidden" in _source(at) and _mask(at).sum() == 40
+    at.number_input(key="mask_seed").set_value(4).run()
+    {b.label: b for b in at.button}["Undo"].click().run()
+    assert at.number_input(key="mask_seed").value == 0 and at.query_params["s"] == "0"
+    {b.label: b for b in at.button}["Redo"].click().run()
+    assert at.number_input(key="mask_seed").value == 4 and at.query_params["s"] == "4"
+    assert at.slider(key="mask_ratio").value == 0.8 and "seed 4: 40 of 49" in _source(at)
+
+
 def test_model_switching_keeps_a_valid_mask(at):
     labels = at.selectbox(key="bundled_choice").options
     assert labels and labels[0].startswith("75% · pixels")

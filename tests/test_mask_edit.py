@@ -61,3 +61,14 @@ def test_no_op_changes_make_no_undo_step_and_history_is_bounded():
 def test_wrong_mask_length_is_a_clear_error():
     with pytest.raises(ValueError, match="7x7 grid has 49 cells, got 3"):
         _editor().paint([1, 0, 1])
+
+
+def test_a_ratio_that_rounds_to_whole_patches_says_the_share_it_hid():
+    """Seen: 'Ratio 0.90' beside '(92%)' in the painter: 45 of 49 patches is 92%. The description says why."""
+    e = MaskEditor(grid=7)
+    e.generate("random", 0.9, 0)
+    assert e.describe() == ("Generated: Random mask at ratio 0.90, seed 0: 45 of 49 patches hidden "
+                            "(92%: the ratio rounds to whole patches)")
+    e8 = MaskEditor(grid=8)
+    e8.generate("random", 0.75, 0)
+    assert e8.describe().endswith("48 of 64 patches hidden")             # exact: nothing to explain

@@ -145,3 +145,26 @@ def test_the_time_estimate_works_on_a_folder_smaller_than_the_steps_it_times(tmp
     sec, steps = estimate_seconds_per_epoch(_args(tmp_path, data=f"folder:{tmp_path / 'f'}", preset="mae_photo_small",
                                                   batch_size=128), with_steps=True)
     assert steps == 1 and 0 < sec < 60
+
+
+def test_resume_keeps_one_card_whose_curve_starts_at_step_0(tmp_path):
+    """Seen: Resume made a second card with the same name, its loss chart starting at step 104 (flat-looking), and
+    the stopped card kept its Resume and Delete buttons. One run is one card, its curve whole from the start."""
+    reg = JobRegistry()
+    job = reg.start(_args(tmp_path, epochs=6), owner="v")
+    deadline = time.time() + 120
+    while job.snapshot().step < 10 and time.time() < deadline:
+        time.sleep(0.05)
+    reg.stop(job.id, "v")
+    s = _wait(job)
+    assert s.status == "stopped"
+    new = reg.resume(job.id, "v")
+    assert new.id == job.id and [j.id for j in reg.jobs()] == [job.id] and reg.get(job.id) is new
+    deadline = time.time() + 120
+    while new.snapshot().step < s.step + 10 and time.time() < deadline:
+        time.sleep(0.05)
+    reg.stop(job.id, "v")
+    s2 = _wait(new)
+    steps = [st for st, _ in s2.losses]
+    assert steps[0] <= 5 and steps == sorted(set(steps)) and steps[-1] > s.step   # one curve, from the start
+    assert s2.recon_steps == sorted(s2.recon_steps) and s2.recon_steps[0] <= s.recon_steps[-1]

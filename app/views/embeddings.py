@@ -280,11 +280,15 @@ if full.probe(pool) is not None and full.raw_pixel_baseline:
 # ----------------------------------------------------------------------------- fine-tuning
 st.subheader("Linear probe or fine-tuning?")
 ft, ft_from = zoo.finetune_results(card)   # another bundled model's when this one has none, named
-st.caption("The paper's headline: MAE features look modest under a linear probe and shine when the encoder is "
-           "fine-tuned. The same labelled images, several ways: the best linear head on the frozen encoder "
-           "(logistic regression, penalty chosen on validation), then the same classifier (mean of patch tokens, "
-           "LayerNorm, linear head starting from that best head) trained with one budget with the last blocks "
-           "tuned (partial), everything tuned (full), and the same ViT from random weights (scratch).")
+_ft_n = (ft or {}).get("args", {}).get("train_images")
+st.caption("The paper's headline: with the same labelled images, fine-tuning the whole encoder beats a linear head on "
+           "its frozen features. "
+           + (f"Every row below learns from the same {_ft_n:,} labelled images (not the 60,000 of the full-split table "
+              "above): compare the rows with each other. " if _ft_n else "")
+           + "The ways: the best linear head on the frozen encoder (logistic regression, penalty chosen on validation), "
+           "then the same classifier (mean of patch tokens, LayerNorm, linear head starting from that best head) "
+           "trained with one budget with the last blocks tuned (partial), everything tuned (full), and the same ViT "
+           "from random weights (scratch).")
 
 
 def finetune_table(rows) -> None:

@@ -74,6 +74,13 @@ def _reroll():
     _generate()
 
 
+def _history(step):
+    """Undo or redo, with the strategy, ratio and seed widgets following a generated mask's recipe, so the controls,
+    the sentence under them and the address describe the mask on screen."""
+    if step() and ed.source == GENERATED and ed.recipe is not None:
+        ss.mask_strategy, ss.mask_ratio, ss.mask_seed = ed.recipe.strategy, ed.recipe.ratio, ed.recipe.seed
+
+
 def _painted():
     cells = painted_cells("painter")
     if cells is not None and len(cells) == L:
@@ -137,9 +144,11 @@ def mask_and_reconstruction():
                           testid="mae-reconstruction"))
 
     b = st.columns(5, gap="small")
-    b[0].button("Undo", icon=":material/undo:", on_click=ed.undo, disabled=not ed.undo_stack, width="stretch",
+    b[0].button("Undo", icon=":material/undo:", on_click=_history, args=(ed.undo,), disabled=not ed.undo_stack,
+                width="stretch",
                 key="undo", help="Undo the last change of the mask (stroke, generate, invert, clear)")
-    b[1].button("Redo", icon=":material/redo:", on_click=ed.redo, disabled=not ed.redo_stack, width="stretch",
+    b[1].button("Redo", icon=":material/redo:", on_click=_history, args=(ed.redo,), disabled=not ed.redo_stack,
+                width="stretch",
                 key="redo")
     b[2].button("Invert", icon=":material/flip:", on_click=ed.invert, width="stretch", key="invert",
                 help="Hidden patches become visible and visible ones hidden")
@@ -278,7 +287,7 @@ def tiles_html(rec, filled) -> str:
     scale = (f"<div data-testid='error-scale' style='font-size:0.8rem;color:#374151;max-width:220px;"
              f"margin-left:auto'><div style='height:12px;border-radius:3px;background:{error_ramp_css()}'></div>"
              f"<div style='display:flex;justify-content:space-between'><span>0</span><span>{vmax:.3g}</span></div>"
-             f"<div style='color:#6b7280'>error per patch: {ERROR_UNITS}; grey = visible</div></div>")
+             f"<div style='color:#6b7280'>error per patch: {ERROR_UNITS}; grey with a cyan outline = visible (not scored)</div></div>")
     return (f"<div style='display:flex;gap:8px;flex-wrap:wrap;align-items:flex-end'>{''.join(out)}</div>"
             + (scale if rec.mask.any() else ""))
 

@@ -8,6 +8,8 @@ from typing import Callable, Optional, Sequence
 
 import streamlit as st
 
+from mae_core.explore import HIDDEN_CSS
+
 _CSS = """
 .mae-wrap { display: flex; flex-direction: column; gap: 6px; width: 100%; font-family: var(--st-font, sans-serif); }
 .mae-painter {
@@ -20,13 +22,14 @@ _CSS = """
 .mae-painter.pixelated { image-rendering: pixelated; }
 .mae-cell { box-shadow: inset 0 0 0 0.5px rgba(255,255,255,.35); transition: background-color 60ms linear; }
 .mae-cell:hover { box-shadow: inset 0 0 0 2px rgba(255,196,0,.9); }
-.mae-cell.hidden {
-  background-color: rgba(28,31,38,.88);
-  background-image: repeating-linear-gradient(45deg, rgba(255,255,255,.07) 0 3px, transparent 3px 7px);
+.mae-cell.hidden {   /* opaque (mae_core.explore.HIDDEN_CSS): hides the content, unlike the black background */
+  background-color: HIDDEN_CSS;
+  background-image: repeating-linear-gradient(45deg, rgba(120,53,15,.28) 0 3px, transparent 3px 8px);
+  box-shadow: inset 0 0 0 0.5px rgba(120,53,15,.6);
 }
 .mae-painter:focus-visible .mae-cell.cursor { box-shadow: inset 0 0 0 3px rgba(255,196,0,1); }
 .mae-hint { font-size: 0.8rem; color: #6b7280; line-height: 1.35; }
-"""
+""".replace("HIDDEN_CSS", HIDDEN_CSS)
 
 _HTML = """
 <div class="mae-wrap">

@@ -9,13 +9,26 @@ import torch
 
 from .masking import painted_mask
 
-HIDDEN_GREY = 0.5  # hidden patches are drawn mid-grey in the "masked" panel
+# Hidden patches in every "masked" picture (and the painter's CSS, app/painter.py): an opaque amber, unlike any
+# Fashion-MNIST pixel (greyscale) and unlike the black background it sat beside when hidden was drawn dark grey;
+# a hue survives a washed-out projector where a shade of grey does not.
+HIDDEN_RGB = (0.96, 0.62, 0.04)
+HIDDEN_CSS = "#f59e0b"
+
+
+def masked_view(images01: torch.Tensor, pix_hidden: torch.Tensor) -> torch.Tensor:
+    """Images (..., C, H, W) in [0, 1] with their hidden pixels (a bool mask broadcastable to them) in the hidden
+    colour, always as RGB (..., 3, H, W): greyscale images are repeated over three channels."""
+    rgb = images01.expand(*images01.shape[:-3], 3, *images01.shape[-2:]) if images01.shape[-3] == 1 else images01
+    hidden = pix_hidden[..., :1, :, :].expand_as(rgb)
+    fill = torch.tensor(HIDDEN_RGB, dtype=rgb.dtype, device=rgb.device).view(3, 1, 1).expand_as(rgb)
+    return torch.where(hidden, fill, rgb)
 
 
 @dataclass
 class Reconstruction:
     original: torch.Tensor        # (C, H, W) in [0, 1]
-    masked: torch.Tensor          # original with hidden patches greyed out
+    masked: torch.Tensor          # original (as RGB) with hidden patches in the hidden colour (masked_view)
     reconstruction: torch.Tensor  # the model's prediction for every patch, in [0, 1]
     pasted: torch.Tensor          # prediction on hidden patches, original pixels on visible ones
     mask: np.ndarray              # (L,) bool, True = hidden
@@ -62,7 +75,7 @@ def reconstruct(model, image01: torch.Tensor, mask) -> Reconstruction:
     hidden = out.mask[0].bool()
     pix_mask = model.mask_to_pixels(out.mask)
     pasted = torch.where(pix_mask, rec, x01)
-    masked = torch.where(pix_mask, torch.full_like(x01, HIDDEN_GREY), x01)
+    masked = masked_view(x01, pix_mask)
     mse_h = float(per_patch[hidden].mean()) if hidden.any() else float("nan")
     mse_v = float(per_patch[~hidden].mean()) if (~hidden).any() else float("nan")
     mse_m = mse_h

@@ -235,8 +235,10 @@ def side_by_side_image(original: torch.Tensor, recs: Sequence[tuple], size: int 
 
 
 def training_strip(originals: np.ndarray, masked: np.ndarray, recon: np.ndarray) -> np.ndarray:
-    """Rows original / masked / latest reconstruction of a training run's held-out images, as one uint8 array."""
-    rows = [np.concatenate(list(r), axis=1) for r in (originals, masked, recon)]
+    """Rows original / masked / latest reconstruction of a training run's held-out images, as one uint8 RGB array
+    (greyscale rows are repeated over three channels, since the masked row shows hidden patches in colour)."""
+    rgb = [a if a.ndim == 4 else np.repeat(a[..., None], 3, axis=-1) for a in (originals, masked, recon)]
+    rows = [np.concatenate(list(r), axis=1) for r in rgb]
     return np.concatenate(rows, axis=0)
 
 
@@ -248,6 +250,14 @@ def png_bytes(im: Image.Image, compress_level: int = 1) -> bytes:
 
 def data_url(im: Image.Image) -> str:
     return "data:image/png;base64," + base64.b64encode(png_bytes(im)).decode("ascii")
+
+
+def svg_img_html(svg: str, alt: str) -> str:
+    """An SVG as an <img> with a data URL: Streamlit's HTML element removes inline <svg> (a browser shows nothing
+    where a test of the script sees the markup), while images with data URLs pass."""
+    from html import escape
+    url = "data:image/svg+xml;base64," + base64.b64encode(svg.encode("utf-8")).decode("ascii")
+    return f'<img src="{url}" alt="{escape(alt)}" style="width:100%;max-width:780px;display:block">'
 
 
 # --------------------------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from . import policy
 from .checkpoints import CheckpointError
 from .data import DataError
 from .data import build_data
+from .explore import masked_view
 from .train import StepInfo, TrainArgs, TrainingError, pretrain, run_files
 
 RECON_EVERY_S = 4.0    # refresh the reconstructions at most this often
@@ -235,7 +236,7 @@ class TrainingJob:
         out, rec, _ = model.reconstruct_pixels(x01, mask.to(device))
         pix = model.mask_to_pixels(out.mask)
         pasted = torch.where(pix, rec, x01)
-        masked = torch.where(pix, torch.full_like(x01, 0.5), x01)
+        masked = masked_view(x01, pix)
         model.train(was_training)
         self._last_recon = time.time()
         with self._lock:

@@ -4,7 +4,7 @@ import torch
 
 from mae_core.baselines import baseline_reconstruction
 from mae_core.checkpoints import load_model
-from mae_core.explore import HIDDEN_GREY, reconstruct, versus_classical
+from mae_core.explore import HIDDEN_RGB, reconstruct, versus_classical
 from mae_core.figures import data_url, error_map_image, panel_image, png_bytes
 from mae_core.masking import random_mask
 from mae_core.model import build_model
@@ -23,7 +23,13 @@ def test_reconstruction_views_and_numbers(micro):
     rec = reconstruct(micro, img, mask)
     pix = micro.mask_to_pixels(mask[None])[0]
     assert torch.equal(rec.pasted[~pix], img[~pix])            # visible pixels are the original
-    assert torch.all(rec.masked[pix] == HIDDEN_GREY)            # hidden ones are grey in the masked view
+    # the masked view is RGB: hidden pixels in the hidden colour (never a shade of the image's own greys), visible
+    # ones the original in all three channels
+    assert rec.masked.shape == (3, 28, 28)
+    for c in range(3):
+        assert torch.allclose(rec.masked[c][pix[0]], torch.tensor(HIDDEN_RGB[c]))
+        assert torch.equal(rec.masked[c][~pix[0]], img[0][~pix[0]])
+    assert len(set(HIDDEN_RGB)) == 3                           # a hue, not a grey
     assert torch.equal(rec.pasted[pix], rec.reconstruction[pix])
     assert rec.n_hidden == int(mask.sum()) and rec.ratio == pytest.approx(mask.float().mean().item())
     assert rec.error_map.shape == (7, 7)

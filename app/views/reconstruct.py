@@ -17,7 +17,7 @@ from mae_core import cards
 from mae_core.baselines import baseline_reconstruction
 from mae_core.explore import reconstruct, versus_classical
 from mae_core.figures import (ERROR_UNITS, PANEL_TITLES, data_url, error_map_image, error_ramp_css, mae_diagram_svg,
-                               panel_image, png_bytes, to_pil)
+                               panel_image, png_bytes, svg_img_html, to_pil)
 from mae_core.mask_edit import GENERATED, MaskEditor
 from mae_core.masking import STRATEGIES
 
@@ -97,7 +97,7 @@ def explainer():
             "encoded visible patches plus one shared, learned *mask token* for every hidden patch, and predicts every "
             "patch's pixels. The **loss** is the mean squared error on the hidden patches only. After pretraining, "
             "only the encoder is kept: its outputs are the representation (see the Embeddings page).")
-        st.html(mae_diagram_svg(cfg, ed.n_hidden))
+        st.html(svg_img_html(mae_diagram_svg(cfg, ed.n_hidden), "How this MAE processes an image"))
         st.markdown("**The panels below:** *original*; *masked* (what the encoder is given); *reconstruction* (the "
                     "decoder's output for every patch, including the visible ones it was never trained to copy); "
                     "*reconstruction + visible* (the paper's figures: visible patches pasted back); *error per patch* "

@@ -122,6 +122,15 @@ html { font-size: 19px; }
 </style>"""
 
 
+# Every visit: on a narrow screen (a 1024 px projector with the sidebar open) Streamlit's wide padding leaves the
+# page 560 px for its columns, and labels were cut ("Rando", "Re…", "Hidden pat…"); a smaller margin gives them room.
+_BASE_CSS = """<style>
+@media (max-width: 1366px) {
+  [data-testid="stMainBlockContainer"] { padding-left: 1.5rem !important; padding-right: 1.5rem !important; }
+}
+</style>"""
+
+
 def presenter_mode() -> bool:
     """The sidebar's Presenter toggle, also set by ``?present=1`` in the URL (a teacher's bookmark). The URL keeps
     the parameter while it is on, across pages, so a reload or a shared link opens in presenter mode."""
@@ -137,6 +146,7 @@ def presenter_mode() -> bool:
     st.sidebar.toggle("Presenter mode", key="presenter", on_change=sync,
                       help="Large type and painter, no developer menu: for a projector. Bookmark the page with "
                            "?present=1 to open it this way.")
+    st.html(_BASE_CSS)
     if ss.presenter:
         if st.query_params.get("present") != "1":
             st.query_params["present"] = "1"  # page switches drop query parameters: put it back

@@ -9,8 +9,8 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from common import (error, get_model, model_chosen, model_id, model_picker, plain, read_only, registry, scene_to_url,
-                    server_path_input, visitor_id, wait_for_warm_up)
+from common import (error, get_model, model_chosen, model_id, model_picker, plain, presenting, read_only, registry,
+                    scene_to_url, server_path_input, visitor_id, wait_for_warm_up)
 
 from mae_core import cards, policy, zoo
 from mae_core.checkpoints import CheckpointError
@@ -76,7 +76,7 @@ with st.container(border=True):
     mask_ratio = c4.slider("Hide patches before encoding", 0.0, 0.9, 0.0, 0.05, key="emb_mask",
                            help="0: the encoder sees the whole image. Above 0: a random share of patches is hidden, "
                                 "to see how robust the features are.")
-    c5, c6, c7, c8 = st.columns([1.5, 1, 1, 1.3])
+    c5, c6, c7, c8 = st.columns([1.4, 0.9, 0.9, 1.6])   # "Thumbnails" whole at 1024 px in presenter mode
     methods = ["tsne", "pca"]
     try:
         import umap  # noqa: F401
@@ -223,10 +223,11 @@ with right:
     b.image(to_pil(rec.pasted, 140), caption=f"filled in, 75% hidden: shape MSE {rec.mse_hidden_matched:.4f}")
     nn_idx = nearest_neighbours(feats, feats[point], k=k, exclude_self=True)[0]
     st.markdown(f"**{k} nearest neighbours** in the encoder's {feats.shape[1]}-d space (not the 2-D map)")
-    cols = st.columns(4)
+    per_row = 3 if presenting() else 4   # large type: "Ankle boot" under a 50 px image broke mid-word
+    cols = st.columns(per_row)
     for i, j in enumerate(nn_idx):
         same = labels[j] == labels[point]
-        cols[i % 4].image(to_pil(ds.images[j], 72), caption=("✓ " if same else "✗ ") + classes[labels[j]])
+        cols[i % per_row].image(to_pil(ds.images[j], 72), caption=("✓ " if same else "✗ ") + classes[labels[j]])
     agree = float(np.mean(labels[nn_idx] == labels[point]))
     st.caption(f"{agree:.0%} of the neighbours share the class of #{point}.")
 

@@ -26,7 +26,10 @@ def _pick():
 def attention_section(model, model_key: str, image, image_key: str, mask: np.ndarray, big: bool = False):
     ss = st.session_state
     cfg = model.config
-    c = st.columns([1.3, 1.6, 1.3, 1.1], vertical_alignment="bottom")
+    if big:   # large type: two rows of two, or "mean of heads" and "Rollout" are cut at 1024 px
+        c = [*st.columns(2, vertical_alignment="bottom"), *st.columns(2, vertical_alignment="bottom")]
+    else:
+        c = st.columns([1.3, 1.6, 1.3, 1.1], vertical_alignment="bottom")
     part = c[0].segmented_control("Transformer", ["encoder", "decoder"], default="encoder", key="att_part",
                                   format_func=str.capitalize) or "encoder"
     depth = cfg.depth if part == "encoder" else cfg.decoder_depth

@@ -114,10 +114,13 @@ def server_path_input(where, label: str, key: str, what: str = "Paths on this se
 # Presenter mode: larger type, developer chrome hidden, less padding, so a lesson's controls fit a projector.
 _PRESENTER_CSS = """<style>
 html { font-size: 19px; }
-[data-testid="stToolbar"], [data-testid="stMainMenu"], [data-testid="stAppDeployButton"] { display: none !important; }
+[data-testid="stToolbarActions"], [data-testid="stMainMenu"], [data-testid="stAppDeployButton"] { display: none !important; }
 [data-testid="stMainBlockContainer"] { padding-top: 0.6rem !important; padding-bottom: 2rem !important; }
 [data-testid="stMainBlockContainer"] h2 { padding-top: 0.4rem; }
-[data-testid="stHeader"] { height: 0; min-height: 0; background: transparent; }
+[data-testid="stHeader"] { height: 2.6rem; min-height: 0; background: transparent; pointer-events: none; }
+[data-testid="stHeader"] [data-testid="stExpandSidebarButton"] { pointer-events: auto; }   /* the sidebar reopens */
+[data-testid="stSidebar"][data-collapsed="true"] ~ div [data-testid="stMainBlockContainer"] {
+  padding-top: 2.6rem !important; }   /* ...and its button does not sit on the page's heading */
 .stPlotlyChart { font-size: 1rem; }
 </style>"""
 
@@ -125,6 +128,7 @@ html { font-size: 19px; }
 # Every visit: on a narrow screen (a 1024 px projector with the sidebar open) Streamlit's wide padding leaves the
 # page 560 px for its columns, and labels were cut ("Rando", "Re…", "Hidden pat…"); a smaller margin gives them room.
 _BASE_CSS = """<style>
+[data-testid="stMainBlockContainer"] { padding-top: 3.6rem; }   /* was 6rem: the painter starts on a laptop's screen */
 @media (max-width: 1366px) {
   [data-testid="stMainBlockContainer"] { padding-left: 1.5rem !important; padding-right: 1.5rem !important; }
 }

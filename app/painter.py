@@ -46,7 +46,7 @@ function gridSetup(parentElement, data, pixelated, firstCursor) {
   const root = parentElement.querySelector('.mae-painter');
   const hint = parentElement.querySelector('.mae-hint');
   const g = data.grid;
-  wrap.style.maxWidth = data.max_px + 'px';
+  wrap.style.maxWidth = data.max_css || (data.max_px + 'px');
   root.style.gridTemplateColumns = `repeat(${g}, 1fr)`;
   root.style.gridTemplateRows = `repeat(${g}, 1fr)`;
   root.style.backgroundImage = `url(${data.image})`;
@@ -141,12 +141,18 @@ export default function(component) {
 _painter = st.components.v2.component("mae_patch_painter", html=_HTML, css=_CSS, js=_JS)
 
 
+def fit_css(max_px: int, fit_below: int = 0) -> str:
+    """A CSS width cap: ``max_px``, and where ``fit_below`` is given, no more than the window's height less that
+    many pixels (what sits above and below it), so a square fits the first screen of a laptop."""
+    return f"min({int(max_px)}px, calc(100vh - {int(fit_below)}px))" if fit_below else f"{int(max_px)}px"
+
+
 def patch_painter(image_data_url: str, mask: Sequence[int], grid: int, max_px: int = 560, pixelated: bool = False,
-                  key: str = "painter", on_change: Optional[Callable[[], None]] = None):
-    """Mount the painter: as wide as its column, at most ``max_px``, square. ``on_change`` runs when a stroke (or
-    a key press) ends; read the new mask with ``painted_cells(key)``."""
+                  key: str = "painter", on_change: Optional[Callable[[], None]] = None, fit_below: int = 0):
+    """Mount the painter: as wide as its column, at most ``max_px`` (and ``fit_css``'s height cap), square.
+    ``on_change`` runs when a stroke (or a key press) ends; read the new mask with ``painted_cells(key)``."""
     return _painter(data={"image": image_data_url, "mask": [int(bool(v)) for v in mask], "grid": int(grid),
-                          "max_px": int(max_px), "pixelated": bool(pixelated)},
+                          "max_px": int(max_px), "max_css": fit_css(max_px, fit_below), "pixelated": bool(pixelated)},
                     key=key, on_mask_change=on_change or (lambda: None))
 
 

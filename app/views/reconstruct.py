@@ -11,7 +11,7 @@ import streamlit as st
 from attention_ui import attention_section
 from common import (comparison_choices, get_model, guarded, image_id, image_picker, model_card_view, model_id,
                     model_picker, plain, presenting, scene_to_url)
-from painter import painted_cells, patch_painter
+from painter import fit_css, painted_cells, patch_painter
 
 from mae_core import cards
 from mae_core.baselines import baseline_reconstruction
@@ -28,6 +28,9 @@ cfg = model.config
 image, image_label, image_key = image_picker(cfg)
 L, g = cfg.num_patches, cfg.grid_size
 big = presenting()
+# what sits above the painter and below it on the first screen (measured at 1280x800): the painter and the
+# reconstruction beside it stay on a laptop's first screen
+FIT_BELOW = 300 if big else 400
 
 st.header("What does the MAE put back?", anchor=False)
 if not big:  # presenter mode: the teacher says it; the lesson's controls must fit one screen
@@ -137,11 +140,11 @@ def mask_and_reconstruction():
         if ss.get("painter_bg_key") != image_key:  # the background is encoded once per image, not per stroke
             ss.painter_bg, ss.painter_bg_key = data_url(to_pil(image)), image_key
         patch_painter(ss.painter_bg, ed.mask, g, max_px=680 if big else 560, pixelated=cfg.img_size <= 64,
-                      key="painter", on_change=_painted)
+                      key="painter", on_change=_painted, fit_below=FIT_BELOW)
     with right:
         # as wide as the painter beside it (100% of the column, at most the painter's cap), pixels kept sharp
         st.html(_img_html(rec.pasted, "Reconstruction, visible patches pasted back", 680 if big else 560,
-                          testid="mae-reconstruction"))
+                          testid="mae-reconstruction", fit_below=FIT_BELOW))
 
     b = st.columns(5, gap="small")
     b[0].button("Undo", icon=":material/undo:", on_click=_history, args=(ed.undo,), disabled=not ed.undo_stack,
@@ -262,10 +265,11 @@ def _fmt(v: float) -> str:
     return "—" if v != v else f"{v:.4f}"
 
 
-def _img_html(img01, caption: str, max_px: int, testid: str = "mae-image") -> str:
-    """An image as wide as its column (at most ``max_px``), square, pixels kept sharp for small images."""
+def _img_html(img01, caption: str, max_px: int, testid: str = "mae-image", fit_below: int = 0) -> str:
+    """An image as wide as its column (at most ``max_px``, and ``fit_css``'s height cap), square, pixels kept sharp
+    for small images."""
     src = data_url(to_pil(img01, 280 if cfg.img_size <= 64 else cfg.img_size))
-    return (f"<figure style='margin:0;max-width:{max_px}px'><img src='{src}' alt='{caption}' data-testid='{testid}' "
+    return (f"<figure style='margin:0;max-width:{fit_css(max_px, fit_below)}'><img src='{src}' alt='{caption}' data-testid='{testid}' "
             f"style='width:100%;aspect-ratio:1/1;border-radius:6px;display:block;"
             f"{'image-rendering:pixelated' if cfg.img_size <= 64 else ''}'>"
             f"<figcaption style='font-size:0.8rem;color:#6b7280;margin-top:6px'>{caption}</figcaption></figure>")

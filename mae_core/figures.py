@@ -234,10 +234,15 @@ def side_by_side_image(original: torch.Tensor, recs: Sequence[tuple], size: int 
     return tiles_image([[("original", original)] + [(cap, rec.pasted) for cap, rec in recs]], size)
 
 
-def training_strip(originals: np.ndarray, masked: np.ndarray, recon: np.ndarray) -> np.ndarray:
+def training_strip(originals: np.ndarray, masked: np.ndarray, recon: np.ndarray, scale: int = 1) -> np.ndarray:
     """Rows original / masked / latest reconstruction of a training run's held-out images, as one uint8 RGB array
-    (greyscale rows are repeated over three channels, since the masked row shows hidden patches in colour)."""
+    (greyscale rows are repeated over three channels, since the masked row shows hidden patches in colour), each
+    pixel ``scale`` x ``scale`` (sharp when a browser stretches it)."""
     rgb = [a if a.ndim == 4 else np.repeat(a[..., None], 3, axis=-1) for a in (originals, masked, recon)]
+    if scale > 1:
+        rgb = [a.repeat(scale, axis=1).repeat(scale, axis=2) for a in rgb]
+        gap = max(1, scale // 2)   # a white seam between images, or the masked row reads as one amber band
+        rgb = [np.pad(a, ((0, 0), (gap, gap), (gap, gap), (0, 0)), constant_values=255) for a in rgb]
     rows = [np.concatenate(list(r), axis=1) for r in rgb]
     return np.concatenate(rows, axis=0)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import urllib.request
 from pathlib import Path
 from typing import Callable, Optional
@@ -90,17 +89,15 @@ def bundled_choices() -> dict[str, str]:
 
 
 def user_runs(runs_dir: Path) -> dict[str, str]:
-    """Checkpoints the user trained (our format) under ``runs_dir``."""
+    """Checkpoints the user trained (our format) under ``runs_dir``: run name -> weights. The name alone (a safe
+    stem of at most 48 characters), so a closed picker in the 300 px sidebar shows it whole; the page says the rest
+    (data, ratio, target) once the run is loaded."""
     out = {}
     if runs_dir.is_dir():
         for card_path in sorted(runs_dir.glob("*.json")):
             w = card_path.with_suffix(".safetensors")
             if w.is_file():
-                try:
-                    card = json.loads(card_path.read_text())
-                except (OSError, json.JSONDecodeError):
-                    continue
-                out[f"{card_path.stem} · {model_label(card)}"] = str(w)
+                out[card_path.stem] = str(w)
     return out
 
 

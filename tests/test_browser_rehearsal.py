@@ -113,3 +113,29 @@ def test_the_painter_and_its_reconstruction_are_on_a_laptops_first_screen(server
                 box = page.locator(f'[data-testid="{testid}"]').first.bounding_box()
                 assert box and box["y"] >= 0 and box["y"] + box["height"] <= size[1], (url, size, testid, box)
                 assert box["width"] >= 300, (url, size, testid, box)   # not shrunk to a stamp to fit
+
+
+def test_a_run_is_one_card_with_a_strip_seen_from_the_back_of_the_room(server):
+    """Seen: 'Resu…' cut at 1024; the image strip about 290 px wide; Resume made a second card with the same name
+    whose loss chart started at step 104."""
+    from test_browser_classroom import CUT_TEXT_JS
+    from test_browser_shared import _start_micro_run
+    with browser_page(1024, 768) as page:
+        _start_micro_run(page, server, "rehearsal_run")
+        page.wait_for_selector("text=Held-out images: original, masked", timeout=120000)
+        page.get_by_role("button", name="Stop").click()
+        page.wait_for_selector("text=rehearsal_run — stopped", timeout=120000)
+        page.get_by_role("button", name="Resume").wait_for(timeout=60000)
+        wait_idle(page, 60)
+        strip = page.get_by_test_id("stImage").first.locator("img")
+        assert strip.bounding_box()["width"] >= 600
+        assert not page.evaluate(CUT_TEXT_JS)
+        page.screenshot(path=str(SCREENSHOT_DIR / "train_run_1024x768.png"))
+        page.get_by_role("button", name="Resume").click()
+        page.wait_for_selector("text=rehearsal_run — running", timeout=120000)
+        page.wait_for_timeout(3000)
+        assert page.get_by_text(re.compile(r"rehearsal_run — ")).count() == 1          # one run, one card
+        first_step = page.evaluate("() => Math.min(...document.querySelector('.js-plotly-plot').data[0].x)")
+        assert first_step <= 10                                                       # its curve from the start
+        page.get_by_role("button", name="Stop").click()
+        page.wait_for_selector("text=rehearsal_run — stopped", timeout=120000)

@@ -85,6 +85,8 @@ def test_tiles_make_every_composite():
     assert im.getpixel((4 + 25, 4 + 25)) == (255, 0, 0)
     assert figures.training_strip(np.zeros((3, 5, 6), np.uint8), np.ones((3, 5, 6), np.uint8),
                                   np.full((3, 5, 6), 2, np.uint8)).shape == (15, 18, 3)   # RGB: the masked row is in colour
+    assert figures.training_strip(np.zeros((3, 5, 6), np.uint8), np.ones((3, 5, 6), np.uint8),
+                                  np.full((3, 5, 6), 2, np.uint8), scale=4).shape == (3 * (20 + 4), 3 * (24 + 4), 3)   # 2-px seams
 
 
 def _rec(grid=7, hidden=37):

@@ -29,7 +29,7 @@ def attention_section(model, model_key: str, image, image_key: str, mask: np.nda
     if big:   # large type: two rows of two, or "mean of heads" and "Rollout" are cut at 1024 px
         c = [*st.columns(2, vertical_alignment="bottom"), *st.columns(2, vertical_alignment="bottom")]
     else:
-        c = st.columns([1.3, 1.6, 1.3, 1.1], vertical_alignment="bottom")
+        c = st.columns([1.5, 1.5, 1.3, 1.0], vertical_alignment="bottom")   # "Decoder" whole at 1024 px
     part = c[0].segmented_control("Transformer", ["encoder", "decoder"], default="encoder", key="att_part",
                                   format_func=str.capitalize) or "encoder"
     depth = cfg.depth if part == "encoder" else cfg.decoder_depth
@@ -64,7 +64,7 @@ def attention_section(model, model_key: str, image, image_key: str, mask: np.nda
         patch_picker(data_url(attention_image(image, grid, 420, None if query == "cls" else query)), cfg.grid_size,
                      max_px=560 if big else 460, selected=-1 if query == "cls" else query, key="att_picker",
                      on_change=_pick, hint="Click a patch (or arrow keys + Enter) to make it the query.")
-        st.button("Query: cls token", key="att_cls", icon=":material/token:", disabled=query == "cls",
+        st.button("Back to the cls token", key="att_cls", icon=":material/token:", disabled=query == "cls",
                   on_click=lambda: ss.update(att_query="cls"))
     with right:
         vmax = float(np.nanmax(grid)) if np.isfinite(grid).any() else 1.0

@@ -74,7 +74,7 @@ def error_map_image(error_map: np.ndarray, mask: np.ndarray, size: int, vmax: Op
     if vmax is None:
         vmax = float(error_map[hidden].max()) if hidden.any() else 1.0
     rgb = _ramp(np.clip(error_map / max(1e-6, float(vmax)), 0, 1))
-    rgb[~hidden] = (96, 96, 96)
+    rgb[~hidden] = (176, 176, 176)   # light grey: not on the black-to-yellow scale, unlike a dark grey
     im = Image.fromarray(rgb, "RGB").resize((size, size), Image.Resampling.NEAREST)
     draw = ImageDraw.Draw(im)
     cell = size / g

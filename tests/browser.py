@@ -56,17 +56,23 @@ def streamlit_server(env_extra=None, timeout=90):
 
 
 @contextlib.contextmanager
-def browser_page(width=1400, height=1000):
+def chromium():
+    """Debian's chromium, driven by Playwright (skips the test where either is missing)."""
     sync_api = pytest.importorskip("playwright.sync_api")
     if not Path(CHROMIUM).exists():
         pytest.skip("chromium is not installed (apt-get install chromium)")
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": width, "height": height})
-            yield page
+            yield browser
         finally:
             browser.close()
+
+
+@contextlib.contextmanager
+def browser_page(width=1400, height=1000):
+    with chromium() as browser:
+        yield browser.new_page(viewport={"width": width, "height": height})
 
 
 def wait_idle(page, timeout=30):

@@ -18,7 +18,7 @@ def test_page_shows_map_point_neighbours_and_scores(at):
     # a first visit opens on the bundled model and feature with the strongest probe, and says so
     assert any("the bundled model with the strongest representation" in i.value for i in at.info)
     assert at.session_state["bundled_choice"].startswith("75% · norm-pix")
-    assert any("400 points · PCA of 384-d both features" in c.value for c in at.caption)
+    assert any("400 points · PCA of 384-d cls + mean features" in c.value for c in at.caption)
     rows = _table_rows(at)
     assert set(rows) == {"this model", "raw pixels"}
     assert all(v.endswith("%") for v in rows.values())
@@ -52,7 +52,7 @@ def test_point_pool_mask_and_comparison(at):
     at.number_input(key="emb_point").set_value(17).run()
     assert any("share the class of #17" in c.value for c in at.caption)
     at.selectbox(key="emb_pool").set_value("both").run()
-    assert any("384-d both features" in c.value for c in at.caption)
+    assert any("384-d cls + mean features" in c.value for c in at.caption)
     at.slider(key="emb_mask").set_value(0.5).run()
     assert any("with 50% of patches hidden" in c.value for c in at.caption)
     options = at.selectbox(key="emb_compare").options
@@ -76,7 +76,7 @@ def test_bad_folder_is_a_message(at, tmp_path):
 def test_tsne_map_says_which_engine_made_it(app_page):
     pytest.importorskip("numba")
     app = app_page("embeddings.py", emb_method="tsne", emb_n=300)
-    assert any("300 points · t-SNE (exact forces, perplexity 30) of 384-d both features" in c.value
+    assert any("300 points · t-SNE (exact forces, perplexity 30) of 384-d cls + mean features" in c.value
                for c in app.caption), [c.value for c in app.caption]
     assert not app.exception
 

@@ -205,14 +205,15 @@ def test_presenter_mode_from_the_url_fits_the_lesson_on_a_laptop_screen(server):
         assert page.evaluate("() => getComputedStyle(document.documentElement).fontSize") == "16px"
 
 
-@pytest.mark.parametrize("size", [(1024, 768), (1280, 800), (1920, 1080)], ids=lambda s: f"{s[0]}x{s[1]}")
-def test_screenshots_of_every_page(server, size):
+@pytest.mark.parametrize("size, present", [((1024, 768), ""), ((1024, 768), "?present=1"), ((1280, 800), ""),
+                                           ((1920, 1080), "")], ids=lambda v: str(v))
+def test_screenshots_of_every_page(server, size, present):
     """Not an assertion of looks: the pictures to look at before calling a page done (and no error on any page)."""
     w, h = size
     SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
     with browser_page(w, h) as page:
         for name, path in PAGES.items():
-            _open(page, server, path, timeout=240)
+            _open(page, server, path + present, timeout=240)
             assert page.locator('[data-testid="stException"]').count() == 0, name
             assert "Something went wrong" not in page.inner_text("body"), name
-            page.screenshot(path=str(SCREENSHOT_DIR / f"{name}_{w}x{h}.png"))
+            page.screenshot(path=str(SCREENSHOT_DIR / f"{name}_{w}x{h}{'_presenter' if present else ''}.png"))

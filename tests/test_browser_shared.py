@@ -3,13 +3,12 @@ types reaches others as text only, no page names a server folder, a shared link 
 one browser is one visitor however many tabs it opens."""
 import contextlib
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOT_DIR, browser_page, streamlit_server, wait_idle
+from browser import SCREENSHOT_DIR, browser_page, chromium, streamlit_server, wait_idle
 
 pytestmark = pytest.mark.browser  # a real server and chromium: minutes
 
@@ -39,15 +38,8 @@ def shared_server(tmp_path_factory):
 def visitors(width=1280, height=800):
     """``new_visitor()`` returns a function that opens a tab in a browser profile of that visitor's own (its own
     cookie jar): two calls of it are two tabs of one browser."""
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield lambda: browser.new_context(viewport={"width": width, "height": height}).new_page
-        finally:
-            browser.close()
+    with chromium() as browser:
+        yield lambda: browser.new_context(viewport={"width": width, "height": height}).new_page
 
 
 def _open(page, url, wait_for="[data-testid=stMain]"):

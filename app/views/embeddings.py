@@ -193,7 +193,7 @@ with left:
     proj_name = METHOD_NAMES[method]
     if method == "tsne":
         proj_name += f" ({TSNE_ENGINE_NAMES[tsne_backend(len(labels))]}, perplexity {perplexity:g})"
-    st.caption(f"{len(labels)} points · {proj_name} of {feats.shape[1]}-d {pool} features"
+    st.caption(f"{len(labels)} points · {proj_name} of {feats.shape[1]}-d {POOL_NAMES[pool]} features"
                f"{f' of images with {mask_ratio:.0%} of patches hidden' if mask_ratio else ''} · "
                f"{elapsed:.1f} s this time (the projection took {t_proj:.1f} s and is cached for these settings)")
 

@@ -94,7 +94,8 @@ def _chart(chart: figures.Chart, png_name: str, key: str):
 
 
 section = st.segmented_control("Section", list(SECTIONS), format_func=SECTIONS.get, key="ratio_section",
-                               default="test", label_visibility="collapsed") or "test"
+                               default=None if "ratio_section" in st.session_state else "test",  # a link set it
+                               label_visibility="collapsed") or "test"
 scene_to_url(model=model_id(model_path), image=image_id(image_key), section=section)
 
 # ----------------------------------------------------------------------------- test-time sweep
@@ -134,7 +135,8 @@ if section == "test":
         strip = ratio_strip(model, image, strip_ratios, strategy=strip_strategy)
         cols = st.columns(len(strip))
         for col, (r, rec) in zip(cols, strip):
-            col.image(figures.to_pil(rec.masked, 160), caption=f"{r:.0%} hidden")
+            # the share actually hidden: a ratio rounds to whole patches (75% of 49 hides 37, 76%)
+            col.image(figures.to_pil(rec.masked, 160), caption=f"{rec.n_hidden}/{rec.mask.size} hidden ({rec.ratio:.0%})")
             col.image(figures.to_pil(rec.pasted, 160), caption=f"MSE {rec.mse_hidden:.4f}")
         st.download_button("Strip (PNG)", lambda: figures.png_bytes(figures.strip_image(strip)), "ratio_strip.png",
                            "image/png", icon=":material/download:", key="dl_strip")
@@ -275,11 +277,12 @@ else:
             st.subheader("Had training converged?")
             _chart(figures.probe_epochs_chart(curves), "probe_vs_epochs.png", "probe_epochs")
             gains = [(n, last_quarter_gain(p)) for n, p in curves if last_quarter_gain(p) is not None]
-            st.caption("Linear probe (cls + mean, fit on 10,000 training images, scored on 5,000 test images) during "
-                       "pretraining. Gain over the last quarter of training: "
+            st.caption("A quick check during pretraining, noisy: linear probe (cls + mean, fit on 10,000 training images, "
+                       "scored on 5,000 test images). Gain over the last quarter of training: "
                        + "; ".join(f"{n}: {100 * g:+.1f} points" for n, g in gains)
                        + f". Under {100 * CONVERGED_BAR:.1f} points means the probe had stopped improving at this "
-                         "budget.")
+                         "budget." + (" Where the full-protocol check below covers a model, it replaces this one."
+                                      if convergence_reading(bundled) else ""))
             full = convergence_reading(bundled)
             if full:   # snapshots measured on the full protocol, paired: less noisy than the check during training
                 st.caption(plain(full))

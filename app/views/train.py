@@ -200,22 +200,19 @@ def _draw(job_id: str):
                          f"{s.recon_steps[-1]:,}")
     elif s.status in ("running", "starting"):
         st.caption("Reconstructions appear after the first few steps…")
-    left, right = st.columns(2)
-    with left:
-        if s.losses:
-            pts = s.losses[::max(1, len(s.losses) // 400)] + s.losses[-1:]   # a light chart, redrawn each second
-            steps, losses = zip(*pts)
-            fig = go.Figure(go.Scatter(x=steps, y=losses, mode="lines+markers" if len(pts) < 30 else "lines",
-                                       line=dict(color="#4f46e5")))
-            fig.update_layout(height=260, margin=dict(l=10, r=10, t=30, b=10), title="training loss (hidden patches)",
-                              xaxis_title="step", yaxis_title="loss")
-            st.plotly_chart(fig, width="stretch", key=f"loss_{job_id}")
-    with right:
-        if len(s.recons) > 1:
-            k = st.slider("Reconstructions over time", 0, len(s.recons) - 1, len(s.recons) - 1,
-                          key=f"hist_{job_id}", format="snapshot %d")
-            st.image(np.repeat(np.repeat(np.concatenate(list(s.recons[k]), axis=1), 3, 0), 3, 1), width="stretch",
-                     caption=f"step {s.recon_steps[k]:,}")
+    if len(s.recons) > 1:   # also the whole width: 8 images of 28 px in half a page were 39 px tall
+        k = st.slider("Reconstructions over time", 0, len(s.recons) - 1, len(s.recons) - 1,
+                      key=f"hist_{job_id}", format="snapshot %d")
+        st.image(np.repeat(np.repeat(np.concatenate(list(s.recons[k]), axis=1), 4, 0), 4, 1), width="stretch",
+                 caption=f"Reconstructions at step {s.recon_steps[k]:,}")
+    if s.losses:
+        pts = s.losses[::max(1, len(s.losses) // 400)] + s.losses[-1:]   # a light chart, redrawn each second
+        steps, losses = zip(*pts)
+        fig = go.Figure(go.Scatter(x=steps, y=losses, mode="lines+markers" if len(pts) < 30 else "lines",
+                                   line=dict(color="#4f46e5")))
+        fig.update_layout(height=260, margin=dict(l=10, r=10, t=30, b=10), title="training loss (hidden patches)",
+                          xaxis_title="step", yaxis_title="loss")
+        st.plotly_chart(fig, width="stretch", key=f"loss_{job_id}")
     if s.status in ("finished", "stopped") and s.checkpoint and not job.pending:
         st.success(f"Saved {plain(Path(s.checkpoint).name)}: pick it under *Trained here* on the other pages.")
 

@@ -129,6 +129,8 @@ html { font-size: 19px; }
 # page 560 px for its columns, and labels were cut ("Rando", "Re…", "Hidden pat…"); a smaller margin gives them room.
 _BASE_CSS = """<style>
 [data-testid="stMainBlockContainer"] { padding-top: 3.6rem; }   /* was 6rem: the painter starts on a laptop's screen */
+[data-testid="stMain"] { overflow-anchor: none; }   /* a rerun must not make the browser scroll (a map clicked at
+                                                       1024x768 was scrolled 616 px out of view) */
 @media (max-width: 1366px) {
   [data-testid="stMainBlockContainer"] { padding-left: 1.5rem !important; padding-right: 1.5rem !important; }
 }

@@ -30,6 +30,8 @@ pages = {
     "train": st.Page(str(HERE / "views" / "train.py"), title="Train", icon=":material/model_training:"),
 }
 nav = st.navigation(list(pages.values()))
+if nav.url_path != "embeddings":
+    st.session_state.pop("emb_best_note", None)   # the Embeddings page's first-visit note lasts that visit only
 guarded(scenes_menu)(pages)
 guarded(scene_from_url)()
 keep_settings_across_pages()

@@ -139,3 +139,31 @@ def test_a_run_is_one_card_with_a_strip_seen_from_the_back_of_the_room(server):
         assert first_step <= 10                                                       # its curve from the start
         page.get_by_role("button", name="Stop").click()
         page.wait_for_selector("text=rehearsal_run — stopped", timeout=120000)
+
+
+def test_clicking_a_point_keeps_the_map_where_it_was(server):
+    """Seen at 1024x768: a click selected the point, and the page scrolled 736 px, taking the map off the screen
+    (the first-visit note above it vanished on the rerun, and the browser's scroll anchoring jumped)."""
+    import numpy as np
+    from test_app_browser import MAP_POINTS_JS
+    with browser_page(1024, 768) as page:
+        page.goto(server + "/embeddings")
+        page.wait_for_selector(".js-plotly-plot", timeout=240000)
+        wait_idle(page, 240)
+        plot = page.locator(".js-plotly-plot").first
+        plot.scroll_into_view_if_needed()
+        page.wait_for_timeout(1000)
+        got = page.evaluate(MAP_POINTS_JS)
+        pts, (left, top, right, bottom) = np.array(got["pts"], dtype=float), got["rect"]
+        ok = ((pts[:, 0] > left + 40) & (pts[:, 0] < right - 150) & (pts[:, 1] > max(top, 0) + 40)
+              & (pts[:, 1] < min(bottom, 768) - 10))
+        i = int(np.flatnonzero(ok)[0])
+        before = plot.bounding_box()["y"]
+        page.mouse.move(pts[i, 0], pts[i, 1])
+        page.wait_for_timeout(300)
+        page.mouse.click(pts[i, 0], pts[i, 1])
+        page.wait_for_function(f"() => document.body.innerText.includes('share the class of #{int(pts[i, 2])}')",
+                               timeout=60000)
+        wait_idle(page, 60)
+        page.wait_for_timeout(800)
+        assert abs(plot.bounding_box()["y"] - before) < 10

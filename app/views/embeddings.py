@@ -49,8 +49,9 @@ st.header("What the encoder has learned", anchor=False)
 st.caption("Each point is one image, placed by its encoder features; colours are classes the model never saw "
            "during pretraining. Click a point (or switch to box or lasso and drag), or type an image number, to see "
            "the images.")
-if ss.get("emb_best_note"):
-    st.info(ss.pop("emb_best_note"), icon=":material/verified:")
+if ss.get("emb_best_note"):   # kept for this visit of the page (main.py drops it on another page): a note that
+    #                            vanished on the first click moved the map up, and the browser scrolled it away
+    st.info(ss.emb_best_note, icon=":material/verified:")
 
 # ----------------------------------------------------------------------------- settings
 with st.container(border=True):

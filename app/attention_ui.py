@@ -10,6 +10,7 @@ from painter import patch_picker, picked_cell
 
 from mae_core.attention import attention_grid, attention_maps
 from mae_core.figures import attention_image, data_url, error_ramp_css
+from mae_core.glossary import explain
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -31,11 +32,12 @@ def attention_section(model, model_key: str, image, image_key: str, mask: np.nda
     else:
         c = st.columns([1.5, 1.5, 1.3, 1.0], vertical_alignment="bottom")   # "Decoder" whole at 1024 px
     part = c[0].segmented_control("Transformer", ["encoder", "decoder"], default="encoder", key="att_part",
-                                  format_func=str.capitalize) or "encoder"
+                                  format_func=str.capitalize, help=explain("encoder", "decoder", "mask token")) \
+        or "encoder"
     depth = cfg.depth if part == "encoder" else cfg.decoder_depth
     heads = cfg.num_heads if part == "encoder" else cfg.decoder_num_heads
     rollout = c[3].toggle("Rollout", key="att_rollout",
-                          help="Attention rollout (Abnar & Zuidema, 2020): the blocks' head-averaged attention, each "
+                          help=explain("rollout") + " Attention rollout (Abnar & Zuidema, 2020): the blocks' head-averaged attention, each "
                                "mixed half-half with the residual path, multiplied through every block. A rough "
                                "estimate of how information flows from the patches to the query over the whole stack.")
     block = c[1].slider("Block", 1, depth, depth, key=f"att_block_{part}", disabled=rollout or depth == 1) \

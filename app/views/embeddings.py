@@ -14,6 +14,7 @@ from common import (error, get_model, model_chosen, model_id, model_picker, plai
 
 from mae_core import cards, policy, zoo
 from mae_core.checkpoints import CheckpointError
+from mae_core.glossary import explain
 from mae_core.finetune import FinetuneArgs, FinetuneError, mode_label, reading as finetune_reading, run as finetune_run
 from mae_core.data import DataError, find_fashion_mnist, labelled_dataset
 from mae_core.embed import TSNE_ENGINE_NAMES, encode, project, raw_pixels, score_reading, thumbnails, tsne_backend
@@ -45,7 +46,7 @@ ss.emb_defaults_done = True
 model, card, model_path = model_picker()
 cfg = model.config
 
-st.header("What the encoder has learned", anchor=False)
+st.header("What the encoder has learned", anchor=False, help=explain("encoder", "t-SNE"))
 st.caption("Each point is one image, placed by its encoder features; colours are classes the model never saw "
            "during pretraining. Click a point (or switch to box or lasso and drag), or type an image number, to see "
            "the images.")
@@ -73,7 +74,7 @@ with st.container(border=True):
     max_n = {"fashion-mnist-subset": 2000, "fashion-mnist-test": 10000}.get(source, 5000)
     n_points = c2.number_input("Points", 100, max_n, min(2000, max_n), step=100, key="emb_n")
     pool = c3.selectbox("Feature", ["cls", "mean", "both"], key="emb_pool",
-                        format_func=POOL_NAMES.get)
+                        format_func=POOL_NAMES.get, help=explain("encoder", "cls token", "token"))
     mask_ratio = c4.slider("Hide patches before encoding", 0.0, 0.9, 0.0, 0.05, key="emb_mask",
                            help="0: the encoder sees the whole image. Above 0: a random share of patches is hidden, "
                                 "to see how robust the features are.")
@@ -85,7 +86,8 @@ with st.container(border=True):
     except ImportError:
         pass
     method = c5.radio("Projection", methods, horizontal=True, key="emb_method",
-                      format_func=METHOD_NAMES.get)
+                      format_func=METHOD_NAMES.get, help=explain("t-SNE") + " PCA keeps the directions in which the "
+                      "features vary most: faster, and its distances are honest, but classes overlap more.")
     perplexity = c6.number_input("Perplexity", 5, 100, 30, key="emb_perplexity", disabled=method != "tsne")
     seed = c7.number_input("Seed", 0, 10**6, 0, key="emb_seed")
     hover_images = c8.toggle("Thumbnails", key="emb_hover",
@@ -233,7 +235,7 @@ with right:
     st.caption(f"{agree:.0%} of the neighbours share the class of #{point}.")
 
 # ----------------------------------------------------------------------------- scores
-st.subheader("How separable are the classes?")
+st.subheader("How separable are the classes?", help=explain("linear probe", "kNN"))
 mq = quality(*key)
 st.caption(f"Protocol: {POOL_NAMES[pool]} features of these {int(n_points)} images; kNN (k=20, cosine) and a "
            f"logistic-regression probe (L2 penalty chosen on held-out training points), fit on {mq['n_train']} of the "
@@ -280,7 +282,7 @@ if full.probe(pool) is not None and full.raw_pixel_baseline:
                                                       if diff_knn else "") + "." if diff else ""))
 
 # ----------------------------------------------------------------------------- fine-tuning
-st.subheader("Linear probe or fine-tuning?")
+st.subheader("Linear probe or fine-tuning?", help=explain("linear probe", "fine-tuning"))
 ft, ft_from = zoo.finetune_results(card)   # another bundled model's when this one has none, named
 _ft_n = (ft or {}).get("args", {}).get("train_images")
 st.caption("The paper's headline: with the same labelled images, fine-tuning the whole encoder beats a linear head on "

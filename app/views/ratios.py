@@ -15,6 +15,7 @@ from mae_core import cards, figures
 from mae_core.checkpoints import list_bundled
 from mae_core.data import photo_eval_set
 from mae_core.explore import reconstruct
+from mae_core.glossary import explain
 from mae_core.masking import STRATEGIES, make_mask
 from mae_core.metrics import points
 from mae_core.sweep import (BASELINE_PREFIX, CONVERGED_BAR, baseline_verdict, convergence_reading, csv_text,
@@ -29,7 +30,7 @@ model, card, model_path = model_picker()
 cfg = model.config
 image, image_label, image_key = image_picker(cfg)
 
-st.header("Mask ratio and masking strategy", anchor=False)
+st.header("Mask ratio and masking strategy", anchor=False, help=explain("mask ratio", "patch"))
 st.caption("How hard is the task at each ratio, does the strategy matter, and what does the ratio used in "
            "pretraining change? Errors are mean squared errors on the hidden patches, in [0, 1] pixel units.")
 
@@ -113,7 +114,8 @@ if section == "test":
         bands = t1.toggle("Show ± 1 sd bands", key="sw_bands", help="The spread across images and seeds. The "
                           "strategies' bands overlap: switch them on to see how much one image's error varies.")
         classical = t2.toggle("Classical baseline", value=True, key="sw_classical",
-                              help="Harmonic inpainting of the same hidden patches (each hidden pixel the mean of its "
+                              help=explain("inpainting") + " Harmonic inpainting of the same hidden patches (each "
+                                   "hidden pixel the mean of its "
                                    "neighbours, no learning), scored the same way: dashed lines")
         rows = _sweep_rows(model_path, _mtime(model_path), int(n_images), int(seeds), tuple(strategies), RATIOS)
         shown = rows if classical else [r for r in rows if not r["strategy"].startswith(BASELINE_PREFIX)]

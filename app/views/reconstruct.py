@@ -16,6 +16,7 @@ from painter import fit_css, painted_cells, patch_painter
 from mae_core import cards
 from mae_core.baselines import baseline_reconstruction
 from mae_core.explore import reconstruct, versus_classical
+from mae_core.glossary import explain
 from mae_core.figures import (ERROR_UNITS, PANEL_TITLES, data_url, error_map_image, error_ramp_css, mae_diagram_svg,
                                panel_image, png_bytes, svg_img_html, to_pil)
 from mae_core.mask_edit import GENERATED, MaskEditor
@@ -32,7 +33,8 @@ big = presenting()
 # reconstruction beside it stay on a laptop's first screen
 FIT_BELOW = 300 if big else 400
 
-st.header("What does the MAE put back?", anchor=False)
+st.header("What does the MAE put back?", anchor=False,
+          help=explain("patch", "encoder", "decoder", "mask token"))
 if not big:  # presenter mode: the teacher says it; the lesson's controls must fit one screen
     st.caption("Hide patches by painting on the grid (mouse, touch, or arrow keys and space) or generate a mask; the "
                "encoder sees only the visible patches, the decoder fills in the rest.")
@@ -117,7 +119,7 @@ def mask_and_reconstruction():
                           format_func=lambda s: STRATEGIES[s].label,
                           help=" ".join(f"{v.label}: {v.help}." for v in STRATEGIES.values()))
     controls[1].slider("Ratio to generate", 0.0, 0.95, step=0.05, key="mask_ratio", on_change=_settings_changed,
-                       help="Share of patches a generated mask hides (exactly L - int(L × (1 - ratio)) of them). "
+                       help=explain("mask ratio") + " Share of patches a generated mask hides (exactly L - int(L × (1 - ratio)) of them). "
                             "A painted mask keeps its own count until you press Generate.")
     controls[2].number_input("Seed", 0, 10**6, key="mask_seed", on_change=_settings_changed)
     seeded = STRATEGIES[ss.mask_strategy].uses_seed
@@ -162,7 +164,7 @@ def mask_and_reconstruction():
     n = rec.n_hidden
     filled, base_mse, base_matched = baseline_reconstruction(model, image, mask)
     m = st.columns(4)
-    m[0].metric("Hidden patches", f"{n} / {L}", help=f"{n / L:.0%} of the patches are hidden")
+    m[0].metric("Hidden patches", f"{n} / {L}", help=f"{n / L:.0%} of the patches are hidden. " + explain("patch"))
     if rec.rescaled:
         m[1].metric("Pixel MSE", "n/a", help="This norm-pix model predicts each patch's shape (mean 0, variance 1), "
                     "not its brightness: a plain pixel error does not exist for it.")
@@ -173,10 +175,10 @@ def mask_and_reconstruction():
     m[2].metric("Shape MSE", _fmt(rec.mse_hidden_matched),
                 help="The same error after giving every predicted hidden patch the true patch's mean and standard "
                      "deviation. Norm-pix models can only be scored this way, so this is the number to compare "
-                     "between a pixel model and a norm-pix model.")
+                     "between a pixel model and a norm-pix model. " + explain("norm-pix"))
     mine, theirs = (rec.mse_hidden_matched, base_matched) if rec.rescaled else (rec.mse_hidden, base_mse)
     m[3].metric("Inpainting MSE", _fmt(theirs),
-                help="Classical baseline: harmonic inpainting of the same hidden patches (each hidden pixel becomes the "
+                help=explain("inpainting") + " Here: harmonic inpainting of the same hidden patches (each hidden pixel becomes the "
                      "mean of its neighbours, no learning), scored like the model's "
                      + ("shape MSE." if rec.rescaled else "pixel MSE."))
     if n and mine == mine and theirs == theirs:
@@ -213,8 +215,8 @@ def mask_and_reconstruction():
                          file_name=f"mae_{name}_{n}of{L}_large.png", mime="image/png",
                          help="448 px per tile (about 2,300 px wide), text sized for a projector")
     if st.toggle("Attention maps: what the transformer looks at", key="att_on",
-                 help="For this image and mask: the attention weights of any block and head, for the cls token or a "
-                      "patch you click, and the rollout over all blocks"):
+                 help=explain("attention", "token", "cls token") + " For this image and mask: the attention weights "
+                      "of any block and head, for the cls token or a patch you click, and the rollout over all blocks"):
         attention_section(model, str(model_path), image, image_key, mask, big)
     if big:
         explainer()

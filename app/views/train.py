@@ -12,6 +12,7 @@ from common import (RUNS_DIR, error, guarded, server_path_input, is_operator, pl
 
 from mae_core import policy
 from mae_core.figures import training_strip
+from mae_core.glossary import explain
 from mae_core.data import DataError, find_fashion_mnist
 from mae_core.train import TrainArgs, describe_device
 from mae_core.worker import RunNotAllowed, estimate_seconds_per_epoch
@@ -72,11 +73,11 @@ if not READ_ONLY:
         preset_choices = [p for p in PRESETS if (p.startswith("mae_photo") == (data in ("photos", "folder")))]
         preset = c2.selectbox("Model size", preset_choices, format_func=PRESETS.get, key="tr_preset",
                               help=PRESET_HELP)
-        mask_ratio = c3.slider("Mask ratio", 0.1, 0.95, 0.75, 0.05, key="tr_ratio")
+        mask_ratio = c3.slider("Mask ratio", 0.1, 0.95, 0.75, 0.05, key="tr_ratio", help=explain("mask ratio"))
         c4, c5, c6 = st.columns(3)
         norm_pix = c4.toggle("Norm-pix target", key="tr_normpix",
-                             help="Predict each patch normalised by its own mean and variance (the paper's better "
-                                  "representation; reconstructions are re-scaled to show them)")
+                             help=explain("norm-pix", "reconstruction target") + " The paper's better representation; "
+                                  "reconstructions are re-scaled to show them.")
         budget_kind = c5.radio("Budget", ["minutes", "epochs"], horizontal=True, key="tr_budget_kind",
                                help="Minutes: the learning-rate schedule runs on the clock and the run ends on time")
         if budget_kind == "epochs":

@@ -9,7 +9,8 @@ from pathlib import Path
 import streamlit as st
 import torch
 
-from common import fmnist_subset, get_model, image_id, image_picker, model_id, model_picker, plain, scene_to_url
+from common import (fmnist_subset, get_model, image_id, image_picker, model_id, model_picker, plain, presenting,
+                    scene_to_url)
 
 from mae_core import cards, figures
 from mae_core.checkpoints import list_bundled
@@ -101,7 +102,7 @@ scene_to_url(model=model_id(model_path), image=image_id(image_key), section=sect
 
 # ----------------------------------------------------------------------------- test-time sweep
 if section == "test":
-    c1, c2, c3 = st.columns([2, 1, 1])
+    c1, c2, c3 = st.columns([2.6, 1, 1] if presenting() else [2, 1, 1])   # three chips whole in large type
     strategies = c1.multiselect("Strategies", list(STRATEGIES), default=list(STRATEGIES), key="sw_strategies",
                                 format_func=lambda s: STRATEGIES[s].label)
     n_images = c2.select_slider("Images", [16, 32, 64, 128, 256], value=16, key="sw_images",

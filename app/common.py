@@ -25,6 +25,9 @@ from mae_core import cards, policy, uploads, zoo  # noqa: E402
 RUNS_DIR = Path(os.environ.get("MAE_RUNS_DIR", ROOT / "runs"))
 
 
+PAGES: dict = {}   # url path -> st.Page, filled by main.py each run: pages that link to others (the lesson) use it
+
+
 @st.cache_resource
 def registry():
     """One registry of training runs per server process: runs survive reloads; limits come from the server's

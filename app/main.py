@@ -8,7 +8,7 @@ HERE = Path(__file__).resolve().parent
 
 st.set_page_config(page_title="MAE Explorer", page_icon="🧩", layout="wide")
 
-from common import (guarded, clean_uploads_now_and_then, keep_settings_across_pages, presenter_mode,  # noqa: E402
+from common import (PAGES, guarded, clean_uploads_now_and_then, keep_settings_across_pages, presenter_mode,  # noqa: E402
                     remember_visitor, scene_from_url, scenes_menu, warm_up)
 from mae_core import policy  # noqa: E402
 
@@ -25,10 +25,12 @@ warm_up()
 pages = {
     "": st.Page(str(HERE / "views" / "reconstruct.py"), title="Reconstruct", icon=":material/auto_fix_high:",
                 default=True),
+    "lesson": st.Page(str(HERE / "views" / "lesson.py"), title="Lesson", icon=":material/school:"),
     "ratios": st.Page(str(HERE / "views" / "ratios.py"), title="Mask ratios", icon=":material/tune:"),
     "embeddings": st.Page(str(HERE / "views" / "embeddings.py"), title="Embeddings", icon=":material/scatter_plot:"),
     "train": st.Page(str(HERE / "views" / "train.py"), title="Train", icon=":material/model_training:"),
 }
+PAGES.update(pages)
 nav = st.navigation(list(pages.values()))
 if nav.url_path != "embeddings":
     st.session_state.pop("emb_best_note", None)   # the Embeddings page's first-visit note lasts that visit only

@@ -225,3 +225,125 @@ def picked_cell(key: str = "picker") -> Optional[int]:
     except (KeyError, TypeError):
         v = getattr(state, "cell", None)
     return None if v is None else int(v)
+
+
+# The guess painter (the lesson's predict step): the same grid over the masked picture; the visitor picks a grey
+# from the palette and paints it onto hidden patches (visible ones cannot be painted); the eraser un-paints. On
+# release the whole list of levels (-1: not painted) is sent once. Keyboard: arrows move, 1-5 pick a grey, 0 the
+# eraser, space paints the cursor's patch.
+_GUESS_CSS = _CSS + """
+.mae-palette { display: flex; gap: 6px; align-items: center; flex-wrap: wrap; }
+.mae-swatch { width: 34px; height: 34px; border-radius: 6px; border: 2px solid #9ca3af; cursor: pointer; padding: 0;
+  font: 600 0.75rem sans-serif; color: #b45309; }
+.mae-swatch.on { border: 3px solid #f59e0b; box-shadow: 0 0 0 2px rgba(245,158,11,.35); }
+.mae-cell.visible { cursor: not-allowed; }
+.mae-cell.painted { background-image: none; box-shadow: inset 0 0 0 0.5px rgba(120,53,15,.6); }
+"""
+
+_GUESS_HTML = """
+<div class="mae-wrap">
+  <div class="mae-palette" role="toolbar" aria-label="Brush: pick a grey (keys 1 to 5, 0 for the eraser)"></div>
+  <div class="mae-painter" data-testid="mae-guess" tabindex="0" role="grid"
+       aria-label="Paint your guess on the hidden patches: arrow keys move, space paints"></div>
+  <div class="mae-hint" aria-live="polite"></div>
+</div>
+"""
+
+_GUESS_JS = _GRID_JS + """
+export default function(component) {
+  const { data, setTriggerValue, parentElement } = component;
+  const { root, hint, g, cells, cursor: start } = gridSetup(parentElement, data, !!data.pixelated,
+                                                           Math.max(0, data.mask.indexOf(1)));
+  const palette = parentElement.querySelector('.mae-palette');
+  const mask = Array.from(data.mask, v => (v ? 1 : 0));
+  const levels = Array.from(data.levels, Number);
+  const brush = data.brush;   // grey levels; index brush.length = the eraser
+  let pick = Number(root.dataset.pick || Math.floor(brush.length / 2));
+  let cursor = start;
+  if (palette.children.length !== brush.length + 1) {
+    palette.replaceChildren();
+    [...brush, -1].forEach((v, k) => {
+      const b = document.createElement('button');
+      b.className = 'mae-swatch';
+      b.type = 'button';
+      b.dataset.k = String(k);
+      if (v >= 0) { const c = Math.round(255 * v); b.style.background = `rgb(${c},${c},${c})`;
+                    b.title = `Grey ${Math.round(100 * v)}% (key ${k + 1})`; b.setAttribute('aria-label', b.title); }
+      else { b.textContent = '⌫'; b.title = 'Eraser (key 0)'; b.setAttribute('aria-label', 'Eraser'); }
+      palette.appendChild(b);
+    });
+  }
+  const swatches = Array.from(palette.children);
+  const show = () => {
+    swatches.forEach((s, k) => s.classList.toggle('on', k === pick));
+    cells.forEach((c, i) => {
+      const painted = mask[i] === 1 && levels[i] >= 0;
+      c.classList.toggle('hidden', mask[i] === 1 && !painted);
+      c.classList.toggle('painted', painted);
+      c.classList.toggle('visible', mask[i] !== 1);
+      c.classList.toggle('cursor', i === cursor);
+      c.style.backgroundColor = painted ? `rgb(${Math.round(255 * levels[i])},${Math.round(255 * levels[i])},`
+                                          + `${Math.round(255 * levels[i])})` : '';
+    });
+    const n = mask.reduce((a, b) => a + b, 0);
+    const done = levels.filter((v, i) => mask[i] === 1 && v >= 0).length;
+    hint.textContent = `${done} of ${n} hidden patches painted · drag to paint · keys: arrows, 1-5, space`;
+  };
+  swatches.forEach((s, k) => { s.onclick = () => { pick = k; root.dataset.pick = String(k); show(); }; });
+  show();
+  let down = false;
+  const value = () => (pick < brush.length ? brush[pick] : -1);
+  const setCell = (i) => {
+    if (i >= 0 && mask[i] === 1 && levels[i] !== value()) { levels[i] = value(); show(); }
+  };
+  root.onpointerdown = (e) => {
+    const i = cellAt(root, g, e);
+    if (i < 0) return;
+    e.preventDefault();
+    root.focus({ preventScroll: true });
+    down = true; cursor = i; root.dataset.cursor = String(i);
+    setCell(i);
+    try { root.setPointerCapture(e.pointerId); } catch (err) {}
+  };
+  root.onpointermove = (e) => { if (down) setCell(cellAt(root, g, e)); };
+  const finish = () => { if (!down) return; down = false; show(); setTriggerValue('levels', levels.slice()); };
+  root.onpointerup = finish;
+  root.onpointercancel = finish;
+  root.onlostpointercapture = finish;
+  root.onkeydown = (e) => {
+    const next = movedCursor(cursor, g, e.key);
+    if (next >= 0) {
+      cursor = next; root.dataset.cursor = String(cursor); show(); e.preventDefault();
+    } else if (/^[0-9]$/.test(e.key) && Number(e.key) <= brush.length) {
+      pick = e.key === '0' ? brush.length : Number(e.key) - 1; root.dataset.pick = String(pick); show();
+      e.preventDefault();
+    } else if (e.key === ' ' || e.key === 'Enter') {
+      e.preventDefault();
+      if (mask[cursor] === 1) { levels[cursor] = value(); show(); setTriggerValue('levels', levels.slice()); }
+    }
+  };
+}
+"""
+_guesser = st.components.v2.component("mae_guess_painter", html=_GUESS_HTML, css=_GUESS_CSS, js=_GUESS_JS)
+
+
+def guess_painter(image_data_url: str, mask: Sequence[int], levels: Sequence[float], grid: int,
+                  brush: Sequence[float], max_px: int = 420, fit_below: int = 0, pixelated: bool = True,
+                  key: str = "guess", on_change: Optional[Callable[[], None]] = None):
+    """Mount the guess painter over the masked picture; ``levels`` (one per patch, -1: not painted) is the one source
+    of truth. ``on_change`` runs when a stroke ends: read the levels with ``guessed_levels(key)``."""
+    return _guesser(data={"image": image_data_url, "mask": [int(bool(v)) for v in mask],
+                          "levels": [float(v) for v in levels], "grid": int(grid), "brush": [float(b) for b in brush],
+                          "max_px": int(max_px), "max_css": fit_css(max_px, fit_below), "pixelated": bool(pixelated)},
+                    key=key, on_levels_change=on_change or (lambda: None))
+
+
+def guessed_levels(key: str = "guess"):
+    """The levels of the last finished stroke (list of floats, -1 = not painted), or None."""
+    state = st.session_state.get(key)
+    if state is None:
+        return None
+    try:
+        return state["levels"]
+    except (KeyError, TypeError):
+        return getattr(state, "levels", None)

@@ -592,3 +592,117 @@ def mae_diagram_svg(config, n_hidden: int) -> str:
             '<defs><marker id="mae-arrow" viewBox="0 0 10 10" refX="8" refY="5" markerWidth="7" markerHeight="7" '
             'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#374151"/></marker></defs>'
             + "".join(parts) + "</svg>")
+
+
+# ----------------------------------------------------------------------------- the lesson's drawings
+def grid_image(image01: torch.Tensor, patch: int, size: int = 280, numbers: bool = False) -> Image.Image:
+    """The picture with its patch grid drawn over it (``patch`` pixels of the original per square), optionally
+    each patch's number in reading order: how a ViT cuts a picture."""
+    side = image01.shape[-1]
+    g = side // patch
+    im = to_pil(image01, size)
+    d = ImageDraw.Draw(im)
+    step = size / g
+    for k in range(1, g):
+        d.line([(round(k * step), 0), (round(k * step), size)], fill=(255, 196, 0), width=2)
+        d.line([(0, round(k * step)), (size, round(k * step))], fill=(255, 196, 0), width=2)
+    if numbers and g <= 14:
+        f = font(max(9, min(16, int(step / 2.4))))
+        for i in range(g * g):
+            r, c = divmod(i, g)
+            d.text((c * step + 3, r * step + 2), str(i + 1), fill=(255, 230, 120), font=f, stroke_width=2,
+                   stroke_fill=(0, 0, 0))
+    return im
+
+
+def patch_tile_urls(image01: torch.Tensor, patch: int, mask=None, limit: int = 200) -> list:
+    """Each patch as a small PNG data URL in reading order (the first ``limit``), None where ``mask`` hides it."""
+    g = image01.shape[-1] // patch
+    px = tensor_to_uint8(image01)
+    m = np.zeros(g * g, bool) if mask is None else np.asarray(mask, dtype=bool).reshape(-1)
+    out = []
+    for i in range(min(g * g, limit)):
+        r, c = divmod(i, g)
+        tile = Image.fromarray(px[r * patch:(r + 1) * patch, c * patch:(c + 1) * patch]).convert("RGB")
+        out.append(None if m[i] else data_url(tile.resize((16, 16), Image.Resampling.NEAREST)))
+    return out
+
+
+def patch_strip_html(image01: torch.Tensor, patch: int, tile_px: int = 30, mask=None, limit: int = 200) -> str:
+    """The patches in reading order as a wrapped row of tiles (the sequence a transformer reads); hidden ones (``mask``
+    of L cells) drawn in the hidden colour. At most ``limit`` tiles, then a count of the rest."""
+    from .explore import HIDDEN_CSS
+    urls = patch_tile_urls(image01, patch, mask, limit=limit)
+    tiles = []
+    for i, url in enumerate(urls):
+        if url is None:
+            tiles.append(f"<div title='patch {i + 1}: hidden' style='width:{tile_px}px;height:{tile_px}px;"
+                         f"background:{HIDDEN_CSS};border-radius:3px'></div>")
+        else:
+            tiles.append(f"<img alt='patch {i + 1}' title='patch {i + 1}' src='{url}' style='width:{tile_px}px;"
+                         f"height:{tile_px}px;border-radius:3px;image-rendering:pixelated'>")
+    g = image01.shape[-1] // patch
+    more = g * g - len(urls)
+    if more:
+        tiles.append(f"<span style='align-self:center;color:{GREY}'>… and {more} more</span>")
+    return f"<div data-testid='patch-strip' style='display:flex;flex-wrap:wrap;gap:3px'>{''.join(tiles)}</div>"
+
+
+def encoder_flow_svg(config, tiles: Sequence[Optional[str]], stage: int) -> str:
+    """The encoder's work drawn for one mask, at one ``stage``: 0 every patch in line, 1 the hidden ones dropped
+    (the visible ones and the cls token go in), 2..depth+1 the tokens inside block ``stage - 1``, depth+2 out: one
+    vector of ``embed_dim`` numbers per token. ``tiles``: one data URL per patch in reading order, None where the
+    patch is hidden (at most the first 49 are drawn)."""
+    from html import escape
+    from .explore import HIDDEN_CSS
+    c = config
+    L, D = c.num_patches, c.depth
+    n_visible = sum(t is not None for t in tiles)
+    visible = [t for t in tiles if t is not None]
+    W, top = 720, 92
+    bh, gap = (30, 6) if D <= 8 else (max(12, 280 // D - 3), 3)   # a 24-block ViT-L stays one screen tall
+    H = top + D * (bh + gap) + 74
+    parts = []
+    for b in range(D):   # the encoder's blocks, the current one lit
+        y = top + b * (bh + gap)
+        lit = stage == b + 2
+        parts.append(f'<rect x="60" y="{y}" width="{W - 120}" height="{bh}" rx="7" '
+                     f'fill="{"#c7d2fe" if lit else "#eef2ff"}" stroke="{"#4338ca" if lit else "#c7d2fe"}" '
+                     f'stroke-width="{2.5 if lit else 1}" fill-opacity="{0.55 if lit else 1}"/>'
+                     f'<text x="70" y="{y + bh * 0.7}" font-size="{min(17, bh * 0.6):.0f}" fill="#374151">block {b + 1}</text>')
+    shown = min(L, 49)
+    n_tok = shown if stage == 0 else min(n_visible, shown - 1) + 1
+    tw = min(max(bh - 6.0, 10.0), (W - (40 if stage <= 1 else 220)) / n_tok - 2)
+    # the row of patches: every patch at stage 0; then the visible ones (and cls) only
+    row_y = 38 if stage <= 1 else top + (min(stage, D + 1) - 2) * (bh + gap) + (bh - tw) / 2
+    if stage >= D + 2:
+        row_y = top + D * (bh + gap) + 18
+    x = (W - n_tok * (tw + 2)) / 2
+    for k in range(n_tok):
+        if stage >= 1 and k == 0:
+            parts.append(f'<rect x="{x:.1f}" y="{row_y:.1f}" width="{tw:.1f}" height="{tw:.1f}" rx="3" fill="#111827"/>'
+                         f'<text x="{x + tw / 2:.1f}" y="{row_y + tw * 0.68:.1f}" font-size="{tw * 0.42:.1f}" '
+                         f'fill="white" text-anchor="middle">cls</text>')
+        elif stage >= D + 2:
+            parts.append(f'<rect x="{x:.1f}" y="{row_y:.1f}" width="{tw:.1f}" height="{tw:.1f}" rx="3" '
+                         f'fill="#6366f1"/>')
+        else:
+            src = tiles[k] if stage == 0 else visible[k - 1]
+            if src is None:
+                parts.append(f'<rect x="{x:.1f}" y="{row_y:.1f}" width="{tw:.1f}" height="{tw:.1f}" rx="3" '
+                             f'fill="{HIDDEN_CSS}"/>')
+            else:
+                parts.append(f'<image href="{src}" x="{x:.1f}" y="{row_y:.1f}" width="{tw:.1f}" '
+                             f'height="{tw:.1f}" style="image-rendering:pixelated"/><rect x="{x:.1f}" '
+                             f'y="{row_y:.1f}" width="{tw:.1f}" height="{tw:.1f}" fill="none" stroke="#9ca3af"/>')
+        x += tw + 2
+    say = {0: f"{L} patches in line ({n_visible} visible, {L - n_visible} hidden)",
+           1: f"the {L - n_visible} hidden patches are dropped: {n_visible} visible + 1 cls token go in"}
+    caption = say.get(stage) or (f"inside block {stage - 1} of {D}: every token looks at all {n_visible + 1} "
+                                 f"(attention), then is updated (MLP)" if stage <= D + 1 else
+                                 f"out: {n_visible + 1} tokens, each a list of {c.embed_dim} numbers")
+    parts.append(f'<text x="{W / 2}" y="22" font-size="20" fill="#111827" text-anchor="middle" '
+                 f'font-weight="600">{escape(caption)}</text>')
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" viewBox="0 0 {W} {H}" '
+            f'width="100%" role="img" style="max-width:{W}px;font-family:sans-serif" '
+            f'aria-label="{escape(caption)}">' + "".join(parts) + "</svg>")

@@ -372,16 +372,14 @@ def strategy_verdict(rows: Sequence[dict]) -> str:
     return " ".join(parts)
 
 
-def ratio_verdict(model_cards: Sequence[dict], pool: str = "both", raw: Optional[dict] = None) -> str:
-    """What the Figure 5 view shows, from the series' cards: the pretraining ratio with the best linear probe, every
-    other ratio's difference to it (paired over the test images where the cards keep per-image results, else by
-    their separate intervals), and whether that agrees with the paper (a high ratio, near 75%, is best); then, where
-    every card can be paired with the raw-pixel baseline (``raw``: default the stored one), how each compares with
-    raw pixels."""
-    from .metrics import NO_INTERVALS, clear_difference, points
+def ratio_judgement(model_cards: Sequence[dict], pool: str = "both") -> Optional[dict]:
+    """The Figure 5 comparison behind every sentence about it (``ratio_verdict``, ``readings.ratio``): the series'
+    probe rows, the best one, and each other ratio as (row, clearly worse, paired interval, within a rerun's
+    spread); None with fewer than two measured ratios."""
+    from .metrics import clear_difference
     rows = [r for r in probe_table(model_cards) if f"linear_probe_{pool}" in r]
     if len(rows) < 2:
-        return ""
+        return None
     by_name = {cards.read(c).name: c for c in model_cards}
     key, ci = f"linear_probe_{pool}", f"linear_probe_{pool}_ci"
     best = max(rows, key=lambda r: r[key])
@@ -398,6 +396,22 @@ def ratio_verdict(model_cards: Sequence[dict], pool: str = "both", raw: Optional
         clear = clear_difference(r.get(ci), best.get(ci), paired)
         within_rerun = bool(clear and spread is not None and abs(r[key] - best[key]) <= spread)
         judged.append((r, clear and not within_rerun, paired, within_rerun))
+    return {"rows": rows, "best": best, "judged": judged, "spread": spread, "reruns": reruns, "by_name": by_name}
+
+
+def ratio_verdict(model_cards: Sequence[dict], pool: str = "both", raw: Optional[dict] = None) -> str:
+    """What the Figure 5 view shows, from the series' cards: the pretraining ratio with the best linear probe, every
+    other ratio's difference to it (paired over the test images where the cards keep per-image results, else by
+    their separate intervals), and whether that agrees with the paper (a high ratio, near 75%, is best); then, where
+    every card can be paired with the raw-pixel baseline (``raw``: default the stored one), how each compares with
+    raw pixels."""
+    from .metrics import NO_INTERVALS, points
+    j = ratio_judgement(model_cards, pool)
+    if j is None:
+        return ""
+    rows, best, judged, spread, reruns, by_name = (j[k] for k in ("rows", "best", "judged", "spread", "reruns",
+                                                                   "by_name"))
+    key, ci = f"linear_probe_{pool}", f"linear_probe_{pool}_ci"
 
     def said(r, c, p, within_rerun):
         if within_rerun:

@@ -1,0 +1,211 @@
+"""The lesson's steps 6-9: what the encoder learned (two maps), how much to hide while training (Figure 5), fine-tuning
+against a frozen encoder (the paper's headline), and the full pages to go on with. Predict first where a step asks a
+question: the answer shows after the student commits to a guess."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from common import PAGES, image_id, model_id, plain
+from lesson_steps import Ctx, details
+
+from mae_core import cards, figures, lesson, readings, zoo
+from mae_core.checkpoints import list_bundled
+from mae_core.finetune import mode_label
+from mae_core.glossary import explain
+from mae_core.scenes import to_params
+from mae_core.sweep import probe_table, ratio_judgement, ratio_series
+
+PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f",
+           "#bab0ac"]
+
+
+def _fashion(cx: Ctx) -> bool:
+    return cx.cfg.in_chans == 1 and cx.cfg.img_size == 28
+
+
+def _needs_fashion(what: str) -> None:
+    st.info(f"This step {what} of labelled Fashion-MNIST pictures, so it needs a Fashion-MNIST model: pick one of "
+            "the bundled ones in the sidebar (the lesson opens on one).", icon=":material/info:")
+
+
+# ----------------------------------------------------------------------------- 6. what the encoder learned
+@st.cache_data(show_spinner="Drawing both maps (a few seconds, once)…", max_entries=8)
+def _maps(path: str, mtime: float, _model) -> dict:
+    return lesson.read_precomputed(path) or lesson.compute_maps(_model)
+
+
+def _map_figure(xy, labels, classes, highlight, title: str, height: int):
+    fig = go.Figure()
+    for k, name in enumerate(classes):
+        idx = [i for i, y in enumerate(labels) if y == k]
+        on = highlight in (None, name)
+        fig.add_trace(go.Scatter(x=[xy[i][0] for i in idx], y=[xy[i][1] for i in idx], mode="markers", name=name,
+                                 marker=dict(size=6 if on else 4, color=PALETTE[k % 10], opacity=0.9 if on else 0.12),
+                                 hovertemplate=f"{name}<extra></extra>", showlegend=False))
+    fig.update_layout(title=dict(text=title, font=dict(size=15)), height=height, margin=dict(l=5, r=5, t=36, b=5),
+                      xaxis=dict(visible=False), yaxis=dict(visible=False), plot_bgcolor="white")
+    return fig
+
+
+def learned(cx: Ctx) -> None:
+    if not _fashion(cx):
+        _needs_fashion("draws a map")
+        return
+    m = _maps(cx.path, Path(cx.path).stat().st_mtime if Path(cx.path).is_file() else 0.0, cx.model)
+    classes = m["classes"]
+    c1, c2 = st.columns([1, 2.6], vertical_alignment="center")
+    pick = c1.selectbox("Light up one kind", ["all", *classes], key="lesson_class")
+    highlight = None if pick in (None, "all") else pick
+    c2.html("<div data-testid='lesson-legend' style='display:flex;flex-wrap:wrap;gap:2px 12px;font-size:0.85rem'>"
+            + "".join(f"<span><span style='display:inline-block;width:10px;height:10px;border-radius:5px;"
+                      f"background:{PALETTE[k % 10]};margin-right:4px'></span>{name}</span>"
+                      for k, name in enumerate(classes)) + "</div>")
+    h = 290 if cx.big else 320
+    a, b = st.columns(2, gap="small")
+    a.plotly_chart(_map_figure(m["model_xy"], m["labels"], classes, highlight, "The encoder's map", h),
+                   width="stretch", key="lesson_map_model", config={"displayModeBar": False})
+    b.plotly_chart(_map_figure(m["raw_xy"], m["labels"], classes, highlight, "Raw pixels' map", h),
+                   width="stretch", key="lesson_map_raw", config={"displayModeBar": False})
+    mine, raw = m["model_agree"], m["raw_agree"]
+    d = 100 * (mine - raw)
+    how = ("clearly more often than" if d >= 5 else "a little more often than" if d >= 1 else
+           "about as often as" if d > -1 else "less often than")
+    st.markdown(f"Each dot is one picture, coloured by what it shows; the model was never told these labels. "
+                f"**{mine:.0%} of each picture's {m['k']} nearest neighbours show the same kind of thing**, against "
+                f"{raw:.0%} when pictures are compared pixel by pixel: similar clothes land together {how} with raw "
+                "pixels.")
+    card = cards.read(cx.card)
+    raw_card = card.raw_pixel_baseline
+    details(f"Maps: t-SNE of {m['n']} bundled Fashion-MNIST test pictures (50 of each kind), from the encoder's "
+            f"features ({m['features']}, every patch visible) and from the raw 784 pixels. Nearest neighbours: the "
+            f"{m['k']} most similar pictures by cosine similarity, the picture itself left out, averaged over all "
+            f"{m['n']}." + (f" The full test on this model's card (fit on 60,000 pictures, scored on 10,000): linear "
+                            f"probe {card.probe('both'):.1%} against {raw_card['linear_probe']:.1%} for raw pixels; "
+                            f"kNN {card.knn('both'):.1%} against {raw_card['knn']:.1%}."
+                            if card.probe("both") is not None and raw_card.get("linear_probe") else "")
+            + " " + explain("t-SNE"))
+
+
+# ----------------------------------------------------------------------------- predict first, then the evidence
+def _predict(key: str, question: str, options: list, labels: dict) -> bool:
+    """A question with a Reveal button; True once revealed. The student's pick stays in ``lesson_pick_<key>``."""
+    ss = st.session_state
+    done = ss.get(f"lesson_revealed_{key}", False)
+    c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+    c1.radio(question, options, format_func=labels.get, key=f"lesson_pick_{key}", horizontal=True, index=None,
+             disabled=done)
+    c2.button("Reveal", type="primary", icon=":material/visibility:", key=f"lesson_show_{key}", width="stretch",
+              disabled=done or ss.get(f"lesson_pick_{key}") is None,
+              on_click=lambda: ss.update({f"lesson_revealed_{key}": True}),
+              help="Pick an answer first")
+    return done
+
+
+def pretraining(cx: Ctx) -> None:
+    series = ratio_series(list_bundled())
+    rows = probe_table(series)
+    if len(rows) < 2:
+        st.info("The bundled series of models pretrained at different ratios is not available here.")
+        return
+    ratios = [r["ratio"] for r in rows]
+    done = _predict("ratio", "Which share hidden while training taught the encoder best?", ratios,
+                    {r: f"{r:.0%}" for r in ratios})
+    first = cards.read(series[0])
+    if not done:
+        st.markdown(f"{len(rows)} copies of the same model were trained the same way ({first.epochs} passes over "
+                    "60,000 pictures), each hiding a different share of every picture. Which one learned most? "
+                    "Pick, then press **Reveal**.")
+        details("Each model's encoder is then frozen and tested: a simple classifier (a linear probe) learns the 10 "
+                "kinds from its features on 60,000 pictures and is scored on 10,000 others. " + explain("linear probe"))
+        return
+    ch = figures.probe_chart(rows, "both")   # the simple classifier only: the headline speaks of it
+    ch.lines, ch.refs = ch.lines[:1], ch.refs[:1]
+    ch.lines[0].name, ch.refs[0].label = "the encoder's features", f"raw pixels ({ch.refs[0].value:.1f}%)"
+    ch.ylabel, ch.xlabel = "% sorted right", "share hidden while training"
+    ch.height = 280 if cx.big else 300
+    fig = figures.to_plotly(ch)
+    fig.update_layout(margin=dict(l=10, r=10, t=10, b=10))
+    st.plotly_chart(fig, width="stretch", key="lesson_fig5")
+    r = readings.ratio(series)
+    j = ratio_judgement(series)
+    pick = st.session_state.get("lesson_pick_ratio")
+    said = [f"**{r.headline}**"]
+    if pick is not None:
+        said.append(f"You picked {pick:.0%}" + (": right." if pick == j["best"]["ratio"] else "."))
+    if j and j["spread"] is not None:
+        said.append(f"Training the very same model twice moves its score by up to {100 * j['spread']:.1f} points, "
+                    "so small gaps here could swap.")
+    st.markdown(" ".join(said))
+    details(r.details + " Protocol: linear probe on cls + mean features, fit on the 60k training split, scored on "
+            "the 10k test split; error bars: 95% bootstrap intervals; dashed lines: raw pixels by the same code.")
+
+
+def finetune(cx: Ctx) -> None:
+    ft, ft_from = zoo.finetune_results(cx.card)
+    if not ft:
+        st.info("No bundled model carries fine-tuning results here.")
+        return
+    rows = [r for r in ft["rows"] if r["mode"] in ("full", "logreg", "scratch") or r["mode"].startswith("last-")]
+    plain_names = {"full": "tune the whole encoder", "logreg": "train only a last layer",
+                   "scratch": "same network, no pretraining", "last-1": "tune the last block too"}
+    names = {r["mode"]: plain_names.get(r["mode"], mode_label(r["mode"])) for r in rows}
+    short = {"full": "whole<br>encoder", "logreg": "last layer<br>only", "scratch": "no<br>pretraining",
+             "last-1": "last block<br>+ layer"}
+    n = ft.get("args", {}).get("train_images")
+    done = _predict("ft", f"With {n:,} labelled pictures, which scores best?" if n else "Which scores best?",
+                    [r["mode"] for r in rows], names)
+    if not done:
+        st.markdown("After pretraining, the encoder meets labels for the first time. Keep it frozen and train only "
+                    "a last layer on top, or let the labels tune the whole encoder a little? Or skip pretraining "
+                    "altogether? Pick, then press **Reveal**.")
+        details(explain("fine-tuning", "linear probe"))
+        return
+    ch = figures.Chart("", "", "% right", height=260 if cx.big else 280)
+    ch.bars = figures.Bars([short.get(r["mode"], names[r["mode"]]) for r in rows], [100 * r["accuracy"] for r in rows], None,
+                           ["#4f46e5" if r["mode"] != "scratch" else "#9ca3af" for r in rows],
+                           intervals=[(100 * r["ci95"][0], 100 * r["ci95"][1]) for r in rows])
+    lo = min(100 * r["ci95"][0] for r in rows)
+    ch.y_range = (max(0.0, lo - 5), min(100.0, max(100 * r["ci95"][1] for r in rows) + 2))
+    fig = figures.to_plotly(ch)
+    fig.update_layout(margin=dict(l=10, r=10, t=10, b=10))
+    st.plotly_chart(fig, width="stretch", key="lesson_ft")
+    r = readings.finetune(ft["rows"])
+    pick = st.session_state.get("lesson_pick_ft")
+    top = max(rows, key=lambda x: x["accuracy"])["mode"]
+    st.markdown(f"**{r.headline}**" + (f" You picked “{names[pick]}”" + (": right." if pick == top else ".")
+                                       if pick else ""))
+    details(r.details + (f" Every bar learns from the same {n:,} labelled pictures." if n else ""))
+    if ft_from:
+        st.caption(f"Results of the bundled {plain(ft_from)} (this model's card has none).")
+    with st.expander("Protocol"):
+        st.markdown(plain(ft.get("protocol", "")) + ". The Embeddings page's probe on all 60,000 labels is a "
+                    "different budget: compare these bars with each other.")
+
+
+# ----------------------------------------------------------------------------- 9. your turn
+def your_turn(cx: Ctx) -> None:
+    ss = st.session_state
+    model = model_id(cx.path)
+    scene = to_params(model=model, image=image_id(cx.image_key), mask=[int(v) for v in cx.mask])
+    keep = {"present": "1"} if ss.get("presenter") else {}
+    goes = [("", "Paint your own masks", ":material/brush:", "the lesson's picture, mask and model", scene),
+            ("ratios", "Try every mask ratio", ":material/tune:", "error against ratio, strategies, pretraining",
+             {k: v for k, v in scene.items() if k in ("m", "img")}),
+            ("embeddings", "Explore the map", ":material/scatter_plot:", "click any picture to see its neighbours",
+             {k: v for k, v in scene.items() if k == "m"}),
+            ("train", "Train your own MAE", ":material/model_training:", "a small one trains in minutes", {})]
+    cols = st.columns(2)
+    for k, (page, label, icon, what, params) in enumerate(goes):
+        with cols[k % 2].container(border=True):
+            if st.button(label, icon=icon, key=f"lesson_go_{page or 'reconstruct'}", width="stretch",
+                         type="primary" if k == 0 else "secondary") and page in PAGES:
+                st.switch_page(PAGES[page], query_params={**keep, **params})
+            st.caption(what)
+    st.markdown("You have seen the whole idea: hide most of a picture, learn to fill it in, keep the encoder. "
+                "Now try it yourself: each page opens on the lesson's picture and model.")
+    details("The paper: K. He, X. Chen, S. Xie, Y. Li, P. Dollár, R. Girshick, *Masked Autoencoders Are Scalable "
+            "Vision Learners*, CVPR 2022 ([arXiv 2111.06377](https://arxiv.org/abs/2111.06377)). This app's models "
+            "are small copies trained on Fashion-MNIST on a laptop CPU; the model cards (Reconstruct page) say how.")

@@ -1,0 +1,78 @@
+"""The lesson: the paper's story in nine steps on the loaded model (the sidebar's model and picture), each a plain
+headline, one live interactive, a few short sentences and the numbers under Details. Back / Next and the arrow keys
+move; the step is in the address (?step=3) so a teacher can bookmark or share it."""
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+import lesson_evidence as ev
+import lesson_steps as ls
+from common import guarded, image_id, image_picker, model_id, model_picker, plain, presenting, scene_to_url
+
+from mae_core.glossary import explain
+from mae_core.lesson import STEPS, step_from_param
+from mae_core.masking import make_mask
+
+BODIES = {"patches": ls.patches, "guess": ls.guess, "encoder": ls.encoder, "decoder": ls.decoder,
+          "ratio": ls.ratio, "learned": ev.learned, "pretraining": ev.pretraining, "finetune": ev.finetune,
+          "yourturn": ev.your_turn}
+
+# Left and right arrows press Back and Next, unless the key belongs to a control (a slider, the painter, a radio)
+_KEYS_JS = """<script>
+if (!window.__maeLessonKeys) {
+  window.__maeLessonKeys = true;
+  document.addEventListener('keydown', (e) => {
+    if (e.defaultPrevented || e.altKey || e.ctrlKey || e.metaKey || e.shiftKey) return;
+    if (e.key !== 'ArrowLeft' && e.key !== 'ArrowRight') return;
+    const t = e.target;
+    if (t && t.closest && t.closest('input, textarea, select, [contenteditable="true"], [role="slider"], ' +
+        '[role="grid"], [role="radiogroup"], [role="radio"], [role="tablist"], [role="combobox"], ' +
+        '[data-baseweb="select"], .stPlotlyChart')) return;
+    const btn = document.querySelector(e.key === 'ArrowRight' ? '.st-key-lesson_next button'
+                                                               : '.st-key-lesson_back button');
+    if (btn && !btn.disabled) { e.preventDefault(); btn.click(); }
+  });
+}
+</script>"""
+
+ss = st.session_state
+model, card, model_path = model_picker()
+cfg = model.config
+image, image_label, image_key = image_picker(cfg)
+big = presenting()
+
+n = len(STEPS)
+_param = st.query_params.get("step")
+if "lesson_step" not in ss or (_param is not None and ss.get("lesson_step_param") != _param):  # back from a page
+    ss.lesson_step, notice = step_from_param(_param, n)   # a bookmark or a shared link (keeps its step)
+    if notice:
+        st.warning(plain(notice), icon=":material/link_off:")
+
+
+def go(k: int) -> None:
+    ss.lesson_step = max(0, min(n - 1, k))
+
+
+i = int(ss.lesson_step)
+ss.lesson_step_param = st.query_params["step"] = str(i + 1)
+scene_to_url(model=model_id(model_path), image=image_id(image_key))
+st.html(_KEYS_JS, unsafe_allow_javascript=True)
+
+step = STEPS[i]
+nav = st.columns([1, 4.2, 1], vertical_alignment="center")
+nav[0].button("Back", icon=":material/arrow_back:", key="lesson_back", on_click=go, args=(i - 1,), disabled=i == 0,
+              width="stretch", help="Previous step (left arrow key)")
+nav[2].button("Next", icon=":material/arrow_forward:", key="lesson_next", on_click=go, args=(i + 1,),
+              disabled=i == n - 1, width="stretch", type="primary", help="Next step (right arrow key)")
+dots = " ".join(f"<span style='display:inline-block;width:10px;height:10px;border-radius:5px;margin:0 2px;"
+                f"background:{'#4f46e5' if k == i else '#c7d2fe' if k < i else '#e5e7eb'}'></span>" for k in range(n))
+nav[1].html(f"<div data-testid='lesson-progress' style='text-align:center;font-size:0.9rem;color:#4b5563'>"
+            f"Lesson · step {i + 1} of {n}: {step.title}<br>{dots}</div>")
+st.subheader(step.headline, anchor=False, help=explain(*step.terms) if step.terms else None)
+
+# the lesson's mask: three patches in four hidden at random, the same for every step, so a step's picture follows
+mask = make_mask("random", 1, cfg.grid_size, 0.75, seed=0)[0].numpy().astype(bool)
+cx = ls.Ctx(model=model, card=card, path=str(model_path), image=image, image_key=image_key, image_label=image_label,
+            mask=np.asarray(mask), big=big)
+guarded(BODIES[step.key])(cx)

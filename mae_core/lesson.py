@@ -1,0 +1,257 @@
+"""The lesson: the paper's story in nine steps on a live model, and the work behind its interactives (kept here, out
+of the page, with tests): the steps and their address, the predict-then-reveal scoring, the encoder's measured
+saving, the neighbour agreement of a map, and the embedding maps precomputed for the bundled models.
+
+``python -m mae_core.lesson precompute [NAME ...]`` writes checkpoints/precomputed/NAME.lesson.json for the bundled
+Fashion-MNIST models (default: all of them): the two maps of step 6, keyed by the weights' SHA-256 so a retrained
+model never shows another model's map."""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Optional, Sequence
+
+import numpy as np
+import torch
+
+from .checkpoints import CHECKPOINT_DIR, list_bundled, load_model
+from .data import FASHION_MNIST_CLASSES, load_fashion_mnist_subset
+from .embed import encode, project, raw_pixels
+from .metrics import nearest_neighbours
+
+
+@dataclass(frozen=True)
+class Step:
+    key: str
+    title: str          # the short name in the step list
+    headline: str       # a question or a claim, at most about 12 words
+    terms: tuple = ()   # the glossary terms the step uses
+
+
+STEPS: tuple = (
+    Step("patches", "Patches", "A picture becomes a grid of patches", ("patch", "token")),
+    Step("guess", "Guess", "Can you guess what is hidden?", ("mask ratio", "inpainting")),
+    Step("encoder", "Encoder", "The encoder only looks at the visible patches", ("encoder", "token", "cls token")),
+    Step("decoder", "Decoder", "The decoder fills every gap, and only the gaps are marked",
+         ("decoder", "mask token")),
+    Step("ratio", "Why hide so much", "Why hide so much? Copying the neighbours stops working",
+         ("mask ratio", "inpainting")),
+    Step("learned", "What it learned", "What did the encoder learn? Similar clothes land together",
+         ("encoder", "t-SNE", "kNN")),
+    Step("pretraining", "How much to hide", "How much to hide while learning matters",
+         ("mask ratio", "linear probe")),
+    Step("finetune", "Fine-tuning", "Train the whole encoder, or only a last layer?",
+         ("fine-tuning", "linear probe")),
+    Step("yourturn", "Your turn", "Your turn: explore it yourself", ()),
+)
+MAX_HEADLINE_WORDS = 12
+
+
+def step_from_param(value: Optional[str], n: int = len(STEPS)) -> tuple:
+    """The step an address names (``?step=3``: counted from 1) as (index from 0, notice or ""). A missing value
+    is the first step; a bad one is the first step with a notice saying why."""
+    if value is None or value == "":
+        return 0, ""
+    text = str(value).strip()
+    if text.isdigit() and len(text) <= 3 and 1 <= int(text) <= n:
+        return int(text) - 1, ""
+    return 0, f"Ignored step={text[:12]!r} from the link: the lesson has steps 1 to {n}."
+
+
+# ----------------------------------------------------------------------------- predict, then reveal
+BRUSH = (0.0, 0.25, 0.5, 0.75, 1.0)   # the guess brush's grey levels (0 black, 1 white)
+EMPTY_LEVEL = 0.0                      # a hidden patch the student did not paint counts as black (the background)
+
+
+def _pixel_mask(mask, grid: int, patch: int) -> torch.Tensor:
+    m = torch.as_tensor(np.asarray(mask, dtype=bool).reshape(grid, grid))
+    return m.repeat_interleave(patch, 0).repeat_interleave(patch, 1)
+
+
+def guess_image(image01: torch.Tensor, mask, levels: Sequence[Optional[float]], patch: int) -> torch.Tensor:
+    """The student's guess as an image (C, H, W): visible patches from the picture, each hidden patch one flat grey
+    ``levels[i]`` (None or a negative value: not painted, ``EMPTY_LEVEL``)."""
+    c, h, w = image01.shape
+    grid = h // patch
+    mask = np.asarray(mask, dtype=bool).reshape(-1)
+    if len(levels) != grid * grid or len(mask) != grid * grid:
+        raise ValueError(f"need {grid * grid} patch levels and mask cells, got {len(levels)} and {len(mask)}")
+    lv = np.array([EMPTY_LEVEL if v is None or v < 0 else min(1.0, float(v)) for v in levels], dtype=np.float32)
+    flat = torch.from_numpy(lv.reshape(grid, grid)).repeat_interleave(patch, 0).repeat_interleave(patch, 1)
+    return torch.where(_pixel_mask(mask, grid, patch), flat.expand(c, h, w), image01)
+
+
+def hidden_error(candidate01: torch.Tensor, image01: torch.Tensor, mask, patch: int) -> float:
+    """Mean squared error over the hidden pixels (images in [0, 1]): the one score every fill gets in step 2, the
+    same measure as the Reconstruct page's pixel MSE. NaN when nothing is hidden."""
+    pix = _pixel_mask(mask, image01.shape[-1] // patch, patch)
+    if not bool(pix.any()):
+        return float("nan")
+    d = (candidate01.float() - image01.float()) ** 2
+    return float(d[:, pix].mean())
+
+
+def best_brush(image01: torch.Tensor, mask, patch: int, brush: Sequence[float] = BRUSH) -> list:
+    """The best guess the brush can paint: each hidden patch the brush level nearest its mean grey (-1 for visible
+    patches). What a perfect student could score with flat patches: the floor of step 2's scores."""
+    grey = image01.float().mean(0)
+    g = grey.shape[0] // patch
+    means = grey.reshape(g, patch, g, patch).mean(dim=(1, 3)).reshape(-1).numpy()
+    b = np.asarray(brush, dtype=np.float32)
+    mask = np.asarray(mask, dtype=bool).reshape(-1)
+    return [float(b[np.abs(b - m).argmin()]) if h else -1.0 for m, h in zip(means, mask)]
+
+
+def painted_share(levels: Sequence[Optional[float]], mask) -> float:
+    """The share of hidden patches the student painted."""
+    mask = np.asarray(mask, dtype=bool).reshape(-1)
+    n = int(mask.sum())
+    return sum(1 for v, h in zip(levels, mask) if h and v is not None and v >= 0) / n if n else 0.0
+
+
+def reveal_sentence(scores: Mapping[str, float], you: str = "your guess") -> str:
+    """Who came closest, in plain words, from {name: error} (lower is closer). Names are said as given."""
+    ok = {k: v for k, v in scores.items() if v == v}
+    if len(ok) < 2:
+        return ""
+    ranked = sorted(ok, key=ok.get)
+    first, second = ranked[0], ranked[1]
+    if ok[first] <= 0:
+        return f"{first[0].upper() + first[1:]} is exact: nothing was left to guess."
+    lead = f"{first[0].upper() + first[1:]} came closest"
+    gap = 1 - ok[first] / ok[second] if ok[second] > 0 else 0.0
+    if gap < 0.05:
+        return lead + f", but only just: {second} is as good, within 5%."
+    out = lead + f": its error is {gap:.0%} lower than {second}'s"
+    if first != you and you in ok and you != second:
+        out += f", and {1 - ok[first] / ok[you]:.0%} lower than {you}"
+    return out + "."
+
+
+# ----------------------------------------------------------------------------- the encoder's saving
+def time_encoder(model, mask, batch: int = 32, repeats: int = 15) -> dict:
+    """The encoder's time on the visible patches of ``mask`` against all patches, measured here: medians of
+    ``repeats`` timed runs on a batch of ``batch`` images (after one warm-up each). Milliseconds per batch."""
+    c = model.config
+    mask = torch.as_tensor(np.asarray(mask, dtype=bool).reshape(1, -1)).expand(batch, -1)
+    x = torch.zeros(batch, c.in_chans, c.img_size, c.img_size)
+    ids_vis, _ = model.ids_from_mask(mask)
+    ids_all = torch.arange(c.num_patches).expand(batch, -1)
+    out = {}
+    with torch.inference_mode():
+        for name, ids in (("visible", ids_vis), ("all", ids_all)):
+            model.forward_encoder(x, ids, None)
+            times = []
+            for _ in range(repeats):
+                t = time.perf_counter()
+                model.forward_encoder(x, ids, None)
+                times.append(time.perf_counter() - t)
+            out[f"{name}_ms"] = 1000 * statistics.median(times)
+            out[f"n_{name}"] = int(ids.shape[1])
+    out["speedup"] = out["all_ms"] / out["visible_ms"] if out["visible_ms"] > 0 else float("nan")
+    out["batch"], out["repeats"] = batch, repeats
+    return out
+
+
+# ----------------------------------------------------------------------------- what the encoder learned
+MAP_IMAGES = 500      # the first 500 of the bundled class-balanced subset (50 per class)
+NEIGHBOURS = 10
+
+
+def neighbour_agreement(features: np.ndarray, labels: np.ndarray, k: int = NEIGHBOURS) -> float:
+    """The share of each image's k nearest neighbours (cosine, itself left out) that share its class, averaged over
+    the images: one plain number for "similar things land together"."""
+    nn = nearest_neighbours(features, features, k=k, exclude_self=True)
+    labels = np.asarray(labels)
+    return float((labels[nn] == labels[:, None]).mean())
+
+
+def weights_sha256(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def compute_maps(model, n: int = MAP_IMAGES, seed: int = 0) -> dict:
+    """Step 6's two maps of the first ``n`` bundled Fashion-MNIST images: t-SNE of the encoder's features (cls +
+    mean of patches, every patch visible) and of the raw pixels, with each one's neighbour agreement."""
+    ds = load_fashion_mnist_subset()
+    images, labels = ds.images[:n], ds.labels[:n].numpy()
+    feats = {"model": encode(model, images, pool="both"), "raw": raw_pixels(images)}
+    out = {"n": int(n), "k": NEIGHBOURS, "features": "cls + mean of patch tokens", "labels": labels.tolist(),
+           "classes": list(FASHION_MNIST_CLASSES)}
+    for name, f in feats.items():
+        out[f"{name}_xy"] = np.round(project(f, "tsne", seed=seed), 2).tolist()
+        out[f"{name}_agree"] = round(neighbour_agreement(f, labels), 4)
+    return out
+
+
+PRECOMPUTED_DIR = CHECKPOINT_DIR / "precomputed"
+
+
+def precomputed_path(weights_path) -> Path:
+    return PRECOMPUTED_DIR / f"{Path(weights_path).stem}.lesson.json"
+
+
+def read_precomputed(weights_path, sha: Optional[str] = None) -> Optional[dict]:
+    """The shipped maps of a bundled model, or None when there are none or they were made from other weights
+    (a retrained model: its SHA-256 differs)."""
+    p = precomputed_path(weights_path)
+    if not p.is_file() or not Path(weights_path).is_file():
+        return None
+    try:
+        d = json.loads(p.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    if d.get("weights_sha256") != (sha or weights_sha256(weights_path)) or d.get("n") != MAP_IMAGES:
+        return None
+    return d
+
+
+def precompute(names: Sequence[str] = (), log=print) -> list:
+    """Write the precomputed maps of the bundled Fashion-MNIST models (``names``: all of them when empty)."""
+    PRECOMPUTED_DIR.mkdir(exist_ok=True)
+    done = []
+    for card in list_bundled():
+        cfg = card.get("config", {})
+        if (names and card["name"] not in names) or cfg.get("in_chans") != 1 or cfg.get("img_size") != 28:
+            continue
+        t = time.perf_counter()
+        model, _ = load_model(card["path"])
+        d = {"weights_sha256": weights_sha256(card["path"]), **compute_maps(model)}
+        out = precomputed_path(card["path"])
+        tmp = out.with_suffix(".tmp")
+        tmp.write_text(json.dumps(d, separators=(",", ":")))
+        tmp.replace(out)
+        log(f"{card['name']}: {out} ({out.stat().st_size / 1024:.0f} KB, {time.perf_counter() - t:.1f} s; "
+            f"neighbours agree {d['model_agree']:.1%}, raw pixels {d['raw_agree']:.1%})")
+        done.append(out)
+    return done
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m mae_core.lesson", description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("precompute", help="write the lesson's maps of the bundled Fashion-MNIST models")
+    p.add_argument("names", nargs="*", help="bundled model names (default: all Fashion-MNIST ones)")
+    a = ap.parse_args(argv)
+    known = {c["name"] for c in list_bundled()}
+    unknown = [n for n in a.names if n not in known]
+    if unknown:
+        print(f"error: no bundled model named {', '.join(unknown)} (bundled: {', '.join(sorted(known))})",
+              file=sys.stderr)
+        return 2
+    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+    return 0 if precompute(a.names) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -62,6 +62,18 @@ def plain(text) -> str:
     return _MD_SPECIAL.sub(r"\\\1", text)
 
 
+def reading(r, title: str = "") -> None:
+    """A ``mae_core.readings.Reading``: its headline in plain words first (after ``title`` in bold, if given), the
+    intervals, protocols and exact figures under a Details expander."""
+    if not r:
+        return
+    if r.headline:
+        st.markdown((f"**{title}** " if title else "") + "**" + plain(r.headline) + "**")
+    if r.details:
+        with st.expander("Details", icon=":material/info:"):
+            st.markdown(plain(r.details))
+
+
 def error(prefix: str, detail=None) -> None:
     """An error box: our own ``prefix`` (Markdown allowed) and a ``detail`` that came from elsewhere, as text, with
     server paths cut on a shared server (``policy.public_text``)."""

@@ -121,15 +121,29 @@ def decoder(model_cards: Sequence[dict]) -> Reading:
     return Reading(head, details)
 
 
-def convergence(model_cards: Sequence[dict]) -> Reading:
-    """Had training stopped improving? The full-protocol checks on the cards."""
-    details = convergence_reading(model_cards)
+def convergence(model_cards: Sequence[dict], gains: Sequence[tuple] = ()) -> Reading:
+    """Had training stopped improving? The full-protocol checks on the cards where there are some, else the quick
+    check during training (``gains``: (model name, probe gain over the last quarter)), which the details state too."""
+    full = convergence_reading(model_cards)
+    quick = ""
+    if gains:
+        quick = ("A quick check during pretraining, noisy: linear probe (cls + mean, fit on 10,000 training images, "
+                 "scored on 5,000 test images). Gain over the last quarter of training: "
+                 + "; ".join(f"{n}: {100 * g:+.1f} points" for n, g in gains)
+                 + f". Under {100 * CONVERGED_BAR:.1f} points means the probe had stopped improving at this budget."
+                 + (" Where the full-protocol check covers a model, it replaces this one." if full else ""))
+    details = " ".join(filter(None, (quick, full)))
     if not details:
         return NONE
     checks = [cards.read(c).convergence for c in model_cards]
     checks = [g for g in checks if g and "probe_gain_ci" in g]
-    still = [g for g in checks if g["probe_gain"] >= CONVERGED_BAR and g["probe_gain_ci"][0] > 0]
-    if not still and all(g["probe_gain"] < CONVERGED_BAR for g in checks):
+    if checks:
+        still = [g for g in checks if g["probe_gain"] >= CONVERGED_BAR and g["probe_gain_ci"][0] > 0]
+        stopped = all(g["probe_gain"] < CONVERGED_BAR for g in checks)
+    else:
+        still = [g for _, g in gains if g >= CONVERGED_BAR]
+        stopped = not still
+    if stopped:
         head = "Training had stopped improving: more of the same training would change little."
     elif still:
         head = f"{'One model was' if len(still) == 1 else 'Some models were'} still improving when training stopped."

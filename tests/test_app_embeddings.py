@@ -43,7 +43,11 @@ def test_page_shows_map_point_neighbours_and_scores(at):
     ft = next(t.value for t in at.table if "trained weights" in t.value)
     assert list(ft[""])[:2] == ["best linear head (logistic regression)", "last 1 block tuned"]
     assert "full fine-tuning" in list(ft[""]) and "same ViT from scratch" in list(ft[""])
-    assert any(m.value.startswith("Full fine-tuning reaches") for m in at.markdown)
+    said = [m.value.replace("\\", "") for m in at.markdown]
+    assert any(t.startswith("**Training the whole encoder a little more beats training only a last layer: ")
+               for t in said)                                            # the plain headline first
+    assert any(t.startswith("Full fine-tuning reaches") for t in said)  # the figures under Details
+    assert any(t.startswith("**The encoder's features") or t.startswith("**Raw pixels") for t in said)
     assert any("Protocol: 5,000 labelled Fashion" in c.value.replace("\\", "") for c in at.caption)
 
 

@@ -65,9 +65,16 @@ def test_strategy_and_pretraining_sections(at):
     assert ("Decoder depth." in said) == bool(decoder_series(list_bundled()))
     # the paired full-protocol convergence check, where a card carries one (fmnist_r75_dec4's does)
     from mae_core import cards
-    assert ("The same check on the full protocol" in caps) == any(cards.read(c).convergence for c in list_bundled())
+    assert ("The same check on the full protocol" in said) == any(cards.read(c).convergence for c in list_bundled())
     # the probe-against-epochs curves of every bundled model that has them (the norm-pix 75% one does)
     assert "Had training converged?" in [h.value for h in at.subheader]
-    assert "75% · norm-pix · 24 ep: -0.1 points" in caps
+    assert "75% · norm-pix · 24 ep: -0.1 points" in said
+    # plain words first: each reading is a bold headline, its figures one click away under Details
+    from mae_core import readings
+    from mae_core.sweep import ratio_series
+    head = readings.ratio(ratio_series(list_bundled())).headline
+    assert any(m.value.replace("\\", "") == f"**{head}**" for m in at.markdown)
+    assert len(head.split()) <= readings.MAX_HEADLINE_WORDS
+    assert sum(e.label == "Details" for e in at.expander) >= 3
     assert at.toggle(key="pre_heat").value is False       # the heatmap waits to be asked for
     assert "Side by side (PNG)" in _downloads(at)

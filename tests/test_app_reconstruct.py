@@ -38,7 +38,12 @@ def test_opens_on_a_working_page(at):
     assert _metric(at, "Hidden patches") == "37 / 49"
     assert float(_metric(at, "Pixel MSE")) > 0 and float(_metric(at, "Shape MSE")) > 0
     assert float(_metric(at, "Inpainting MSE")) > 0                      # the classical baseline, same mask
-    assert any("the classical fill's (harmonic inpainting" in c.value for c in at.caption)
+    # plain words first: a headline with the MAE against copying the neighbours, the exact sentence under Details
+    said = [m.value.replace("\\", "") for m in at.markdown]
+    assert any(t.startswith("**The MAE's fill is closer than copying the neighbours: ") and t.endswith(" less error.**")
+               for t in said)
+    assert any("the classical fill's (harmonic inpainting" in t for t in said)
+    assert len(_metric(at, "Pixel MSE").split(".")[1]) == 3              # rounded for reading on the first screen
     assert len(_mask(at)) == 49
     assert "Generated: Random mask at ratio 0.75, seed 0: 37 of 49 patches hidden" in _source(at)
     # the explainer's diagram is drawn from this model's numbers

@@ -9,15 +9,15 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from common import (error, get_model, model_chosen, model_id, model_picker, plain, presenting, read_only, registry,
-                    scene_to_url, server_path_input, visitor_id, wait_for_warm_up)
+from common import (error, get_model, model_chosen, model_id, model_picker, plain, presenting, read_only, reading,
+                    registry, scene_to_url, server_path_input, visitor_id, wait_for_warm_up)
 
-from mae_core import cards, policy, zoo
+from mae_core import cards, policy, readings, zoo
 from mae_core.checkpoints import CheckpointError
 from mae_core.glossary import explain
-from mae_core.finetune import FinetuneArgs, FinetuneError, mode_label, reading as finetune_reading, run as finetune_run
+from mae_core.finetune import FinetuneArgs, FinetuneError, mode_label, run as finetune_run
 from mae_core.data import DataError, find_fashion_mnist, labelled_dataset
-from mae_core.embed import TSNE_ENGINE_NAMES, encode, project, raw_pixels, score_reading, thumbnails, tsne_backend
+from mae_core.embed import TSNE_ENGINE_NAMES, encode, project, raw_pixels, thumbnails, tsne_backend
 from mae_core.explore import reconstruct
 from mae_core.figures import to_pil
 from mae_core.metrics import nearest_neighbours, scores
@@ -223,7 +223,7 @@ with right:
     a.image(to_pil(ds.images[point], 140), caption=f"#{point} {classes[labels[point]]}")
     mask = random_mask(1, cfg.grid_size, 0.75, seed=int(point))[0]
     rec = reconstruct(model, ds.images[point], mask)
-    b.image(to_pil(rec.pasted, 140), caption=f"filled in, 75% hidden: shape MSE {rec.mse_hidden_matched:.4f}")
+    b.image(to_pil(rec.pasted, 140), caption=f"filled in, 75% hidden: shape MSE {rec.mse_hidden_matched:.3f}")
     nn_idx = nearest_neighbours(feats, feats[point], k=k, exclude_self=True)[0]
     st.markdown(f"**{k} nearest neighbours** in the encoder's {feats.shape[1]}-d space (not the 2-D map)")
     per_row = 3 if presenting() else 4   # large type: "Ankle boot" under a 50 px image broke mid-word
@@ -254,7 +254,7 @@ if compare != "(none)":
 st.table({"": list(rows), "kNN accuracy": [f"{r['knn']:.1%}" for r in rows.values()],
           "linear probe": [f"{r['linear_probe']:.1%}" for r in rows.values()],
           "train / test": [f"{r['n_train']} / {r['n_test']}" for r in rows.values()]})
-st.markdown(plain(score_reading(mq, rows["raw pixels"], pool, cards.read(card).epochs)))
+reading(readings.scores(mq, rows["raw pixels"], pool, cards.read(card).epochs))
 
 full = cards.read(card)
 if full.probe(pool) is not None and full.raw_pixel_baseline:
@@ -297,7 +297,7 @@ st.caption("The paper's headline: with the same labelled images, fine-tuning the
 
 def finetune_table(rows) -> None:
     """A fine-tuning result: its reading, then one row per mode with its 95% interval, weights trained and time."""
-    st.markdown(finetune_reading(rows))
+    reading(readings.finetune(rows))
     st.table({"": [mode_label(r["mode"]) for r in rows],
               "accuracy": [f"{r['accuracy']:.1%} [{r['ci95'][0]:.1%}, {r['ci95'][1]:.1%}]" for r in rows],
               "trained weights": [f"{r['trainable_params']:,}" for r in rows],

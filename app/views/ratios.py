@@ -10,7 +10,7 @@ import streamlit as st
 import torch
 
 from common import (fmnist_subset, get_model, image_id, image_picker, model_id, model_picker, plain, presenting,
-                    scene_to_url)
+                    reading, scene_to_url)
 
 from mae_core import cards, figures
 from mae_core.checkpoints import list_bundled
@@ -19,10 +19,10 @@ from mae_core.explore import reconstruct
 from mae_core.glossary import explain
 from mae_core.masking import STRATEGIES, make_mask
 from mae_core.metrics import points
-from mae_core.sweep import (BASELINE_PREFIX, CONVERGED_BAR, baseline_verdict, convergence_reading, csv_text,
-                            decoder_verdict, last_quarter_gain, pretraining_grid, probe_history, probe_table,
-                            ratio_groups, ratio_series, ratio_strip, ratio_verdict, strategy_examples,
-                            strategy_series, strategy_verdict, sweep, target_verdict)
+from mae_core import readings
+from mae_core.sweep import (BASELINE_PREFIX, csv_text, last_quarter_gain,
+                            pretraining_grid, probe_history, probe_table, ratio_groups, ratio_series, ratio_strip,
+                            strategy_examples, strategy_series, sweep)
 
 RATIOS = tuple(round(0.05 * i, 2) for i in range(1, 20))
 SECTIONS = {"test": "Error against ratio", "strategy": "Strategies compared", "pre": "Pretraining ratio"}
@@ -122,7 +122,7 @@ if section == "test":
         shown = rows if classical else [r for r in rows if not r["strategy"].startswith(BASELINE_PREFIX)]
         _chart(figures.error_curve_chart(shown, card.get("mask_ratio"), bands=bands), "error_vs_ratio.png", "curve")
         if classical:
-            st.markdown(" ".join(baseline_verdict(rows, s) for s in strategies))
+            reading(readings.classical_curves(rows, strategies))
         st.caption(f"Mean over {n_images} images × {seeds} seeds" + ("; the band is ± 1 standard deviation across "
                    "them. " if bands else " (switch on the bands for the spread). ") +
                    "Errors need not fall all the way to ratio 0: a model pretrained at a high ratio never saw so "
@@ -140,7 +140,7 @@ if section == "test":
         for col, (r, rec) in zip(cols, strip):
             # the share actually hidden: a ratio rounds to whole patches (75% of 49 hides 37, 76%)
             col.image(figures.to_pil(rec.masked, 160), caption=f"{rec.n_hidden}/{rec.mask.size} hidden ({rec.ratio:.0%})")
-            col.image(figures.to_pil(rec.pasted, 160), caption=f"MSE {rec.mse_hidden:.4f}")
+            col.image(figures.to_pil(rec.pasted, 160), caption=f"MSE {rec.mse_hidden:.3f}")
         st.download_button("Strip (PNG)", lambda: figures.png_bytes(figures.strip_image(strip)), "ratio_strip.png",
                            "image/png", icon=":material/download:", key="dl_strip")
 
@@ -158,7 +158,7 @@ elif section == "strategy":
                 st.markdown(f"**{STRATEGIES[s].label}** — {rec.n_hidden}/{rec.mask.size} hidden")
                 a, b = st.columns(2)
                 a.image(figures.to_pil(rec.masked, 200), caption="masked")
-                b.image(figures.to_pil(rec.pasted, 200), caption=f"MSE {rec.mse_hidden:.4f}")
+                b.image(figures.to_pil(rec.pasted, 200), caption=f"MSE {rec.mse_hidden:.3f}")
     n_images, seeds = int(st.session_state.get("sw_images", 16)), int(st.session_state.get("sw_seeds", 3))
     rows = _sweep_rows(model_path, _mtime(model_path), n_images, seeds, tuple(STRATEGIES), RATIOS)  # as above
     rows = [r for r in rows if not r["strategy"].startswith(BASELINE_PREFIX)]
@@ -210,7 +210,7 @@ elif section == "strategy":
                    "(lower = easier task). Probe and kNN: the model cards (cls + mean features, 60k / 10k split, 95% "
                    "bootstrap intervals; paired: the interval of the difference to random on the same test images)"
                    + (f"; raw pixels score {raw:.1%} on the same probe (dashed line)." if raw else "."))
-        st.markdown(plain(strategy_verdict(rows)))
+        reading(readings.strategy(rows))
 
 # ----------------------------------------------------------------------------- pretraining ratio (Figure 5)
 else:
@@ -239,7 +239,7 @@ else:
         side = []
         for col, c in zip(cols[1:], series):
             rec = reconstruct(get_model(c["path"])[0], img, mk)
-            caption = f"pretrained {float(c['mask_ratio']):.0%}: shape MSE {rec.mse_hidden_matched:.4f}"
+            caption = f"pretrained {float(c['mask_ratio']):.0%}: shape MSE {rec.mse_hidden_matched:.3f}"
             col.image(figures.to_pil(rec.pasted, 150), caption=caption)
             side.append((f"pretrained {float(c['mask_ratio']):.0%}", rec))
         st.download_button("Side by side (PNG)", lambda: figures.png_bytes(figures.side_by_side_image(img, side)),
@@ -266,13 +266,9 @@ else:
             st.caption("The small-scale analogue of the paper's Figure 5. Fit on the 60k training images, scored "
                        "on the 10k test images (error bars: 95% bootstrap intervals where the cards have them); the "
                        "dashed lines are raw pixels scored by the same code.")
-            st.markdown(plain(ratio_verdict(series, pool)))
-        target = target_verdict(bundled)
-        if target:   # the paper's Table 1d, where two bundled models differ in the target only
-            st.markdown("**Reconstruction target.** " + plain(target))
-        decoder = decoder_verdict(bundled)
-        if decoder:  # the paper's Table 1a, where bundled models differ in the decoder's depth only
-            st.markdown("**Decoder depth.** " + plain(decoder))
+            reading(readings.ratio(series, pool))
+        reading(readings.target(bundled), "Reconstruction target.")   # Table 1d, where two models differ so
+        reading(readings.decoder(bundled), "Decoder depth.")            # Table 1a, where the decoder's depth differs
         # every bundled model that scored its encoder during training, in this series or not
         curves = [(cards.read(c).short_label, probe_history(c)) for c in bundled]
         curves = [(n, p) for n, p in curves if len(p) >= 2]
@@ -280,12 +276,4 @@ else:
             st.subheader("Had training converged?")
             _chart(figures.probe_epochs_chart(curves), "probe_vs_epochs.png", "probe_epochs")
             gains = [(n, last_quarter_gain(p)) for n, p in curves if last_quarter_gain(p) is not None]
-            st.caption("A quick check during pretraining, noisy: linear probe (cls + mean, fit on 10,000 training images, "
-                       "scored on 5,000 test images). Gain over the last quarter of training: "
-                       + "; ".join(f"{n}: {100 * g:+.1f} points" for n, g in gains)
-                       + f". Under {100 * CONVERGED_BAR:.1f} points means the probe had stopped improving at this "
-                         "budget." + (" Where the full-protocol check below covers a model, it replaces this one."
-                                      if convergence_reading(bundled) else ""))
-            full = convergence_reading(bundled)
-            if full:   # snapshots measured on the full protocol, paired: less noisy than the check during training
-                st.caption(plain(full))
+            reading(readings.convergence(bundled, gains))

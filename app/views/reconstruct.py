@@ -9,13 +9,14 @@ import numpy as np
 import streamlit as st
 
 from attention_ui import attention_section
-from common import (comparison_choices, get_model, guarded, image_id, image_picker, model_card_view, model_id,
-                    model_picker, plain, presenting, scene_to_url)
+from common import (PAGES, comparison_choices, get_model, guarded, image_id, image_picker, model_card_view, model_id,
+                    model_picker, plain, presenting, reading, scene_to_url)
 from painter import fit_css, painted_cells, patch_painter
 
 from mae_core import cards
 from mae_core.baselines import baseline_reconstruction
-from mae_core.explore import reconstruct, versus_classical
+from mae_core import readings
+from mae_core.explore import reconstruct
 from mae_core.glossary import explain
 from mae_core.figures import (ERROR_UNITS, PANEL_TITLES, data_url, error_map_image, error_ramp_css, mae_diagram_svg,
                                panel_image, png_bytes, svg_img_html, to_pil)
@@ -33,8 +34,20 @@ big = presenting()
 # reconstruction beside it stay on a laptop's first screen
 FIT_BELOW = 300 if big else 400
 
-st.header("What does the MAE put back?", anchor=False,
-          help=explain("patch", "encoder", "decoder", "mask token"))
+def lesson_link(where) -> None:
+    """The guided tour of the paper, offered to a first visitor or a class."""
+    if "lesson" in PAGES:
+        where.page_link(PAGES["lesson"], label="Start the lesson", icon=":material/school:",
+                        help="The paper's story in nine steps on this model, plain words first")
+
+
+if big:   # large type at 1024 px: the heading needs the whole width; the link waits at the page's foot
+    st.header("What does the MAE put back?", anchor=False, help=explain("patch", "encoder", "decoder", "mask token"))
+else:
+    _head, _lesson = st.columns([3.3, 1], vertical_alignment="center")
+    _head.header("What does the MAE put back?", anchor=False,
+                 help=explain("patch", "encoder", "decoder", "mask token"))
+    lesson_link(_lesson)
 if not big:  # presenter mode: the teacher says it; the lesson's controls must fit one screen
     st.caption("Hide patches by painting on the grid (mouse, touch, or arrow keys and space) or generate a mask; the "
                "encoder sees only the visible patches, the decoder fills in the rest.")
@@ -170,19 +183,19 @@ def mask_and_reconstruction():
                     "not its brightness: a plain pixel error does not exist for it.")
     else:
         m[1].metric("Pixel MSE", _fmt(rec.mse_hidden),
-                    help="Mean squared error over the hidden patches, image in [0, 1]"
+                    help=f"Mean squared error over the hidden patches, image in [0, 1]: {_exact(rec.mse_hidden)}"
                          + (" (— : nothing is hidden, nothing to score)" if math.isnan(rec.mse_hidden) else ""))
     m[2].metric("Shape MSE", _fmt(rec.mse_hidden_matched),
-                help="The same error after giving every predicted hidden patch the true patch's mean and standard "
+                help=f"{_exact(rec.mse_hidden_matched)}: the same error after giving every predicted hidden patch the true patch's mean and standard "
                      "deviation. Norm-pix models can only be scored this way, so this is the number to compare "
                      "between a pixel model and a norm-pix model. " + explain("norm-pix"))
     mine, theirs = (rec.mse_hidden_matched, base_matched) if rec.rescaled else (rec.mse_hidden, base_mse)
     m[3].metric("Inpainting MSE", _fmt(theirs),
-                help=explain("inpainting") + " Here: harmonic inpainting of the same hidden patches (each hidden pixel becomes the "
+                help=f"{_exact(theirs)}. " + explain("inpainting") + " Here: harmonic inpainting of the same hidden patches (each hidden pixel becomes the "
                      "mean of its neighbours, no learning), scored like the model's "
                      + ("shape MSE." if rec.rescaled else "pixel MSE."))
     if n and mine == mine and theirs == theirs:
-        st.caption(versus_classical(mine, theirs, "shape" if rec.rescaled else "pixel"))
+        reading(readings.one_picture(mine, theirs, "shape" if rec.rescaled else "pixel"))
     if n == 0:
         st.info("Nothing is hidden, so there is nothing to score: paint some patches or generate a mask. The model "
                 "still shows what it makes of the patches it sees.")
@@ -202,7 +215,7 @@ def mask_and_reconstruction():
                  compare=model_id(ss["cmp_path"]) if ss.get("cmp_on") and ss.get("cmp_path") else None)
     st.html(tiles_html(rec, filled))
     st.caption("MSE on visible patches: — (every patch is hidden)." if math.isnan(rec.mse_visible)
-               else f"MSE on visible patches: {rec.mse_visible:.4f}: the loss ignores them, so the model was never "
+               else f"MSE on visible patches: {rec.mse_visible:.3f}: the loss ignores them, so the model was never "
                     "trained to copy them (hence the paper pastes them back).")
     name = card.get("name", "model")
     d = st.columns(2)
@@ -220,6 +233,7 @@ def mask_and_reconstruction():
         attention_section(model, str(model_path), image, image_key, mask, big)
     if big:
         explainer()
+        lesson_link(st)
 
 
 def compare_section(rec, n: int):
@@ -248,8 +262,8 @@ def compare_section(rec, n: int):
     better = (rec.mse_hidden_matched, rec2.mse_hidden_matched)
     if n and all(v == v for v in better):
         winner = name1 if better[0] < better[1] else label
-        st.caption(f"On this image and mask, {plain(winner)} has the lower shape MSE ({min(better):.4f} against "
-                   f"{max(better):.4f}). One image says little: the Mask ratios page averages over many. "
+        st.caption(f"On this image and mask, {plain(winner)} has the lower shape MSE ({min(better):.3f} against "
+                   f"{max(better):.3f}). One image says little: the Mask ratios page averages over many. "
                    + ("Pixel MSEs exist only for pixel-target models; a norm-pix model is scored on shape alone."
                       if rec.rescaled != rec2.rescaled else ""))
     if refused:
@@ -264,7 +278,12 @@ def compare_section(rec, n: int):
 
 
 def _fmt(v: float) -> str:
-    return "—" if v != v else f"{v:.4f}"
+    """An error as the first screen shows it, rounded for reading; ``_exact`` in its help."""
+    return "—" if v != v else f"{v:.3f}"
+
+
+def _exact(v: float) -> str:
+    return "—" if v != v else f"{v:.6f}"
 
 
 def _img_html(img01, caption: str, max_px: int, testid: str = "mae-image", fit_below: int = 0) -> str:

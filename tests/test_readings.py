@@ -1,0 +1,100 @@
+"""Plain words first: every reading is a short headline over the full sentence, and the two never disagree."""
+import pytest
+
+from mae_core import readings, zoo
+from mae_core.checkpoints import list_bundled
+from mae_core.sweep import ratio_judgement, ratio_series, ratio_verdict
+
+JARGON = ("interval", "paired", "bootstrap", "probe", "kNN", "MSE", "harmonic", "[", "±")
+
+
+def _plain(r):
+    assert r.headline and len(r.headline.split()) <= readings.MAX_HEADLINE_WORDS, r.headline
+    assert not any(j in r.headline for j in JARGON), r.headline
+    assert r.details and r.headline not in r.details
+
+
+@pytest.fixture(scope="module")
+def bundled():
+    return list_bundled()
+
+
+def test_figure5_headline_names_the_best_ratio_and_the_ones_too_close_to_call(bundled):
+    series = ratio_series(bundled)
+    r = readings.ratio(series)
+    _plain(r)
+    assert r.details == ratio_verdict(series)          # nothing removed: the full sentence is the details
+    j = ratio_judgement(series)
+    best = f"{j['best']['ratio']:.0%}"
+    assert f"Hiding {best} " in r.headline and f"pretraining at {best} masking" in r.details
+    for row, clear, _, _ in j["judged"]:               # every ratio not clearly worse is named as too close
+        assert (f"{row['ratio']:.0%}" in r.headline) == (not clear)
+
+
+def test_readings_of_the_bundled_cards_are_plain(bundled):
+    for r in (readings.target(bundled), readings.decoder(bundled), readings.convergence(bundled)):
+        _plain(r)
+    assert "as in the paper" in readings.target(bundled).headline
+    ft, _ = zoo.finetune_results(bundled[0])
+    r = readings.finetune(ft["rows"])
+    _plain(r)
+    full = next(x for x in ft["rows"] if x["mode"] == "full")
+    assert f"{full['accuracy']:.0%}" in r.headline and f"{full['accuracy']:.1%}" in r.details
+
+
+def _strategy_rows(block=0.87, grid=0.86, rnd=0.88, ci=0.004):
+    def row(s, p, err):
+        return {"strategy": s, "own_error": err, "probe": p, "probe_ci": [p - ci, p + ci]}
+    return [row("random", rnd, 0.014), row("block", block, 0.019), row("grid", grid, 0.0126)]
+
+
+def test_figure6_headlines_follow_the_judgement():
+    r = readings.strategy(_strategy_rows())
+    _plain(r)
+    assert r.headline == "Hiding patches at random taught the encoder best, as in the paper; the easiest task (grid) did not."
+    r = readings.strategy(_strategy_rows(block=0.878, grid=0.877, ci=0.01))
+    assert r.headline.startswith("Random hiding scored best, as in the paper, but the gaps are too small")
+    r = readings.strategy(_strategy_rows(block=0.90))
+    assert r.headline == "Unlike the paper, block hiding taught the encoder better than random here."
+    assert readings.strategy([]) == readings.NONE
+
+
+def test_one_picture_says_who_is_closer_with_the_rounded_share():
+    assert readings.one_picture(0.02, 0.04).headline == \
+        "The MAE's fill is closer than copying the neighbours: 50% less error."
+    assert readings.one_picture(0.05, 0.04).headline == \
+        "Copying the neighbours is closer than the MAE here: 20% less error."
+    assert "nothing left to guess" in readings.one_picture(0.01, 0.0).headline
+    _plain(readings.one_picture(0.02, 0.04))
+
+
+def _curve(mae, base):
+    rows = []
+    for r, (a, b) in zip((0.25, 0.5, 0.75), zip(mae, base)):
+        rows += [{"strategy": "random", "ratio": r, "mean": a}, {"strategy": "harmonic:random", "ratio": r, "mean": b}]
+    return rows
+
+
+def test_the_error_curves_headline():
+    assert "at every ratio shown" in readings.classical_curves(_curve((1, 2, 3), (2, 3, 4)), ["random"]).headline
+    assert "beats this model everywhere" in readings.classical_curves(_curve((3, 4, 5), (2, 3, 4)), ["random"]).headline
+    r = readings.classical_curves(_curve((1, 2, 3), (0.5, 3, 4)), ["random"])
+    _plain(r)
+    assert r.headline.startswith("The MAE beats copying the neighbours when much is hidden")
+
+
+def test_the_score_table_headline():
+    model = {"linear_probe": 0.8, "knn": 0.7, "n_test": 500}
+    assert "better than raw pixels, on both" in readings.scores(model, {"linear_probe": 0.7, "knn": 0.6}, "both").headline
+    assert readings.scores(model, {"linear_probe": 0.9, "knn": 0.8}, "both").headline.startswith("Raw pixels")
+    r = readings.scores(model, {"linear_probe": 0.7, "knn": 0.8}, "both")
+    _plain(r)
+    assert "win with a simple classifier, and not with the other test" in r.headline
+
+
+def test_convergence_from_the_quick_check_when_no_card_has_the_full_one():
+    r = readings.convergence([], [("a", 0.001), ("b", 0.002)])
+    assert r.headline.startswith("Training had stopped improving") and "a: +0.1 points" in r.details
+    r = readings.convergence([], [("a", 0.05)])
+    assert r.headline == "One model was still improving when training stopped."
+    assert readings.convergence([], []) == readings.NONE

@@ -223,3 +223,24 @@ def finetune(rows: Sequence[dict]) -> Reading:
     if "scratch" in by:
         head += f" From scratch: {by['scratch']['accuracy']:.0%}."
     return Reading(head, details)
+
+
+def full_split(card: dict, pool: str = "both") -> Reading:
+    """A model card's full-split test (60k / 10k) against raw pixels, for the features ``pool``."""
+    c = cards.read(card)
+    p, raw = c.probe(pool), cards.raw_baseline(card)
+    if p is None or "linear_probe" not in raw:
+        return NONE
+    diff, diff_knn = cards.vs_raw_ci(card, "linear_probe", pool), cards.vs_raw_ci(card, "knn", pool)
+    details = ("[lo, hi]: 95% bootstrap intervals over the test images."
+               + (f" Paired difference to raw pixels on the same images: {100 * diff[0]:+.1f} to {100 * diff[1]:+.1f} "
+                  "points on the linear probe" + (f", {100 * diff_knn[0]:+.1f} to {100 * diff_knn[1]:+.1f} on kNN"
+                                                  if diff_knn else "") + "." if diff else ""))
+    r = raw["linear_probe"]
+    sure = diff is None or diff[0] > 0 or diff[1] < 0
+    if p > r:
+        head = (f"With all 60,000 labels, a simple classifier sorts these features {'better' if sure else 'a bit better'}"
+                f" than raw pixels: {p:.0%} against {r:.0%} right.")
+    else:
+        head = f"With all 60,000 labels, raw pixels sort as well as these features or better: {r:.0%} against {p:.0%}."
+    return Reading(head + ("" if sure else " The gap is within the noise."), details)

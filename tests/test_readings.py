@@ -98,3 +98,13 @@ def test_convergence_from_the_quick_check_when_no_card_has_the_full_one():
     r = readings.convergence([], [("a", 0.05)])
     assert r.headline == "One model was still improving when training stopped."
     assert readings.convergence([], []) == readings.NONE
+
+
+def test_the_full_split_headline_against_raw_pixels(bundled):
+    card = next(c for c in bundled if c["name"] == "fmnist_r75_normpix")
+    r = readings.full_split(card)
+    _plain(r)
+    assert r.headline == "With all 60,000 labels, a simple classifier sorts these features better than raw pixels: " \
+                         "89% against 85% right."
+    assert "Paired difference to raw pixels on the same images: +" in r.details
+    assert readings.full_split({"name": "x"}) == readings.NONE

@@ -274,12 +274,7 @@ if full.probe(pool) is not None and full.raw_pixel_baseline:
                                f"{raw['linear_probe']:.1%}" + (f" [{raw['linear_probe_ci'][0]:.1%}, "
                                                                f"{raw['linear_probe_ci'][1]:.1%}]"
                                                                if raw.get("linear_probe_ci") else "")]})
-    diff, diff_knn = cards.vs_raw_ci(card, "linear_probe", pool), cards.vs_raw_ci(card, "knn", pool)
-    if any(k.endswith("_ci") for k in em) or diff:
-        st.caption("[lo, hi]: 95% bootstrap intervals over the test images. "
-                   + (f"Paired difference to raw pixels on the same images: {100 * diff[0]:+.1f} to {100 * diff[1]:+.1f} "
-                      "points on the linear probe" + (f", {100 * diff_knn[0]:+.1f} to {100 * diff_knn[1]:+.1f} on kNN"
-                                                      if diff_knn else "") + "." if diff else ""))
+    reading(readings.full_split(card, pool))
 
 # ----------------------------------------------------------------------------- fine-tuning
 st.subheader("Linear probe or fine-tuning?", help=explain("linear probe", "fine-tuning"))

@@ -34,7 +34,8 @@ def _needs_fashion(what: str) -> None:
 # ----------------------------------------------------------------------------- 6. what the encoder learned
 @st.cache_data(show_spinner="Drawing both maps (a few seconds, once)…", max_entries=8)
 def _maps(path: str, mtime: float, _model) -> dict:
-    return lesson.read_precomputed(path) or lesson.compute_maps(_model)
+    shipped = lesson.read_precomputed(path)   # the bundled models': computed once, shipped
+    return shipped if shipped and "model_xy" in shipped else lesson.compute_maps(_model)
 
 
 def _map_figure(xy, labels, classes, highlight, title: str, height: int):

@@ -18,7 +18,6 @@ from mae_core import figures, lesson
 from mae_core.baselines import baseline_reconstruction
 from mae_core.explore import masked_view, reconstruct
 from mae_core.glossary import explain
-from mae_core.sweep import sweep
 
 
 @dataclass
@@ -245,11 +244,9 @@ def decoder(cx: Ctx) -> None:
 
 # ----------------------------------------------------------------------------- 5. why hide so much
 @st.cache_data(show_spinner="Measuring both fills at every ratio…", max_entries=8)
-def _curve(path: str, mtime: float, n_images: int) -> list:
-    from common import fmnist_subset
-    model, _ = get_model(path)
-    ratios = [round(0.05 * k, 2) for k in range(2, 19)]
-    return sweep(model, fmnist_subset().images[:n_images], ratios, ("random",), 1, baseline=True).rows
+def _curve(path: str, mtime: float) -> list:
+    shipped = lesson.read_precomputed(path)   # the bundled models': computed once, shipped
+    return shipped["curve"] if shipped and shipped.get("curve") else lesson.compute_curve(get_model(path)[0])
 
 
 def ratio(cx: Ctx) -> None:
@@ -270,7 +267,7 @@ def ratio(cx: Ctx) -> None:
     fashion = c.in_chans == 1 and c.img_size == 28
     with right:
         if fashion:
-            rows = _curve(cx.path, Path(cx.path).stat().st_mtime if Path(cx.path).is_file() else 0.0, 16)
+            rows = _curve(cx.path, Path(cx.path).stat().st_mtime if Path(cx.path).is_file() else 0.0)
             ch = figures.error_curve_chart(rows, bands=False)
             ch.title, ch.height = "", 250 if cx.big else 270
             ch.xlabel, ch.ylabel = "share of patches hidden", "error on hidden pixels"
@@ -290,7 +287,7 @@ def ratio(cx: Ctx) -> None:
                 f"**{'the MAE is closer' if lower else 'copying the neighbours is closer'}**.")
     details("Both fills are scored the same way: the mean squared error over the hidden pixels (0 black, 1 white). "
             + ("The chart: solid line the MAE, dashed line copying the neighbours, dotted line your ratio; random "
-               "masks on the first 16 bundled Fashion-MNIST test pictures, one mask each per ratio (the Mask ratios "
+               f"masks on the first {lesson.CURVE_IMAGES} bundled Fashion-MNIST test pictures, one mask each per ratio (the Mask ratios "
                "page has more pictures, seeds and strategies). " if fashion else
                "The curve is drawn for Fashion-MNIST models only. ")
             + "Copying the neighbours is harmonic inpainting: every hidden pixel becomes the average of its "

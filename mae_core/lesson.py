@@ -3,8 +3,8 @@ of the page, with tests): the steps and their address, the predict-then-reveal s
 saving, the neighbour agreement of a map, and the embedding maps precomputed for the bundled models.
 
 ``python -m mae_core.lesson precompute [NAME ...]`` writes checkpoints/precomputed/NAME.lesson.json for the bundled
-Fashion-MNIST models (default: all of them): the two maps of step 6, keyed by the weights' SHA-256 so a retrained
-model never shows another model's map."""
+Fashion-MNIST models (default: all of them): the two maps of step 6 and the curve of step 5, keyed by the weights'
+SHA-256 so a retrained model never shows another model's results."""
 from __future__ import annotations
 
 import argparse
@@ -135,7 +135,7 @@ def reveal_sentence(scores: Mapping[str, float], you: str = "your guess") -> str
 
 
 # ----------------------------------------------------------------------------- the encoder's saving
-def time_encoder(model, mask, batch: int = 32, repeats: int = 15) -> dict:
+def time_encoder(model, mask, batch: int = 16, repeats: int = 9) -> dict:
     """The encoder's time on the visible patches of ``mask`` against all patches, measured here: medians of
     ``repeats`` timed runs on a batch of ``batch`` images (after one warm-up each). Milliseconds per batch."""
     c = model.config
@@ -194,6 +194,18 @@ def compute_maps(model, n: int = MAP_IMAGES, seed: int = 0) -> dict:
     return out
 
 
+CURVE_RATIOS = tuple(round(0.05 * k, 2) for k in range(2, 19))   # 0.1 .. 0.9
+CURVE_IMAGES = 16
+
+
+def compute_curve(model) -> list:
+    """Step 5's chart: the MAE's and the classical fill's error against the share hidden (random masks, one each, on
+    the first ``CURVE_IMAGES`` bundled Fashion-MNIST pictures), as ``sweep`` rows."""
+    from .sweep import sweep
+    return sweep(model, load_fashion_mnist_subset().images[:CURVE_IMAGES], CURVE_RATIOS, ("random",), 1,
+                 baseline=True).rows
+
+
 PRECOMPUTED_DIR = CHECKPOINT_DIR / "precomputed"
 
 
@@ -226,7 +238,7 @@ def precompute(names: Sequence[str] = (), log=print) -> list:
             continue
         t = time.perf_counter()
         model, _ = load_model(card["path"])
-        d = {"weights_sha256": weights_sha256(card["path"]), **compute_maps(model)}
+        d = {"weights_sha256": weights_sha256(card["path"]), **compute_maps(model), "curve": compute_curve(model)}
         out = precomputed_path(card["path"])
         tmp = out.with_suffix(".tmp")
         tmp.write_text(json.dumps(d, separators=(",", ":")))

@@ -198,6 +198,9 @@ KEPT_SETTINGS = (
     # Train (the operator's key too: typed once per visit, not once per look at the page)
     "operator_key", "tr_data", "tr_folder", "tr_preset", "tr_ratio", "tr_normpix", "tr_budget_kind", "tr_epochs",
     "tr_minutes", "tr_batch", "tr_lr", "tr_name",
+    # Lesson (its step, guess and reveals live in the page's own state)
+    "lesson_patch", "lesson_numbers", "lesson_stage", "lesson_ratio", "lesson_class", "lesson_pick_ratio",
+    "lesson_pick_ft",
 )
 
 

@@ -78,25 +78,27 @@ def strategy(rows: Sequence[dict]) -> Reading:
     return Reading(head, details)
 
 
+def _paired(card_a: dict, card_b: dict, *sentences: str) -> str:
+    """One of four plain sentences for card_a's probe against card_b's (cls + mean features): (higher, clearly),
+    (higher, not clearly), (lower, clearly), (lower, not clearly); clear as the paired interval says."""
+    a, b = cards.read(card_a), cards.read(card_b)
+    ci = lambda c: c.embedding_metrics.get("linear_probe_both_ci")  # noqa: E731
+    clear = clear_difference(ci(a), ci(b), cards.paired_ci(card_a, card_b))
+    higher = a.probe("both") > b.probe("both")
+    return sentences[(0 if higher else 2) + (0 if clear else 1)]
+
+
 def target(model_cards: Sequence[dict]) -> Reading:
     """Table 1d: predicting normalised patches (norm-pix) against plain pixels."""
     details = target_verdict(model_cards)
     pair = target_pair(model_cards)
     if not details or pair is None:
         return NONE
-    norm, pix = map(cards.read, pair)
-    a, b = norm.probe("both"), pix.probe("both")
-    ci = lambda c: c.embedding_metrics.get("linear_probe_both_ci")  # noqa: E731
-    clear = clear_difference(ci(norm), ci(pix), cards.paired_ci(*pair))
-    if a > b and clear:
-        head = "Predicting each patch's shape (norm-pix) taught the encoder better than plain pixels, as in the paper."
-    elif a > b:
-        head = "Predicting each patch's shape (norm-pix) scored a little higher than plain pixels, but not clearly."
-    elif clear:
-        head = "Unlike the paper, predicting plain pixels taught the encoder better than norm-pix here."
-    else:
-        head = "Unlike the paper, norm-pix did not teach the encoder better here, though not clearly."
-    return Reading(head, details)
+    return Reading(_paired(
+        *pair, "Predicting each patch's shape (norm-pix) taught the encoder better than plain pixels, as in the paper.",
+        "Predicting each patch's shape (norm-pix) scored a little higher than plain pixels, but not clearly.",
+        "Unlike the paper, predicting plain pixels taught the encoder better than norm-pix here.",
+        "Unlike the paper, norm-pix did not teach the encoder better here, though not clearly."), details)
 
 
 def decoder(model_cards: Sequence[dict]) -> Reading:
@@ -105,20 +107,11 @@ def decoder(model_cards: Sequence[dict]) -> Reading:
     series = decoder_series(model_cards)
     if not details or not series:
         return NONE
-    (_, c0), (_, cd) = series[0], series[-1]
-    base, deep = cards.read(c0), cards.read(cd)
-    ci = lambda c: c.embedding_metrics.get("linear_probe_both_ci")  # noqa: E731
-    clear = clear_difference(ci(deep), ci(base), cards.paired_ci(cd, c0))
-    higher = deep.probe("both") > base.probe("both")
-    if higher and clear:
-        head = "A deeper decoder taught the encoder better, as in the paper."
-    elif higher:
-        head = "A deeper decoder scored a little higher, but not clearly: at this small scale it hardly matters."
-    elif clear:
-        head = "Unlike the paper, a deeper decoder made the encoder worse here."
-    else:
-        head = "A deeper decoder made no clear difference at this small scale (the paper found it helps)."
-    return Reading(head, details)
+    return Reading(_paired(
+        series[-1][1], series[0][1], "A deeper decoder taught the encoder better, as in the paper.",
+        "A deeper decoder scored a little higher, but not clearly: at this small scale it hardly matters.",
+        "Unlike the paper, a deeper decoder made the encoder worse here.",
+        "A deeper decoder made no clear difference at this small scale (the paper found it helps)."), details)
 
 
 def convergence(model_cards: Sequence[dict], gains: Sequence[tuple] = ()) -> Reading:
@@ -135,18 +128,19 @@ def convergence(model_cards: Sequence[dict], gains: Sequence[tuple] = ()) -> Rea
     details = " ".join(filter(None, (quick, full)))
     if not details:
         return NONE
-    checks = [cards.read(c).convergence for c in model_cards]
-    checks = [g for g in checks if g and "probe_gain_ci" in g]
-    if checks:
-        still = [g for g in checks if g["probe_gain"] >= CONVERGED_BAR and g["probe_gain_ci"][0] > 0]
-        stopped = all(g["probe_gain"] < CONVERGED_BAR for g in checks)
-    else:
-        still = [g for _, g in gains if g >= CONVERGED_BAR]
-        stopped = not still
-    if stopped:
+    # each model's verdict: its full-protocol check where it has one, else the quick check during training
+    full_by_name = {cards.read(c).short_label: cards.read(c).convergence for c in model_cards}
+    full_by_name = {n: g for n, g in full_by_name.items() if g and "probe_gain_ci" in g}
+    quick = {n: g for n, g in gains if n not in full_by_name}
+    still = [g for g in full_by_name.values() if g["probe_gain"] >= CONVERGED_BAR and g["probe_gain_ci"][0] > 0]
+    rising = [n for n, g in quick.items() if g >= CONVERGED_BAR]   # the quick check has no interval: "may"
+    if not still and not rising and all(g["probe_gain"] < CONVERGED_BAR for g in full_by_name.values()):
         head = "Training had stopped improving: more of the same training would change little."
     elif still:
         head = f"{'One model was' if len(still) == 1 else 'Some models were'} still improving when training stopped."
+    elif rising:
+        head = (f"The {' and '.join(rising)} model{'s' if len(rising) > 1 else ''} may still have been improving; "
+                "the others had stopped.")
     else:
         head = "Training had nearly stopped improving; the last small gains are within the noise."
     return Reading(head, details)

@@ -95,8 +95,8 @@ def test_the_score_table_headline():
 def test_convergence_from_the_quick_check_when_no_card_has_the_full_one():
     r = readings.convergence([], [("a", 0.001), ("b", 0.002)])
     assert r.headline.startswith("Training had stopped improving") and "a: +0.1 points" in r.details
-    r = readings.convergence([], [("a", 0.05)])
-    assert r.headline == "One model was still improving when training stopped."
+    r = readings.convergence([], [("a", 0.05), ("b", 0.0)])
+    assert r.headline == "The a model may still have been improving; the others had stopped."
     assert readings.convergence([], []) == readings.NONE
 
 

@@ -200,7 +200,7 @@ KEPT_SETTINGS = (
     "tr_minutes", "tr_batch", "tr_lr", "tr_name",
     # Lesson (its step, guess and reveals live in the page's own state)
     "lesson_patch", "lesson_numbers", "lesson_stage", "lesson_ratio", "lesson_class", "lesson_pick_ratio",
-    "lesson_pick_ft",
+    "lesson_pick_ft", "lesson_best_map",
 )
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 import streamlit as st
 
-from common import PAGES, image_id, model_id, plain
+from common import PAGES, get_model, image_id, model_id, plain
 from lesson_steps import Ctx, details
 
 from mae_core import cards, figures, lesson, readings, zoo
@@ -55,7 +55,14 @@ def learned(cx: Ctx) -> None:
     if not _fashion(cx):
         _needs_fashion("draws a map")
         return
-    m = _maps(cx.path, Path(cx.path).stat().st_mtime if Path(cx.path).is_file() else 0.0, cx.model)
+    best = zoo.best_representation()
+    path, model, card = cx.path, cx.model, cx.card
+    if best and Path(best["path"]) != Path(cx.path) and st.toggle(
+            f"Show the bundled model that sorts best ({best['label']})", key="lesson_best_map",
+            help="Another of the bundled models: the one whose features a simple classifier sorts best"):
+        model, card = get_model(best["path"])
+        path = best["path"]
+    m = _maps(path, Path(path).stat().st_mtime if Path(path).is_file() else 0.0, model)
     classes = m["classes"]
     c1, c2 = st.columns([1, 2.6], vertical_alignment="center")
     pick = c1.selectbox("Light up one kind", ["all", *classes], key="lesson_class")
@@ -76,9 +83,9 @@ def learned(cx: Ctx) -> None:
            "about as often as" if d > -1 else "less often than")
     st.markdown(f"Each dot is one picture, coloured by what it shows; the model was never told these labels. "
                 f"**{mine:.0%} of each picture's {m['k']} nearest neighbours show the same kind of thing**, against "
-                f"{raw:.0%} when pictures are compared pixel by pixel: similar clothes land together {how} with raw "
-                "pixels.")
-    card = cards.read(cx.card)
+                f"{raw:.0%} when pictures are compared pixel by pixel: the same kinds land together {how} with "
+                "raw pixels.")
+    card = cards.read(card)
     raw_card = card.raw_pixel_baseline
     details(f"Maps: t-SNE of {m['n']} bundled Fashion-MNIST test pictures (50 of each kind), from the encoder's "
             f"features ({m['features']}, every patch visible) and from the raw 784 pixels. Nearest neighbours: the "
@@ -95,10 +102,8 @@ def _predict(key: str, question: str, options: list, labels: dict) -> bool:
     """A question with a Reveal button; True once revealed. The student's pick stays in ``lesson_pick_<key>``."""
     ss = st.session_state
     done = ss.get(f"lesson_revealed_{key}", False)
-    c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
-    c1.radio(question, options, format_func=labels.get, key=f"lesson_pick_{key}", horizontal=True, index=None,
-             disabled=done)
-    c2.button("Reveal", type="primary", icon=":material/visibility:", key=f"lesson_show_{key}", width="stretch",
+    st.pills(question, options, format_func=labels.get, key=f"lesson_pick_{key}", disabled=done)
+    st.button("Reveal", type="primary", icon=":material/visibility:", key=f"lesson_show_{key}",
               disabled=done or ss.get(f"lesson_pick_{key}") is None,
               on_click=lambda: ss.update({f"lesson_revealed_{key}": True}),
               help="Pick an answer first")
@@ -112,36 +117,43 @@ def pretraining(cx: Ctx) -> None:
         st.info("The bundled series of models pretrained at different ratios is not available here.")
         return
     ratios = [r["ratio"] for r in rows]
+    first = cards.read(series[0])
+    if not st.session_state.get("lesson_revealed_ratio"):   # after the reveal the answer needs the room
+        st.markdown(f"{len(rows)} copies of the same model were trained the same way ({first.epochs} passes over "
+                    "60,000 pictures), each hiding a different share of every picture. Then a simple classifier "
+                    "learned to sort their features into the 10 kinds of clothing.")
     done = _predict("ratio", "Which share hidden while training taught the encoder best?", ratios,
                     {r: f"{r:.0%}" for r in ratios})
-    first = cards.read(series[0])
     if not done:
-        st.markdown(f"{len(rows)} copies of the same model were trained the same way ({first.epochs} passes over "
-                    "60,000 pictures), each hiding a different share of every picture. Which one learned most? "
-                    "Pick, then press **Reveal**.")
-        details("Each model's encoder is then frozen and tested: a simple classifier (a linear probe) learns the 10 "
+        details("Each model's encoder is frozen and tested: a simple classifier (a linear probe) learns the 10 "
                 "kinds from its features on 60,000 pictures and is scored on 10,000 others. " + explain("linear probe"))
         return
     ch = figures.probe_chart(rows, "both")   # the simple classifier only: the headline speaks of it
     ch.lines, ch.refs = ch.lines[:1], ch.refs[:1]
-    ch.lines[0].name, ch.refs[0].label = "the encoder's features", f"raw pixels ({ch.refs[0].value:.1f}%)"
+    ch.lines[0].name, ch.refs[0].label = "the encoder's features", f"raw pixels ({ch.refs[0].value:.0f}%)"
     ch.ylabel, ch.xlabel = "% sorted right", "share hidden while training"
-    ch.height = 280 if cx.big else 300
+    ch.y_range, ch.height = (75.0, 95.0), 230 if cx.big else 280   # not cut close: gaps of a point look small
     fig = figures.to_plotly(ch)
-    fig.update_layout(margin=dict(l=10, r=10, t=10, b=10))
-    st.plotly_chart(fig, width="stretch", key="lesson_fig5")
+    fig.update_layout(margin=dict(l=10, r=10, t=10, b=10), xaxis_tickformat=".0%",
+                      xaxis_tickvals=ratios)
     r = readings.ratio(series)
     j = ratio_judgement(series)
     pick = st.session_state.get("lesson_pick_ratio")
     said = [f"**{r.headline}**"]
     if pick is not None:
-        said.append(f"You picked {pick:.0%}" + (": right." if pick == j["best"]["ratio"] else "."))
+        close = {row["ratio"] for row, clear, _, _ in j["judged"] if not clear}
+        said.append(f"You picked {pick:.0%}: " + ("right." if pick == j["best"]["ratio"] else
+                                                   "too close to call." if pick in close else "not this time."))
     if j and j["spread"] is not None:
-        said.append(f"Training the very same model twice moves its score by up to {100 * j['spread']:.1f} points, "
-                    "so small gaps here could swap.")
+        said.append(f"Training the very same model twice can change its score by about {j['spread']:.0%} of the "
+                    "pictures, so gaps that small could swap.")
     st.markdown(" ".join(said))
-    details(r.details + " Protocol: linear probe on cls + mean features, fit on the 60k training split, scored on "
-            "the 10k test split; error bars: 95% bootstrap intervals; dashed lines: raw pixels by the same code.")
+    st.plotly_chart(fig, width="stretch", key="lesson_fig5")
+    details(f"{len(rows)} models trained the same way ({first.epochs} epochs of the 60,000 training pictures), each "
+            "hiding a different share. The chart's little bars: where each score would likely land on other test "
+            "pictures (95% bootstrap intervals); the dashed line: raw pixels sorted by the same classifier. "
+            + r.details + " Protocol: linear probe on cls + mean features, fit on the 60k training split, scored on "
+            "the 10k test split.")
 
 
 def finetune(cx: Ctx) -> None:
@@ -151,10 +163,10 @@ def finetune(cx: Ctx) -> None:
         return
     rows = [r for r in ft["rows"] if r["mode"] in ("full", "logreg", "scratch") or r["mode"].startswith("last-")]
     plain_names = {"full": "tune the whole encoder", "logreg": "train only a last layer",
-                   "scratch": "same network, no pretraining", "last-1": "tune the last block too"}
+                   "scratch": "no pretraining", "last-1": "tune the last block too"}
     names = {r["mode"]: plain_names.get(r["mode"], mode_label(r["mode"])) for r in rows}
-    short = {"full": "whole<br>encoder", "logreg": "last layer<br>only", "scratch": "no<br>pretraining",
-             "last-1": "last block<br>+ layer"}
+    short = {"full": "tune the whole<br>encoder", "logreg": "train only<br>a last layer",
+             "scratch": "no<br>pretraining", "last-1": "tune the last<br>block too"}
     n = ft.get("args", {}).get("train_images")
     done = _predict("ft", f"With {n:,} labelled pictures, which scores best?" if n else "Which scores best?",
                     [r["mode"] for r in rows], names)
@@ -164,23 +176,23 @@ def finetune(cx: Ctx) -> None:
                     "altogether? Pick, then press **Reveal**.")
         details(explain("fine-tuning", "linear probe"))
         return
-    ch = figures.Chart("", "", "% right", height=260 if cx.big else 280)
+    ch = figures.Chart("", "", "% right", height=220 if cx.big else 280)
     ch.bars = figures.Bars([short.get(r["mode"], names[r["mode"]]) for r in rows], [100 * r["accuracy"] for r in rows], None,
                            ["#4f46e5" if r["mode"] != "scratch" else "#9ca3af" for r in rows],
                            intervals=[(100 * r["ci95"][0], 100 * r["ci95"][1]) for r in rows])
-    lo = min(100 * r["ci95"][0] for r in rows)
-    ch.y_range = (max(0.0, lo - 5), min(100.0, max(100 * r["ci95"][1] for r in rows) + 2))
+    ch.y_range = (0.0, 100.0)   # from zero: a bar's height is its score
     fig = figures.to_plotly(ch)
     fig.update_layout(margin=dict(l=10, r=10, t=10, b=10))
-    st.plotly_chart(fig, width="stretch", key="lesson_ft")
     r = readings.finetune(ft["rows"])
     pick = st.session_state.get("lesson_pick_ft")
     top = max(rows, key=lambda x: x["accuracy"])["mode"]
     st.markdown(f"**{r.headline}**" + (f" You picked “{names[pick]}”" + (": right." if pick == top else ".")
                                        if pick else ""))
+    st.plotly_chart(fig, width="stretch", key="lesson_ft")
     details(r.details + (f" Every bar learns from the same {n:,} labelled pictures." if n else ""))
     if ft_from:
-        st.caption(f"Results of the bundled {plain(ft_from)} (this model's card has none).")
+        st.caption(f"Measured on another of the bundled models ({plain(ft_from)}): the one in the sidebar has no "
+                   "fine-tuning results. Every bar is the same model, so compare the bars with each other.")
     with st.expander("Protocol"):
         st.markdown(plain(ft.get("protocol", "")) + ". The Embeddings page's probe on all 60,000 labels is a "
                     "different budget: compare these bars with each other.")
@@ -193,10 +205,11 @@ def your_turn(cx: Ctx) -> None:
     scene = to_params(model=model, image=image_id(cx.image_key), mask=[int(v) for v in cx.mask])
     keep = {"present": "1"} if ss.get("presenter") else {}
     goes = [("", "Paint your own masks", ":material/brush:", "the lesson's picture, mask and model", scene),
-            ("ratios", "Try every mask ratio", ":material/tune:", "error against ratio, strategies, pretraining",
-             {k: v for k, v in scene.items() if k in ("m", "img")}),
-            ("embeddings", "Explore the map", ":material/scatter_plot:", "click any picture to see its neighbours",
-             {k: v for k, v in scene.items() if k == "m"}),
+            ("ratios", "Try every mask ratio", ":material/tune:", "the error at every ratio, over many pictures",
+             {**{k: v for k, v in scene.items() if k in ("m", "img")}, "sec": "test"}),
+            ("embeddings", "Explore the map", ":material/scatter_plot:", "the lesson's picture and its neighbours",
+             {**{k: v for k, v in scene.items() if k == "m"},
+              **({"pt": scene["img"].split(":")[1]} if scene.get("img", "").startswith("fm:") else {})}),
             ("train", "Train your own MAE", ":material/model_training:", "a small one trains in minutes", {})]
     cols = st.columns(2)
     for k, (page, label, icon, what, params) in enumerate(goes):
@@ -206,7 +219,7 @@ def your_turn(cx: Ctx) -> None:
                 st.switch_page(PAGES[page], query_params={**keep, **params})
             st.caption(what)
     st.markdown("You have seen the whole idea: hide most of a picture, learn to fill it in, keep the encoder. "
-                "Now try it yourself: each page opens on the lesson's picture and model.")
+                "Now try it yourself: every page opens on the lesson's model, and the first on its picture and mask.")
     details("The paper: K. He, X. Chen, S. Xie, Y. Li, P. Dollár, R. Girshick, *Masked Autoencoders Are Scalable "
             "Vision Learners*, CVPR 2022 ([arXiv 2111.06377](https://arxiv.org/abs/2111.06377)). This app's models "
             "are small copies trained on Fashion-MNIST on a laptop CPU; the model cards (Reconstruct page) say how.")

@@ -73,17 +73,21 @@ def patches(cx: Ctx) -> None:
         sizes = sorted({*sizes, c.patch_size})
     left, right = st.columns([1, 1.3], gap="medium")
     with right:
-        size = st.select_slider("Cut the picture into squares of", sizes, value=c.patch_size, key="lesson_patch",
+        if st.session_state.get("lesson_patch") not in sizes:   # first visit, or another model's sizes
+            st.session_state.lesson_patch = c.patch_size
+        size = st.select_slider("Cut the picture into squares of", sizes, key="lesson_patch",
                                 format_func=lambda s: f"{s} px" + (" (this model)" if s == c.patch_size else ""),
                                 help=explain("patch"))
-        numbers = st.toggle("Number the patches", key="lesson_numbers")
         g = c.img_size // size
+        numbers = st.toggle("Number the patches", key="lesson_numbers", disabled=g > 8,
+                            help="Up to 8 × 8 patches: smaller numbers would not be readable")
         st.markdown(f"**{g} × {g} = {g * g} patches**, read in this order:")
-        st.html(figures.patch_strip_html(cx.image, size, tile_px=22 if g > 7 else 34))
+        st.html(figures.patch_strip_html(cx.image, size, tile_px=22 if g > 7 or cx.big else 30, per_row=g,
+                                         numbers=numbers and g <= 8))
     with left:
         px = 300 if cx.big else 320
         st.html(f"<img data-testid='lesson-grid' alt='the picture cut into patches' src='"
-                f"{figures.data_url(figures.grid_image(cx.image, size, 280, numbers))}' style='width:100%;"
+                f"{figures.data_url(figures.grid_image(cx.image, size, 280, numbers and g <= 8))}' style='width:100%;"
                 f"max-width:{fit_css(px, 420 if cx.big else 380)};border-radius:6px'>")
     st.markdown(f"The model never looks at the picture whole. It cuts it into a grid of small squares, **patches**, "
                 f"and reads them in order, like the words of a sentence. This model uses {c.patch_size}-pixel squares: "
@@ -132,16 +136,19 @@ def guess(cx: Ctx) -> None:
     masked = masked_view(cx.image.unsqueeze(0), cx.model.mask_to_pixels(torch.as_tensor(cx.mask).view(1, -1)))[0]
     left, right = st.columns([1, 1.25], gap="medium")
     with left:
-        guess_painter(figures.data_url(figures.to_pil(masked, 280)), cx.mask, ss.lesson_levels, cx.cfg.grid_size,
-                      lesson.BRUSH, max_px=330 if cx.big else 340, fit_below=430 if cx.big else 380,
-                      pixelated=cx.pixelated, key="lesson_guess", on_change=stroke)
+        if not ss.lesson_revealed:
+            guess_painter(figures.data_url(figures.to_pil(masked, 280)), cx.mask, ss.lesson_levels, cx.cfg.grid_size,
+                          lesson.BRUSH, max_px=330 if cx.big else 340, fit_below=430 if cx.big else 380,
+                          pixelated=cx.pixelated, key="lesson_guess", on_change=stroke)
+        else:   # the answer in the painter's place: no more painting once it is shown
+            tiles([(cx.image, "<b>The real picture</b>")], 330 if cx.big else 340, testid="lesson-answer")
     share = lesson.painted_share(ss.lesson_levels, cx.mask)
     with right:
         b = st.columns([1.1, 1, 1.35] if not cx.big else [1, 1])
         b[0].button("Reveal", icon=":material/visibility:", type="primary", on_click=reveal, key="lesson_reveal",
                     width="stretch", disabled=ss.lesson_revealed)
-        b[1].button("Clear", icon=":material/ink_eraser:", on_click=clear, key="lesson_clear", width="stretch",
-                    help="Start the guess again")
+        b[1].button("Try again" if ss.lesson_revealed else "Clear", icon=":material/ink_eraser:", on_click=clear,
+                    key="lesson_clear", width="stretch", help="Start the guess again")
         b[-1 if not cx.big else 0].button("New picture", icon=":material/casino:", on_click=another,
                                          key="lesson_another", width="stretch",
                                          help="The next Fashion-MNIST picture (sidebar: Image)")
@@ -154,10 +161,10 @@ def guess(cx: Ctx) -> None:
             fills, rescaled = _fills(cx, ss.lesson_levels)
             scores = {k: lesson.hidden_error(v, cx.image, cx.mask, p) for k, v in fills.items()}
             shown = ["your guess", "the MAE", "copying the neighbours"]
-            tiles([(fills[k], f"<b>{k[0].upper() + k[1:]}</b><br>error {rounded(scores[k])}") for k in shown]
-                  + [(cx.image, "<b>The real picture</b>")], 130 if cx.big else 160, testid="lesson-reveal",
-                  basis="40%" if cx.big else "0")
-            st.markdown("**" + lesson.reveal_sentence({k: scores[k] for k in shown}) + "**")
+            tiles([(fills[k], f"<b>{k[0].upper() + k[1:]}</b><br>error {rounded(scores[k])}") for k in shown],
+                  150, testid="lesson-reveal")
+            st.markdown("**" + lesson.reveal_sentence({k: scores[k] for k in shown}) + "** Error: how far off the "
+                        "hidden pixels are; lower is closer.")
     if ss.lesson_revealed:
         floor = lesson.guess_image(cx.image, cx.mask, lesson.best_brush(cx.image, cx.mask, p), p)
         details("**Score**: the mean squared error over the hidden pixels (pixels from 0 black to 1 white; lower is "
@@ -184,8 +191,10 @@ def encoder(cx: Ctx) -> None:
     c = cx.cfg
     n_vis = int((~cx.mask).sum())
     stages = ["patches", "dropped", *[f"block {b}" for b in range(1, c.depth + 1)], "out"]
-    stage = st.select_slider("Follow the tokens", stages, value="dropped", key="lesson_stage",
-                             help="Drag, or click the slider and use the arrow keys")
+    if st.session_state.get("lesson_stage") not in stages:
+        st.session_state.lesson_stage = "dropped"
+    stage = st.select_slider("Follow the tokens", stages, key="lesson_stage",
+                             help="Drag, or click the slider and use the arrow keys. " + explain("attention"))
     tiles_ = figures.patch_tile_urls(cx.image, c.patch_size, cx.mask, limit=c.num_patches)
     # the drawing is 1.9x as wide as tall: as wide as the height left on the screen allows
     st.html(f"<div data-testid='lesson-flow' style='max-width:min(720px, calc((100vh - {460 if cx.big else 400}px) "
@@ -194,12 +203,12 @@ def encoder(cx: Ctx) -> None:
             + "</div>")
     t = _encoder_times(cx.path, n_vis, cx.model, cx.mask)
     st.markdown(f"The encoder gets only the **{n_vis} visible patches** and one summary token (cls); the hidden ones "
-                f"are simply left out. Measured on this computer just now, that makes it **{t['speedup']:.1f}× "
-                f"faster** than reading all {c.num_patches}.")
+                f"are simply left out. Measured on this server, that makes it **{t['speedup']:.1f}× faster** than "
+                f"reading all {c.num_patches}.")
     details(f"Encoder: {c.depth} blocks, width {c.embed_dim}, {c.num_heads} attention heads. Timing: the encoder "
             f"alone on a batch of {t['batch']} pictures, median of {t['repeats']} runs after a warm-up: "
             f"{t['visible_ms']:.2f} ms for {t['n_visible']} visible patches against {t['all_ms']:.2f} ms for all "
-            f"{t['n_all']} (measured when this step first opened on this server). The paper: with 75% hidden, "
+            f"{t['n_all']} (measured once, when this step first opened on this server for this model). Inside each block every token compares itself with all the others (attention) and is then updated on its own (an MLP). The paper: with 75% hidden, "
             "pre-training runs 3× faster or more, since attention's cost grows faster than the token count.")
 
 
@@ -220,11 +229,13 @@ def decoder(cx: Ctx) -> None:
         q = int(ss.get("lesson_patch_pick", worst))   # the worst-drawn hidden patch until one is clicked
         patch_picker(figures.data_url(figures.to_pil(rec.reconstruction, 280)), c.grid_size,
                      max_px=300 if cx.big else 320, selected=q, hint="The decoder's drawing: click a patch",
-                     key="lesson_picker", on_change=pick)
+                     key="lesson_picker", on_change=pick, mark=True, lines=True)
     with right:
         tiles([(rec.masked, "What the decoder gets: amber = a mask token"),
-               (figures.error_map_image(rec.error_map, rec.mask, 8 * c.grid_size, vmax=vmax),
-                "Error on each hidden patch (bright = wrong)")], 170 if cx.big else 190, testid="lesson-decoder")
+               (figures.mark_patch(figures.error_map_image(rec.error_map, rec.mask, 8 * c.grid_size, vmax=vmax),
+                                   q, c.grid_size),
+                "Error on each hidden patch: bright = far off; grey = visible, not scored")],
+              170 if cx.big else 190, testid="lesson-decoder")
         r, col = divmod(q, c.grid_size)
         if cx.mask[q]:
             st.markdown(f"Patch {q + 1} (row {r + 1}, column {col + 1}) was **hidden**: its error "
@@ -251,8 +262,9 @@ def _curve(path: str, mtime: float) -> list:
 
 def ratio(cx: Ctx) -> None:
     c = cx.cfg
-    r = st.slider("Share of patches hidden", 0.1, 0.9, 0.75, 0.05, key="lesson_ratio", format="%.2f",
-                  help=explain("mask ratio"))
+    st.session_state.setdefault("lesson_ratio", 75)
+    r = st.slider("Share of patches hidden", 10, 90, step=5, key="lesson_ratio", format="%d%%",
+                  help=explain("mask ratio")) / 100
     from mae_core.masking import make_mask
     mask = make_mask("random", 1, c.grid_size, float(r), seed=0)[0].numpy().astype(bool)
     rec = reconstruct(cx.model, cx.image, mask)
@@ -273,19 +285,23 @@ def ratio(cx: Ctx) -> None:
             ch.xlabel, ch.ylabel = "share of patches hidden", "error on hidden pixels"
             ch.refs.append(figures.RefLine(float(r), "", orient="v", dash="dot"))
             fig = figures.to_plotly(ch)
-            for tr in fig.data:   # plain names: the tiles beside it use them
-                if tr.name:
-                    tr.name = "copying the neighbours" if "harmonic" in tr.name.lower() else "the MAE"
-            fig.update_layout(margin=dict(l=10, r=10, t=10, b=10),
-                              legend=dict(x=0.01, y=0.99, title=None, font=dict(size=12),
-                                          bgcolor="rgba(255,255,255,0.8)"))
+            for tr in fig.data:   # plain names, as the tiles beside it say; the classical fill grey
+                if tr.name and "harmonic" in tr.name.lower():
+                    tr.name = "copying the neighbours"
+                    tr.line.color = tr.marker.color = "#6b7280"
+                elif tr.name:
+                    tr.name = "the MAE"
+            fig.update_layout(margin=dict(l=10, r=10, t=30, b=10), xaxis_tickformat=".0%",
+                              legend=dict(orientation="h", x=0, y=1.02, yanchor="bottom", title=None,
+                                          font=dict(size=12)))
             st.plotly_chart(fig, width="stretch", key="lesson_curve")
     lower = e_mae < e_cls
     things = "clothes" if fashion else "things"
     st.markdown(f"With few patches hidden, copying the neighbours does as well as the MAE, or better. Hide more, and "
-                f"only a model that knows what {things} look like can fill in. Here, at {r:.0%}: "
+                f"only a model that knows what {things} look like can fill in. Here, with {r:.0%} hidden: "
                 f"**{'the MAE is closer' if lower else 'copying the neighbours is closer'}**.")
-    details("Both fills are scored the same way: the mean squared error over the hidden pixels (0 black, 1 white). "
+    details("Both fills are scored the same way: the mean squared error over the hidden pixels (0 black, 1 white; "
+            "lower is closer). "
             + ("The chart: solid line the MAE, dashed line copying the neighbours, dotted line your ratio; random "
                f"masks on the first {lesson.CURVE_IMAGES} bundled Fashion-MNIST test pictures, one mask each per ratio (the Mask ratios "
                "page has more pictures, seeds and strategies). " if fashion else

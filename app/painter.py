@@ -29,6 +29,7 @@ _CSS = """
 }
 .mae-painter:focus-visible .mae-cell.cursor { box-shadow: inset 0 0 0 3px rgba(255,196,0,1); }
 .mae-hint { font-size: 0.8rem; color: #6b7280; line-height: 1.35; }
+.mae-cell.picked { box-shadow: inset 0 0 0 3px #facc15 !important; background: rgba(250,204,21,.15); }
 """.replace("HIDDEN_CSS", HIDDEN_CSS)
 
 _HTML = """
@@ -79,6 +80,23 @@ function movedCursor(cursor, g, key) {  // the cell an arrow/Home/End key moves 
   const [nr, nc] = moves[key];
   return Math.max(0, Math.min(g - 1, nr)) * g + Math.max(0, Math.min(g - 1, nc));
 }
+function strokes(root, g, begin, paint, end) {  // press begin(cell), drag paint(cell), release end()
+  let down = false;
+  root.onpointerdown = (e) => {
+    const i = cellAt(root, g, e);
+    if (i < 0) return;
+    e.preventDefault();
+    root.focus({ preventScroll: true });
+    down = true; root.dataset.cursor = String(i);
+    begin(i);
+    try { root.setPointerCapture(e.pointerId); } catch (err) {}
+  };
+  root.onpointermove = (e) => { if (down) paint(cellAt(root, g, e)); };
+  const finish = () => { if (!down) return; down = false; end(); };
+  root.onpointerup = finish;
+  root.onpointercancel = finish;
+  root.onlostpointercapture = finish;
+}
 """
 
 # The painter fills its column (CSS width 100%, square by aspect-ratio, capped by data.max_px), so every cell is
@@ -104,26 +122,8 @@ export default function(component) {
   const setCell = (i) => {
     if (i >= 0 && mask[i] !== mode) { mask[i] = mode; cells[i].classList.toggle('hidden', mode === 1); }
   };
-  root.onpointerdown = (e) => {
-    const i = cellAt(root, g, e);
-    if (i < 0) return;
-    e.preventDefault();
-    root.focus({ preventScroll: true });
-    mode = mask[i] ? 0 : 1;
-    cursor = i; root.dataset.cursor = String(i);
-    setCell(i);
-    try { root.setPointerCapture(e.pointerId); } catch (err) {}
-  };
-  root.onpointermove = (e) => { if (mode !== null) setCell(cellAt(root, g, e)); };
-  const finish = () => {
-    if (mode === null) return;
-    mode = null;
-    show();
-    setTriggerValue('mask', mask.slice());
-  };
-  root.onpointerup = finish;
-  root.onpointercancel = finish;
-  root.onlostpointercapture = finish;
+  strokes(root, g, (i) => { mode = mask[i] ? 0 : 1; cursor = i; setCell(i); }, setCell,
+          () => { mode = null; show(); setTriggerValue('mask', mask.slice()); });
   root.onkeydown = (e) => {
     const next = movedCursor(cursor, g, e.key);
     if (next >= 0) {
@@ -156,15 +156,20 @@ def patch_painter(image_data_url: str, mask: Sequence[int], grid: int, max_px: i
                     key=key, on_mask_change=on_change or (lambda: None))
 
 
-def painted_cells(key: str = "painter"):
-    """The mask of the last finished stroke (list of 0/1), or None."""
+def _sent(key: str, name: str):
+    """The value a component sent last under ``name`` (its trigger value), or None."""
     state = st.session_state.get(key)
     if state is None:
         return None
     try:
-        return state["mask"]
+        return state[name]
     except (KeyError, TypeError):
-        return getattr(state, "mask", None)
+        return getattr(state, name, None)
+
+
+def painted_cells(key: str = "painter"):
+    """The mask of the last finished stroke (list of 0/1), or None."""
+    return _sent(key, "mask")
 
 
 # The patch picker: the same grid over an image, but a click (or Enter on the keyboard cursor) picks one patch,
@@ -176,8 +181,11 @@ export default function(component) {
                                                            data.selected >= 0 ? data.selected : 0);
   let cursor = start;
   root.style.cursor = 'pointer';
-  cells.forEach(c => { c.style.boxShadow = 'none'; });
-  const show = () => cells.forEach((c, i) => c.classList.toggle('cursor', i === cursor));
+  if (!data.lines) cells.forEach(c => { c.style.boxShadow = 'none'; });
+  const show = () => cells.forEach((c, i) => {
+    c.classList.toggle('cursor', i === cursor);
+    c.classList.toggle('picked', !!data.mark && i === cursor);   // the pick stays marked, focused or not
+  });
   hint.textContent = data.hint || '';
   show();
   root.onclick = (e) => {
@@ -208,22 +216,17 @@ _picker = st.components.v2.component("mae_patch_picker", html=_PICK_HTML, css=_C
 
 
 def patch_picker(image_data_url: str, grid: int, max_px: int = 420, selected: int = -1, hint: str = "",
-                 key: str = "picker", on_change: Optional[Callable[[], None]] = None):
+                 key: str = "picker", on_change: Optional[Callable[[], None]] = None, mark: bool = False,
+                 lines: bool = False):
     """Mount a patch picker over an image; ``on_change`` runs when a patch is picked: read it with
-    ``picked_cell(key)``."""
+    ``picked_cell(key)``. ``mark``: the picked patch stays outlined; ``lines``: the patch grid is drawn."""
     return _picker(data={"image": image_data_url, "grid": int(grid), "max_px": int(max_px),
-                         "selected": int(selected), "hint": hint},
+                         "selected": int(selected), "hint": hint, "mark": bool(mark), "lines": bool(lines)},
                    key=key, on_cell_change=on_change or (lambda: None))
 
 
 def picked_cell(key: str = "picker") -> Optional[int]:
-    state = st.session_state.get(key)
-    if state is None:
-        return None
-    try:
-        v = state["cell"]
-    except (KeyError, TypeError):
-        v = getattr(state, "cell", None)
+    v = _sent(key, "cell")
     return None if v is None else int(v)
 
 
@@ -291,25 +294,12 @@ export default function(component) {
   };
   swatches.forEach((s, k) => { s.onclick = () => { pick = k; root.dataset.pick = String(k); show(); }; });
   show();
-  let down = false;
   const value = () => (pick < brush.length ? brush[pick] : -1);
   const setCell = (i) => {
     if (i >= 0 && mask[i] === 1 && levels[i] !== value()) { levels[i] = value(); show(); }
   };
-  root.onpointerdown = (e) => {
-    const i = cellAt(root, g, e);
-    if (i < 0) return;
-    e.preventDefault();
-    root.focus({ preventScroll: true });
-    down = true; cursor = i; root.dataset.cursor = String(i);
-    setCell(i);
-    try { root.setPointerCapture(e.pointerId); } catch (err) {}
-  };
-  root.onpointermove = (e) => { if (down) setCell(cellAt(root, g, e)); };
-  const finish = () => { if (!down) return; down = false; show(); setTriggerValue('levels', levels.slice()); };
-  root.onpointerup = finish;
-  root.onpointercancel = finish;
-  root.onlostpointercapture = finish;
+  strokes(root, g, (i) => { cursor = i; setCell(i); }, setCell,
+          () => { show(); setTriggerValue('levels', levels.slice()); });
   root.onkeydown = (e) => {
     const next = movedCursor(cursor, g, e.key);
     if (next >= 0) {
@@ -340,10 +330,4 @@ def guess_painter(image_data_url: str, mask: Sequence[int], levels: Sequence[flo
 
 def guessed_levels(key: str = "guess"):
     """The levels of the last finished stroke (list of floats, -1 = not painted), or None."""
-    state = st.session_state.get(key)
-    if state is None:
-        return None
-    try:
-        return state["levels"]
-    except (KeyError, TypeError):
-        return getattr(state, "levels", None)
+    return _sent(key, "levels")

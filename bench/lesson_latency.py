@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT / "tests"))   # the browser tests' server and chromi
 from mae_core.lesson import STEPS  # noqa: E402
 
 MAIN = {"patches": "lesson-grid", "guess": "mae-guess", "encoder": "lesson-flow", "decoder": "mae-picker",
-        "ratio": "lesson-ratio", "learned": "stPlotlyChart", "pretraining": "stRadio", "finetune": "stRadio",
+        "ratio": "lesson-ratio", "learned": "stPlotlyChart", "pretraining": "stButtonGroup", "finetune": "stButtonGroup",
         "yourturn": "stButton"}
 
 _SCRIPT = r"""

@@ -628,9 +628,21 @@ def patch_tile_urls(image01: torch.Tensor, patch: int, mask=None, limit: int = 2
     return out
 
 
-def patch_strip_html(image01: torch.Tensor, patch: int, tile_px: int = 30, mask=None, limit: int = 200) -> str:
+def mark_patch(im: Image.Image, index: int, grid: int, colour=(250, 204, 21)) -> Image.Image:
+    """``im`` with patch ``index`` of a ``grid`` x ``grid`` layout outlined (the patch a visitor picked)."""
+    im = im.copy()
+    step = im.size[0] / grid
+    r, c = divmod(int(index), grid)
+    ImageDraw.Draw(im).rectangle([round(c * step), round(r * step), round((c + 1) * step) - 1,
+                                  round((r + 1) * step) - 1], outline=colour, width=max(2, round(step / 8)))
+    return im
+
+
+def patch_strip_html(image01: torch.Tensor, patch: int, tile_px: int = 30, mask=None, limit: int = 200,
+                     per_row: int = 0, numbers: bool = False) -> str:
     """The patches in reading order as a wrapped row of tiles (the sequence a transformer reads); hidden ones (``mask``
-    of L cells) drawn in the hidden colour. At most ``limit`` tiles, then a count of the rest."""
+    of L cells) drawn in the hidden colour. At most ``limit`` tiles, then a count of the rest. ``per_row``: at most
+    that many tiles a row (the grid's width); ``numbers``: each tile's number under it."""
     from .explore import HIDDEN_CSS
     urls = patch_tile_urls(image01, patch, mask, limit=limit)
     tiles = []
@@ -641,11 +653,16 @@ def patch_strip_html(image01: torch.Tensor, patch: int, tile_px: int = 30, mask=
         else:
             tiles.append(f"<img alt='patch {i + 1}' title='patch {i + 1}' src='{url}' style='width:{tile_px}px;"
                          f"height:{tile_px}px;border-radius:3px;image-rendering:pixelated'>")
+        if numbers:
+            tiles[-1] = (f"<div style='display:flex;flex-direction:column;align-items:center;font-size:0.7rem;"
+                         f"color:{GREY}'>{tiles[-1]}<span>{i + 1}</span></div>")
     g = image01.shape[-1] // patch
     more = g * g - len(urls)
     if more:
         tiles.append(f"<span style='align-self:center;color:{GREY}'>… and {more} more</span>")
-    return f"<div data-testid='patch-strip' style='display:flex;flex-wrap:wrap;gap:3px'>{''.join(tiles)}</div>"
+    width = f"max-width:{per_row * (tile_px + 3)}px;" if per_row else ""
+    return (f"<div data-testid='patch-strip' style='display:flex;flex-wrap:wrap;gap:3px;{width}'>"
+            f"{''.join(tiles)}</div>")
 
 
 def encoder_flow_svg(config, tiles: Sequence[Optional[str]], stage: int) -> str:
@@ -696,11 +713,10 @@ def encoder_flow_svg(config, tiles: Sequence[Optional[str]], stage: int) -> str:
                              f'height="{tw:.1f}" style="image-rendering:pixelated"/><rect x="{x:.1f}" '
                              f'y="{row_y:.1f}" width="{tw:.1f}" height="{tw:.1f}" fill="none" stroke="#9ca3af"/>')
         x += tw + 2
-    say = {0: f"{L} patches in line ({n_visible} visible, {L - n_visible} hidden)",
-           1: f"the {L - n_visible} hidden patches are dropped: {n_visible} visible + 1 cls token go in"}
-    caption = say.get(stage) or (f"inside block {stage - 1} of {D}: every token looks at all {n_visible + 1} "
-                                 f"(attention), then is updated (MLP)" if stage <= D + 1 else
-                                 f"out: {n_visible + 1} tokens, each a list of {c.embed_dim} numbers")
+    say = {0: f"{L} patches in line: {n_visible} visible, {L - n_visible} hidden",
+           1: f"{L - n_visible} hidden patches dropped: {n_visible} visible + 1 summary token go in"}
+    caption = say.get(stage) or (f"block {stage - 1} of {D}: each token looks at all {n_visible + 1}, then updates"
+                                 if stage <= D + 1 else f"out: {n_visible + 1} tokens, each {c.embed_dim} numbers")
     parts.append(f'<text x="{W / 2}" y="22" font-size="20" fill="#111827" text-anchor="middle" '
                  f'font-weight="600">{escape(caption)}</text>')
     return (f'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" viewBox="0 0 {W} {H}" '

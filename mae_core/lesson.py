@@ -38,13 +38,13 @@ STEPS: tuple = (
     Step("patches", "Patches", "A picture becomes a grid of patches", ("patch", "token")),
     Step("guess", "Guess", "Can you guess what is hidden?", ("mask ratio", "inpainting")),
     Step("encoder", "Encoder", "The encoder only looks at the visible patches", ("encoder", "token", "cls token")),
-    Step("decoder", "Decoder", "The decoder fills every gap, and only the gaps are marked",
+    Step("decoder", "Decoder", "The decoder fills every gap, and only the gaps are scored",
          ("decoder", "mask token")),
     Step("ratio", "Why hide so much", "Why hide so much? Copying the neighbours stops working",
          ("mask ratio", "inpainting")),
-    Step("learned", "What it learned", "What did the encoder learn? Similar clothes land together",
+    Step("learned", "What it learned", "What did the encoder learn, without any labels?",
          ("encoder", "t-SNE", "kNN")),
-    Step("pretraining", "How much to hide", "How much to hide while learning matters",
+    Step("pretraining", "How much to hide", "Does it matter how much is hidden while training?",
          ("mask ratio", "linear probe")),
     Step("finetune", "Fine-tuning", "Train the whole encoder, or only a last layer?",
          ("fine-tuning", "linear probe")),
@@ -128,9 +128,9 @@ def reveal_sentence(scores: Mapping[str, float], you: str = "your guess") -> str
     gap = 1 - ok[first] / ok[second] if ok[second] > 0 else 0.0
     if gap < 0.05:
         return lead + f", but only just: {second} is as good, within 5%."
-    out = lead + f": its error is {gap:.0%} lower than {second}'s"
+    out = lead + f": {gap:.0%} less error than {second}"
     if first != you and you in ok and you != second:
-        out += f", and {1 - ok[first] / ok[you]:.0%} lower than {you}"
+        out += f", and {1 - ok[first] / ok[you]:.0%} less than {you}"
     return out + "."
 
 

@@ -215,7 +215,7 @@ def finetune(rows: Sequence[dict]) -> Reading:
     else:
         head = f"Here a last layer alone did as well as {what.lower()} ({lin['accuracy']:.0%} right)."
     if "scratch" in by:
-        head += f" From scratch: {by['scratch']['accuracy']:.0%}."
+        head += f" Without pretraining: {by['scratch']['accuracy']:.0%}."
     return Reading(head, details)
 
 

@@ -72,11 +72,14 @@ def test_reveal_scores_the_guess_beside_the_mae_and_the_classical_fill(at):
     at.button(key="lesson_reveal").click().run()
     assert not at.exception
     tiles = next(h.value for h in at.get("html") if "lesson-reveal" in h.value)
-    for name in ("Your guess", "The MAE", "Copying the neighbours", "The real picture"):
+    for name in ("Your guess", "The MAE", "Copying the neighbours"):
         assert name in tiles
+    answer = next(h.value for h in at.get("html") if "lesson-answer" in h.value)   # in the painter's place
+    assert "The real picture" in answer and not any("mae-guess" in h.value for h in at.get("html"))
     assert "came closest" in _said(at)
     assert "the best guess this brush can paint" in _said(at)
     assert at.button(key="lesson_reveal").disabled
+    assert [b.label for b in at.button if b.key == "lesson_clear"] == ["Try again"]
     at.button(key="lesson_clear").click().run()                          # a fresh canvas
     assert at.session_state["lesson_levels"] == [-1.0] * 49 and not at.session_state["lesson_revealed"]
     at.button(key="lesson_another").click().run()                        # the next picture, a fresh guess
@@ -86,20 +89,20 @@ def test_reveal_scores_the_guess_beside_the_mae_and_the_classical_fill(at):
 def test_predict_first_then_the_evidence(at):
     at.session_state["lesson_step"] = 6
     at.run()
-    assert _headline(at) == "How much to hide while learning matters"
+    assert _headline(at) == "Does it matter how much is hidden while training?"
     assert at.button(key="lesson_show_ratio").disabled                   # pick before the answer
     assert not at.get("plotly_chart")
-    at.radio(key="lesson_pick_ratio").set_value(0.75).run()
+    at.pills(key="lesson_pick_ratio").set_value(0.75).run()
     at.button(key="lesson_show_ratio").click().run()
     assert len(at.get("plotly_chart")) == 1
     said = _said(at)
     assert "You picked 75%: right." in said and "Hiding 75% while training worked best" in said
-    assert "Training the very same model twice moves its score by up to" in said
+    assert "Training the very same model twice can change its score by about 1% of the pictures" in said
     at.button(key="lesson_next").click().run()
-    at.radio(key="lesson_pick_ft").set_value("scratch").run()
+    at.pills(key="lesson_pick_ft").set_value("scratch").run()
     at.button(key="lesson_show_ft").click().run()
     said = _said(at)
-    assert "You picked “same network, no pretraining”." in said and "From scratch: 74%" in said
+    assert "You picked “no pretraining”." in said and "Without pretraining: 74%" in said
     assert "Every bar learns from the same 5,000 labelled pictures" in said
 
 
@@ -126,3 +129,11 @@ def test_your_turn_opens_the_pages_with_the_lessons_picture_and_mask(at):
     assert not at.exception
     assert at.header[0].value.startswith("What does the MAE put back")
     assert np.asarray(at.session_state["mask_editor"].mask).sum() == 37
+
+
+def test_reconstruct_starts_the_lesson_at_its_first_step(app_page):
+    app = app_page("reconstruct.py")
+    app.session_state["lesson_step"] = 5            # a lesson seen before, left at step 6
+    app.button(key="start_lesson").click().run()
+    assert not app.exception
+    assert _headline(app) == lesson.STEPS[0].headline and app.query_params["step"] == "1"

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.browser
 
 # each step's main interactive: it must sit whole on the first screen
 MAIN = {"patches": "lesson-grid", "guess": "mae-guess", "encoder": "lesson-flow", "decoder": "mae-picker",
-        "ratio": "lesson-ratio", "learned": "stPlotlyChart", "pretraining": "stRadio", "finetune": "stRadio",
+        "ratio": "lesson-ratio", "learned": "stPlotlyChart", "pretraining": "stButtonGroup", "finetune": "stButtonGroup",
         "yourturn": "stButton"}
 
 
@@ -70,8 +70,12 @@ def test_a_painted_guess_is_revealed_beside_the_mae(server):
         page.get_by_test_id("lesson-reveal").wait_for(timeout=60000)
         _idle(page)
         text = page.get_by_test_id("lesson-reveal").inner_text()
-        for name in ("Your guess", "The MAE", "Copying the neighbours", "The real picture"):
+        for name in ("Your guess", "The MAE", "Copying the neighbours"):
             assert name in text
+        assert "The real picture" in page.get_by_test_id("lesson-answer").inner_text()
+        assert page.get_by_test_id("mae-guess").count() == 0                 # no painting once the answer shows
+        verdict = page.get_by_text("came closest").first.bounding_box()      # the verdict on the first screen
+        assert verdict["y"] + verdict["height"] <= 768
         assert page.get_by_text("came closest").count() >= 1
         page.screenshot(path=str(SCREENSHOT_DIR / "lesson_step2_revealed_1024x768_presenter.png"))
 

@@ -26,9 +26,9 @@ if (!window.__maeLessonKeys) {
     if (e.defaultPrevented || e.altKey || e.ctrlKey || e.metaKey || e.shiftKey) return;
     if (e.key !== 'ArrowLeft' && e.key !== 'ArrowRight') return;
     const t = e.target;
-    if (t && t.closest && t.closest('input, textarea, select, [contenteditable="true"], [role="slider"], ' +
-        '[role="grid"], [role="radiogroup"], [role="radio"], [role="tablist"], [role="combobox"], ' +
-        '[data-baseweb="select"], .stPlotlyChart')) return;
+    if (t && t.closest && t.closest('input:not([type="checkbox"]), textarea, select, [contenteditable="true"], ' +
+        '[role="slider"], [role="grid"], [role="radiogroup"], [role="radio"], [role="tablist"], ' +
+        '[role="combobox"], [role="listbox"], [data-baseweb="select"]')) return;
     const btn = document.querySelector(e.key === 'ArrowRight' ? '.st-key-lesson_next button'
                                                                : '.st-key-lesson_back button');
     if (btn && !btn.disabled) { e.preventDefault(); btn.click(); }

@@ -35,10 +35,13 @@ big = presenting()
 FIT_BELOW = 300 if big else 400
 
 def lesson_link(where) -> None:
-    """The guided tour of the paper, offered to a first visitor or a class."""
-    if "lesson" in PAGES:
-        where.page_link(PAGES["lesson"], label="Start the lesson", icon=":material/school:",
-                        help="The paper's story in nine steps on this model, plain words first")
+    """The guided tour of the paper from its first step, offered to a first visitor or a class (the sidebar's Lesson
+    item goes back to the step last seen)."""
+    if "lesson" in PAGES and where.button("Start the lesson", icon=":material/school:", key="start_lesson",
+                                          type="tertiary",
+                                          help="The paper's story in nine steps on this model, plain words first"):
+        st.session_state.lesson_step = 0
+        st.switch_page(PAGES["lesson"], query_params={"step": "1", **({"present": "1"} if big else {})})
 
 
 if big:   # large type at 1024 px: the heading needs the whole width; the link waits at the page's foot

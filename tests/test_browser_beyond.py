@@ -51,7 +51,7 @@ def test_second_model_is_shown_beside_the_first(server):
         imgs = page.locator('[data-testid="mae-image"]')
         assert imgs.count() == 2                                         # both reconstructions
         table = page.locator('[data-testid="stTable"]').first.inner_text()
-        assert "75% · norm-pix" in table and "n/a" in table and re.search(r"0\.0\d{3}", table)
+        assert "75% · norm-pix" in table and "n/a" in table and re.search(r"0\.0\d\d\b", table)   # rounded for reading
         page.locator('[data-testid="stTable"]').first.evaluate("e => e.scrollIntoView({block: 'center'})")
         page.screenshot(path=str(SCREENSHOT_DIR / "compare_1280x800.png"))
 

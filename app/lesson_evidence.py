@@ -58,8 +58,9 @@ def learned(cx: Ctx) -> None:
     best = zoo.best_representation()
     path, model, card = cx.path, cx.model, cx.card
     if best and Path(best["path"]) != Path(cx.path) and st.toggle(
-            f"Show the bundled model that sorts best ({best['label']})", key="lesson_best_map",
-            help="Another of the bundled models: the one whose features a simple classifier sorts best"):
+            "Show the bundled model that sorts best", key="lesson_best_map",
+            help=f"Another of the bundled models ({best['label']}): the one whose features a simple classifier "
+                 "sorts best"):
         model, card = get_model(best["path"])
         path = best["path"]
     m = _maps(path, Path(path).stat().st_mtime if Path(path).is_file() else 0.0, model)
@@ -71,7 +72,7 @@ def learned(cx: Ctx) -> None:
             + "".join(f"<span><span style='display:inline-block;width:10px;height:10px;border-radius:5px;"
                       f"background:{PALETTE[k % 10]};margin-right:4px'></span>{name}</span>"
                       for k, name in enumerate(classes)) + "</div>")
-    h = 290 if cx.big else 320
+    h = 240 if cx.big else 300
     a, b = st.columns(2, gap="small")
     a.plotly_chart(_map_figure(m["model_xy"], m["labels"], classes, highlight, "The encoder's map", h),
                    width="stretch", key="lesson_map_model", config={"displayModeBar": False})
@@ -81,10 +82,9 @@ def learned(cx: Ctx) -> None:
     d = 100 * (mine - raw)
     how = ("clearly more often than" if d >= 5 else "a little more often than" if d >= 1 else
            "about as often as" if d > -1 else "less often than")
-    st.markdown(f"Each dot is one picture, coloured by what it shows; the model was never told these labels. "
-                f"**{mine:.0%} of each picture's {m['k']} nearest neighbours show the same kind of thing**, against "
-                f"{raw:.0%} when pictures are compared pixel by pixel: the same kinds land together {how} with "
-                "raw pixels.")
+    st.markdown(f"**The same kinds land together {how} with raw pixels: {mine:.0%} of each picture's {m['k']} "
+                f"nearest neighbours show the same kind of thing, against {raw:.0%}.** Each dot is one picture; the "
+                "model was never told what they show.")
     card = cards.read(card)
     raw_card = card.raw_pixel_baseline
     details(f"Maps: t-SNE of {m['n']} bundled Fashion-MNIST test pictures (50 of each kind), from the encoder's "
@@ -119,9 +119,9 @@ def pretraining(cx: Ctx) -> None:
     ratios = [r["ratio"] for r in rows]
     first = cards.read(series[0])
     if not st.session_state.get("lesson_revealed_ratio"):   # after the reveal the answer needs the room
-        st.markdown(f"{len(rows)} copies of the same model were trained the same way ({first.epochs} passes over "
-                    "60,000 pictures), each hiding a different share of every picture. Then a simple classifier "
-                    "learned to sort their features into the 10 kinds of clothing.")
+        st.markdown(f"{len(rows)} copies of the same model played the hiding game the same way ({first.epochs} "
+                    "passes over 60,000 pictures), each hiding a different share of every picture. Then a simple "
+                    "program learned to sort what each encoder says about a picture into the 10 kinds of clothing.")
     done = _predict("ratio", "Which share hidden while training taught the encoder best?", ratios,
                     {r: f"{r:.0%}" for r in ratios})
     if not done:
@@ -134,8 +134,8 @@ def pretraining(cx: Ctx) -> None:
     ch.ylabel, ch.xlabel = "% sorted right", "share hidden while training"
     ch.y_range, ch.height = (75.0, 95.0), 230 if cx.big else 280   # not cut close: gaps of a point look small
     fig = figures.to_plotly(ch)
-    fig.update_layout(margin=dict(l=10, r=10, t=10, b=10), xaxis_tickformat=".0%",
-                      xaxis_tickvals=ratios)
+    fig.update_layout(margin=dict(l=10, r=10, t=30, b=10), xaxis_tickformat=".0%", xaxis_tickvals=ratios,
+                      legend=dict(orientation="h", x=0, y=1.02, yanchor="bottom", title=None, font=dict(size=12)))
     r = readings.ratio(series)
     j = ratio_judgement(series)
     pick = st.session_state.get("lesson_pick_ratio")
@@ -171,9 +171,9 @@ def finetune(cx: Ctx) -> None:
     done = _predict("ft", f"With {n:,} labelled pictures, which scores best?" if n else "Which scores best?",
                     [r["mode"] for r in rows], names)
     if not done:
-        st.markdown("After pretraining, the encoder meets labels for the first time. Keep it frozen and train only "
-                    "a last layer on top, or let the labels tune the whole encoder a little? Or skip pretraining "
-                    "altogether? Pick, then press **Reveal**.")
+        st.markdown("After the hiding game (pretraining), the encoder sees pictures with their names for the first "
+                    "time. Keep it as it is and train only a last layer on top? Tune its last block too? Tune the "
+                    "whole encoder? Or skip the hiding game and learn from the names alone (no pretraining)?")
         details(explain("fine-tuning", "linear probe"))
         return
     ch = figures.Chart("", "", "% right", height=220 if cx.big else 280)
@@ -186,13 +186,16 @@ def finetune(cx: Ctx) -> None:
     r = readings.finetune(ft["rows"])
     pick = st.session_state.get("lesson_pick_ft")
     top = max(rows, key=lambda x: x["accuracy"])["mode"]
-    st.markdown(f"**{r.headline}**" + (f" You picked “{names[pick]}”" + (": right." if pick == top else ".")
-                                       if pick else ""))
+    st.markdown(f"**{r.headline}**" + (f" You picked “{names[pick]}”: " + ("right." if pick == top else
+                                                                          "not this time.") if pick else "")
+                + (" (Measured on another of the bundled models.)" if ft_from else ""))
+    fig.update_traces(text=[f"{100 * r_['accuracy']:.0f}%" for r_ in rows], textposition="inside",
+                      insidetextanchor="middle", textfont=dict(size=18, color="white"), selector=dict(type="bar"))
     st.plotly_chart(fig, width="stretch", key="lesson_ft")
     details(r.details + (f" Every bar learns from the same {n:,} labelled pictures." if n else ""))
     if ft_from:
         st.caption(f"Measured on another of the bundled models ({plain(ft_from)}): the one in the sidebar has no "
-                   "fine-tuning results. Every bar is the same model, so compare the bars with each other.")
+                   "fine-tuning results. Every bar is that model, so compare the bars with each other.")
     with st.expander("Protocol"):
         st.markdown(plain(ft.get("protocol", "")) + ". The Embeddings page's probe on all 60,000 labels is a "
                     "different budget: compare these bars with each other.")

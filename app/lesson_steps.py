@@ -12,7 +12,7 @@ import streamlit as st
 import torch
 
 from common import get_model, guarded, plain
-from painter import fit_css, guess_painter, guessed_levels, patch_picker, picked_cell
+from painter import fit_css, guess_painter, guessed_levels, guessed_pick, patch_picker, picked_cell
 
 from mae_core import figures, lesson
 from mae_core.baselines import baseline_reconstruction
@@ -71,6 +71,9 @@ def patches(cx: Ctx) -> None:
     sizes = [s for s in range(2, c.img_size // 2 + 1) if c.img_size % s == 0 and c.img_size // s <= 16] or [c.patch_size]
     if c.patch_size not in sizes:
         sizes = sorted({*sizes, c.patch_size})
+    st.markdown(f"The model never looks at the picture whole. It cuts it into a grid of small squares, **patches**, "
+                f"and reads them in order, like the words of a sentence. This model uses {c.patch_size}-pixel squares: "
+                f"{c.num_patches} of them.")
     left, right = st.columns([1, 1.3], gap="medium")
     with right:
         if st.session_state.get("lesson_patch") not in sizes:   # first visit, or another model's sizes
@@ -89,9 +92,6 @@ def patches(cx: Ctx) -> None:
         st.html(f"<img data-testid='lesson-grid' alt='the picture cut into patches' src='"
                 f"{figures.data_url(figures.grid_image(cx.image, size, 280, numbers and g <= 8))}' style='width:100%;"
                 f"max-width:{fit_css(px, 420 if cx.big else 380)};border-radius:6px'>")
-    st.markdown(f"The model never looks at the picture whole. It cuts it into a grid of small squares, **patches**, "
-                f"and reads them in order, like the words of a sentence. This model uses {c.patch_size}-pixel squares: "
-                f"{c.num_patches} of them.")
     details(f"Picture: {c.img_size}×{c.img_size} pixels, {'RGB' if c.in_chans == 3 else 'grey'} "
             f"({plain(cx.image_label)}). Patch: {c.patch_size}×{c.patch_size} pixels, so {c.grid_size}×{c.grid_size} "
             f"= {c.num_patches} patches of {c.patch_dim} values each. Each patch becomes a **token**: a list of "
@@ -127,6 +127,11 @@ def guess(cx: Ctx) -> None:
     def reveal():
         ss.lesson_revealed = True
 
+    def brush():
+        k = guessed_pick("lesson_guess")
+        if k is not None:
+            ss.lesson_brush = int(k)
+
     def clear():
         ss.lesson_levels, ss.lesson_revealed = [-1.0] * L, False
         ss.pop("lesson_guess", None)
@@ -139,7 +144,8 @@ def guess(cx: Ctx) -> None:
         if not ss.lesson_revealed:
             guess_painter(figures.data_url(figures.to_pil(masked, 280)), cx.mask, ss.lesson_levels, cx.cfg.grid_size,
                           lesson.BRUSH, max_px=330 if cx.big else 340, fit_below=430 if cx.big else 380,
-                          pixelated=cx.pixelated, key="lesson_guess", on_change=stroke)
+                          pixelated=cx.pixelated, key="lesson_guess", on_change=stroke,
+                          pick=ss.get("lesson_brush", len(lesson.BRUSH) // 2), on_pick=brush)
         else:   # the answer in the painter's place: no more painting once it is shown
             tiles([(cx.image, "<b>The real picture</b>")], 330 if cx.big else 340, testid="lesson-answer")
     share = lesson.painted_share(ss.lesson_levels, cx.mask)
@@ -202,8 +208,8 @@ def encoder(cx: Ctx) -> None:
             + figures.svg_img_html(figures.encoder_flow_svg(c, tiles_, stages.index(stage)), "The encoder's tokens")
             + "</div>")
     t = _encoder_times(cx.path, n_vis, cx.model, cx.mask)
-    st.markdown(f"The encoder gets only the **{n_vis} visible patches** and one summary token (cls); the hidden ones "
-                f"are simply left out. Measured on this server, that makes it **{t['speedup']:.1f}× faster** than "
+    st.markdown(f"The **encoder**, the part that reads the picture, gets only the **{n_vis} visible patches** and "
+                f"one summary token (cls); the hidden ones are simply left out. Measured on this server, that makes it **{t['speedup']:.1f}× faster** than "
                 f"reading all {c.num_patches}.")
     details(f"Encoder: {c.depth} blocks, width {c.embed_dim}, {c.num_heads} attention heads. Timing: the encoder "
             f"alone on a batch of {t['batch']} pictures, median of {t['repeats']} runs after a warm-up: "
@@ -234,7 +240,7 @@ def decoder(cx: Ctx) -> None:
         tiles([(rec.masked, "What the decoder gets: amber = a mask token"),
                (figures.mark_patch(figures.error_map_image(rec.error_map, rec.mask, 8 * c.grid_size, vmax=vmax),
                                    q, c.grid_size),
-                "Error on each hidden patch: bright = far off; grey = visible, not scored")],
+                "Error on each hidden patch: bright = far off; grey with a blue ring = visible, not scored")],
               170 if cx.big else 190, testid="lesson-decoder")
         r, col = divmod(q, c.grid_size)
         if cx.mask[q]:
@@ -243,8 +249,9 @@ def decoder(cx: Ctx) -> None:
         else:
             st.markdown(f"Patch {q + 1} (row {r + 1}, column {col + 1}) was **visible**: the decoder redrew it too, "
                         "but it **does not count**.")
-    st.markdown(f"Every hidden patch gets the same learned placeholder, a **mask token**, at its place. The decoder "
-                f"draws all {c.num_patches} patches; the training score counts only the {n} hidden ones.")
+    st.markdown(f"The **decoder**, the part that draws the picture back, puts the same blank stand-in (a **mask "
+                f"token**) where each hidden patch was. It draws all {c.num_patches} patches; the score that training "
+                f"lowers counts only the {n} hidden ones.")
     details(f"Decoder: {c.decoder_depth} blocks of width {c.decoder_embed_dim}, much smaller than the encoder; it is "
             "thrown away after pre-training. The loss is the mean squared error between the drawing and the picture "
             f"over the hidden patches only: {rounded(rec.mse_hidden_matched if rec.rescaled else rec.mse_hidden)} "
@@ -295,6 +302,8 @@ def ratio(cx: Ctx) -> None:
                               legend=dict(orientation="h", x=0, y=1.02, yanchor="bottom", title=None,
                                           font=dict(size=12)))
             st.plotly_chart(fig, width="stretch", key="lesson_curve")
+            st.caption(f"Each point: the average over {lesson.CURVE_IMAGES} pictures (the pictures beside it: "
+                       "this one).")
     lower = e_mae < e_cls
     things = "clothes" if fashion else "things"
     st.markdown(f"With few patches hidden, copying the neighbours does as well as the MAE, or better. Hide more, and "

@@ -29,7 +29,7 @@ _CSS = """
 }
 .mae-painter:focus-visible .mae-cell.cursor { box-shadow: inset 0 0 0 3px rgba(255,196,0,1); }
 .mae-hint { font-size: 0.8rem; color: #6b7280; line-height: 1.35; }
-.mae-cell.picked { box-shadow: inset 0 0 0 3px #facc15 !important; background: rgba(250,204,21,.15); }
+.mae-cell.picked { box-shadow: inset 0 0 0 2px #111827, inset 0 0 0 5px #ffffff !important; }
 """.replace("HIDDEN_CSS", HIDDEN_CSS)
 
 _HTML = """
@@ -261,7 +261,7 @@ export default function(component) {
   const mask = Array.from(data.mask, v => (v ? 1 : 0));
   const levels = Array.from(data.levels, Number);
   const brush = data.brush;   // grey levels; index brush.length = the eraser
-  let pick = Number(root.dataset.pick || Math.floor(brush.length / 2));
+  let pick = Number(root.dataset.pick || data.pick);
   let cursor = start;
   if (palette.children.length !== brush.length + 1) {
     palette.replaceChildren();
@@ -292,7 +292,8 @@ export default function(component) {
     const done = levels.filter((v, i) => mask[i] === 1 && v >= 0).length;
     hint.textContent = `${done} of ${n} hidden patches painted · drag to paint · keys: arrows, 1-5, space`;
   };
-  swatches.forEach((s, k) => { s.onclick = () => { pick = k; root.dataset.pick = String(k); show(); }; });
+  const choose = (k) => { pick = k; root.dataset.pick = String(k); show(); setTriggerValue('pick', k); };
+  swatches.forEach((s, k) => { s.onclick = () => choose(k); });
   show();
   const value = () => (pick < brush.length ? brush[pick] : -1);
   const setCell = (i) => {
@@ -305,7 +306,7 @@ export default function(component) {
     if (next >= 0) {
       cursor = next; root.dataset.cursor = String(cursor); show(); e.preventDefault();
     } else if (/^[0-9]$/.test(e.key) && Number(e.key) <= brush.length) {
-      pick = e.key === '0' ? brush.length : Number(e.key) - 1; root.dataset.pick = String(pick); show();
+      choose(e.key === '0' ? brush.length : Number(e.key) - 1);
       e.preventDefault();
     } else if (e.key === ' ' || e.key === 'Enter') {
       e.preventDefault();
@@ -319,15 +320,25 @@ _guesser = st.components.v2.component("mae_guess_painter", html=_GUESS_HTML, css
 
 def guess_painter(image_data_url: str, mask: Sequence[int], levels: Sequence[float], grid: int,
                   brush: Sequence[float], max_px: int = 420, fit_below: int = 0, pixelated: bool = True,
-                  key: str = "guess", on_change: Optional[Callable[[], None]] = None):
+                  key: str = "guess", on_change: Optional[Callable[[], None]] = None, pick: int = 2,
+                  on_pick: Optional[Callable[[], None]] = None):
     """Mount the guess painter over the masked picture; ``levels`` (one per patch, -1: not painted) is the one source
-    of truth. ``on_change`` runs when a stroke ends: read the levels with ``guessed_levels(key)``."""
+    of truth. ``on_change`` runs when a stroke ends: read the levels with ``guessed_levels(key)``; ``on_pick`` when
+    a grey is chosen (``guessed_pick(key)``: its index in ``brush``, len(brush) the eraser), ``pick`` the one chosen
+    when the painter appears."""
     return _guesser(data={"image": image_data_url, "mask": [int(bool(v)) for v in mask],
                           "levels": [float(v) for v in levels], "grid": int(grid), "brush": [float(b) for b in brush],
-                          "max_px": int(max_px), "max_css": fit_css(max_px, fit_below), "pixelated": bool(pixelated)},
-                    key=key, on_levels_change=on_change or (lambda: None))
+                          "max_px": int(max_px), "max_css": fit_css(max_px, fit_below), "pixelated": bool(pixelated),
+                          "pick": int(pick)},
+                    key=key, on_levels_change=on_change or (lambda: None), on_pick_change=on_pick or (lambda: None))
 
 
 def guessed_levels(key: str = "guess"):
     """The levels of the last finished stroke (list of floats, -1 = not painted), or None."""
     return _sent(key, "levels")
+
+
+def guessed_pick(key: str = "guess") -> Optional[int]:
+    """The brush last chosen (index into the brush; its length: the eraser), or None."""
+    v = _sent(key, "pick")
+    return None if v is None else int(v)

@@ -628,13 +628,17 @@ def patch_tile_urls(image01: torch.Tensor, patch: int, mask=None, limit: int = 2
     return out
 
 
-def mark_patch(im: Image.Image, index: int, grid: int, colour=(250, 204, 21)) -> Image.Image:
-    """``im`` with patch ``index`` of a ``grid`` x ``grid`` layout outlined (the patch a visitor picked)."""
+def mark_patch(im: Image.Image, index: int, grid: int) -> Image.Image:
+    """``im`` with patch ``index`` of a ``grid`` x ``grid`` layout outlined (the patch a visitor picked): white inside
+    dark, visible on every colour of the error ramp."""
     im = im.copy()
     step = im.size[0] / grid
     r, c = divmod(int(index), grid)
-    ImageDraw.Draw(im).rectangle([round(c * step), round(r * step), round((c + 1) * step) - 1,
-                                  round((r + 1) * step) - 1], outline=colour, width=max(2, round(step / 8)))
+    box = [round(c * step), round(r * step), round((c + 1) * step) - 1, round((r + 1) * step) - 1]
+    w = max(2, round(step / 10))
+    d = ImageDraw.Draw(im)
+    d.rectangle(box, outline=(17, 24, 39), width=w)
+    d.rectangle([box[0] + w, box[1] + w, box[2] - w, box[3] - w], outline=(255, 255, 255), width=w)
     return im
 
 
@@ -689,17 +693,21 @@ def encoder_flow_svg(config, tiles: Sequence[Optional[str]], stage: int) -> str:
                      f'<text x="70" y="{y + bh * 0.7}" font-size="{min(17, bh * 0.6):.0f}" fill="#374151">block {b + 1}</text>')
     shown = min(L, 49)
     n_tok = shown if stage == 0 else min(n_visible, shown - 1) + 1
-    tw = min(max(bh - 6.0, 10.0), (W - (40 if stage <= 1 else 220)) / n_tok - 2)
+    rows = 2 if stage == 0 and n_tok > 25 else 1            # every patch in two rows: tiles big enough to see
+    per_row = -(-n_tok // rows)
+    tw = min(max(bh - 6.0, 10.0) if stage > 1 else 26.0, (W - (40 if stage <= 1 else 220)) / per_row - 2)
     # the row of patches: every patch at stage 0; then the visible ones (and cls) only
-    row_y = 38 if stage <= 1 else top + (min(stage, D + 1) - 2) * (bh + gap) + (bh - tw) / 2
+    row_y0 = (32 if rows == 2 else 48) if stage <= 1 else top + (min(stage, D + 1) - 2) * (bh + gap) + (bh - tw) / 2
     if stage >= D + 2:
-        row_y = top + D * (bh + gap) + 18
-    x = (W - n_tok * (tw + 2)) / 2
+        row_y0 = top + D * (bh + gap) + 18
+    tint = (stage - 1) / (D + 1) * 0.5 if 2 <= stage <= D + 1 else 0.0   # tokens change block after block
     for k in range(n_tok):
+        row_y = row_y0 + (k // per_row) * (tw + 2)
+        x = (W - per_row * (tw + 2)) / 2 + (k % per_row) * (tw + 2)
         if stage >= 1 and k == 0:
             parts.append(f'<rect x="{x:.1f}" y="{row_y:.1f}" width="{tw:.1f}" height="{tw:.1f}" rx="3" fill="#111827"/>'
-                         f'<text x="{x + tw / 2:.1f}" y="{row_y + tw * 0.68:.1f}" font-size="{tw * 0.42:.1f}" '
-                         f'fill="white" text-anchor="middle">cls</text>')
+                         f'<text x="{x + tw / 2:.1f}" y="{row_y + tw * 0.7:.1f}" font-size="{tw * 0.5:.1f}" '
+                         f'font-weight="700" fill="white" text-anchor="middle">cls</text>')
         elif stage >= D + 2:
             parts.append(f'<rect x="{x:.1f}" y="{row_y:.1f}" width="{tw:.1f}" height="{tw:.1f}" rx="3" '
                          f'fill="#6366f1"/>')
@@ -711,8 +719,8 @@ def encoder_flow_svg(config, tiles: Sequence[Optional[str]], stage: int) -> str:
             else:
                 parts.append(f'<image href="{src}" x="{x:.1f}" y="{row_y:.1f}" width="{tw:.1f}" '
                              f'height="{tw:.1f}" style="image-rendering:pixelated"/><rect x="{x:.1f}" '
-                             f'y="{row_y:.1f}" width="{tw:.1f}" height="{tw:.1f}" fill="none" stroke="#9ca3af"/>')
-        x += tw + 2
+                             f'y="{row_y:.1f}" width="{tw:.1f}" height="{tw:.1f}" fill="#6366f1" '
+                             f'fill-opacity="{tint:.2f}" stroke="#9ca3af"/>')
     say = {0: f"{L} patches in line: {n_visible} visible, {L - n_visible} hidden",
            1: f"{L - n_visible} hidden patches dropped: {n_visible} visible + 1 summary token go in"}
     caption = say.get(stage) or (f"block {stage - 1} of {D}: each token looks at all {n_visible + 1}, then updates"

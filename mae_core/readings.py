@@ -206,9 +206,9 @@ def finetune(rows: Sequence[dict]) -> Reading:
     lin = by.get("logreg") or by.get("probe")
     tuned = by.get("full") or next(r for r in rows if r["mode"].startswith("last-"))
     clear = clear_difference(tuned["ci95"], lin["ci95"])
-    what = "Training the whole encoder" if tuned["mode"] == "full" else mode_label(tuned["mode"]).capitalize()
+    what = "Tuning the whole encoder" if tuned["mode"] == "full" else mode_label(tuned["mode"]).capitalize()
     if tuned["accuracy"] > lin["accuracy"] and clear:
-        head = (f"{what} a little more beats training only a last layer: {tuned['accuracy']:.0%} against "
+        head = (f"{what} beats training only a last layer: {tuned['accuracy']:.0%} against "
                 f"{lin['accuracy']:.0%} right.")
     elif tuned["accuracy"] > lin["accuracy"]:
         head = f"{what} scored a little higher than a last layer alone, but not clearly."

@@ -46,7 +46,7 @@ def test_page_shows_map_point_neighbours_and_scores(at):
     assert list(ft[""])[:2] == ["best linear head (logistic regression)", "last 1 block tuned"]
     assert "full fine-tuning" in list(ft[""]) and "same ViT from scratch" in list(ft[""])
     said = [m.value.replace("\\", "") for m in at.markdown]
-    assert any(t.startswith("**Training the whole encoder a little more beats training only a last layer: ")
+    assert any(t.startswith("**Tuning the whole encoder beats training only a last layer: ")
                for t in said)                                            # the plain headline first
     assert any(t.startswith("Full fine-tuning reaches") for t in said)  # the figures under Details
     assert any(t.startswith("**The encoder's features") or t.startswith("**Raw pixels") for t in said)

@@ -102,7 +102,7 @@ def test_predict_first_then_the_evidence(at):
     at.pills(key="lesson_pick_ft").set_value("scratch").run()
     at.button(key="lesson_show_ft").click().run()
     said = _said(at)
-    assert "You picked “no pretraining”." in said and "Without pretraining: 74%" in said
+    assert "You picked “no pretraining”: not this time." in said and "Without pretraining: 74%" in said
     assert "Every bar learns from the same 5,000 labelled pictures" in said
 
 

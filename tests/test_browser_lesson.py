@@ -91,3 +91,29 @@ def test_your_turn_opens_reconstruct_on_the_lessons_picture_and_mask(server):
         assert "m=fmnist_r75" in page.url and "img=fm%3A0" in page.url or "img=fm:0" in page.url
         assert page.get_by_text("37 of 49 hidden").count() >= 1
         assert page.locator('[data-testid="mae-painter"] .mae-cell.hidden').count() == 37
+
+
+def test_after_an_answer_or_a_toggle_the_arrow_keys_still_move_the_lesson(server):
+    """Seen in a rehearsal: once a pill (an answer) or a toggle had the focus, ArrowRight moved within the answers
+    and the teacher was stuck on the step."""
+    with browser_page(1024, 768) as page:
+        page.goto(server + "/lesson?step=7&present=1")
+        pills = page.locator('[data-testid="stMain"] [data-testid="stButtonGroup"] button')
+        pills.first.wait_for(timeout=120000)
+        _idle(page)
+        pills.nth(2).click()                                              # 75%
+        _idle(page)
+        page.keyboard.press("ArrowRight")
+        page.get_by_text("step 8 of 9").wait_for(timeout=60000)
+        _idle(page)
+        page.keyboard.press("ArrowLeft")
+        page.get_by_text("step 7 of 9").wait_for(timeout=60000)
+        _idle(page)
+        assert "75%" in page.locator('[data-testid="stMain"] [data-testid="stButtonGroup"]').inner_text()
+        page.goto(server + "/lesson?step=1&present=1")
+        page.get_by_test_id("lesson-grid").wait_for(timeout=120000)
+        _idle(page)
+        page.get_by_text("Number the patches").click()                   # a toggle
+        _idle(page)
+        page.keyboard.press("ArrowRight")
+        page.get_by_text("step 2 of 9").wait_for(timeout=60000)

@@ -22,17 +22,23 @@ BODIES = {"patches": ls.patches, "guess": ls.guess, "encoder": ls.encoder, "deco
 _KEYS_JS = """<script>
 if (!window.__maeLessonKeys) {
   window.__maeLessonKeys = true;
+  // capture phase: before a control's own handler. Answers (pills), toggles and buttons give the arrows to the
+  // lesson; text boxes, sliders, the painter, lists and radio groups keep them (they move with the arrows)
   document.addEventListener('keydown', (e) => {
-    if (e.defaultPrevented || e.altKey || e.ctrlKey || e.metaKey || e.shiftKey) return;
+    if (e.altKey || e.ctrlKey || e.metaKey || e.shiftKey) return;
     if (e.key !== 'ArrowLeft' && e.key !== 'ArrowRight') return;
-    const t = e.target;
-    if (t && t.closest && t.closest('input:not([type="checkbox"]), textarea, select, [contenteditable="true"], ' +
-        '[role="slider"], [role="grid"], [role="radiogroup"], [role="radio"], [role="tablist"], ' +
-        '[role="combobox"], [role="listbox"], [data-baseweb="select"]')) return;
     const btn = document.querySelector(e.key === 'ArrowRight' ? '.st-key-lesson_next button'
                                                                : '.st-key-lesson_back button');
-    if (btn && !btn.disabled) { e.preventDefault(); btn.click(); }
-  });
+    if (!btn) return;                                   // not the lesson page
+    const t = e.target;
+    const own = t && t.closest && t.closest('input:not([type="checkbox"]), textarea, select, ' +
+        '[contenteditable="true"], [role="slider"], [role="grid"], [role="radiogroup"], [role="radio"], ' +
+        '[role="tablist"], [role="combobox"], [role="listbox"], [data-baseweb="select"]');
+    const answer = t && t.closest && t.closest('[data-testid="stButtonGroup"]');
+    if (own && !answer) return;
+    e.preventDefault(); e.stopPropagation();
+    if (!btn.disabled) btn.click();
+  }, true);
 }
 </script>"""
 
@@ -62,13 +68,13 @@ st.html(_KEYS_JS, unsafe_allow_javascript=True)
 step = STEPS[i]
 nav = st.columns([1, 4.2, 1], vertical_alignment="center")
 nav[0].button("Back", icon=":material/arrow_back:", key="lesson_back", on_click=go, args=(i - 1,), disabled=i == 0,
-              width="stretch", help="Previous step (left arrow key)")
+              width="stretch")   # no tooltip: it would sit on the headline while the pointer rests on the button
 nav[2].button("Next", icon=":material/arrow_forward:", key="lesson_next", on_click=go, args=(i + 1,),
-              disabled=i == n - 1, width="stretch", type="primary", help="Next step (right arrow key)")
+              disabled=i == n - 1, width="stretch", type="primary")
 dots = " ".join(f"<span style='display:inline-block;width:10px;height:10px;border-radius:5px;margin:0 2px;"
                 f"background:{'#4f46e5' if k == i else '#c7d2fe' if k < i else '#e5e7eb'}'></span>" for k in range(n))
 nav[1].html(f"<div data-testid='lesson-progress' style='text-align:center;font-size:0.9rem;color:#4b5563'>"
-            f"Lesson · step {i + 1} of {n}: {step.title}<br>{dots}</div>")
+            f"Lesson · step {i + 1} of {n}: {step.title} · keys ← →<br>{dots}</div>")
 st.subheader(step.headline, anchor=False, help=explain(*step.terms) if step.terms else None)
 
 # the lesson's mask: three patches in four hidden at random, the same for every step, so a step's picture follows

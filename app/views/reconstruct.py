@@ -130,7 +130,7 @@ def explainer():
 def mask_and_reconstruction():
     if not big:
         explainer()
-    controls = st.columns([1.2, 2.2, 1, 1.1], vertical_alignment="bottom")
+    controls = st.columns([1.2, 2.2, 1, 1.1] if not big else [1.2, 1.8, 1, 1.5], vertical_alignment="bottom")
     controls[0].selectbox("Strategy", list(STRATEGIES), key="mask_strategy", on_change=_generate,
                           format_func=lambda s: STRATEGIES[s].label,
                           help=" ".join(f"{v.label}: {v.help}." for v in STRATEGIES.values()))

@@ -34,8 +34,7 @@ def _needs_fashion(what: str) -> None:
 # ----------------------------------------------------------------------------- 6. what the encoder learned
 @st.cache_data(show_spinner="Drawing both maps (a few seconds, once)…", max_entries=8)
 def _maps(path: str, mtime: float, _model) -> dict:
-    shipped = lesson.read_precomputed(path)   # the bundled models': computed once, shipped
-    return shipped if shipped and "model_xy" in shipped else lesson.compute_maps(_model)
+    return lesson.maps(path, _model)   # shipped for the bundled models, else once for the server
 
 
 def _map_figure(xy, labels, classes, highlight, title: str, height: int):

@@ -263,8 +263,7 @@ def decoder(cx: Ctx) -> None:
 # ----------------------------------------------------------------------------- 5. why hide so much
 @st.cache_data(show_spinner="Measuring both fills at every ratio…", max_entries=8)
 def _curve(path: str, mtime: float) -> list:
-    shipped = lesson.read_precomputed(path)   # the bundled models': computed once, shipped
-    return shipped["curve"] if shipped and shipped.get("curve") else lesson.compute_curve(get_model(path)[0])
+    return lesson.curve(path, get_model(path)[0])   # shipped for the bundled models, else once for the server
 
 
 def ratio(cx: Ctx) -> None:

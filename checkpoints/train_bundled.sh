@@ -36,6 +36,8 @@ run() {
     OMP_NUM_THREADS=${THREADS:-2} $PY -m mae_core.cards converged "$stage" "${stage}_epoch$KEEP"
   fi
   for ext in safetensors json metrics.jsonl; do mv "$stage.$ext" "checkpoints/$name.$ext"; done
+  # the pages' default results of the new weights (keyed by their hash: the old ones no longer match)
+  OMP_NUM_THREADS=${THREADS:-2} $PY -m mae_core.precompute "$name"
 }
 SELECTED="$*"
 all=(fmnist_r75_normpix fmnist_r90 fmnist_r25 fmnist_r50 fmnist_block75 fmnist_grid75 fmnist_r75 fmnist_r75_dec4 photo64_r75)

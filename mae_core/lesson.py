@@ -2,25 +2,19 @@
 of the page, with tests): the steps and their address, the predict-then-reveal scoring, the encoder's measured
 saving, the neighbour agreement of a map, and the embedding maps precomputed for the bundled models.
 
-``python -m mae_core.lesson precompute [NAME ...]`` writes checkpoints/precomputed/NAME.lesson.json for the bundled
-Fashion-MNIST models (default: all of them): the two maps of step 6 and the curve of step 5, keyed by the weights'
-SHA-256 so a retrained model never shows another model's results."""
+Step 5's curve and step 6's maps go through ``mae_core.results`` (keyed by the weights' SHA-256 and the settings):
+shipped for the bundled models by ``python -m mae_core.precompute``, computed once for the server for others."""
 from __future__ import annotations
 
-import argparse
-import hashlib
-import json
 import statistics
-import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
 import numpy as np
 import torch
 
-from .checkpoints import CHECKPOINT_DIR, list_bundled, load_model
+from . import results
 from .data import FASHION_MNIST_CLASSES, load_fashion_mnist_subset
 from .embed import encode, project, raw_pixels
 from .metrics import nearest_neighbours
@@ -172,14 +166,6 @@ def neighbour_agreement(features: np.ndarray, labels: np.ndarray, k: int = NEIGH
     return float((labels[nn] == labels[:, None]).mean())
 
 
-def weights_sha256(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def compute_maps(model, n: int = MAP_IMAGES, seed: int = 0) -> dict:
     """Step 6's two maps of the first ``n`` bundled Fashion-MNIST images: t-SNE of the encoder's features (cls +
     mean of patches, every patch visible) and of the raw pixels, with each one's neighbour agreement."""
@@ -206,64 +192,15 @@ def compute_curve(model) -> list:
                  baseline=True).rows
 
 
-PRECOMPUTED_DIR = CHECKPOINT_DIR / "precomputed"
+MAP_SETTINGS = {"images": MAP_IMAGES, "neighbours": NEIGHBOURS, "features": "both", "projection": "tsne", "seed": 0}
+CURVE_SETTINGS = {"images": CURVE_IMAGES, "ratios": list(CURVE_RATIOS), "strategy": "random", "seeds": 1}
 
 
-def precomputed_path(weights_path) -> Path:
-    return PRECOMPUTED_DIR / f"{Path(weights_path).stem}.lesson.json"
+def maps(weights_path, model) -> dict:
+    """Step 6's maps of this model: shipped for the bundled models, else computed once for the server."""
+    return results.get(weights_path, "lesson-maps", MAP_SETTINGS, lambda: compute_maps(model))
 
 
-def read_precomputed(weights_path, sha: Optional[str] = None) -> Optional[dict]:
-    """The shipped maps of a bundled model, or None when there are none or they were made from other weights
-    (a retrained model: its SHA-256 differs)."""
-    p = precomputed_path(weights_path)
-    if not p.is_file() or not Path(weights_path).is_file():
-        return None
-    try:
-        d = json.loads(p.read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
-    if d.get("weights_sha256") != (sha or weights_sha256(weights_path)) or d.get("n") != MAP_IMAGES:
-        return None
-    return d
-
-
-def precompute(names: Sequence[str] = (), log=print) -> list:
-    """Write the precomputed maps of the bundled Fashion-MNIST models (``names``: all of them when empty)."""
-    PRECOMPUTED_DIR.mkdir(exist_ok=True)
-    done = []
-    for card in list_bundled():
-        cfg = card.get("config", {})
-        if (names and card["name"] not in names) or cfg.get("in_chans") != 1 or cfg.get("img_size") != 28:
-            continue
-        t = time.perf_counter()
-        model, _ = load_model(card["path"])
-        d = {"weights_sha256": weights_sha256(card["path"]), **compute_maps(model), "curve": compute_curve(model)}
-        out = precomputed_path(card["path"])
-        tmp = out.with_suffix(".tmp")
-        tmp.write_text(json.dumps(d, separators=(",", ":")))
-        tmp.replace(out)
-        log(f"{card['name']}: {out} ({out.stat().st_size / 1024:.0f} KB, {time.perf_counter() - t:.1f} s; "
-            f"neighbours agree {d['model_agree']:.1%}, raw pixels {d['raw_agree']:.1%})")
-        done.append(out)
-    return done
-
-
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m mae_core.lesson", description=__doc__.split("\n\n")[0])
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    p = sub.add_parser("precompute", help="write the lesson's maps of the bundled Fashion-MNIST models")
-    p.add_argument("names", nargs="*", help="bundled model names (default: all Fashion-MNIST ones)")
-    a = ap.parse_args(argv)
-    known = {c["name"] for c in list_bundled()}
-    unknown = [n for n in a.names if n not in known]
-    if unknown:
-        print(f"error: no bundled model named {', '.join(unknown)} (bundled: {', '.join(sorted(known))})",
-              file=sys.stderr)
-        return 2
-    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
-    return 0 if precompute(a.names) else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def curve(weights_path, model) -> list:
+    """Step 5's curve of this model: shipped for the bundled models, else computed once for the server."""
+    return results.get(weights_path, "lesson-curve", CURVE_SETTINGS, lambda: compute_curve(model))

@@ -92,6 +92,26 @@ def sweep(model, images01: torch.Tensor, ratios: Sequence[float] = DEFAULT_RATIO
     return SweepResult(rows, raw)
 
 
+PAGE_IMAGES, PAGE_SEEDS = 16, 3   # the Mask ratios page's first chart: its default settings
+
+
+def eval_images(config, n: int) -> torch.Tensor:
+    """The pictures a sweep of this model is scored on: the bundled Fashion-MNIST subset for a 28 px greyscale model,
+    held-out photo crops otherwise."""
+    from .data import load_fashion_mnist_subset, photo_eval_set
+    if config.in_chans == 1 and config.img_size == 28:
+        return load_fashion_mnist_subset().images[:n]
+    return photo_eval_set(config.img_size, config.in_chans)[:n]
+
+
+def sweep_settings(config, n_images: int = PAGE_IMAGES, seeds: int = PAGE_SEEDS, strategies=tuple(STRATEGIES),
+                   ratios=DEFAULT_RATIOS, baseline: bool = True) -> dict:
+    """What a stored sweep is keyed by (``mae_core.results``), beside the weights."""
+    data = "fashion-mnist-subset" if config.in_chans == 1 and config.img_size == 28 else "photo-crops"
+    return {"images": int(n_images), "seeds": int(seeds), "strategies": list(strategies),
+            "ratios": [float(r) for r in ratios], "baseline": bool(baseline), "data": data}
+
+
 def csv_text(rows) -> str:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")

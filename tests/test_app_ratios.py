@@ -78,3 +78,16 @@ def test_strategy_and_pretraining_sections(at):
     assert sum(e.label == "Details" for e in at.expander) >= 3
     assert at.toggle(key="pre_heat").value is False       # the heatmap waits to be asked for
     assert "Side by side (PNG)" in _downloads(at)
+
+
+def test_a_first_visit_with_the_defaults_computes_no_sweep(app_page, monkeypatch):
+    """The bundled models ship the page's default curves (python -m mae_core.precompute): a first visit reads them."""
+    import mae_core.sweep
+
+    def refuse(*a, **k):
+        raise AssertionError("the default curves were computed")
+    monkeypatch.setattr(mae_core.sweep, "sweep", refuse)
+    at = app_page("ratios.py")
+    assert not at.exception and not at.error
+    assert any(c.proto.id.endswith("chart_curve") or "chart_curve" in c.proto.id for c in at.get("plotly_chart"))
+    assert any("Mean over 16 images × 3 seeds" in c.value for c in at.caption)

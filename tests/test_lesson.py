@@ -134,40 +134,16 @@ def test_maps_of_a_model_and_of_raw_pixels(monkeypatch):
     assert 0 <= m["model_agree"] <= 1 and 0 <= m["raw_agree"] <= 1
 
 
-def test_the_shipped_maps_belong_to_the_shipped_weights_and_a_retrained_model_drops_them(tmp_path, monkeypatch):
+def test_the_bundled_models_ship_their_lesson_results(monkeypatch):
+    from mae_core import results
     from mae_core.checkpoints import CHECKPOINT_DIR
     weights = CHECKPOINT_DIR / "fmnist_r75.safetensors"
-    shipped = lesson.read_precomputed(weights)
+    shipped = results.lookup(weights, "lesson-maps", lesson.MAP_SETTINGS)
     assert shipped is not None and shipped["n"] == lesson.MAP_IMAGES
     assert len(shipped["model_xy"]) == lesson.MAP_IMAGES and 0.5 < shipped["model_agree"] < 1
-    # the same files in another folder; then the weights change by one byte: the maps are not theirs any more
-    monkeypatch.setattr(lesson, "PRECOMPUTED_DIR", tmp_path / "precomputed")
-    (tmp_path / "precomputed").mkdir()
-    copy = tmp_path / "fmnist_r75.safetensors"
-    shutil.copy(weights, copy)
-    (tmp_path / "precomputed" / "fmnist_r75.lesson.json").write_text(
-        (CHECKPOINT_DIR / "precomputed" / "fmnist_r75.lesson.json").read_text())
-    assert lesson.read_precomputed(copy) == shipped
-    data = bytearray(copy.read_bytes())
-    data[-1] ^= 1
-    copy.write_bytes(bytes(data))
-    assert lesson.read_precomputed(copy) is None
-    # and a file that is not JSON is no map either
-    (tmp_path / "precomputed" / "fmnist_r75.lesson.json").write_text("{")
-    assert lesson.read_precomputed(copy) is None
-
-
-def test_precompute_refuses_an_unknown_name(capsys):
-    assert lesson.main(["precompute", "no_such_model"]) == 2
-    assert "no bundled model named no_such_model" in capsys.readouterr().err
-
-
-def test_precompute_writes_a_map_keyed_by_the_weights(tmp_path, monkeypatch):
-    monkeypatch.setattr(lesson, "PRECOMPUTED_DIR", tmp_path)
-    monkeypatch.setattr(lesson, "compute_maps", lambda model, n=lesson.MAP_IMAGES: {"n": n, "model_agree": 0.7,
-                                                                                    "raw_agree": 0.6})
-    out = lesson.precompute(["fmnist_r50"], log=lambda *a: None)
-    assert [p.name for p in out] == ["fmnist_r50.lesson.json"]
-    d = json.loads(out[0].read_text())
-    from mae_core.checkpoints import CHECKPOINT_DIR
-    assert d["weights_sha256"] == lesson.weights_sha256(CHECKPOINT_DIR / "fmnist_r50.safetensors")
+    curve = results.lookup(weights, "lesson-curve", lesson.CURVE_SETTINGS)
+    assert len(curve) == 2 * len(lesson.CURVE_RATIOS)                  # the MAE and the classical fill
+    # the page's functions read them and compute nothing
+    monkeypatch.setattr(lesson, "compute_maps", lambda *a, **k: pytest.fail("computed a shipped map"))
+    monkeypatch.setattr(lesson, "compute_curve", lambda *a, **k: pytest.fail("computed a shipped curve"))
+    assert lesson.maps(weights, None) == shipped and lesson.curve(weights, None) == curve

@@ -47,7 +47,7 @@ def _run(layout, *names, **env):
 def test_a_run_is_staged_then_shipped_without_its_resumable_state(layout):
     res, calls = _run(layout, "fmnist_r50")
     assert res.returncode == 0, res.stderr
-    train, half, measure, half_snap, converged = calls
+    train, half, measure, half_snap, converged, precompute = calls
     assert "-m mae_core.train" in train and "--norm-pix --mask-ratio 0.50" in train and "--threads 2" in train
     assert "--out runs/bundled/fmnist_r50" in train and "--resume" not in train and "--keep-epochs 18" in train
     assert half == "-m mae_core.checkpoints half runs/bundled/fmnist_r50"
@@ -55,6 +55,7 @@ def test_a_run_is_staged_then_shipped_without_its_resumable_state(layout):
     # the epoch-18 snapshot: halved like the model, then the paired convergence check writes into the final card
     assert half_snap == "-m mae_core.checkpoints half runs/bundled/fmnist_r50_epoch18"
     assert converged == "-m mae_core.cards converged runs/bundled/fmnist_r50 runs/bundled/fmnist_r50_epoch18"
+    assert precompute == "-m mae_core.precompute fmnist_r50"   # the pages' defaults of the new weights, last
     shipped = sorted(p.name for p in (layout / "checkpoints").iterdir())
     assert shipped == ["fmnist_r50.json", "fmnist_r50.metrics.jsonl", "fmnist_r50.safetensors", "train_bundled.sh"]
     # the state is not shipped; the snapshot stays staged, not shipped
@@ -79,7 +80,7 @@ def test_resume_continues_a_saved_run_and_starts_one_without_state(layout):
     assert len(trains) == 2 and all("--threads 1" in t for t in trains)
     # the steps after training keep to one thread as well (a measure beside another run must not oversubscribe)
     omp = (layout / "calls.log.omp").read_text().split()
-    assert [o for c, o in zip(calls, omp) if "mae_core.train" not in c] == ["1"] * 8   # half, measure, x2 snapshot
+    assert [o for c, o in zip(calls, omp) if "mae_core.train" not in c] == ["1"] * 10  # half, measure, snapshot x2, precompute
     assert "--mask-ratio 0.25" in trains[0] and trains[0].endswith("--resume")        # had a state: continued
     assert "--mask-strategy grid" in trains[1] and "--resume" not in trains[1]       # had none: started afresh
     assert "no runs/bundled/fmnist_grid75.state.pt to resume: starting afresh" in res.stdout

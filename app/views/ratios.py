@@ -14,17 +14,16 @@ from common import (fmnist_subset, get_model, image_id, image_picker, model_id, 
 
 from mae_core import cards, figures
 from mae_core.checkpoints import list_bundled
-from mae_core.data import photo_eval_set
 from mae_core.explore import reconstruct
 from mae_core.glossary import explain
 from mae_core.masking import STRATEGIES, make_mask
 from mae_core.metrics import points
-from mae_core import readings
-from mae_core.sweep import (BASELINE_PREFIX, csv_text, last_quarter_gain,
+from mae_core import readings, results
+from mae_core.sweep import (BASELINE_PREFIX, DEFAULT_RATIOS, csv_text, eval_images, last_quarter_gain, sweep_settings,
                             pretraining_grid, probe_history, probe_table, ratio_groups, ratio_series, ratio_strip,
                             strategy_examples, strategy_series, sweep)
 
-RATIOS = tuple(round(0.05 * i, 2) for i in range(1, 20))
+RATIOS = DEFAULT_RATIOS
 SECTIONS = {"test": "Error against ratio", "strategy": "Strategies compared", "pre": "Pretraining ratio"}
 
 model, card, model_path = model_picker()
@@ -37,9 +36,7 @@ st.caption("How hard is the task at each ratio, does the strategy matter, and wh
 
 
 def _eval_images(n: int) -> torch.Tensor:
-    if cfg.in_chans == 1 and cfg.img_size == 28:
-        return fmnist_subset().images[:n]
-    return photo_eval_set(cfg.img_size, cfg.in_chans)[:n]
+    return eval_images(cfg, n)
 
 
 def _mtime(path: str) -> float:
@@ -51,11 +48,18 @@ def _mtime(path: str) -> float:
 def _sweep_rows(path: str, mtime: float, n_images: int, seeds: int, strategies: tuple, ratios: tuple,
                 baseline: bool = True):
     m, _ = get_model(path)
-    bar = st.progress(0.0, text="Sweeping…")
-    res = sweep(m, _eval_images(n_images), ratios, strategies, seeds, baseline=baseline,
-                progress=lambda f, label: bar.progress(f, text=f"Sweeping {Path(path).stem}: {label}"))
+    bar = st.empty()
+
+    def compute():
+        bar.progress(0.0, text="Sweeping…")
+        return sweep(m, _eval_images(n_images), ratios, strategies, seeds, baseline=baseline,
+                     progress=lambda f, label: bar.progress(f, text=f"Sweeping {Path(path).stem}: {label}")).rows
+    # stored for the whole server (shipped for the bundled models' defaults): computed once, by one visitor
+    rows = results.get(path, "sweep", sweep_settings(m.config, n_images, seeds, strategies, ratios, baseline), compute,
+                       on_wait=lambda n: bar.info(f"Waiting for {n} other visitor{'s' if n > 1 else ''} computing "
+                                                  "the same curves…", icon=":material/hourglass_top:"))
     bar.empty()
-    return res.rows
+    return rows
 
 
 @st.cache_data(show_spinner=False, max_entries=4)

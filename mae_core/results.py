@@ -1,0 +1,133 @@
+"""Results computed once for the whole server, not once per visitor: what a page shows for a model and its settings
+(a sweep's curves, the lesson's maps), keyed by the weights' SHA-256 and the settings, so a retrained model never
+shows another model's results.
+
+Three places, looked up in order:
+  shipped   checkpoints/precomputed/STEM.KIND.json, written for the bundled models by ``python -m mae_core.precompute``
+            (the pages' defaults: a first visit computes nothing);
+  cache     $MAE_CACHE_DIR/results/SHA16.KIND.SETTINGS16.json, written the first time any other result is computed,
+            so a second visitor or a restarted server does not compute it again;
+  compute   the caller's function, run once per key at a time: a visitor asking for a result another is computing
+            waits for it (``get``'s ``on_wait`` says how many are computing or waiting) instead of computing it too.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from .atomic import atomic_write
+from .checkpoints import CHECKPOINT_DIR
+from .data import cache_dir
+
+SHIPPED_DIR = CHECKPOINT_DIR / "precomputed"
+FORMAT = 1
+
+_hashes: dict = {}
+_locks: dict = {}
+_busy: dict = {}             # key -> visitors computing or waiting for it
+_guard = threading.Lock()
+
+
+def weights_sha256(path) -> str:
+    """The SHA-256 of a weights file, remembered per (path, size, mtime): a rewritten file is hashed again."""
+    p = Path(path)
+    st = p.stat()
+    memo = (str(p.resolve()), st.st_size, st.st_mtime_ns)
+    if memo not in _hashes:
+        h = hashlib.sha256()
+        with open(p, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        _hashes[memo] = h.hexdigest()
+    return _hashes[memo]
+
+
+def settings_id(settings: dict) -> str:
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def shipped_path(weights_path, kind: str) -> Path:
+    return SHIPPED_DIR / f"{Path(weights_path).stem}.{kind}.json"
+
+
+def cached_path(sha: str, kind: str, settings: dict) -> Path:
+    return Path(cache_dir()) / "results" / f"{sha[:16]}.{kind}.{settings_id(settings)}.json"
+
+
+def _read(path: Path, sha: str, kind: str, settings: dict) -> Optional[Any]:
+    try:
+        d = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    ok = (isinstance(d, dict) and d.get("format") == FORMAT and d.get("weights_sha256") == sha
+          and d.get("kind") == kind and d.get("settings") == json.loads(json.dumps(settings, default=str)))
+    return d.get("value") if ok else None
+
+
+def lookup(weights_path, kind: str, settings: dict) -> Optional[Any]:
+    """The stored result for these weights and settings (shipped first, then the disk cache), or None."""
+    if not Path(weights_path).is_file():
+        return None
+    sha = weights_sha256(weights_path)
+    for path in (shipped_path(weights_path, kind), cached_path(sha, kind, settings)):
+        if path.is_file():
+            value = _read(path, sha, kind, settings)
+            if value is not None:
+                return value
+    return None
+
+
+def _write(path: Path, weights_path, kind: str, settings: dict, value: Any) -> Path:
+    record = {"format": FORMAT, "kind": kind, "weights_sha256": weights_sha256(weights_path), "settings": settings,
+              "value": value}
+    text = json.dumps(record, separators=(",", ":"), default=str)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda f: f.write(text.encode()))
+    return path
+
+
+def ship(weights_path, kind: str, settings: dict, value: Any) -> Path:
+    """Store a result next to the bundled checkpoints (``python -m mae_core.precompute``)."""
+    return _write(shipped_path(weights_path, kind), weights_path, kind, settings, value)
+
+
+def get(weights_path, kind: str, settings: dict, compute: Callable[[], Any],
+        on_wait: Optional[Callable[[int], None]] = None) -> Any:
+    """The result for these weights and settings: stored, or computed once for the whole server and stored in the
+    disk cache. While another visitor computes the same key this call waits; ``on_wait(n)`` is told how many
+    visitors are at it before it starts waiting. ``compute`` must return JSON-serialisable data."""
+    value = lookup(weights_path, kind, settings)
+    if value is not None:
+        return value
+    if not Path(weights_path).is_file():   # nothing to key it by: computed, not stored
+        return compute()
+    key = (weights_sha256(weights_path), kind, settings_id(settings))
+    with _guard:
+        lock = _locks.setdefault(key, threading.Lock())
+        _busy[key] = _busy.get(key, 0) + 1
+        ahead = _busy[key] - 1
+    try:
+        if ahead and on_wait is not None:
+            on_wait(ahead)
+        with lock:
+            value = lookup(weights_path, kind, settings)   # the one before us may have stored it
+            if value is None:
+                value = compute()
+                try:
+                    _write(cached_path(key[0], kind, settings), weights_path, kind, settings, value)
+                except OSError:   # a read-only cache: the result is still returned, just not kept
+                    pass
+            return value
+    finally:
+        with _guard:
+            _busy[key] -= 1
+            if not _busy[key]:
+                del _busy[key]
+
+
+def clear_memory() -> None:
+    """Forget the remembered hashes (tests)."""
+    _hashes.clear()

@@ -1,0 +1,115 @@
+"""Results computed once for the whole server: shipped or cached per weights and settings, one computation per key."""
+import json
+import shutil
+import threading
+import time
+
+import pytest
+
+from mae_core import precompute, results
+from mae_core.checkpoints import CHECKPOINT_DIR
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    """A copy of a bundled model's weights, an empty shipped folder and an empty cache."""
+    monkeypatch.setenv("MAE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(results, "SHIPPED_DIR", tmp_path / "shipped")
+    w = tmp_path / "m.safetensors"
+    shutil.copy(CHECKPOINT_DIR / "fmnist_r50.safetensors", w)
+    return w
+
+
+def test_computed_once_then_read_back_from_the_cache(store):
+    calls = []
+    value = results.get(store, "demo", {"n": 3}, lambda: calls.append(1) or {"rows": [1, 2, 3]})
+    assert value == {"rows": [1, 2, 3]} and calls == [1]
+    assert results.get(store, "demo", {"n": 3}, lambda: pytest.fail("computed twice")) == value
+    files = list((store.parent / "cache" / "results").iterdir())
+    assert len(files) == 1 and json.loads(files[0].read_text())["weights_sha256"] == results.weights_sha256(store)
+    # other settings are another result
+    assert results.get(store, "demo", {"n": 4}, lambda: "four") == "four"
+
+
+def test_a_shipped_result_is_used_and_a_retrained_model_drops_it(store):
+    results.ship(store, "demo", {"n": 3}, "shipped")
+    assert results.get(store, "demo", {"n": 3}, lambda: pytest.fail("computed a shipped result")) == "shipped"
+    assert results.get(store, "demo", {"n": 5}, lambda: "other settings") == "other settings"
+    data = bytearray(store.read_bytes())                               # the model is retrained: one byte differs
+    data[-1] ^= 1
+    time.sleep(0.01)
+    store.write_bytes(bytes(data))
+    assert results.lookup(store, "demo", {"n": 3}) is None
+    assert results.get(store, "demo", {"n": 3}, lambda: "fresh") == "fresh"
+
+
+def test_a_broken_or_foreign_file_is_no_result(store):
+    results.ship(store, "demo", {"n": 3}, "shipped")
+    path = results.shipped_path(store, "demo")
+    path.write_text("{")
+    assert results.lookup(store, "demo", {"n": 3}) is None
+    path.write_text(json.dumps({"format": 1, "kind": "other", "weights_sha256": results.weights_sha256(store),
+                                "settings": {"n": 3}, "value": "x"}))
+    assert results.lookup(store, "demo", {"n": 3}) is None
+
+
+def test_visitors_asking_for_the_same_result_at_once_compute_it_once(store):
+    calls, waited, out = [], [], []
+    started = threading.Event()
+
+    def slow():
+        calls.append(1)
+        started.set()
+        time.sleep(0.5)
+        return "done"
+
+    def visitor(first):
+        if not first:
+            started.wait(5)
+        out.append(results.get(store, "slow", {}, slow, on_wait=waited.append))
+    threads = [threading.Thread(target=visitor, args=(i == 0,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert out == ["done"] * 4 and calls == [1]
+    assert waited and all(n >= 1 for n in waited)                    # the others were told someone is at it
+
+
+def test_a_read_only_cache_still_returns_the_result(store, monkeypatch, tmp_path):
+    def refuse(*a, **k):
+        raise OSError("read-only file system")
+    monkeypatch.setattr(results, "atomic_write", refuse)
+    assert results.get(store, "demo", {"n": 1}, lambda: 7) == 7
+
+
+def test_the_page_defaults_of_every_bundled_model_are_shipped():
+    from mae_core.checkpoints import list_bundled, load_model
+    from mae_core.sweep import sweep_settings
+    for card in list_bundled():
+        cfg = load_model(card["path"])[0].config
+        rows = results.lookup(card["path"], "sweep", sweep_settings(cfg))
+        assert rows and {r["strategy"] for r in rows} == {"random", "block", "grid", "harmonic:random",
+                                                          "harmonic:block", "harmonic:grid"}, card["name"]
+
+
+def test_precompute_refuses_an_unknown_name(capsys):
+    assert precompute.main(["no_such_model"]) == 2
+    assert "no bundled model named no_such_model" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_shipped_sweep_equals_a_fresh_one():
+    """The shipped curves are what the page would compute: a change to the sweep must be followed by a new
+    `python -m mae_core.precompute`."""
+    from mae_core.checkpoints import load_model
+    from mae_core.sweep import PAGE_IMAGES, PAGE_SEEDS, DEFAULT_RATIOS, STRATEGIES, eval_images, sweep, sweep_settings
+    path = CHECKPOINT_DIR / "fmnist_r50.safetensors"
+    model, _ = load_model(path)
+    shipped = results.lookup(path, "sweep", sweep_settings(model.config))
+    fresh = sweep(model, eval_images(model.config, PAGE_IMAGES), DEFAULT_RATIOS, tuple(STRATEGIES), PAGE_SEEDS,
+                  baseline=True).rows
+    assert len(shipped) == len(fresh)
+    for a, b in zip(shipped, fresh):
+        assert (a["strategy"], a["ratio"], a["n_hidden"]) == (b["strategy"], b["ratio"], b["n_hidden"])
+        assert a["mean"] == pytest.approx(b["mean"], rel=1e-4, abs=1e-7)

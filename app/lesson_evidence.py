@@ -1,6 +1,7 @@
-"""The lesson's steps 6-9: what the encoder learned (two maps), how much to hide while training (Figure 5), fine-tuning
-against a frozen encoder (the paper's headline), and the full pages to go on with. Predict first where a step asks a
-question: the answer shows after the student commits to a guess."""
+"""The lesson's steps 5-9: why hide so much (the ratio against copying the neighbours), what the encoder learned (two
+maps), how much to hide while training (Figure 5), fine-tuning against a frozen encoder (the paper's headline), and the
+full pages to go on with. Predict first where a step asks a question: the answer shows after the student commits to
+a guess."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,10 +10,12 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from common import PAGES, get_model, image_id, model_id, plain
-from lesson_steps import Ctx, details
+from lesson_steps import Ctx, details, rounded, tiles
 
 from mae_core import cards, figures, lesson, readings, zoo
+from mae_core.baselines import baseline_reconstruction
 from mae_core.checkpoints import list_bundled
+from mae_core.explore import reconstruct
 from mae_core.finetune import mode_label
 from mae_core.glossary import explain
 from mae_core.scenes import to_params
@@ -29,6 +32,65 @@ def _fashion(cx: Ctx) -> bool:
 def _needs_fashion(what: str) -> None:
     st.info(f"This step {what} of labelled Fashion-MNIST pictures, so it needs a Fashion-MNIST model: pick one of "
             "the bundled ones in the sidebar (the lesson opens on one).", icon=":material/info:")
+
+
+# ----------------------------------------------------------------------------- 5. why hide so much
+@st.cache_data(show_spinner="Measuring both fills at every ratio…", max_entries=8)
+def _curve(path: str, mtime: float) -> list:
+    return lesson.curve(path, get_model(path)[0])   # shipped for the bundled models, else once for the server
+
+
+def ratio(cx: Ctx) -> None:
+    c = cx.cfg
+    st.session_state.setdefault("lesson_ratio", 75)
+    r = st.slider("Share of patches hidden", 10, 90, step=5, key="lesson_ratio", format="%d%%",
+                  help=explain("mask ratio")) / 100
+    from mae_core.masking import make_mask
+    mask = make_mask("random", 1, c.grid_size, float(r), seed=0)[0].numpy().astype(bool)
+    rec = reconstruct(cx.model, cx.image, mask)
+    filled, _, _ = baseline_reconstruction(cx.model, cx.image, mask)
+    e_mae = lesson.hidden_error(rec.pasted, cx.image, mask, c.patch_size)
+    e_cls = lesson.hidden_error(filled, cx.image, mask, c.patch_size)
+    left, right = st.columns([1.25, 1], gap="small")
+    with left:
+        tiles([(rec.masked, f"{int(mask.sum())} of {c.num_patches} hidden"),
+               (rec.pasted, f"the MAE<br>error {rounded(e_mae)}"),
+               (filled, f"copying the neighbours<br>error {rounded(e_cls)}")], 150, testid="lesson-ratio")
+    fashion = c.in_chans == 1 and c.img_size == 28
+    with right:
+        if fashion:
+            rows = _curve(cx.path, Path(cx.path).stat().st_mtime if Path(cx.path).is_file() else 0.0)
+            ch = figures.error_curve_chart(rows, bands=False)
+            ch.title, ch.height = "", 250 if cx.big else 270
+            ch.xlabel, ch.ylabel = "share of patches hidden", "error on hidden pixels"
+            ch.refs.append(figures.RefLine(float(r), "", orient="v", dash="dot"))
+            fig = figures.to_plotly(ch)
+            for tr in fig.data:   # plain names, as the tiles beside it say; the classical fill grey
+                if tr.name and "harmonic" in tr.name.lower():
+                    tr.name = "copying the neighbours"
+                    tr.line.color = tr.marker.color = "#6b7280"
+                elif tr.name:
+                    tr.name = "the MAE"
+            fig.update_layout(margin=dict(l=10, r=10, t=30, b=10), xaxis_tickformat=".0%",
+                              legend=dict(orientation="h", x=0, y=1.02, yanchor="bottom", title=None,
+                                          font=dict(size=12)))
+            st.plotly_chart(fig, width="stretch", key="lesson_curve")
+            st.caption(f"Each point: the average over {lesson.CURVE_IMAGES} pictures (the pictures beside it: "
+                       "this one).")
+    lower = e_mae < e_cls
+    things = "clothes" if fashion else "things"
+    st.markdown(f"With few patches hidden, copying the neighbours does as well as the MAE, or better. Hide more, and "
+                f"only a model that knows what {things} look like can fill in. Here, with {r:.0%} hidden: "
+                f"**{'the MAE is closer' if lower else 'copying the neighbours is closer'}**.")
+    details("Both fills are scored the same way: the mean squared error over the hidden pixels (0 black, 1 white; "
+            "lower is closer). "
+            + ("The chart: solid line the MAE, dashed line copying the neighbours, dotted line your ratio; random "
+               f"masks on the first {lesson.CURVE_IMAGES} bundled Fashion-MNIST test pictures, one mask each per ratio (the Mask ratios "
+               "page has more pictures, seeds and strategies). " if fashion else
+               "The curve is drawn for Fashion-MNIST models only. ")
+            + "Copying the neighbours is harmonic inpainting: every hidden pixel becomes the average of its "
+            "neighbours, no learning. The paper hides 75%: a task too hard to solve by copying, so the model must "
+            "learn about whole objects.")
 
 
 # ----------------------------------------------------------------------------- 6. what the encoder learned

@@ -1,17 +1,17 @@
-"""The lesson's steps 1-5: the model at work on one picture (patches, the guess, the encoder, the decoder, the
-ratio). Each step: one live interactive, at most three short sentences, the numbers in a Details expander. The work
-is mae_core's (lesson, explore, baselines, sweep, figures); this file lays it out. Steps 6-9: lesson_evidence.py."""
+"""The lesson's steps 1-4: the model at work on one picture (patches, the guess, the encoder, the decoder). Each step:
+one live interactive, at most three short sentences, the numbers in a Details expander. The work is mae_core's
+(lesson, explore, baselines, figures); this file lays it out, with what every step shares (``Ctx``, ``details``,
+``tiles``). Steps 5-9: lesson_evidence.py."""
 from __future__ import annotations
 
 import html
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import streamlit as st
 import torch
 
-from common import get_model, guarded, plain
+from common import plain
 from painter import fit_css, guess_painter, guessed_levels, guessed_pick, patch_picker, picked_cell
 
 from mae_core import figures, lesson
@@ -258,62 +258,3 @@ def decoder(cx: Ctx) -> None:
             f"here{' (shape error: this norm-pix model predicts each patch with its brightness taken out)' if rec.rescaled else ''}. "
             f"On the visible patches (not scored) the error is {rounded(rec.mse_visible)}. Error colour scale: "
             f"0 to {vmax:.3g}.")
-
-
-# ----------------------------------------------------------------------------- 5. why hide so much
-@st.cache_data(show_spinner="Measuring both fills at every ratio…", max_entries=8)
-def _curve(path: str, mtime: float) -> list:
-    return lesson.curve(path, get_model(path)[0])   # shipped for the bundled models, else once for the server
-
-
-def ratio(cx: Ctx) -> None:
-    c = cx.cfg
-    st.session_state.setdefault("lesson_ratio", 75)
-    r = st.slider("Share of patches hidden", 10, 90, step=5, key="lesson_ratio", format="%d%%",
-                  help=explain("mask ratio")) / 100
-    from mae_core.masking import make_mask
-    mask = make_mask("random", 1, c.grid_size, float(r), seed=0)[0].numpy().astype(bool)
-    rec = reconstruct(cx.model, cx.image, mask)
-    filled, _, _ = baseline_reconstruction(cx.model, cx.image, mask)
-    e_mae = lesson.hidden_error(rec.pasted, cx.image, mask, c.patch_size)
-    e_cls = lesson.hidden_error(filled, cx.image, mask, c.patch_size)
-    left, right = st.columns([1.25, 1], gap="small")
-    with left:
-        tiles([(rec.masked, f"{int(mask.sum())} of {c.num_patches} hidden"),
-               (rec.pasted, f"the MAE<br>error {rounded(e_mae)}"),
-               (filled, f"copying the neighbours<br>error {rounded(e_cls)}")], 150, testid="lesson-ratio")
-    fashion = c.in_chans == 1 and c.img_size == 28
-    with right:
-        if fashion:
-            rows = _curve(cx.path, Path(cx.path).stat().st_mtime if Path(cx.path).is_file() else 0.0)
-            ch = figures.error_curve_chart(rows, bands=False)
-            ch.title, ch.height = "", 250 if cx.big else 270
-            ch.xlabel, ch.ylabel = "share of patches hidden", "error on hidden pixels"
-            ch.refs.append(figures.RefLine(float(r), "", orient="v", dash="dot"))
-            fig = figures.to_plotly(ch)
-            for tr in fig.data:   # plain names, as the tiles beside it say; the classical fill grey
-                if tr.name and "harmonic" in tr.name.lower():
-                    tr.name = "copying the neighbours"
-                    tr.line.color = tr.marker.color = "#6b7280"
-                elif tr.name:
-                    tr.name = "the MAE"
-            fig.update_layout(margin=dict(l=10, r=10, t=30, b=10), xaxis_tickformat=".0%",
-                              legend=dict(orientation="h", x=0, y=1.02, yanchor="bottom", title=None,
-                                          font=dict(size=12)))
-            st.plotly_chart(fig, width="stretch", key="lesson_curve")
-            st.caption(f"Each point: the average over {lesson.CURVE_IMAGES} pictures (the pictures beside it: "
-                       "this one).")
-    lower = e_mae < e_cls
-    things = "clothes" if fashion else "things"
-    st.markdown(f"With few patches hidden, copying the neighbours does as well as the MAE, or better. Hide more, and "
-                f"only a model that knows what {things} look like can fill in. Here, with {r:.0%} hidden: "
-                f"**{'the MAE is closer' if lower else 'copying the neighbours is closer'}**.")
-    details("Both fills are scored the same way: the mean squared error over the hidden pixels (0 black, 1 white; "
-            "lower is closer). "
-            + ("The chart: solid line the MAE, dashed line copying the neighbours, dotted line your ratio; random "
-               f"masks on the first {lesson.CURVE_IMAGES} bundled Fashion-MNIST test pictures, one mask each per ratio (the Mask ratios "
-               "page has more pictures, seeds and strategies). " if fashion else
-               "The curve is drawn for Fashion-MNIST models only. ")
-            + "Copying the neighbours is harmonic inpainting: every hidden pixel becomes the average of its "
-            "neighbours, no learning. The paper hides 75%: a task too hard to solve by copying, so the model must "
-            "learn about whole objects.")

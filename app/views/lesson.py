@@ -15,7 +15,7 @@ from mae_core.lesson import STEPS, step_from_param
 from mae_core.masking import make_mask
 
 BODIES = {"patches": ls.patches, "guess": ls.guess, "encoder": ls.encoder, "decoder": ls.decoder,
-          "ratio": ls.ratio, "learned": ev.learned, "pretraining": ev.pretraining, "finetune": ev.finetune,
+          "ratio": ev.ratio, "learned": ev.learned, "pretraining": ev.pretraining, "finetune": ev.finetune,
           "yourturn": ev.your_turn}
 
 # Left and right arrows press Back and Next, unless the key belongs to a control (a slider, the painter, a radio)

@@ -9,7 +9,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 import streamlit as st
 
-from common import PAGES, get_model, image_id, model_id, plain
+from common import PAGES, get_model, image_id, model_id, plain, read_only
 from lesson_steps import Ctx, details, rounded, tiles
 
 from mae_core import cards, figures, lesson, readings, zoo
@@ -37,7 +37,7 @@ def _needs_fashion(what: str) -> None:
 # ----------------------------------------------------------------------------- 5. why hide so much
 @st.cache_data(show_spinner="Measuring both fills at every ratio…", max_entries=8)
 def _curve(path: str, mtime: float) -> list:
-    return lesson.curve(path, get_model(path)[0])   # shipped for the bundled models, else once for the server
+    return lesson.curve(path, get_model(path)[0], keep=not read_only())   # shipped, else once for the server
 
 
 def ratio(cx: Ctx) -> None:
@@ -96,7 +96,7 @@ def ratio(cx: Ctx) -> None:
 # ----------------------------------------------------------------------------- 6. what the encoder learned
 @st.cache_data(show_spinner="Drawing both maps (a few seconds, once)…", max_entries=8)
 def _maps(path: str, mtime: float, _model) -> dict:
-    return lesson.maps(path, _model)   # shipped for the bundled models, else once for the server
+    return lesson.maps(path, _model, keep=not read_only())   # shipped for the bundled models, else once per server
 
 
 def _map_figure(xy, labels, classes, highlight, title: str, height: int):

@@ -102,8 +102,9 @@ def patches(cx: Ctx) -> None:
 
 
 # ----------------------------------------------------------------------------- 2. predict, then reveal
-def _fills(cx: Ctx, levels) -> dict:
-    """Every candidate's picture: the student's guess, the MAE's fill, the classical fill, and leaving it black."""
+def _fills(cx: Ctx, levels) -> tuple:
+    """Every candidate's picture (the student's guess, the MAE's fill, the classical fill, leaving it black) and whether
+    the model is norm-pix (its fill borrows each true patch's brightness)."""
     p = cx.cfg.patch_size
     rec = reconstruct(cx.model, cx.image, cx.mask)
     filled, _, _ = baseline_reconstruction(cx.model, cx.image, cx.mask)

@@ -196,11 +196,12 @@ MAP_SETTINGS = {"images": MAP_IMAGES, "neighbours": NEIGHBOURS, "features": "bot
 CURVE_SETTINGS = {"images": CURVE_IMAGES, "ratios": list(CURVE_RATIOS), "strategy": "random", "seeds": 1}
 
 
-def maps(weights_path, model) -> dict:
-    """Step 6's maps of this model: shipped for the bundled models, else computed once for the server."""
-    return results.get(weights_path, "lesson-maps", MAP_SETTINGS, lambda: compute_maps(model))
+def maps(weights_path, model, keep: bool = True) -> dict:
+    """Step 6's maps of this model: shipped for the bundled models, else computed once for the server (and kept in
+    its disk cache unless ``keep`` is False)."""
+    return results.get(weights_path, "lesson-maps", MAP_SETTINGS, lambda: compute_maps(model), keep=keep)
 
 
-def curve(weights_path, model) -> list:
+def curve(weights_path, model, keep: bool = True) -> list:
     """Step 5's curve of this model: shipped for the bundled models, else computed once for the server."""
-    return results.get(weights_path, "lesson-curve", CURVE_SETTINGS, lambda: compute_curve(model))
+    return results.get(weights_path, "lesson-curve", CURVE_SETTINGS, lambda: compute_curve(model), keep=keep)

@@ -24,6 +24,7 @@ from .data import cache_dir
 
 SHIPPED_DIR = CHECKPOINT_DIR / "precomputed"
 FORMAT = 1
+MAX_CACHED = 2000            # result files kept in the disk cache; beyond it the oldest tenth goes
 
 _hashes: dict = {}
 _locks: dict = {}
@@ -94,11 +95,24 @@ def ship(weights_path, kind: str, settings: dict, value: Any) -> Path:
     return _write(shipped_path(weights_path, kind), weights_path, kind, settings, value)
 
 
+def _prune(folder: Path) -> None:
+    """Bound the disk cache: past ``MAX_CACHED`` files, the least recently written tenth is deleted."""
+    keep = MAX_CACHED
+    try:
+        files = sorted(folder.glob("*.json"), key=lambda f: f.stat().st_mtime)
+    except OSError:
+        return
+    if len(files) > keep:
+        for f in files[:max(1, keep // 10)]:
+            f.unlink(missing_ok=True)
+
+
 def get(weights_path, kind: str, settings: dict, compute: Callable[[], Any],
-        on_wait: Optional[Callable[[int], None]] = None) -> Any:
+        on_wait: Optional[Callable[[int], None]] = None, keep: bool = True) -> Any:
     """The result for these weights and settings: stored, or computed once for the whole server and stored in the
-    disk cache. While another visitor computes the same key this call waits; ``on_wait(n)`` is told how many
-    visitors are at it before it starts waiting. ``compute`` must return JSON-serialisable data."""
+    disk cache (``keep=False``: not stored, for a server that writes nothing). While another visitor computes the
+    same key this call waits; ``on_wait(n)`` is told how many visitors are at it before it starts waiting.
+    ``compute`` must return JSON-serialisable data."""
     value = lookup(weights_path, kind, settings)
     if value is not None:
         return value
@@ -116,10 +130,12 @@ def get(weights_path, kind: str, settings: dict, compute: Callable[[], Any],
             value = lookup(weights_path, kind, settings)   # the one before us may have stored it
             if value is None:
                 value = compute()
-                try:
-                    _write(cached_path(key[0], kind, settings), weights_path, kind, settings, value)
-                except OSError:   # a read-only cache: the result is still returned, just not kept
-                    pass
+                if keep:
+                    try:
+                        path = _write(cached_path(key[0], kind, settings), weights_path, kind, settings, value)
+                        _prune(path.parent)
+                    except OSError:   # a read-only cache: the result is still returned, just not kept
+                        pass
             return value
     finally:
         with _guard:

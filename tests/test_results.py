@@ -113,3 +113,13 @@ def test_a_shipped_sweep_equals_a_fresh_one():
     for a, b in zip(shipped, fresh):
         assert (a["strategy"], a["ratio"], a["n_hidden"]) == (b["strategy"], b["ratio"], b["n_hidden"])
         assert a["mean"] == pytest.approx(b["mean"], rel=1e-4, abs=1e-7)
+
+
+def test_a_server_that_writes_nothing_keeps_nothing_and_the_cache_is_bounded(store, monkeypatch):
+    assert results.get(store, "demo", {"n": 1}, lambda: 1, keep=False) == 1
+    assert not (store.parent / "cache" / "results").exists()
+    monkeypatch.setattr(results, "MAX_CACHED", 20)
+    for n in range(30):
+        results.get(store, "demo", {"n": n}, lambda: n)
+    kept = list((store.parent / "cache" / "results").glob("*.json"))
+    assert 10 <= len(kept) <= 21

@@ -10,7 +10,7 @@ import streamlit as st
 import torch
 
 from common import (fmnist_subset, get_model, image_id, image_picker, model_id, model_picker, plain, presenting,
-                    reading, scene_to_url)
+                    read_only, reading, scene_to_url)
 
 from mae_core import cards, figures
 from mae_core.checkpoints import list_bundled
@@ -57,7 +57,8 @@ def _sweep_rows(path: str, mtime: float, n_images: int, seeds: int, strategies: 
     # stored for the whole server (shipped for the bundled models' defaults): computed once, by one visitor
     rows = results.get(path, "sweep", sweep_settings(m.config, n_images, seeds, strategies, ratios, baseline), compute,
                        on_wait=lambda n: bar.info(f"Waiting for {n} other visitor{'s' if n > 1 else ''} computing "
-                                                  "the same curves…", icon=":material/hourglass_top:"))
+                                                  "the same curves…", icon=":material/hourglass_top:"),
+                       keep=not read_only())   # a read-only server writes nothing
     bar.empty()
     return rows
 

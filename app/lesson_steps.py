@@ -156,9 +156,10 @@ def guess(cx: Ctx) -> None:
                     width="stretch", disabled=ss.lesson_revealed)
         b[1].button("Try again" if ss.lesson_revealed else "Clear", icon=":material/ink_eraser:", on_click=clear,
                     key="lesson_clear", width="stretch", help="Start the guess again")
-        b[-1 if not cx.big else 0].button("New picture", icon=":material/casino:", on_click=another,
-                                         key="lesson_another", width="stretch",
-                                         help="The next Fashion-MNIST picture (sidebar: Image)")
+        if cx.image_key.startswith("fmnist:"):   # photos and uploads are picked in the sidebar
+            b[-1 if not cx.big else 0].button("New picture", icon=":material/casino:", on_click=another,
+                                             key="lesson_another", width="stretch",
+                                             help="The next Fashion-MNIST picture (sidebar: Image)")
         if not ss.lesson_revealed:
             n = int(cx.mask.sum())
             st.markdown(f"**{n} of {L} patches are hidden** (the amber squares). Pick a grey above the picture and "
@@ -234,6 +235,8 @@ def decoder(cx: Ctx) -> None:
                 ss.lesson_patch_pick = cell
         worst = int(np.argmax(np.where(cx.mask, rec.error_map.reshape(-1), -1))) if n else 0
         q = int(ss.get("lesson_patch_pick", worst))   # the worst-drawn hidden patch until one is clicked
+        if not 0 <= q < c.num_patches:                  # picked on another model's grid
+            q = worst
         patch_picker(figures.data_url(figures.to_pil(rec.reconstruction, 280)), c.grid_size,
                      max_px=300 if cx.big else 320, selected=q, hint="The decoder's drawing: click a patch",
                      key="lesson_picker", on_change=pick, mark=True, lines=True)

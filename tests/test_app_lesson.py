@@ -137,3 +137,11 @@ def test_reconstruct_starts_the_lesson_at_its_first_step(app_page):
     app.button(key="start_lesson").click().run()
     assert not app.exception
     assert _headline(app) == lesson.STEPS[0].headline and app.query_params["step"] == "1"
+
+
+def test_a_patch_picked_on_another_models_grid_is_not_reused(at):
+    at.session_state["lesson_step"] = 3
+    at.session_state["lesson_patch_pick"] = 60        # picked on the photo model's 8 x 8 grid
+    at.run()
+    assert not at.exception and not at.error
+    assert any("was **hidden**" in m.value or "was **visible**" in m.value for m in at.markdown)

@@ -121,17 +121,15 @@ def guess(cx: Ctx) -> None:
         ss.lesson_guess_for, ss.lesson_levels, ss.lesson_revealed = who, [-1.0] * L, False
 
     def stroke():
-        levels = guessed_levels("lesson_guess")
+        levels, k = guessed_levels("lesson_guess"), guessed_pick("lesson_guess")
         if levels is not None and len(levels) == L:
             ss.lesson_levels = [float(v) for v in levels]
+        if k is not None:
+            ss.lesson_brush = k   # the grey in use: kept when the painter comes back (Try again)
 
     def reveal():
         ss.lesson_revealed = True
 
-    def brush():
-        k = guessed_pick("lesson_guess")
-        if k is not None:
-            ss.lesson_brush = int(k)
 
     def clear():
         ss.lesson_levels, ss.lesson_revealed = [-1.0] * L, False
@@ -146,7 +144,7 @@ def guess(cx: Ctx) -> None:
             guess_painter(figures.data_url(figures.to_pil(masked, 280)), cx.mask, ss.lesson_levels, cx.cfg.grid_size,
                           lesson.BRUSH, max_px=330 if cx.big else 340, fit_below=430 if cx.big else 380,
                           pixelated=cx.pixelated, key="lesson_guess", on_change=stroke,
-                          pick=ss.get("lesson_brush", len(lesson.BRUSH) // 2), on_pick=brush)
+                          pick=ss.get("lesson_brush", len(lesson.BRUSH) // 2))
         else:   # the answer in the painter's place: no more painting once it is shown
             tiles([(cx.image, "<b>The real picture</b>")], 330 if cx.big else 340, testid="lesson-answer")
     share = lesson.painted_share(ss.lesson_levels, cx.mask)

@@ -292,7 +292,9 @@ export default function(component) {
     const done = levels.filter((v, i) => mask[i] === 1 && v >= 0).length;
     hint.textContent = `${done} of ${n} hidden patches painted · drag to paint · keys: arrows, 1-5, space`;
   };
-  const choose = (k) => { pick = k; root.dataset.pick = String(k); show(); setTriggerValue('pick', k); };
+  // a grey is chosen here only: a rerun per click would redraw the painter while a stroke starts. The stroke sends it
+  const choose = (k) => { pick = k; root.dataset.pick = String(k); show(); };
+  const send = () => setTriggerValue('levels', levels.concat([pick]));   // the L levels, then the brush in use
   swatches.forEach((s, k) => { s.onclick = () => choose(k); });
   show();
   const value = () => (pick < brush.length ? brush[pick] : -1);
@@ -300,7 +302,7 @@ export default function(component) {
     if (i >= 0 && mask[i] === 1 && levels[i] !== value()) { levels[i] = value(); show(); }
   };
   strokes(root, g, (i) => { cursor = i; setCell(i); }, setCell,
-          () => { show(); setTriggerValue('levels', levels.slice()); });
+          () => { show(); send(); });
   root.onkeydown = (e) => {
     const next = movedCursor(cursor, g, e.key);
     if (next >= 0) {
@@ -310,7 +312,7 @@ export default function(component) {
       e.preventDefault();
     } else if (e.key === ' ' || e.key === 'Enter') {
       e.preventDefault();
-      if (mask[cursor] === 1) { levels[cursor] = value(); show(); setTriggerValue('levels', levels.slice()); }
+      if (mask[cursor] === 1) { levels[cursor] = value(); show(); send(); }
     }
   };
 }
@@ -320,25 +322,25 @@ _guesser = st.components.v2.component("mae_guess_painter", html=_GUESS_HTML, css
 
 def guess_painter(image_data_url: str, mask: Sequence[int], levels: Sequence[float], grid: int,
                   brush: Sequence[float], max_px: int = 420, fit_below: int = 0, pixelated: bool = True,
-                  key: str = "guess", on_change: Optional[Callable[[], None]] = None, pick: int = 2,
-                  on_pick: Optional[Callable[[], None]] = None):
+                  key: str = "guess", on_change: Optional[Callable[[], None]] = None, pick: int = 2):
     """Mount the guess painter over the masked picture; ``levels`` (one per patch, -1: not painted) is the one source
-    of truth. ``on_change`` runs when a stroke ends: read the levels with ``guessed_levels(key)``; ``on_pick`` when
-    a grey is chosen (``guessed_pick(key)``: its index in ``brush``, len(brush) the eraser), ``pick`` the one chosen
+    of truth. ``on_change`` runs when a stroke ends: read the levels with ``guessed_levels(key)`` and the grey it
+    used with ``guessed_pick(key)`` (an index into ``brush``; len(brush): the eraser); ``pick`` is the grey chosen
     when the painter appears."""
     return _guesser(data={"image": image_data_url, "mask": [int(bool(v)) for v in mask],
                           "levels": [float(v) for v in levels], "grid": int(grid), "brush": [float(b) for b in brush],
                           "max_px": int(max_px), "max_css": fit_css(max_px, fit_below), "pixelated": bool(pixelated),
                           "pick": int(pick)},
-                    key=key, on_levels_change=on_change or (lambda: None), on_pick_change=on_pick or (lambda: None))
+                    key=key, on_levels_change=on_change or (lambda: None))
 
 
 def guessed_levels(key: str = "guess"):
     """The levels of the last finished stroke (list of floats, -1 = not painted), or None."""
-    return _sent(key, "levels")
+    v = _sent(key, "levels")
+    return None if not v else list(v[:-1])
 
 
 def guessed_pick(key: str = "guess") -> Optional[int]:
-    """The brush last chosen (index into the brush; its length: the eraser), or None."""
-    v = _sent(key, "pick")
-    return None if v is None else int(v)
+    """The brush of the last finished stroke (index into the brush; its length: the eraser), or None."""
+    v = _sent(key, "levels")
+    return None if not v else int(v[-1])

@@ -78,6 +78,12 @@ def test_a_painted_guess_is_revealed_beside_the_mae(server):
         assert verdict["y"] + verdict["height"] <= 768
         assert page.get_by_text("came closest").count() >= 1
         page.screenshot(path=str(SCREENSHOT_DIR / "lesson_step2_revealed_1024x768_presenter.png"))
+        page.get_by_role("button", name="Try again").click()                 # the painter is back, white still on
+        page.get_by_test_id("mae-guess").wait_for(timeout=60000)
+        _idle(page)
+        swatches = page.locator(".mae-swatch")
+        assert "on" in (swatches.nth(4).get_attribute("class") or "")
+        assert page.locator('[data-testid="mae-guess"] .mae-cell.painted').count() == 0
 
 
 def test_your_turn_opens_reconstruct_on_the_lessons_picture_and_mask(server):

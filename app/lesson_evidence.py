@@ -197,8 +197,8 @@ def pretraining(cx: Ctx) -> None:
     fig = figures.to_plotly(ch)
     fig.update_layout(margin=dict(l=10, r=10, t=30, b=10), xaxis_tickformat=".0%", xaxis_tickvals=ratios,
                       legend=dict(orientation="h", x=0, y=1.02, yanchor="bottom", title=None, font=dict(size=12)))
-    r = readings.ratio(series)
     j = ratio_judgement(series)
+    r = readings.ratio(series, judgement=j)
     pick = st.session_state.get("lesson_pick_ratio")
     said = [f"**{r.headline}**"]
     if pick is not None:

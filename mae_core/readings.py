@@ -36,9 +36,11 @@ def _pct(v: float) -> str:
     return f"{v:.0%}"
 
 
-def ratio(model_cards: Sequence[dict], pool: str = "both", raw: Optional[dict] = None) -> Reading:
-    """Figure 5: which pretraining ratio gave the best features, and whether the others are clearly worse."""
-    j = ratio_judgement(model_cards, pool)
+def ratio(model_cards: Sequence[dict], pool: str = "both", raw: Optional[dict] = None,
+          judgement: Optional[dict] = None) -> Reading:
+    """Figure 5: which pretraining ratio gave the best features, and whether the others are clearly worse
+    (``judgement``: ``sweep.ratio_judgement``'s, when the caller has it already)."""
+    j = judgement or ratio_judgement(model_cards, pool)
     if j is None:
         return NONE
     best, judged = j["best"], j["judged"]
@@ -52,7 +54,7 @@ def ratio(model_cards: Sequence[dict], pool: str = "both", raw: Optional[dict] =
                 f"Of the high ratios tried, {_pct(best['ratio'])} worked best{also}.")
     else:
         head = f"Here hiding {_pct(best['ratio'])} while training worked best; the paper found about 75% best."
-    return Reading(head, ratio_verdict(model_cards, pool, raw))
+    return Reading(head, ratio_verdict(model_cards, pool, raw, judgement=j))
 
 
 def strategy(rows: Sequence[dict]) -> Reading:
@@ -129,8 +131,8 @@ def convergence(model_cards: Sequence[dict], gains: Sequence[tuple] = ()) -> Rea
     if not details:
         return NONE
     # each model's verdict: its full-protocol check where it has one, else the quick check during training
-    full_by_name = {cards.read(c).short_label: cards.read(c).convergence for c in model_cards}
-    full_by_name = {n: g for n, g in full_by_name.items() if g and "probe_gain_ci" in g}
+    full_by_name = {card.short_label: card.convergence for card in map(cards.read, model_cards)
+                    if card.convergence and "probe_gain_ci" in card.convergence}
     quick = {n: g for n, g in gains if n not in full_by_name}
     still = [g for g in full_by_name.values() if g["probe_gain"] >= CONVERGED_BAR and g["probe_gain_ci"][0] > 0]
     rising = [n for n, g in quick.items() if g >= CONVERGED_BAR]   # the quick check has no interval: "may"

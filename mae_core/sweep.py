@@ -419,14 +419,15 @@ def ratio_judgement(model_cards: Sequence[dict], pool: str = "both") -> Optional
     return {"rows": rows, "best": best, "judged": judged, "spread": spread, "reruns": reruns, "by_name": by_name}
 
 
-def ratio_verdict(model_cards: Sequence[dict], pool: str = "both", raw: Optional[dict] = None) -> str:
+def ratio_verdict(model_cards: Sequence[dict], pool: str = "both", raw: Optional[dict] = None,
+                  judgement: Optional[dict] = None) -> str:
     """What the Figure 5 view shows, from the series' cards: the pretraining ratio with the best linear probe, every
     other ratio's difference to it (paired over the test images where the cards keep per-image results, else by
     their separate intervals), and whether that agrees with the paper (a high ratio, near 75%, is best); then, where
     every card can be paired with the raw-pixel baseline (``raw``: default the stored one), how each compares with
-    raw pixels."""
+    raw pixels. ``judgement``: ``ratio_judgement``'s, when the caller has it already."""
     from .metrics import NO_INTERVALS, points
-    j = ratio_judgement(model_cards, pool)
+    j = judgement or ratio_judgement(model_cards, pool)
     if j is None:
         return ""
     rows, best, judged, spread, reruns, by_name = (j[k] for k in ("rows", "best", "judged", "spread", "reruns",

@@ -125,11 +125,8 @@ def explainer():
                     "(hidden patches only, on the colour scale shown).")
 
 
-@st.fragment
-@guarded
-def mask_and_reconstruction():
-    if not big:
-        explainer()
+def _mask_controls():
+    """Strategy, ratio, seed and Re-roll / Generate, and the sentence that describes the mask on screen."""
     controls = st.columns([1.2, 2.2, 1, 1.1] if not big else [1.2, 1.8, 1, 1.5], vertical_alignment="bottom")
     controls[0].selectbox("Strategy", list(STRATEGIES), key="mask_strategy", on_change=_generate,
                           format_func=lambda s: STRATEGIES[s].label,
@@ -151,19 +148,10 @@ def mask_and_reconstruction():
                                                 "seed above). Undo brings the painting back.")
     with st.container(key="mask_source"):
         st.markdown(f"{':material/brush:' if ed.source != GENERATED else ':material/casino:'} {plain(ed.describe())}")
-    mask = np.array(ed.mask, dtype=bool)
-    rec = reconstruct(model, image, mask)
-    left, right = st.columns(2, gap="medium")
-    with left:
-        if ss.get("painter_bg_key") != image_key:  # the background is encoded once per image, not per stroke
-            ss.painter_bg, ss.painter_bg_key = data_url(to_pil(image)), image_key
-        patch_painter(ss.painter_bg, ed.mask, g, max_px=680 if big else 560, pixelated=cfg.img_size <= 64,
-                      key="painter", on_change=_painted, fit_below=FIT_BELOW)
-    with right:
-        # as wide as the painter beside it (100% of the column, at most the painter's cap), pixels kept sharp
-        st.html(_img_html(rec.pasted, "Reconstruction, visible patches pasted back", 680 if big else 560,
-                          testid="mae-reconstruction", fit_below=FIT_BELOW))
 
+
+def _edit_buttons():
+    """Undo, Redo, Invert, Clear, Hide all."""
     b = st.columns(5, gap="small")
     b[0].button("Undo", icon=":material/undo:", on_click=_history, args=(ed.undo,), disabled=not ed.undo_stack,
                 width="stretch",
@@ -177,6 +165,10 @@ def mask_and_reconstruction():
                 help="Show every patch")
     b[4].button("Hide all", on_click=ed.fill, args=(1,), width="stretch", key="hide_all", help="Hide every patch")
 
+
+def _scores(rec, mask):
+    """The hidden count and the errors of the MAE and of the classical fill on this mask, read in plain words first;
+    returns the classical fill (shown in the row of tiles)."""
     n = rec.n_hidden
     filled, base_mse, base_matched = baseline_reconstruction(model, image, mask)
     m = st.columns(4)
@@ -209,6 +201,45 @@ def mask_and_reconstruction():
         st.caption("Norm-pix model: it predicts each patch's *shape*; to show it, each predicted patch is re-scaled "
                    "with the mean and standard deviation of the true patch, so brightness and contrast come from the "
                    "original.")
+    return filled
+
+
+def _downloads(rec, n: int):
+    """The panel as PNGs, drawn only when a button is clicked."""
+    name = card.get("name", "model")
+    d = st.columns(2)
+    # PNGs are drawn and encoded only when a button is clicked (deferred data), not on every stroke
+    d[0].download_button("Panel (PNG)", icon=":material/download:", key="dl_panel", width="stretch",
+                         data=lambda: png_bytes(panel_image(rec, size=224), compress_level=6),
+                         file_name=f"mae_{name}_{n}of{L}.png", mime="image/png")
+    d[1].download_button("Large panel for slides", icon=":material/download:", key="dl_panel_large", width="stretch",
+                         data=lambda: png_bytes(panel_image(rec, size=448), compress_level=6),
+                         file_name=f"mae_{name}_{n}of{L}_large.png", mime="image/png",
+                         help="448 px per tile (about 2,300 px wide), text sized for a projector")
+
+
+@st.fragment
+@guarded
+def mask_and_reconstruction():
+    if not big:
+        explainer()
+    _mask_controls()
+    mask = np.array(ed.mask, dtype=bool)
+    rec = reconstruct(model, image, mask)
+    left, right = st.columns(2, gap="medium")
+    with left:
+        if ss.get("painter_bg_key") != image_key:  # the background is encoded once per image, not per stroke
+            ss.painter_bg, ss.painter_bg_key = data_url(to_pil(image)), image_key
+        patch_painter(ss.painter_bg, ed.mask, g, max_px=680 if big else 560, pixelated=cfg.img_size <= 64,
+                      key="painter", on_change=_painted, fit_below=FIT_BELOW)
+    with right:
+        # as wide as the painter beside it (100% of the column, at most the painter's cap), pixels kept sharp
+        st.html(_img_html(rec.pasted, "Reconstruction, visible patches pasted back", 680 if big else 560,
+                          testid="mae-reconstruction", fit_below=FIT_BELOW))
+
+    _edit_buttons()
+
+    n, filled = rec.n_hidden, _scores(rec, mask)
 
     compare_section(rec, n)
     painted = ed.source != GENERATED
@@ -220,16 +251,7 @@ def mask_and_reconstruction():
     st.caption("MSE on visible patches: — (every patch is hidden)." if math.isnan(rec.mse_visible)
                else f"MSE on visible patches: {rec.mse_visible:.3f}: the loss ignores them, so the model was never "
                     "trained to copy them (hence the paper pastes them back).")
-    name = card.get("name", "model")
-    d = st.columns(2)
-    # PNGs are drawn and encoded only when a button is clicked (deferred data), not on every stroke
-    d[0].download_button("Panel (PNG)", icon=":material/download:", key="dl_panel", width="stretch",
-                         data=lambda: png_bytes(panel_image(rec, size=224), compress_level=6),
-                         file_name=f"mae_{name}_{n}of{L}.png", mime="image/png")
-    d[1].download_button("Large panel for slides", icon=":material/download:", key="dl_panel_large", width="stretch",
-                         data=lambda: png_bytes(panel_image(rec, size=448), compress_level=6),
-                         file_name=f"mae_{name}_{n}of{L}_large.png", mime="image/png",
-                         help="448 px per tile (about 2,300 px wide), text sized for a projector")
+    _downloads(rec, n)
     if st.toggle("Attention maps: what the transformer looks at", key="att_on",
                  help=explain("attention", "token", "cls token") + " For this image and mask: the attention weights "
                       "of any block and head, for the cls token or a patch you click, and the rollout over all blocks"):

@@ -40,12 +40,14 @@ run() {
   OMP_NUM_THREADS=${THREADS:-2} $PY -m mae_core.precompute "$name"
 }
 SELECTED="$*"
-all=(fmnist_r75_normpix fmnist_r90 fmnist_r25 fmnist_r50 fmnist_block75 fmnist_grid75 fmnist_r75 fmnist_r75_dec4 photo64_r75)
+all=(fmnist_r75_normpix fmnist_r90 fmnist_r25 fmnist_r50 fmnist_r60 fmnist_r85 fmnist_block75 fmnist_grid75 fmnist_r75 fmnist_r75_dec4 photo64_r75)
 for name in "${all[@]}"; do
   if [ -n "$SELECTED" ] && [[ " $SELECTED " != *" $name "* ]]; then continue; fi
   case $name in
     fmnist_r25) run $name $SERIES --norm-pix --mask-ratio 0.25 ;;
     fmnist_r50) run $name $SERIES --norm-pix --mask-ratio 0.50 ;;
+    fmnist_r60) run $name $SERIES --norm-pix --mask-ratio 0.60 ;;
+    fmnist_r85) run $name $SERIES --norm-pix --mask-ratio 0.85 ;;
     fmnist_r75_normpix) run $name $SERIES --norm-pix --mask-ratio 0.75 ;;
     fmnist_r90) run $name $SERIES --norm-pix --mask-ratio 0.90 ;;
     fmnist_block75) run $name $SERIES --norm-pix --mask-ratio 0.75 --mask-strategy block ;;

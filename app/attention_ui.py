@@ -9,8 +9,8 @@ from common import plain
 from painter import patch_picker, picked_cell
 
 from mae_core.attention import attention_grid, attention_maps
-from mae_core.figures import attention_image, data_url, error_ramp_css
-from mae_core.glossary import explain
+from mae_core.evaluation.figures import attention_image, data_url, error_ramp_css
+from mae_core.classroom.glossary import explain
 
 
 @st.cache_data(show_spinner=False, max_entries=8)

@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 from mae_core.checkpoints import CheckpointError, load_model  # noqa: E402
 from mae_core.data import (FASHION_MNIST_CLASSES, PHOTO_ALL, PHOTO_HELDOUT, DataError, load_fashion_mnist_subset,  # noqa: E402
                            load_photo, open_image, prepare_image)
-from mae_core import cards, policy, uploads, zoo  # noqa: E402
+from mae_core.evaluation import cards  # noqa: E402
+from mae_core.classroom import policy, uploads, zoo
 
 RUNS_DIR = Path(os.environ.get("MAE_RUNS_DIR", ROOT / "runs"))
 
@@ -32,7 +33,7 @@ PAGES: dict = {}   # url path -> st.Page, filled by main.py each run: pages that
 def registry():
     """One registry of training runs per server process: runs survive reloads; limits come from the server's
     policy. The in-app fine-tune borrows a slot from it, so it counts against the same limits."""
-    from mae_core.worker import JobRegistry
+    from mae_core.classroom.worker import JobRegistry
     return JobRegistry()
 
 
@@ -63,7 +64,7 @@ def plain(text) -> str:
 
 
 def reading(r, title: str = "") -> None:
-    """A ``mae_core.readings.Reading``: its headline in plain words first (after ``title`` in bold, if given), the
+    """A ``mae_core.evaluation.readings.Reading``: its headline in plain words first (after ``title`` in bold, if given), the
     intervals, protocols and exact figures under a Details expander."""
     if not r:
         return
@@ -318,7 +319,7 @@ def wait_for_warm_up(timeout: float = 30.0) -> None:
 
 @st.cache_resource(max_entries=6, show_spinner="Loading model…")
 def _cached_model(path: str, mtime: float, overrides_json: str):
-    model, card = load_model(path, **json.loads(overrides_json))
+    model, card = load_model(path, limits=policy.current().limits, **json.loads(overrides_json))
     for p in model.parameters():  # shared by every session: frozen, eval mode, never mutated
         p.requires_grad_(False)
     return model, card
@@ -639,7 +640,7 @@ def _subset_pil(ds, i: int):
 
 
 # --------------------------------------------------------------------------------------------------
-# Lesson scenes: a page's state in the URL (mae_core.scenes), prepared scenes in the sidebar
+# Lesson scenes: a page's state in the URL (mae_core.classroom.scenes), prepared scenes in the sidebar
 # --------------------------------------------------------------------------------------------------
 
 def model_ids() -> dict:
@@ -672,7 +673,7 @@ def _label_of(path: str) -> tuple:
 
 def apply_scene(params) -> list:
     """Put a scene's state into the session (before any widget is drawn); returns the notices for bad values."""
-    from mae_core import scenes
+    from mae_core.classroom import scenes
     ids = model_ids()
     named = {params.get("m"), params.get("cmp")}
     sizes = {i: (get_model(p)[0].config.num_patches if i in named else 0) for i, p in ids.items()}
@@ -706,7 +707,7 @@ def apply_scene(params) -> list:
 
 
 def _scene_signature(params) -> tuple:
-    from mae_core.scenes import PARAMS
+    from mae_core.classroom.scenes import PARAMS
     return tuple(sorted((k, params.get(k)) for k in PARAMS if params.get(k) is not None))
 
 
@@ -724,7 +725,7 @@ def scene_from_url() -> None:
 def scene_to_url(**state) -> None:
     """Write this page's state into the URL (replacing the scene parameters, keeping the others), so the address bar
     is always a link to what is on screen."""
-    from mae_core.scenes import PARAMS, to_params
+    from mae_core.classroom.scenes import PARAMS, to_params
     new = to_params(**state)
     q = st.query_params
     for k in PARAMS:
@@ -738,7 +739,7 @@ def scene_to_url(**state) -> None:
 
 def scenes_menu(pages: dict) -> None:
     """The sidebar's prepared scenes (mae_core/assets/scenes.json): picking one opens its page in that state."""
-    from mae_core.scenes import SceneError, load_scenes
+    from mae_core.classroom.scenes import SceneError, load_scenes
     ss = st.session_state
     try:
         scenes = load_scenes()

@@ -12,14 +12,15 @@ import streamlit as st
 from common import PAGES, get_model, image_id, model_id, plain, read_only
 from lesson_steps import Ctx, details, rounded, tiles
 
-from mae_core import cards, figures, lesson, readings, zoo
+from mae_core.evaluation import cards, figures, readings
+from mae_core.classroom import lesson, zoo
 from mae_core.baselines import baseline_reconstruction
 from mae_core.checkpoints import list_bundled
 from mae_core.explore import reconstruct
-from mae_core.finetune import mode_label
-from mae_core.glossary import explain
-from mae_core.scenes import to_params
-from mae_core.sweep import probe_table, ratio_judgement, ratio_series
+from mae_core.evaluation.readings import mode_label
+from mae_core.classroom.glossary import explain
+from mae_core.classroom.scenes import to_params
+from mae_core.evaluation.comparisons import probe_table, ratio_judgement, ratio_series
 
 PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f",
            "#bab0ac"]

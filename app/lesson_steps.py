@@ -14,10 +14,11 @@ import torch
 from common import plain
 from painter import fit_css, guess_painter, guessed_levels, guessed_pick, patch_picker, picked_cell
 
-from mae_core import figures, lesson
+from mae_core.evaluation import figures
+from mae_core.classroom import lesson
 from mae_core.baselines import baseline_reconstruction
 from mae_core.explore import masked_view, reconstruct
-from mae_core.glossary import explain
+from mae_core.classroom.glossary import explain
 
 
 @dataclass

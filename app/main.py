@@ -10,7 +10,7 @@ st.set_page_config(page_title="MAE Explorer", page_icon="🧩", layout="wide")
 
 from common import (PAGES, guarded, clean_uploads_now_and_then, keep_settings_across_pages, presenter_mode,  # noqa: E402
                     remember_visitor, scene_from_url, scenes_menu, warm_up)
-from mae_core import policy  # noqa: E402
+from mae_core.classroom import policy  # noqa: E402
 
 if policy.current().shared:  # a class's server: no tracebacks, no developer menu
     st.set_option("client.showErrorDetails", "none")

@@ -18,7 +18,7 @@ from mae_core.baselines import _push_pull, inpaint
 from mae_core.data import load_fashion_mnist_subset
 from mae_core.masking import make_mask
 from mae_core.model import build_model
-from mae_core.sweep import DEFAULT_RATIOS
+from mae_core.evaluation.sweep import DEFAULT_RATIOS
 
 
 @torch.no_grad()

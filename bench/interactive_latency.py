@@ -16,7 +16,7 @@ from benchlib import median_time, write
 
 from mae_core.checkpoints import list_bundled, load_model
 from mae_core.explore import reconstruct
-from mae_core.figures import panel_image, to_pil
+from mae_core.evaluation.figures import panel_image, to_pil
 from mae_core.masking import random_mask
 from mae_core.model import build_model
 

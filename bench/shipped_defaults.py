@@ -17,7 +17,7 @@ _SCRIPT = r"""
 import json, os, sys, time
 from pathlib import Path
 from streamlit.testing.v1 import AppTest
-import mae_core.results as results
+import mae_core.evaluation.results as results
 if sys.argv[1] == "hidden":
     results.SHIPPED_DIR = Path(os.environ["MAE_CACHE_DIR"]) / "no-shipped-results"
 root = Path(sys.argv[2])

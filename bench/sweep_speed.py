@@ -16,7 +16,7 @@ from mae_core.checkpoints import load_model
 from mae_core.data import load_fashion_mnist_subset
 from mae_core.masking import make_mask
 from mae_core.metrics import masked_errors
-from mae_core.sweep import DEFAULT_RATIOS, sweep
+from mae_core.evaluation.sweep import DEFAULT_RATIOS, sweep
 
 
 def main():

@@ -19,7 +19,8 @@ def _worker(threads: int, seconds: float, batch: int, start, out):
     import torch
 
     from mae_core.model import build_model
-    from mae_core.train import make_optimizer, param_groups, train_step
+    from mae_core.optim import make_optimizer, param_groups
+    from mae_core.train import train_step
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     model = build_model("mae_fmnist_tiny", norm_pix_loss=True).train()

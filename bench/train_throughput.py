@@ -21,7 +21,8 @@ import torch.nn as nn
 from benchlib import write
 
 from mae_core.model import MAEConfig, MaskedAutoencoderViT, preset_config
-from mae_core.train import make_optimizer, train_step
+from mae_core.optim import make_optimizer
+from mae_core.train import train_step
 
 CONFIGS = {
     # the reference point: 192 wide, 6 deep, 32 px (64 patches of 4 px), light decoder

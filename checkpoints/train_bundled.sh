@@ -30,14 +30,14 @@ run() {
   # the card's measure keeps to the run's thread count too: beside a second run, a 2-thread measure on 2 cores
   # slows both several times over (OpenMP threads waiting on each other)
   OMP_NUM_THREADS=${THREADS:-2} $PY -m mae_core.checkpoints half "$stage"
-  OMP_NUM_THREADS=${THREADS:-2} $PY -m mae_core.cards measure "$stage"
+  OMP_NUM_THREADS=${THREADS:-2} $PY -m mae_core.evaluation.cards measure "$stage"
   if [ -f "${stage}_epoch$KEEP.safetensors" ]; then   # the series keeps epoch $KEEP: halved like the model, then paired
     OMP_NUM_THREADS=${THREADS:-2} $PY -m mae_core.checkpoints half "${stage}_epoch$KEEP"
-    OMP_NUM_THREADS=${THREADS:-2} $PY -m mae_core.cards converged "$stage" "${stage}_epoch$KEEP"
+    OMP_NUM_THREADS=${THREADS:-2} $PY -m mae_core.evaluation.cards converged "$stage" "${stage}_epoch$KEEP"
   fi
   for ext in safetensors json metrics.jsonl; do mv "$stage.$ext" "checkpoints/$name.$ext"; done
   # the pages' default results of the new weights (keyed by their hash: the old ones no longer match)
-  OMP_NUM_THREADS=${THREADS:-2} $PY -m mae_core.precompute "$name"
+  OMP_NUM_THREADS=${THREADS:-2} $PY -m mae_core.evaluation.precompute "$name"
 }
 SELECTED="$*"
 all=(fmnist_r75_normpix fmnist_r90 fmnist_r25 fmnist_r50 fmnist_r60 fmnist_r85 fmnist_block75 fmnist_grid75 fmnist_r75 fmnist_r75_dec4 photo64_r75)

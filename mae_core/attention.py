@@ -20,6 +20,9 @@ from typing import Optional, Union
 import numpy as np
 import torch
 
+from .explore import check_image_for_model
+from .masking import painted_mask
+
 
 @dataclass
 class AttentionMaps:
@@ -60,8 +63,6 @@ def explicit_attention(attn, x: torch.Tensor, attn_mask: Optional[torch.Tensor] 
 def attention_maps(model, image01: torch.Tensor, mask) -> AttentionMaps:
     """Run the model once on one image (C, H, W) in [0, 1] with a mask of L cells (1 = hidden) and collect the
     attention weights of every block, encoder and decoder."""
-    from .explore import check_image_for_model
-    from .masking import painted_mask
     c = model.config
     check_image_for_model(image01, c)
     m = painted_mask(np.asarray(mask, dtype=bool).reshape(-1), grid=c.grid_size)

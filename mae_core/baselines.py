@@ -12,6 +12,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .model import patch_norm_stats
+
 NAME = "harmonic inpainting"
 
 
@@ -53,7 +55,6 @@ def inpaint(images01: torch.Tensor, pixel_hidden: torch.Tensor, iters: int = 300
 def baseline_errors(model, images01: torch.Tensor, masks: torch.Tensor, matched: bool = False) -> np.ndarray:
     """Per-image MSE over hidden patches of the harmonic fill, in [0, 1] pixel units: the same measure as
     ``metrics.masked_errors`` gives the MAE (``matched``: each filled patch given the true patch's mean and std)."""
-    from .model import patch_norm_stats
     masks = masks.bool()
     pix = model.mask_to_pixels(masks)
     filled = inpaint(images01, pix)

@@ -12,6 +12,7 @@ Nothing here unpickles code: ``.pth``/``.bin`` files go through ``torch.load(wei
 """
 from __future__ import annotations
 
+import sys
 import argparse
 import json
 import math
@@ -25,9 +26,8 @@ from typing import Optional, Union
 
 import torch
 
-from . import policy
 from .atomic import atomic_write, atomic_write_json  # noqa: F401  (part of this module's API)
-from .model import MAEConfig, MaskedAutoencoderViT, IMAGENET_MEAN, IMAGENET_STD
+from .model import MAEConfig, MaskedAutoencoderViT, IMAGENET_MEAN, IMAGENET_STD, Limits, ModelTooLarge
 
 CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 FORMAT_VERSION = 1
@@ -81,13 +81,13 @@ def save_model(model: MaskedAutoencoderViT, path: Union[str, Path], card: Option
     return weights
 
 
-def _safetensors_header(path: Path) -> dict:
+def _safetensors_header(path: Path, limits: Limits) -> dict:
     """The header of a safetensors file (tensor name -> dtype, shape, offsets), read and checked without reading
     any tensor: every way it can be broken is a specific message."""
     size = path.stat().st_size
     if size == 0:
         raise CheckpointError(f"{path}: the file is empty (0 bytes)")
-    _check_file_size(path, size)
+    _check_file_size(path, size, limits)
     if size < 8:
         raise CheckpointError(f"{path}: truncated safetensors file ({size} bytes, not even a header length)")
     with open(path, "rb") as f:
@@ -116,11 +116,11 @@ def _safetensors_header(path: Path) -> dict:
     return {k: v for k, v in header.items() if k != "__metadata__"}
 
 
-def _read_safetensors(path: Path) -> dict:
+def _read_safetensors(path: Path, limits: Limits) -> dict:
     """Load a safetensors file, turning every way it can be broken into a specific message."""
     from safetensors.torch import load_file
 
-    _safetensors_header(path)
+    _safetensors_header(path, limits)
     try:
         return load_file(str(path))
     except Exception as e:  # safetensors raises its own error types for sizes that lie, bad dtypes, ...
@@ -145,23 +145,23 @@ def _check_weights_cover(config: MAEConfig, held_bytes: int, path, decoder: bool
             f"but the file holds only {held_bytes / 2**20:,.1f} MB of weights; refused before building anything")
 
 
-def _build(config: MAEConfig, path, held_bytes: int, decoder: bool = True) -> MaskedAutoencoderViT:
+def _build(config: MAEConfig, path, held_bytes: int, limits: Limits, decoder: bool = True) -> MaskedAutoencoderViT:
     """The model for ``config``, after checking that its size is within this server's limits and that the file
     holds about the weights it declares (nothing is allocated for a configuration that is too large, nor for a
     few bytes of file that declare a big model)."""
     try:
-        policy.check_model_size(config, str(path))
-    except policy.ModelTooLarge as e:
+        limits.check(config, str(path))
+    except ModelTooLarge as e:
         raise CheckpointError(str(e)) from None
     _check_weights_cover(config, held_bytes, path, decoder)
     return MaskedAutoencoderViT(config)
 
 
-def _check_file_size(path: Path, size: int) -> None:
-    limit = policy.current().max_checkpoint_bytes
+def _check_file_size(path: Path, size: int, limits: Limits) -> None:
+    limit = limits.max_checkpoint_bytes
     if size > limit:
         raise CheckpointError(f"{path}: {size / 2**20:,.0f} MB is larger than this server reads "
-                              f"({limit / 2**20:,.0f} MB, MAE_MAX_CHECKPOINT_MB)")
+                              f"({limit / 2**20:,.0f} MB, {limits.names[2]})")
 
 
 MAX_JSON_BYTES = 4 * 2**20  # model cards and configs are a few kB
@@ -182,7 +182,7 @@ def _read_small_json(path: Path, what: str):
                               f"({'nested too deeply' if isinstance(e, RecursionError) else str(e)[:80]})") from None
 
 
-def _load_own(stem: Path, **overrides):
+def _load_own(stem: Path, limits: Limits, **overrides):
     weights, card_path = stem.with_suffix(".safetensors"), stem.with_suffix(".json")
     if not card_path.is_file():
         raise CheckpointError(f"{weights}: model card {card_path.name} is missing beside the weights")
@@ -193,10 +193,10 @@ def _load_own(stem: Path, **overrides):
         config = MAEConfig.from_dict({**card["config"], **overrides})
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"{card_path}: invalid config in the model card ({e})") from None
-    header = _safetensors_header(weights)    # sizes from the header alone, before the model or the tensors exist
+    header = _safetensors_header(weights, limits)    # sizes from the header alone, before the model or the tensors exist
     held = sum(info["data_offsets"][1] - info["data_offsets"][0] for info in header.values())
-    model = _build(config, card_path, held)
-    state = {k: (v.float() if v.is_floating_point() else v) for k, v in _read_safetensors(weights).items()}
+    model = _build(config, card_path, held, limits)
+    state = {k: (v.float() if v.is_floating_point() else v) for k, v in _read_safetensors(weights, limits).items()}
     _load_state(model, state, weights)
     card = {**card, "source": str(weights)}
     return model, card
@@ -206,17 +206,17 @@ def _load_own(stem: Path, **overrides):
 # torch .pth / .bin files (never unpickling code)
 # --------------------------------------------------------------------------------------------------
 
-def safe_torch_load(path: Path):
+def safe_torch_load(path: Path, limits: Limits = Limits()):
     size = path.stat().st_size
     if size == 0:
         raise CheckpointError(f"{path}: the file is empty (0 bytes)")
-    _check_file_size(path, size)
+    _check_file_size(path, size, limits)
     with open(path, "rb") as f:
         head = f.read(4)
     if head[:2] == b"PK":
         if not zipfile.is_zipfile(path):
             raise CheckpointError(f"{path}: truncated or corrupt PyTorch file (broken zip archive)")
-        _check_archive(path)
+        _check_archive(path, limits)
     try:
         with torch.serialization.safe_globals([argparse.Namespace]):
             return torch.load(path, map_location="cpu", weights_only=True)
@@ -235,10 +235,10 @@ def safe_torch_load(path: Path):
                               f"({str(e).splitlines()[0][:160]})") from None
 
 
-def _check_archive(path: Path) -> None:
+def _check_archive(path: Path, limits: Limits) -> None:
     """Bound what unpacking a .pth archive could allocate: the sizes its entries declare, added up, before any
     entry is read (a few-kB file of compressed zeros must not expand to gigabytes)."""
-    limit = policy.current().max_checkpoint_bytes
+    limit = limits.max_checkpoint_bytes
     try:
         with zipfile.ZipFile(path) as z:
             infos = z.infolist()
@@ -249,7 +249,7 @@ def _check_archive(path: Path) -> None:
     total = sum(i.file_size for i in infos)
     if total > limit:
         raise CheckpointError(f"{path}: the archive unpacks to {total / 2**20:,.0f} MB, more than this server reads "
-                              f"({limit / 2**20:,.0f} MB, MAE_MAX_CHECKPOINT_MB)")
+                              f"({limit / 2**20:,.0f} MB, {limits.names[2]})")
 
 
 def _load_state(model: MaskedAutoencoderViT, state: dict, path, allow_missing_decoder: bool = False):
@@ -354,7 +354,7 @@ def _infer_config(state: dict, path, *, args=None, norm_eps: float = 1e-6, mean=
         raise CheckpointError(f"{path}: {e}") from None
 
 
-def _from_official_state(state: dict, path, source_format: str, args=None, **overrides):
+def _from_official_state(state: dict, path, source_format: str, limits: Limits, args=None, **overrides):
     state = {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
     if any(k.startswith("module.") for k in state):  # saved from a DDP wrapper
         state = {k.removeprefix("module."): v for k, v in state.items()}
@@ -368,7 +368,7 @@ def _from_official_state(state: dict, path, source_format: str, args=None, **ove
         raise CheckpointError(f"{path}: tensor {empty} is empty (shape {tuple(state[empty].shape)}); not MAE weights")
     config = _infer_config(state, path, args=args, **overrides)
     has_decoder = "decoder_pred.weight" in state
-    model = _build(config, path, _held_bytes(state), decoder=has_decoder)
+    model = _build(config, path, _held_bytes(state), limits, decoder=has_decoder)
     # the fixed sin-cos tables may be missing: encoder-only files carry the encoder's only (the unused decoder keeps
     # its init), and transformers computes the decoder's at init; the built model has them, exactly
     state.setdefault("decoder_pos_embed", model.decoder_pos_embed.detach().clone())
@@ -381,8 +381,8 @@ def _from_official_state(state: dict, path, source_format: str, args=None, **ove
     return model, card
 
 
-def _load_pth(path: Path, **overrides):
-    obj = safe_torch_load(path)
+def _load_pth(path: Path, limits: Limits, **overrides):
+    obj = safe_torch_load(path, limits)
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path}: not a checkpoint (holds a {type(obj).__name__}, not a dict of weights)")
     args = obj.get("args") if isinstance(obj.get("args"), argparse.Namespace) else None
@@ -397,14 +397,14 @@ def _load_pth(path: Path, **overrides):
         raise CheckpointError(f"{path}: a PyTorch file, but holds no model weights (keys: "
                               f"{', '.join(list(map(str, obj))[:6])})")
     if any(k.startswith(("vit.", "decoder.decoder_")) for k in state):
-        return _from_hf_state(state, {}, path, **overrides)
+        return _from_hf_state(state, {}, path, limits, **overrides)
     if args is not None and getattr(args, "input_size", None) and "pos_embed" in state:
         n = int(state["pos_embed"].shape[1]) - 1
         p = int(state["patch_embed.proj.weight"].shape[2]) if "patch_embed.proj.weight" in state else None
         if p and int(round(math.sqrt(n))) * p != int(args.input_size):
             raise CheckpointError(f"{path}: args.input_size={args.input_size} disagrees with the weights' "
                                   f"{int(round(math.sqrt(n))) * p} px")
-    return _from_official_state(state, path, fmt, args=args, **overrides)
+    return _from_official_state(state, path, fmt, limits, args=args, **overrides)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -469,7 +469,7 @@ def _hf_to_official(state: dict) -> dict:
     return {k: v for k, v in out.items() if v is not None}
 
 
-def _from_hf_state(state: dict, hf_config: dict, path, **overrides):
+def _from_hf_state(state: dict, hf_config: dict, path, limits: Limits, **overrides):
     official = _hf_to_official(state)
     if "patch_embed.proj.weight" not in official:
         raise CheckpointError(f"{path}: not a ViTMAE checkpoint (no embeddings.patch_embeddings weights)")
@@ -485,12 +485,12 @@ def _from_hf_state(state: dict, hf_config: dict, path, **overrides):
     if "decoder_pred.weight" not in official:
         kw.pop("decoder_num_heads", None)
     kw.update(overrides)
-    model, card = _from_official_state(official, path, "huggingface-vitmae", **kw)
+    model, card = _from_official_state(official, path, "huggingface-vitmae", limits, **kw)
     card["hf_config"] = {k: v for k, v in hf_config.items() if isinstance(v, (int, float, str, bool))}
     return model, card
 
 
-def _load_hf_folder(folder: Path, **overrides):
+def _load_hf_folder(folder: Path, limits: Limits, **overrides):
     cfg_path = folder / "config.json"
     hf_config = _read_small_json(cfg_path, "the Hugging Face config")
     if not isinstance(hf_config, dict):
@@ -499,12 +499,12 @@ def _load_hf_folder(folder: Path, **overrides):
     if mt not in (None, "vit_mae"):
         raise CheckpointError(f"{folder}: a Hugging Face {mt!r} model, not ViTMAE (model_type 'vit_mae')")
     if (folder / "model.safetensors").is_file():
-        state = _read_safetensors(folder / "model.safetensors")
+        state = _read_safetensors(folder / "model.safetensors", limits)
     elif (folder / "pytorch_model.bin").is_file():
-        state = safe_torch_load(folder / "pytorch_model.bin")
+        state = safe_torch_load(folder / "pytorch_model.bin", limits)
     else:
         raise CheckpointError(f"{folder}: Hugging Face folder without model.safetensors or pytorch_model.bin")
-    return _from_hf_state(state, hf_config, folder, **overrides)
+    return _from_hf_state(state, hf_config, folder, limits, **overrides)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -538,27 +538,30 @@ def resolve(path_or_name: Union[str, Path]) -> Path:
     raise CheckpointError(f"no such checkpoint file or bundled model: {path_or_name!r} (bundled: {names})")
 
 
-def load_model(path_or_name: Union[str, Path], device: Union[str, torch.device] = "cpu", **overrides):
+def load_model(path_or_name: Union[str, Path], device: Union[str, torch.device] = "cpu", *,
+               limits: Limits = Limits(), **overrides):
     """Load any supported weights. Returns (model in eval mode, card). ``overrides`` fill config values the
-    file cannot tell (num_heads, decoder_num_heads, norm_pix_loss, pixel_mean, pixel_std, norm_eps)."""
+    file cannot tell (num_heads, decoder_num_heads, norm_pix_loss, pixel_mean, pixel_std, norm_eps). ``limits``:
+    the largest file and model to read and build (checked before anything is allocated); a server passes its
+    operator's."""
     path = resolve(path_or_name)
     if not (path.is_dir() or path.is_file()):
         raise CheckpointError(f"{path} is not a regular file or folder")
     if path.is_dir():
         if (path / "config.json").is_file():
-            model, card = _load_hf_folder(path, **overrides)
+            model, card = _load_hf_folder(path, limits, **overrides)
         else:
             raise CheckpointError(f"{path} is a folder but not a Hugging Face model folder (no config.json)")
     elif path.suffix == ".json" or (path.suffix == ".safetensors" and path.with_suffix(".json").is_file()):
-        model, card = _load_own(_stem(path), **overrides)
+        model, card = _load_own(_stem(path), limits, **overrides)
     elif path.suffix == ".safetensors":
-        state = _read_safetensors(path)
+        state = _read_safetensors(path, limits)
         if any(k.startswith(("vit.", "embeddings.")) for k in state):
-            model, card = _from_hf_state(state, {}, path, **overrides)
+            model, card = _from_hf_state(state, {}, path, limits, **overrides)
         else:
-            model, card = _from_official_state(state, path, "safetensors-state-dict", **overrides)
+            model, card = _from_official_state(state, path, "safetensors-state-dict", limits, **overrides)
     else:
-        model, card = _load_pth(path, **overrides)
+        model, card = _load_pth(path, limits, **overrides)
     bad = [k for k, v in model.state_dict().items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad:
         msg = (f"{Path(path).name}: {len(bad)} weight tensor(s) hold NaN or infinite values (e.g. {bad[0]}); its "
@@ -571,8 +574,6 @@ def load_model(path_or_name: Union[str, Path], device: Union[str, torch.device] 
 
 def main(argv=None) -> int:
     """``python -m mae_core.checkpoints half PATH...``: rewrite our checkpoints with float16 weights."""
-    import argparse
-    import sys
     p = argparse.ArgumentParser(prog="python -m mae_core.checkpoints")
     sub = p.add_subparsers(dest="cmd", required=True)
     h = sub.add_parser("half", help="store a checkpoint's learned weights in float16 (half the size)")

@@ -9,6 +9,7 @@ Images are handled as float tensors in [0, 1], shape (C, H, W); the model normal
 """
 from __future__ import annotations
 
+import base64
 import functools
 import gzip
 import hashlib
@@ -353,6 +354,23 @@ def tensor_to_uint8(img: torch.Tensor) -> np.ndarray:
     """(C, H, W) float in [0, 1] -> (H, W) or (H, W, 3) uint8 for display."""
     a = img.detach().float().clamp(0, 1).mul(255).round().to(torch.uint8).cpu()
     return a[0].numpy() if a.shape[0] == 1 else a.permute(1, 2, 0).numpy()
+
+
+def to_pil(img01: torch.Tensor, size: Optional[int] = None, smooth: bool = False) -> Image.Image:
+    im = Image.fromarray(tensor_to_uint8(img01))
+    if size and im.size[0] != size:
+        im = im.resize((size, size), Image.Resampling.BICUBIC if smooth else Image.Resampling.NEAREST)
+    return im.convert("RGB")
+
+
+def png_bytes(im: Image.Image, compress_level: int = 1) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, format="PNG", compress_level=compress_level)
+    return buf.getvalue()
+
+
+def data_url(im: Image.Image) -> str:
+    return "data:image/png;base64," + base64.b64encode(png_bytes(im)).decode("ascii")
 
 
 def load_image_file(source, size: int, channels: int) -> torch.Tensor:

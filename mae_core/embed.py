@@ -1,18 +1,17 @@
 """Encoder features and their 2-D projections (t-SNE, PCA, UMAP). The scores of features (kNN, linear probe)
-are in ``metrics``; model cards and their measurement in ``cards``.
-
-    python -m mae_core.embed card checkpoints/fmnist_r75   # = python -m mae_core.cards measure ...
+are in ``metrics``; model cards and their measurement in ``evaluation.cards``.
 """
 from __future__ import annotations
 
-import sys
 from typing import Callable, Optional
 
 import numpy as np
 import torch
 
+from .data import data_url, to_pil
 from .masking import random_mask
-from .tsne import TSNE_SCHEDULE
+from .tsne import tsne_exact, TSNE_SCHEDULE
+from . import tsne
 
 POOLS = ("cls", "mean", "both")
 METHODS = ("tsne", "pca", "umap")
@@ -48,7 +47,6 @@ TSNE_ENGINE_NAMES = {"exact": "exact forces", "openTSNE": "openTSNE Barnes-Hut",
 def tsne_backend(n: int) -> str:
     """exact (numba, up to tsne.EXACT_MAX points), openTSNE (Barnes-Hut) or sklearn: the fastest one installed
     for ``n`` points (TSNE_ENGINE_NAMES has their display names)."""
-    from . import tsne
     if n <= tsne.EXACT_MAX and tsne.available():
         return "exact"
     try:
@@ -122,7 +120,6 @@ def project(features: np.ndarray, method: str = "tsne", seed: int = 0, perplexit
         x = PCA(n_components=50, random_state=seed).fit_transform(x).astype(np.float32)
     backend = backend or tsne_backend(len(x))
     if backend == "exact":
-        from .tsne import tsne_exact
         return tsne_exact(x, perplexity, seed, progress=progress, n_jobs=n_jobs)[0]
     if backend == "openTSNE":
         return tsne_opentsne(x, perplexity, seed, n_jobs, progress=progress)[0]
@@ -139,41 +136,4 @@ def raw_pixels(images01: torch.Tensor) -> np.ndarray:
 
 def thumbnails(images01: torch.Tensor, size: int = 56) -> list:
     """PNG data URLs of small thumbnails (for hover tooltips and galleries)."""
-    from .figures import data_url, to_pil
     return [data_url(to_pil(x, size)) for x in images01]
-
-
-def main(argv=None) -> int:
-    """``python -m mae_core.embed card PATH...``: kept for the commands recorded in older model cards."""
-    from .cards import main as cards_main
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["card"]:
-        argv[0] = "measure"
-    return cards_main(argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
-
-
-def score_reading(model: dict, raw: dict, pool: str, epochs: Optional[int] = None) -> str:
-    """One honest sentence on a score table (``metrics.scores`` rows for the model's features and raw pixels):
-    who wins by how many points, and, when the MAE loses, the likely reasons."""
-    d_probe = 100 * (model["linear_probe"] - raw["linear_probe"])
-    d_knn = 100 * (model["knn"] - raw["knn"])
-    n_test = model.get("n_test", 0)
-    se = 100 * 2 * (0.25 / max(n_test, 1)) ** 0.5  # ~95% half-width of one accuracy near 50%: a noise floor
-    head = (f"MAE features {'beat' if d_probe > 0 else 'trail'} raw pixels by {abs(d_probe):.1f} points on the linear "
-            f"probe and {'beat' if d_knn > 0 else 'trail'} them by {abs(d_knn):.1f} on kNN")
-    notes = []
-    if max(abs(d_probe), abs(d_knn)) < se:
-        notes.append(f"with {n_test} test points, differences under about {se:.0f} points are within noise")
-    if d_probe <= 0 or d_knn <= 0:
-        if n_test and n_test < 1000:
-            notes.append("the split is small (use more points, or the model card's full-split figures)")
-        if pool == "cls":
-            notes.append("the cls token is the weakest feature of a short pretraining run (try cls + mean)")
-        if epochs is not None and epochs < 10:
-            notes.append(f"this model pretrained for only {epochs} epochs")
-    tail = "; ".join(notes)
-    return head + (f" ({tail})" if tail else "") + "."

@@ -89,15 +89,3 @@ def reconstruct(model, image01: torch.Tensor, mask) -> Reconstruction:
                           mse_hidden_matched=mse_m)
 
 
-def versus_classical(mine: float, theirs: float, what: str = "pixel") -> str:
-    """One sentence comparing the MAE's error on the hidden patches with the classical fill's, on the same image and
-    mask. Safe for every pair of numbers: an image of one colour gives the fill an error of exactly 0."""
-    lead = f"On this image and mask the MAE's {what} error is "
-    if theirs <= 0:
-        if mine <= 1e-12:
-            return lead + "0, like the classical fill's (harmonic inpainting): the hidden patches are easy to guess."
-        return (lead + f"{mine:.3g}, while the classical fill (harmonic inpainting) is exact: this image has no "
-                "detail to guess, just copying the neighbours is perfect.")
-    change = mine / theirs - 1
-    side = f"{-change:.0%} below" if change < 0 else f"{change:.0%} above"
-    return lead + side + " the classical fill's (harmonic inpainting, shown last in the row below)."

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from .masking import random_mask
+from .baselines import baseline_errors
 
 
 @torch.no_grad()
@@ -35,7 +36,6 @@ def evaluate(model, images01: torch.Tensor, mask_ratio: float = 0.75, seed: int 
         tot_match += float((per_patch * m).sum())
         tot_n += float(m.sum())
         if baseline:
-            from .baselines import baseline_errors
             w = m.sum(1).double().cpu().numpy()  # every image hides the same count: a plain mean, weighted anyway
             base.append((baseline_errors(model, x01.cpu(), mask.cpu()) * w, w))
             base_m.append(baseline_errors(model, x01.cpu(), mask.cpu(), matched=True) * w)
@@ -204,18 +204,6 @@ def clear_difference(ci_a=None, ci_b=None, paired=None) -> Optional[bool]:
     if ci_a is None or ci_b is None:
         return None
     return bool(ci_a[0] > ci_b[1] or ci_b[0] > ci_a[1])
-
-
-def points(a: float, b: float, clear: Optional[bool], paired=None) -> str:
-    """a - b in points with what the intervals say: '-0.6 points [-0.9, -0.3], a clear difference' (nothing said
-    when ``clear`` is None: the caller says once that there are no intervals)."""
-    out = f"{100 * (a - b):+.1f} points"
-    if paired is not None:
-        out += f" [{100 * paired[0]:+.1f}, {100 * paired[1]:+.1f}]"
-    return out + {True: ", a clear difference", False: ", within the intervals", None: ""}[clear]
-
-
-NO_INTERVALS = "These cards carry no intervals, so no difference here can be called clear."
 
 
 def pack_bools(b: np.ndarray) -> str:

@@ -164,6 +164,39 @@ PRESETS: dict[str, dict] = {
 }
 
 
+class ModelTooLarge(ValueError):
+    """A configuration larger than the caller's ``Limits`` allow."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a caller lets ``load_model`` read and build: the largest model (parameters), one image's estimated
+    activation memory, and the largest weights file. The library's defaults fit any published MAE (ViT-H: 0.66 B
+    parameters); a classroom server passes its operator's (``classroom.policy.current().limits``), whose messages
+    name the setting to change (``names``)."""
+    max_params: int = 1_000_000_000
+    max_activation_bytes: int = 2048 * 2**20
+    max_checkpoint_bytes: int = 4096 * 2**20
+    names: tuple = ("Limits.max_params", "Limits.max_activation_bytes", "Limits.max_checkpoint_bytes")
+
+    def check(self, config: "MAEConfig", source: str = "this model") -> int:
+        """Raise ``ModelTooLarge`` if building ``config`` would exceed these limits; returns its parameter count.
+        Computed from the configuration alone, before any tensor of the model exists."""
+        v = config.mlp_ratio
+        if not (isinstance(v, (int, float)) and math.isfinite(v) and 0 < v <= 64):
+            raise ModelTooLarge(f"{source}: mlp_ratio must be between 0 and 64")
+        n = config.param_count()
+        if n > self.max_params:
+            raise ModelTooLarge(f"{source}: its configuration declares {n / 1e6:,.0f}M parameters; this server builds "
+                                f"models of at most {self.max_params / 1e6:,.0f}M ({self.names[0]})")
+        a = config.activation_bytes()
+        if a > self.max_activation_bytes:
+            raise ModelTooLarge(f"{source}: one image would need about {a / 2**20:,.0f} MB of activations "
+                                f"({config.img_size}px in {config.patch_size}px patches); the limit is "
+                                f"{self.max_activation_bytes / 2**20:,.0f} MB ({self.names[1]})")
+        return n
+
+
 def preset_config(name: str, **overrides) -> MAEConfig:
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}")

@@ -13,15 +13,14 @@ OUT.state.pt (resumable training state: optimizer, step, RNG; tensors only), OUT
 """
 from __future__ import annotations
 
+import threading
 import argparse
 import contextlib
 import dataclasses
-import errno
 import json
 import math
 import os
 import signal
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -32,17 +31,15 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from . import policy
-from .cards import ModelCard
-from .checkpoints import atomic_write, safe_torch_load, save_model, CheckpointError
-from .data import Batches, DataError, build_data, loader_workers, skipped_note
+from .checkpoints import CheckpointError, save_model
+from .data import (Batches, build_data, DataError, load_fashion_mnist, load_fashion_mnist_subset, loader_workers,
+                   skipped_note)
 from .masking import STRATEGIES, make_mask
-from .metrics import evaluate
+from .metrics import evaluate, knn_accuracy, linear_probe_accuracy
 from .model import MAEConfig, MaskedAutoencoderViT, PRESETS, preset_config
-
-
-class TrainingError(RuntimeError):
-    """Training stopped for a reason the user must see (NaN loss, bad data, ...)."""
+from .optim import lr_at, make_optimizer, param_groups
+from .runfiles import Checkpoints, TrainingError, _git_commit
+from .embed import encode
 
 
 @dataclass
@@ -132,40 +129,6 @@ def init_distributed(device: str = "auto"):
 def is_main(rank: int) -> bool:
     return rank == 0
 
-
-# --------------------------------------------------------------------------------------------------
-# Optimiser and schedule
-# --------------------------------------------------------------------------------------------------
-
-def param_groups(model: torch.nn.Module, weight_decay: float):
-    decay, no_decay = [], []
-    for name, p in model.named_parameters():
-        if not p.requires_grad:
-            continue
-        (no_decay if p.ndim <= 1 or name.endswith(".bias") else decay).append(p)
-    return [{"params": no_decay, "weight_decay": 0.0}, {"params": decay, "weight_decay": weight_decay}]
-
-
-def make_optimizer(params, lr: float, betas=(0.9, 0.95)) -> torch.optim.AdamW:
-    """AdamW, fused into one kernel where this torch can (CPU and CUDA): on 2 CPU cores the fused step is about
-    5x faster than the per-tensor one (7M parameters: 12 ms against 66 ms), the same update up to rounding."""
-    try:
-        return torch.optim.AdamW(params, lr=lr, betas=betas, fused=True)
-    except (RuntimeError, TypeError, ValueError):  # an older torch, or a device without the fused kernel
-        return torch.optim.AdamW(params, lr=lr, betas=betas)
-
-
-def lr_at(progress: float, warmup: float, peak: float, minimum: float) -> float:
-    """Linear warmup over the first ``warmup`` fraction, then half-cycle cosine to ``minimum``."""
-    if progress < warmup:
-        return peak * progress / warmup
-    t = (progress - warmup) / max(1e-12, 1 - warmup)
-    return minimum + (peak - minimum) * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
-
-
-# --------------------------------------------------------------------------------------------------
-# Evaluation
-# --------------------------------------------------------------------------------------------------
 
 # --------------------------------------------------------------------------------------------------
 # Setup and one step (shared by the loop below, the app's time estimate and bench/train_throughput.py)
@@ -266,139 +229,6 @@ class StepInfo:
     note: Optional[str] = None          # something the user should read (e.g. images skipped), sent once
 
 
-def _git_commit() -> Optional[str]:
-    try:
-        here = Path(__file__).resolve().parent
-        r = subprocess.run(["git", "rev-parse", "--verify", "HEAD"], cwd=here, capture_output=True, text=True,
-                           timeout=5)
-        return r.stdout.strip() if r.returncode == 0 else None
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def _disk_full(e: BaseException) -> bool:
-    """A write that failed for lack of space: ENOSPC and kin, or torch.save's own wording for a short write."""
-    if isinstance(e, OSError):
-        return e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
-    return "unexpected pos" in str(e) or "No space left" in str(e)
-
-
-RUN_FILE_SUFFIXES = (".safetensors", ".json", ".state.pt", ".metrics.jsonl")
-
-
-def run_files(out) -> list[Path]:
-    """The files a run writes for ``--out OUT``: weights, card, resumable state, metrics log (in this order)."""
-    return [Path(out).with_suffix(suffix) for suffix in RUN_FILE_SUFFIXES]
-
-
-def snapshot_path(out, epoch: int) -> Path:
-    """Where ``--keep-epochs`` keeps epoch ``epoch``'s weights and card: OUT_epochN (.safetensors, .json)."""
-    out = Path(out)
-    return out.with_name(f"{out.name}_epoch{epoch}")
-
-
-class Checkpoints:
-    """OUT.safetensors + OUT.json (the card), OUT.state.pt (resumable) and OUT.metrics.jsonl, written by rank 0.
-    Non-finite weights are never saved, and a full disk stops the run naming what was kept."""
-
-    def __init__(self, args: TrainArgs, s: Setup, card_base: dict, main: bool):
-        self.out = Path(args.out)
-        self.state_path, self.metrics_path = run_files(self.out)[2:]
-        self.s, self.card_base, self.main = s, card_base, main
-        self.history: list = []
-
-    def resume(self, config: MAEConfig, gens: tuple) -> tuple:
-        """Load the state of an earlier run; returns (step, epoch, elapsed). The log loses the lines written
-        after that state (they are made again), so no step repeats."""
-        if not self.state_path.is_file():
-            raise TrainingError(f"--resume: no training state at {self.state_path}")
-        st = safe_torch_load(self.state_path)
-        if st.get("config") != json.dumps(config.to_dict(), sort_keys=True):
-            raise TrainingError(f"--resume: {self.state_path} was written for another model config")
-        self.s.model.load_state_dict(st["model"])
-        self.s.opt.load_state_dict(st["optimizer"])
-        if self.s.scaler is not None and st.get("scaler"):
-            self.s.scaler.load_state_dict(st["scaler"])
-        self.history = json.loads(st.get("history", "[]"))
-        torch.set_rng_state(st["rng_cpu"])
-        gens[0].set_state(st["rng_mask"])
-        gens[1].set_state(st["rng_aug"])
-        if self.main:
-            _trim_metrics(self.metrics_path, int(st["step"]))
-        return int(st["step"]), int(st["epoch"]), float(st["elapsed"])
-
-    def last_good(self) -> str:
-        h = self.history
-        return (f"{self.out}.safetensors (epoch {h[-1]['epoch']}, step {h[-1]['step']})" if h
-                else "none (no epoch had finished)")
-
-    def check_finite(self, step: int, where: str, metrics: dict) -> None:
-        """Non-finite weights (or held-out loss) after any update stop the run before they are saved, so the
-        checkpoint on disk stays the last good one."""
-        bad = [n for n, p_ in self.s.model.named_parameters() if not torch.isfinite(p_).all()]
-        ev = metrics.get("eval_loss")
-        if bad or (ev is not None and not math.isfinite(ev)):
-            what = f"weights became non-finite ({bad[0]}{' and others' if len(bad) > 1 else ''})" if bad else \
-                f"the held-out loss became {ev}"
-            raise TrainingError(f"{what} by step {step} ({where}); training stopped. Last good checkpoint: "
-                                f"{self.last_good()}. Try a lower --lr/--base-lr.")
-
-    def log(self, rec: dict) -> None:
-        if not self.main:
-            return
-        try:
-            with open(self.metrics_path, "a") as f:
-                f.write(json.dumps(rec) + "\n")
-        except OSError as e:
-            if not _disk_full(e):
-                raise  # a full disk is reported by the next checkpoint; the log line is lost
-
-    def save(self, step: int, epoch_done: int, elapsed: float, metrics: dict, status: str, gens: tuple,
-             keep: bool = False) -> dict:
-        """Write this epoch's files; with ``keep``, also its snapshot (OUT_epochN, ``--keep-epochs``)."""
-        card = ModelCard(**self.card_base, epochs=epoch_done, steps=step, wall_time_s=round(elapsed, 1),
-                         status=status, metrics=metrics, history=self.history).to_dict()
-        if not self.main:
-            return card
-        s = self.s
-        state = {"model": s.model.state_dict(), "optimizer": s.opt.state_dict(), "step": step,
-                 "epoch": epoch_done, "elapsed": elapsed, "rng_cpu": torch.get_rng_state(),
-                 "rng_mask": gens[0].get_state(), "rng_aug": gens[1].get_state(),
-                 "config": json.dumps(s.model.config.to_dict(), sort_keys=True), "history": json.dumps(self.history),
-                 "scaler": s.scaler.state_dict() if s.scaler is not None else {}}
-        try:  # each file is written to a temporary name and renamed: a failed write leaves the previous one.
-            # The resumable state goes first: when it cannot be written, nothing of this epoch is.
-            atomic_write(self.state_path, lambda f: torch.save(state, f))
-            save_model(s.model, self.out, card)
-            if keep:
-                snap = snapshot_path(self.out, epoch_done)
-                save_model(s.model, snap, {**card, "name": snap.name})
-        except (OSError, RuntimeError) as e:
-            if not _disk_full(e):
-                raise
-            kept = [f.name for f in run_files(self.out)[:3] if f.is_file()]
-            raise TrainingError(f"disk full at step {step} while saving; training stopped. Kept (each complete): "
-                                f"{', '.join(kept) if kept else 'no files (no epoch had been saved)'}. Free some "
-                                f"space, then resume.") from None
-        return card
-
-
-def _trim_metrics(path: Path, step: int) -> None:
-    """Drop the log lines written after ``step`` (a run killed after its last checkpoint logged steps that the
-    resumed run makes again), so the log never repeats a step."""
-    if not path.is_file():
-        return
-    keep = []
-    for line in path.read_text().splitlines():
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a line cut by a kill
-        if int(rec.get("step", 0)) <= step:
-            keep.append(line)
-    atomic_write(path, lambda f: f.write("".join(line + "\n" for line in keep)), mode="w")
-
-
 @contextlib.contextmanager
 def _ctrl_c(active: bool):
     """The first Ctrl-C asks the loop to save and stop (``flag["set"]``); a second one interrupts at once."""
@@ -478,7 +308,6 @@ class Run:
 
 def _prepare(args: TrainArgs, callback) -> Run:
     """Device and processes, seeds, model and optimiser, data, checkpoints (resumed when asked)."""
-    policy.require_writable("training")
     try:  # fail now, not after the whole budget, when the output folder cannot be made
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -520,7 +349,6 @@ class ProbeSet:
     split to fit on, and of the test split to score on (the same draw at every epoch and on resume)."""
 
     def __init__(self, args: TrainArgs):
-        from .data import load_fashion_mnist, load_fashion_mnist_subset
         n_train, n_test = args.probe_images
         if args.data == "fashion-mnist":
             train, test = load_fashion_mnist("train"), load_fashion_mnist("test")
@@ -539,8 +367,6 @@ class ProbeSet:
                      "linear probe (C chosen on held-out train) and kNN (k=20) on cls+mean features")
 
     def score(self, model) -> dict:
-        from .embed import encode
-        from .metrics import knn_accuracy, linear_probe_accuracy
         was_training = model.training
         ftr, fte = encode(model, self.x_train, "both"), encode(model, self.x_test, "both")
         model.train(was_training)
@@ -652,7 +478,6 @@ def _card_base(args: TrainArgs, config: MAEConfig, data_desc: dict, world: int, 
 
 
 def threading_main() -> bool:
-    import threading
     return threading.current_thread() is threading.main_thread()
 
 
@@ -698,7 +523,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="images the probe fits on and scores on")
     p.add_argument("--keep-epochs", type=int, nargs="+", default=list(d.keep_epochs), metavar="EPOCH",
                    help="also keep these epochs' weights and card as OUT_epochN: a snapshot to compare the final model "
-                        "with on the full protocol (python -m mae_core.cards converged OUT OUT_epochN)")
+                        "with on the full protocol (python -m mae_core.evaluation.cards converged OUT OUT_epochN)")
     p.add_argument("--stop-after", type=int, default=None, metavar="EPOCH",
                    help="end the run after this epoch, resumable, the schedule still spanning --epochs: with the "
                         "same flags, seed and threads, replays a finished run up to that epoch (with --keep-epochs, "

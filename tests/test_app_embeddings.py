@@ -38,7 +38,7 @@ def test_page_shows_map_point_neighbours_and_scores(at):
     # the card's fine-tuning table, with its reading and protocol: the opened model's, or (when its card has none)
     # a bundled model's, named
     from mae_core.checkpoints import list_bundled
-    from mae_core.zoo import best_representation, finetune_results
+    from mae_core.classroom.zoo import best_representation, finetune_results
     opened = next(c for c in list_bundled() if c["name"] == best_representation()["name"])
     _, whose = finetune_results(opened)
     assert any("no fine-tuning results yet; shown: those of the bundled" in i.value for i in at.info) == bool(whose)

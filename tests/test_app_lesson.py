@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mae_core import lesson
+from mae_core.classroom import lesson
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -41,7 +41,7 @@ def test_strategy_and_pretraining_sections(at):
     at.slider(key="strat_ratio").set_value(0.5).run()
     assert not at.exception and "Images (PNG)" in _downloads(at)
     from mae_core.checkpoints import list_bundled
-    from mae_core.sweep import strategy_series
+    from mae_core.evaluation.comparisons import strategy_series
     if len(strategy_series(list_bundled())) < 2:   # until the block/grid-pretrained models are bundled: say so
         assert any("not bundled yet" in i.value for i in at.info)
     else:                                          # then: the table and a sentence drawn from its numbers
@@ -55,23 +55,23 @@ def test_strategy_and_pretraining_sections(at):
     said = " ".join(m.value.replace("\\", "") for m in at.markdown)
     assert "models that differ only in the mask ratio used in pretraining" in said and "epochs each" in said
     assert "The best linear probe came from pretraining at " in said      # the Figure 5 reading, from the cards
-    from mae_core.sweep import ratio_groups
+    from mae_core.evaluation.comparisons import ratio_groups
     caps = " ".join(c.value for c in at.caption)
     if len(ratio_groups(list_bundled())) > 1:    # the bundled groups not shown are named
         assert "Also bundled, not in this series: " in caps
-    from mae_core.sweep import target_pair       # two models that differ in the target only: the Table 1d reading
+    from mae_core.evaluation.comparisons import target_pair  # two models that differ in the target only: the Table 1d reading
     assert ("Reconstruction target." in said) == (target_pair(list_bundled()) is not None)
-    from mae_core.sweep import decoder_series    # models that differ in the decoder's depth only: Table 1a
+    from mae_core.evaluation.comparisons import decoder_series  # models that differ in the decoder's depth only: Table 1a
     assert ("Decoder depth." in said) == bool(decoder_series(list_bundled()))
     # the paired full-protocol convergence check, where a card carries one (fmnist_r75_dec4's does)
-    from mae_core import cards
+    from mae_core.evaluation import cards
     assert ("The same check on the full protocol" in said) == any(cards.read(c).convergence for c in list_bundled())
     # the probe-against-epochs curves of every bundled model that has them (the norm-pix 75% one does)
     assert "Had training converged?" in [h.value for h in at.subheader]
     assert "75% · norm-pix · 24 ep: -0.1 points" in said
     # plain words first: each reading is a bold headline, its figures one click away under Details
-    from mae_core import readings
-    from mae_core.sweep import ratio_series
+    from mae_core.evaluation import readings
+    from mae_core.evaluation.comparisons import ratio_series
     head = readings.ratio(ratio_series(list_bundled())).headline
     assert any(m.value.replace("\\", "") == f"**{head}**" for m in at.markdown)
     assert len(head.split()) <= readings.MAX_HEADLINE_WORDS
@@ -81,12 +81,12 @@ def test_strategy_and_pretraining_sections(at):
 
 
 def test_a_first_visit_with_the_defaults_computes_no_sweep(app_page, monkeypatch):
-    """The bundled models ship the page's default curves (python -m mae_core.precompute): a first visit reads them."""
-    import mae_core.sweep
+    """The bundled models ship the page's default curves (python -m mae_core.evaluation.precompute): a first visit reads them."""
+    import mae_core.evaluation.sweep
 
     def refuse(*a, **k):
         raise AssertionError("the default curves were computed")
-    monkeypatch.setattr(mae_core.sweep, "sweep", refuse)
+    monkeypatch.setattr(mae_core.evaluation.sweep, "sweep", refuse)
     at = app_page("ratios.py")
     assert not at.exception and not at.error
     assert any(c.proto.id.endswith("chart_curve") or "chart_curve" in c.proto.id for c in at.get("plotly_chart"))

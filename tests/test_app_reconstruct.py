@@ -208,7 +208,7 @@ def _fresh(tmp_path, monkeypatch, params):
 
 
 def test_a_link_restores_model_image_mask_and_second_model(tmp_path, monkeypatch):
-    from mae_core.scenes import encode_mask
+    from mae_core.classroom.scenes import encode_mask
     heel = [1 if i in (33, 34, 40, 41) else 0 for i in range(49)]
     app = _fresh(tmp_path, monkeypatch, {"m": "fmnist_r75_normpix", "img": "fm:3", "mask": encode_mask(heel),
                                          "cmp": "fmnist_r75"})

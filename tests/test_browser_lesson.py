@@ -5,7 +5,7 @@ import pytest
 
 from browser import SCREENSHOT_DIR, browser_page, wait_idle
 
-from mae_core.lesson import STEPS
+from mae_core.classroom.lesson import STEPS
 
 pytestmark = pytest.mark.browser
 

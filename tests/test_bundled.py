@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from mae_core import cards
+from mae_core.evaluation import cards
 from mae_core.checkpoints import CHECKPOINT_DIR, list_bundled, load_model
 from mae_core.data import find_fashion_mnist, load_fashion_mnist, load_fashion_mnist_subset
 from mae_core.metrics import evaluate
-from mae_core.sweep import ratio_series
+from mae_core.evaluation.comparisons import ratio_series
 
 CARDS = {c["name"]: c for c in list_bundled()}
 FMNIST = {n: c for n, c in CARDS.items() if (c.get("data") or {}).get("name") == "Fashion-MNIST"}

@@ -276,7 +276,8 @@ def test_half_precision_checkpoint_is_half_the_size_and_close(tmp_path, tiny_mod
 
 
 def test_card_schema_reads_old_cards_and_train_writes_it(trained_micro):
-    from mae_core import cards
+    from mae_core import runfiles
+    from mae_core.evaluation import cards
     root = Path(__file__).resolve().parent.parent
     # the 3-epoch fmnist_r75's card as bundled until December 2026, written before the schema existed
     old = json.loads((root / "tests" / "data" / "old_card_fmnist_r75_3ep.json").read_text())
@@ -289,7 +290,7 @@ def test_card_schema_reads_old_cards_and_train_writes_it(trained_micro):
     odd = cards.read({**old, "something_new": [1, 2]})
     assert odd.extra["something_new"] == [1, 2] and odd.to_dict()["something_new"] == [1, 2]
     written = json.loads(trained_micro.with_suffix(".json").read_text())    # a card train wrote
-    assert written["schema_version"] == cards.SCHEMA_VERSION and written["config"]["embed_dim"] == 64
+    assert written["schema_version"] == runfiles.SCHEMA_VERSION and written["config"]["embed_dim"] == 64
     assert written["status"] == "finished" and written["mask_strategy"] == "random"
     assert cards.read(written).label == "Fashion-MNIST subset · pretrained at 75% masking"
     assert cards.read({**written, "mask_strategy": "block"}).label.endswith("75% masking (block)")
@@ -301,7 +302,7 @@ def test_card_schema_reads_old_cards_and_train_writes_it(trained_micro):
     other = cards.read({**written, "train_args": {"overrides": {"mlp_ratio": 2.0, "norm_pix_loss": True}}})
     assert other.arch_changes == {"mlp_ratio": 2.0} and other.arch_text() == "mlp_ratio=2.0"
     with pytest.raises(TypeError):
-        cards.ModelCard(not_a_field=1)                                     # the schema is closed to typos
+        runfiles.ModelCard(not_a_field=1)                                     # the schema is closed to typos
 
 
 def test_atomic_write_refuses_a_file_its_check_refuses(tmp_path):
@@ -319,13 +320,14 @@ def test_atomic_write_refuses_a_file_its_check_refuses(tmp_path):
 def test_measure_keeps_per_image_results_and_cards_pair_them(tmp_path, monkeypatch, capsys):
     """Cards keep each test image's probe / kNN result (cls + mean features) so two models can be compared image
     by image; ``--pools both`` re-measures only that pooling and keeps the rest of the card."""
-    from mae_core import cards, data
+    from mae_core.evaluation import cards
+    from mae_core import data
     from mae_core.metrics import bootstrap_ci, pack_bools
     from mae_core.model import build_model
     sub = data.load_fashion_mnist_subset()
     perm = torch.randperm(len(sub), generator=torch.Generator().manual_seed(0))
     tr, te = sub.subset(perm[:1500]), sub.subset(perm[1500:])
-    monkeypatch.setattr(data, "load_fashion_mnist", lambda split="train", download=False: tr if split == "train" else te)
+    monkeypatch.setattr(cards, "load_fashion_mnist", lambda split="train", download=False: tr if split == "train" else te)
     monkeypatch.setattr(cards, "raw_pixel_baseline", lambda log=print, refresh=False: {"linear_probe": 0.5})
     torch.manual_seed(0)
     save_model(build_model("mae_fmnist_micro").eval(), tmp_path / "a",
@@ -359,7 +361,7 @@ def test_measure_keeps_per_image_results_and_cards_pair_them(tmp_path, monkeypat
 def test_raw_baseline_intervals_and_paired_difference_from_the_stored_baseline(tmp_path):
     """Cards measured before the raw baseline kept per-image results still get a paired difference to raw pixels
     (cls + mean, from both sides' per-image results) and the baseline's intervals, read from the stored file."""
-    from mae_core import cards
+    from mae_core.evaluation import cards
     from mae_core.metrics import bootstrap_ci, pack_bools
     rng = np.random.default_rng(0)
     raw_hits, knn_hits = rng.random(400) < 0.85, rng.random(400) < 0.84
@@ -386,7 +388,7 @@ def test_raw_baseline_intervals_and_paired_difference_from_the_stored_baseline(t
 
 
 def test_converged_pairs_the_final_model_with_its_snapshot_on_the_same_test_images(tmp_path, monkeypatch):
-    from mae_core import cards
+    from mae_core.evaluation import cards
     from mae_core.checkpoints import CheckpointError
     from mae_core.metrics import bootstrap_ci, pack_bools
     rng = np.random.default_rng(2)
@@ -423,7 +425,7 @@ def test_converged_pairs_the_final_model_with_its_snapshot_on_the_same_test_imag
 
 
 def test_converged_says_when_the_snapshot_is_a_replay_and_how_close_it_stayed(tmp_path):
-    from mae_core import cards
+    from mae_core.evaluation import cards
     from mae_core.metrics import pack_bools
     hits = np.random.default_rng(3).random(200) < 0.85
     run = [{"epoch": 1, "train_loss": 0.6}, {"epoch": 2, "train_loss": 0.5, "probe_both": 0.820},
@@ -450,7 +452,7 @@ def test_converged_says_when_the_snapshot_is_a_replay_and_how_close_it_stayed(tm
 
 
 def test_converged_with_a_finished_replay_takes_the_gain_within_it_and_pairs_the_bundled_model_with_it(tmp_path):
-    from mae_core import cards
+    from mae_core.evaluation import cards
     from mae_core.checkpoints import CheckpointError
     from mae_core.metrics import bootstrap_ci, pack_bools
     rng = np.random.default_rng(4)

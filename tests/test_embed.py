@@ -163,7 +163,7 @@ def test_scores_report_each_test_rows_result():
 
 
 def test_score_reading_says_who_wins_and_why_mae_may_lose():
-    from mae_core.embed import score_reading
+    from mae_core.evaluation.readings import score_reading
     win = score_reading({"knn": 0.86, "linear_probe": 0.88, "n_test": 10000}, {"knn": 0.84, "linear_probe": 0.846},
                         "both", epochs=24)
     assert win.startswith("MAE features beat raw pixels by 3.4 points on the linear probe and beat them by 2.0 on kNN")
@@ -175,7 +175,7 @@ def test_score_reading_says_who_wins_and_why_mae_may_lose():
 
 
 def test_best_representation_picks_the_strongest_probe_on_the_cards():
-    from mae_core.zoo import best_representation
+    from mae_core.classroom.zoo import best_representation
     cards = [{"name": "a", "path": "a.safetensors", "data": {"name": "Fashion-MNIST"}, "mask_ratio": 0.75,
               "embedding_metrics": {"linear_probe_cls": 0.80, "linear_probe_both": 0.85, "knn_both": 0.8}},
              {"name": "b", "path": "b.safetensors", "data": {"name": "Fashion-MNIST"}, "mask_ratio": 0.75,
@@ -188,7 +188,7 @@ def test_best_representation_picks_the_strongest_probe_on_the_cards():
 
 
 def test_finetune_results_fall_back_to_a_bundled_model_and_say_whose_they_are():
-    from mae_core.zoo import finetune_results
+    from mae_core.classroom.zoo import finetune_results
     rows = {"rows": [{"mode": "logreg", "accuracy": 0.8}], "protocol": "p"}
     tuned = {"name": "t", "mask_ratio": 0.75, "norm_pix_loss": True, "epochs": 24, "finetune": rows}
     bare = {"name": "b", "mask_ratio": 0.75, "norm_pix_loss": True, "epochs": 24}

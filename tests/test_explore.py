@@ -4,8 +4,9 @@ import torch
 
 from mae_core.baselines import baseline_reconstruction
 from mae_core.checkpoints import load_model
-from mae_core.explore import HIDDEN_RGB, reconstruct, versus_classical
-from mae_core.figures import data_url, error_map_image, panel_image, png_bytes
+from mae_core.explore import HIDDEN_RGB, reconstruct
+from mae_core.evaluation.readings import versus_classical
+from mae_core.evaluation.figures import data_url, error_map_image, panel_image, png_bytes
 from mae_core.masking import random_mask
 from mae_core.model import build_model
 from mae_core.metrics import masked_errors

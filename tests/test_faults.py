@@ -48,7 +48,7 @@ def test_plain_breaks_every_pattern_that_markdown_turns_into_a_link_by_itself():
 
 
 def test_public_text_names_no_server_folder_on_a_shared_server(tmp_path, monkeypatch):
-    from mae_core import policy
+    from mae_core.classroom import policy
     teacher = tmp_path / "srv" / "teacher"
     teacher.mkdir(parents=True)
     monkeypatch.setenv("MAE_ALLOWED_DIRS", str(teacher))

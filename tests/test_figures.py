@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mae_core import figures
+from mae_core.evaluation import figures
 from mae_core.masking import STRATEGIES
 
 

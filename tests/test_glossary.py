@@ -1,7 +1,7 @@
 """The glossary: one plain sentence a term, used by the pages' help tooltips."""
 import pytest
 
-from mae_core.glossary import TERMS, explain
+from mae_core.classroom.glossary import TERMS, explain
 
 NEEDED = ("patch", "token", "encoder", "decoder", "mask token", "mask ratio", "reconstruction target", "norm-pix",
           "linear probe", "kNN", "fine-tuning", "t-SNE", "cls token", "attention", "rollout", "inpainting")

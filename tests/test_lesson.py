@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from mae_core import lesson
-from mae_core.glossary import TERMS
+from mae_core.classroom import lesson
+from mae_core.classroom.glossary import TERMS
 
 
 def test_nine_steps_each_with_a_short_headline_and_known_terms():
@@ -135,7 +135,7 @@ def test_maps_of_a_model_and_of_raw_pixels(monkeypatch):
 
 
 def test_the_bundled_models_ship_their_lesson_results(monkeypatch):
-    from mae_core import results
+    from mae_core.evaluation import results
     from mae_core.checkpoints import CHECKPOINT_DIR
     weights = CHECKPOINT_DIR / "fmnist_r75.safetensors"
     shipped = results.lookup(weights, "lesson-maps", lesson.MAP_SETTINGS)

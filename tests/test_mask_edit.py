@@ -1,6 +1,6 @@
 import pytest
 
-from mae_core.mask_edit import GENERATED, PAINTED, MaskEditor
+from mae_core.classroom.mask_edit import GENERATED, PAINTED, MaskEditor
 from mae_core.masking import make_mask
 
 

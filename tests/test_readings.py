@@ -1,9 +1,11 @@
 """Plain words first: every reading is a short headline over the full sentence, and the two never disagree."""
 import pytest
 
-from mae_core import readings, zoo
+from mae_core.evaluation import readings
+from mae_core.classroom import zoo
 from mae_core.checkpoints import list_bundled
-from mae_core.sweep import ratio_judgement, ratio_series, ratio_verdict
+from mae_core.evaluation.comparisons import ratio_judgement, ratio_series
+from mae_core.evaluation.readings import ratio_verdict
 
 JARGON = ("interval", "paired", "bootstrap", "probe", "kNN", "MSE", "harmonic", "[", "±")
 

@@ -14,7 +14,8 @@ import pytest
 import torch
 from PIL import Image
 
-from mae_core import data, zoo
+from mae_core import data
+from mae_core.classroom import zoo
 from mae_core.checkpoints import CheckpointError, load_model
 from mae_core.data import DataError, open_image, prepare_image
 

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from mae_core import precompute, results
+from mae_core.evaluation import precompute, results
 from mae_core.checkpoints import CHECKPOINT_DIR
 
 
@@ -85,7 +85,7 @@ def test_a_read_only_cache_still_returns_the_result(store, monkeypatch, tmp_path
 
 def test_the_page_defaults_of_every_bundled_model_are_shipped():
     from mae_core.checkpoints import list_bundled, load_model
-    from mae_core.sweep import sweep_settings
+    from mae_core.evaluation.sweep import sweep_settings
     for card in list_bundled():
         cfg = load_model(card["path"])[0].config
         rows = results.lookup(card["path"], "sweep", sweep_settings(cfg))
@@ -101,9 +101,9 @@ def test_precompute_refuses_an_unknown_name(capsys):
 @pytest.mark.slow
 def test_a_shipped_sweep_equals_a_fresh_one():
     """The shipped curves are what the page would compute: a change to the sweep must be followed by a new
-    `python -m mae_core.precompute`."""
+    `python -m mae_core.evaluation.precompute`."""
     from mae_core.checkpoints import load_model
-    from mae_core.sweep import PAGE_IMAGES, PAGE_SEEDS, DEFAULT_RATIOS, STRATEGIES, eval_images, sweep, sweep_settings
+    from mae_core.evaluation.sweep import PAGE_IMAGES, PAGE_SEEDS, DEFAULT_RATIOS, STRATEGIES, eval_images, sweep, sweep_settings
     path = CHECKPOINT_DIR / "fmnist_r50.safetensors"
     model, _ = load_model(path)
     shipped = results.lookup(path, "sweep", sweep_settings(model.config))

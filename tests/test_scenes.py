@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from mae_core.scenes import SceneError, decode_mask, encode_mask, load_scenes, parse, to_params
+from mae_core.classroom.scenes import SceneError, decode_mask, encode_mask, load_scenes, parse, to_params
 
 MODELS = {"fmnist_r75": 49, "fmnist_r25": 49, "photo64_r75": 64}
 

@@ -6,7 +6,7 @@ from mae_core.checkpoints import list_bundled, load_model
 from mae_core.data import load_fashion_mnist_subset
 from mae_core.masking import make_mask
 from mae_core.model import build_model
-from mae_core.sweep import (_seed, main, parse_ratios, pretraining_grid, read_csv, sweep, write_csv)
+from mae_core.evaluation.sweep import (_seed, main, parse_ratios, pretraining_grid, read_csv, sweep, write_csv)
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +102,8 @@ def test_cli_writes_csv_and_pngs(tmp_path, capsys):
 def test_sweep_scores_the_classical_baseline_on_the_same_masks():
     from mae_core.baselines import baseline_errors
     from mae_core.model import build_model
-    from mae_core.sweep import BASELINE_PREFIX, baseline_verdict, sweep
+    from mae_core.evaluation.sweep import BASELINE_PREFIX, sweep
+    from mae_core.evaluation.readings import baseline_verdict
     torch.manual_seed(0)
     m = build_model("mae_fmnist_micro").eval()
     x = torch.rand(4, 1, 28, 28)
@@ -110,7 +111,7 @@ def test_sweep_scores_the_classical_baseline_on_the_same_masks():
     assert [r["strategy"] for r in res.rows] == ["random", BASELINE_PREFIX + "random"] * 2
     # the same masks as the model's row: recompute one cell by hand
     from mae_core.masking import make_mask
-    from mae_core.sweep import _seed
+    from mae_core.evaluation.sweep import _seed
     masks = torch.cat([make_mask("random", 4, 7, 0.75, seed=_seed("random", 0.75, s)) for s in range(2)])
     expect = baseline_errors(m, x.repeat(2, 1, 1, 1), masks).reshape(2, 4)
     assert np.allclose(res.raw[(BASELINE_PREFIX + "random", 0.75)], expect)
@@ -122,7 +123,7 @@ def test_sweep_scores_the_classical_baseline_on_the_same_masks():
 
 
 def test_ratio_series_is_the_largest_group_differing_in_ratio_only():
-    from mae_core.sweep import probe_table, ratio_series
+    from mae_core.evaluation.comparisons import probe_table, ratio_series
 
     def card(name, r, np_, ep, strategy="random", data="Fashion-MNIST"):
         return {"name": name, "mask_ratio": r, "norm_pix_loss": np_, "epochs": ep, "preset": "mae_fmnist_tiny",
@@ -134,7 +135,7 @@ def test_ratio_series_is_the_largest_group_differing_in_ratio_only():
     assert [c["name"] for c in ratio_series(cs)] == ["n25", "n75", "n90"]
     assert [c["name"] for c in ratio_series(cs[:2] + cs[2:4])] == ["n25", "n90"]     # a tie: norm-pix wins
     assert ratio_series(cs[4:]) == []
-    from mae_core.sweep import ratio_groups
+    from mae_core.evaluation.comparisons import ratio_groups
     assert [(d, [c["name"] for c in g]) for d, g in ratio_groups(cs)] == [
         ("norm-pix target, 24 epochs (mae_fmnist_tiny)", ["n25", "n75", "n90"]),
         ("pixel target, 3 epochs (mae_fmnist_tiny)", ["p25", "p75"])]
@@ -144,7 +145,8 @@ def test_ratio_series_is_the_largest_group_differing_in_ratio_only():
 
 
 def test_strategy_series_and_verdict_follow_the_numbers():
-    from mae_core.sweep import strategy_series, strategy_verdict
+    from mae_core.evaluation.comparisons import strategy_series
+    from mae_core.evaluation.readings import strategy_verdict
 
     def card(name, strategy, ep=24, ratio=0.75):
         return {"name": name, "mask_ratio": ratio, "norm_pix_loss": True, "epochs": ep, "preset": "mae_fmnist_tiny",
@@ -186,7 +188,7 @@ def test_strategy_series_and_verdict_follow_the_numbers():
 def test_ratio_verdict_pairs_the_cards_when_they_keep_per_image_results():
     import numpy as np
     from mae_core.metrics import pack_bools
-    from mae_core.sweep import ratio_verdict
+    from mae_core.evaluation.readings import ratio_verdict
     rng = np.random.default_rng(0)
     base = rng.random(10000) < 0.85
 
@@ -237,8 +239,8 @@ def test_ratio_verdict_pairs_the_cards_when_they_keep_per_image_results():
 
 
 def test_probe_history_and_last_quarter_gain():
-    from mae_core import figures
-    from mae_core.sweep import last_quarter_gain, probe_history
+    from mae_core.evaluation import figures
+    from mae_core.evaluation.comparisons import last_quarter_gain, probe_history
     card = {"history": [{"epoch": 1, "eval_loss": 0.5}] +
             [{"epoch": e, "probe_both": p, "knn_both": 0.7} for e, p in ((2, 0.82), (4, 0.84), (6, 0.85), (8, 0.852))]}
     pts = probe_history(card)
@@ -260,7 +262,8 @@ def test_probe_history_and_last_quarter_gain():
 
 def test_target_pair_and_verdict_follow_the_numbers():
     from mae_core.metrics import pack_bools
-    from mae_core.sweep import target_pair, target_verdict
+    from mae_core.evaluation.comparisons import target_pair
+    from mae_core.evaluation.readings import target_verdict
 
     rng = np.random.default_rng(0)
 
@@ -293,7 +296,8 @@ def test_target_pair_and_verdict_follow_the_numbers():
 
 def test_decoder_series_and_verdict_follow_the_numbers():
     from mae_core.metrics import pack_bools
-    from mae_core.sweep import decoder_series, decoder_verdict, ratio_series, strategy_series, target_pair
+    from mae_core.evaluation.comparisons import decoder_series, ratio_series, strategy_series, target_pair
+    from mae_core.evaluation.readings import decoder_verdict
 
     rng = np.random.default_rng(1)
 
@@ -313,7 +317,7 @@ def test_decoder_series_and_verdict_follow_the_numbers():
     cs = [n75, d75] + others
     # the deeper decoder is a comparison of its own: it joins no ratio, strategy or target comparison
     assert [c["name"] for c in ratio_series(cs)] == ["n25", "n75"]
-    from mae_core.sweep import ratio_groups
+    from mae_core.evaluation.comparisons import ratio_groups
     assert ("norm-pix target, 24 epochs (mae_fmnist_tiny, decoder 4 blocks)", [d75]) in ratio_groups(cs)
     assert [c["name"] for c in strategy_series(cs).values()] == ["n75", "g75"]
     assert [c["name"] for c in target_pair(cs)] == ["n75", "p75"]
@@ -350,7 +354,7 @@ def test_decoder_series_and_verdict_follow_the_numbers():
 
 
 def test_convergence_reading_states_each_full_protocol_check_against_the_bar():
-    from mae_core.sweep import convergence_reading
+    from mae_core.evaluation.readings import convergence_reading
 
     def card(name, gain, ci):
         return {"name": name, "mask_ratio": 0.75, "norm_pix_loss": True, "epochs": 24, "data": {"name": "Fashion-MNIST"},

@@ -13,7 +13,8 @@ import torch
 from mae_core import train as tr
 from mae_core.checkpoints import load_model
 from mae_core.data import DataError
-from mae_core.train import TrainArgs, TrainingError, lr_at, param_groups, pretrain
+from mae_core.optim import lr_at, param_groups
+from mae_core.train import TrainArgs, TrainingError, pretrain
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -54,7 +55,7 @@ def test_param_groups_skip_decay_on_biases_and_1d():
 
 
 def test_fused_optimizer_makes_the_same_update_as_plain_adamw():
-    from mae_core.train import make_optimizer
+    from mae_core.optim import make_optimizer
     torch.manual_seed(0)
     a = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.GELU(), torch.nn.Linear(16, 4))
     b = copy.deepcopy(a)

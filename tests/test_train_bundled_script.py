@@ -51,11 +51,11 @@ def test_a_run_is_staged_then_shipped_without_its_resumable_state(layout):
     assert "-m mae_core.train" in train and "--norm-pix --mask-ratio 0.50" in train and "--threads 2" in train
     assert "--out runs/bundled/fmnist_r50" in train and "--resume" not in train and "--keep-epochs 18" in train
     assert half == "-m mae_core.checkpoints half runs/bundled/fmnist_r50"
-    assert measure == "-m mae_core.cards measure runs/bundled/fmnist_r50"
+    assert measure == "-m mae_core.evaluation.cards measure runs/bundled/fmnist_r50"
     # the epoch-18 snapshot: halved like the model, then the paired convergence check writes into the final card
     assert half_snap == "-m mae_core.checkpoints half runs/bundled/fmnist_r50_epoch18"
-    assert converged == "-m mae_core.cards converged runs/bundled/fmnist_r50 runs/bundled/fmnist_r50_epoch18"
-    assert precompute == "-m mae_core.precompute fmnist_r50"   # the pages' defaults of the new weights, last
+    assert converged == "-m mae_core.evaluation.cards converged runs/bundled/fmnist_r50 runs/bundled/fmnist_r50_epoch18"
+    assert precompute == "-m mae_core.evaluation.precompute fmnist_r50"   # the pages' defaults of the new weights, last
     shipped = sorted(p.name for p in (layout / "checkpoints").iterdir())
     assert shipped == ["fmnist_r50.json", "fmnist_r50.metrics.jsonl", "fmnist_r50.safetensors", "train_bundled.sh"]
     # the state is not shipped; the snapshot stays staged, not shipped
@@ -90,7 +90,7 @@ def test_resume_continues_a_saved_run_and_starts_one_without_state(layout):
 def test_a_failed_step_stops_before_the_shipped_model_is_replaced(layout):
     (layout / "checkpoints" / "fmnist_r90.safetensors").write_text("shipped")
     failing = layout / "fakepy"
-    failing.write_text(FAKE_PY + 'if [ "$2" = mae_core.cards ]; then exit 3; fi\n')
+    failing.write_text(FAKE_PY + 'if [ "$2" = mae_core.evaluation.cards ]; then exit 3; fi\n')
     res, _ = _run(layout, "fmnist_r90")
     assert res.returncode == 3
     assert (layout / "checkpoints" / "fmnist_r90.safetensors").read_text() == "shipped"

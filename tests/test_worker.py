@@ -5,7 +5,7 @@ import pytest
 
 from mae_core.checkpoints import load_model
 from mae_core.train import TrainArgs
-from mae_core.worker import JobRegistry, RunNotAllowed, TrainingJob, estimate_seconds_per_epoch
+from mae_core.classroom.worker import JobRegistry, RunNotAllowed, TrainingJob, estimate_seconds_per_epoch
 
 
 def _args(tmp_path, **kw):
@@ -130,7 +130,7 @@ def test_a_run_stops_and_saves_at_the_servers_time_limit(tmp_path, monkeypatch):
     assert load_model(tmp_path / "run")[1]["steps"] == s.step       # saved where it stopped
     monkeypatch.setenv("MAE_SHARED", "1")
     monkeypatch.delenv("MAE_MAX_RUN_MINUTES")
-    from mae_core import policy
+    from mae_core.classroom import policy
     assert policy.current().max_run_minutes == 60                     # a class's server: an hour unless set
 
 

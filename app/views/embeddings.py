@@ -12,16 +12,18 @@ import streamlit as st
 from common import (error, get_model, model_chosen, model_id, model_picker, plain, presenting, read_only, reading,
                     registry, scene_to_url, server_path_input, visitor_id, wait_for_warm_up)
 
-from mae_core import cards, policy, readings, zoo
+from mae_core.evaluation import cards, readings
+from mae_core.classroom import policy, zoo
 from mae_core.checkpoints import CheckpointError
-from mae_core.glossary import explain
-from mae_core.finetune import FinetuneArgs, FinetuneError, mode_label, run as finetune_run
+from mae_core.classroom.glossary import explain
+from mae_core.evaluation.finetune import FinetuneArgs, FinetuneError, run as finetune_run
+from mae_core.evaluation.readings import mode_label
 from mae_core.data import DataError, find_fashion_mnist, labelled_dataset
 from mae_core.embed import TSNE_ENGINE_NAMES, encode, project, raw_pixels, thumbnails, tsne_backend
 from mae_core.explore import reconstruct
-from mae_core.figures import to_pil
+from mae_core.evaluation.figures import to_pil
 from mae_core.metrics import nearest_neighbours, scores
-from mae_core.worker import RunNotAllowed
+from mae_core.classroom.worker import RunNotAllowed
 from mae_core.masking import random_mask
 
 PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f",
@@ -307,7 +309,7 @@ if ft:
     st.caption("Protocol: " + plain(ft.get("protocol", "")))
 else:
     st.caption("This model's card has no fine-tuning results yet; run a short one here, or from the command line: "
-               "`python -m mae_core.finetune CHECKPOINT --out results.json`.")
+               "`python -m mae_core.evaluation.finetune CHECKPOINT --out results.json`.")
 if cfg.in_chans == 1 and cfg.img_size == 28 and read_only():
     st.caption("This server is read-only (MAE_READ_ONLY): fine-tuning here is turned off.")
 elif cfg.in_chans == 1 and cfg.img_size == 28 and st.button("Run a quick fine-tune here (about a minute)",

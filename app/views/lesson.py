@@ -10,8 +10,8 @@ import lesson_evidence as ev
 import lesson_steps as ls
 from common import guarded, image_id, image_picker, model_id, model_picker, plain, presenting, scene_to_url
 
-from mae_core.glossary import explain
-from mae_core.lesson import STEPS, step_from_param
+from mae_core.classroom.glossary import explain
+from mae_core.classroom.lesson import STEPS, step_from_param
 from mae_core.masking import make_mask
 
 BODIES = {"patches": ls.patches, "guess": ls.guess, "encoder": ls.encoder, "decoder": ls.decoder,

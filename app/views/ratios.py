@@ -12,16 +12,17 @@ import torch
 from common import (fmnist_subset, get_model, image_id, image_picker, model_id, model_picker, plain, presenting,
                     read_only, reading, scene_to_url)
 
-from mae_core import cards, figures
+from mae_core.evaluation import cards, figures
 from mae_core.checkpoints import list_bundled
 from mae_core.explore import reconstruct
-from mae_core.glossary import explain
+from mae_core.classroom.glossary import explain
 from mae_core.masking import STRATEGIES, make_mask
-from mae_core.metrics import points
-from mae_core import readings, results
-from mae_core.sweep import (BASELINE_PREFIX, DEFAULT_RATIOS, csv_text, eval_images, last_quarter_gain, sweep_settings,
-                            pretraining_grid, probe_history, probe_table, ratio_groups, ratio_series, ratio_strip,
-                            strategy_examples, strategy_series, sweep)
+from mae_core.evaluation.readings import points
+from mae_core.evaluation import readings, results
+from mae_core.evaluation.sweep import (BASELINE_PREFIX, DEFAULT_RATIOS, csv_text, eval_images, sweep_settings,
+                                       pretraining_grid, ratio_strip, strategy_examples, sweep)
+from mae_core.evaluation.comparisons import (last_quarter_gain, probe_history, probe_table, ratio_groups, ratio_series,
+                                             strategy_series)
 
 RATIOS = DEFAULT_RATIOS
 SECTIONS = {"test": "Error against ratio", "strategy": "Strategies compared", "pre": "Pretraining ratio"}
@@ -262,7 +263,7 @@ else:
         rows = probe_table(series)
         if not rows:
             st.info("These model cards carry no kNN / linear-probe metrics yet "
-                    "(python -m mae_core.cards measure checkpoints/NAME).")
+                    "(python -m mae_core.evaluation.cards measure checkpoints/NAME).")
         else:
             pool = st.radio("Features", ["both", "cls", "mean"], horizontal=True, key="probe_pool",
                             format_func={"both": "cls + mean of patches", "cls": "cls token",

@@ -13,14 +13,14 @@ from common import (PAGES, comparison_choices, get_model, guarded, image_id, ima
                     model_picker, plain, presenting, reading, scene_to_url)
 from painter import fit_css, painted_cells, patch_painter
 
-from mae_core import cards
+from mae_core.evaluation import cards
 from mae_core.baselines import baseline_reconstruction
-from mae_core import readings
+from mae_core.evaluation import readings
 from mae_core.explore import reconstruct
-from mae_core.glossary import explain
-from mae_core.figures import (ERROR_UNITS, PANEL_TITLES, data_url, error_map_image, error_ramp_css, mae_diagram_svg,
+from mae_core.classroom.glossary import explain
+from mae_core.evaluation.figures import (ERROR_UNITS, PANEL_TITLES, data_url, error_map_image, error_ramp_css, mae_diagram_svg,
                                panel_image, png_bytes, svg_img_html, to_pil)
-from mae_core.mask_edit import GENERATED, MaskEditor
+from mae_core.classroom.mask_edit import GENERATED, MaskEditor
 from mae_core.masking import STRATEGIES
 
 PAPER = "https://arxiv.org/abs/2111.06377"

@@ -10,12 +10,12 @@ import streamlit as st
 from common import (RUNS_DIR, error, guarded, server_path_input, is_operator, plain, read_only, registry,
                     scene_to_url, visitor_id)
 
-from mae_core import policy
-from mae_core.figures import training_strip
-from mae_core.glossary import explain
+from mae_core.classroom import policy
+from mae_core.evaluation.figures import training_strip
+from mae_core.classroom.glossary import explain
 from mae_core.data import DataError, find_fashion_mnist
 from mae_core.train import TrainArgs, describe_device
-from mae_core.worker import RunNotAllowed, estimate_seconds_per_epoch
+from mae_core.classroom.worker import RunNotAllowed, estimate_seconds_per_epoch
 
 PRESETS = {"mae_fmnist_micro": "Micro · 0.1M",
            "mae_fmnist_tiny": "Tiny · 3.1M",

@@ -2,8 +2,8 @@
 of the page, with tests): the steps and their address, the predict-then-reveal scoring, the encoder's measured
 saving, the neighbour agreement of a map, and the embedding maps precomputed for the bundled models.
 
-Step 5's curve and step 6's maps go through ``mae_core.results`` (keyed by the weights' SHA-256 and the settings):
-shipped for the bundled models by ``python -m mae_core.precompute``, computed once for the server for others."""
+Step 5's curve and step 6's maps go through ``mae_core.evaluation.results`` (keyed by the weights' SHA-256 and the settings):
+shipped for the bundled models by ``python -m mae_core.evaluation.precompute``, computed once for the server for others."""
 from __future__ import annotations
 
 import statistics
@@ -14,10 +14,11 @@ from typing import Mapping, Optional, Sequence
 import numpy as np
 import torch
 
-from . import results
-from .data import FASHION_MNIST_CLASSES, load_fashion_mnist_subset
-from .embed import encode, project, raw_pixels
-from .metrics import nearest_neighbours
+from ..evaluation import results
+from ..data import FASHION_MNIST_CLASSES, load_fashion_mnist_subset
+from ..embed import encode, project, raw_pixels
+from ..metrics import nearest_neighbours
+from ..evaluation.sweep import sweep
 
 
 @dataclass(frozen=True)
@@ -187,7 +188,6 @@ CURVE_IMAGES = 16
 def compute_curve(model) -> list:
     """Step 5's chart: the MAE's and the classical fill's error against the share hidden (random masks, one each, on
     the first ``CURVE_IMAGES`` bundled Fashion-MNIST pictures), as ``sweep`` rows."""
-    from .sweep import sweep
     return sweep(model, load_fashion_mnist_subset().images[:CURVE_IMAGES], CURVE_RATIOS, ("random",), 1,
                  baseline=True).rows
 

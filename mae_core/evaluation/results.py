@@ -3,7 +3,7 @@
 shows another model's results.
 
 Three places, looked up in order:
-  shipped   checkpoints/precomputed/STEM.KIND.json, written for the bundled models by ``python -m mae_core.precompute``
+  shipped   checkpoints/precomputed/STEM.KIND.json, written for the bundled models by ``python -m mae_core.evaluation.precompute``
             (the pages' defaults: a first visit computes nothing);
   cache     $MAE_CACHE_DIR/results/SHA16.KIND.SETTINGS16.json, written the first time any other result is computed,
             so a second visitor or a restarted server does not compute it again;
@@ -18,9 +18,9 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from .atomic import atomic_write
-from .checkpoints import CHECKPOINT_DIR
-from .data import cache_dir
+from ..atomic import atomic_write
+from ..checkpoints import CHECKPOINT_DIR
+from ..data import cache_dir
 
 SHIPPED_DIR = CHECKPOINT_DIR / "precomputed"
 FORMAT = 1
@@ -91,7 +91,7 @@ def _write(path: Path, weights_path, kind: str, settings: dict, value: Any) -> P
 
 
 def ship(weights_path, kind: str, settings: dict, value: Any) -> Path:
-    """Store a result next to the bundled checkpoints (``python -m mae_core.precompute``)."""
+    """Store a result next to the bundled checkpoints (``python -m mae_core.evaluation.precompute``)."""
     return _write(shipped_path(weights_path, kind), weights_path, kind, settings, value)
 
 

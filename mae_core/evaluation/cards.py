@@ -6,164 +6,26 @@ schema, with a version: ``train`` writes cards through it, and every reader (the
 labels, the sweep's probe table, ``measure``) reads them through it. Cards written before the schema (version
 1) load unchanged: unknown keys are kept in ``extra`` and written back.
 
-    python -m mae_core.cards measure checkpoints/fmnist_r75   # held-out error, kNN / probe -> the card
+    python -m mae_core.evaluation.cards measure checkpoints/fmnist_r75   # held-out error, kNN / probe -> the card
 """
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import functools
 import json
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from ..checkpoints import _stem, atomic_write_json, CHECKPOINT_DIR, CheckpointError, load_model
+from ..runfiles import ModelCard
+from ..metrics import bootstrap_ci, evaluate, knn_accuracy, linear_probe_accuracy, pack_bools, unpack_bools
+from ..data import DataError, load_fashion_mnist, photo_eval_set
+from ..embed import encode, POOLS, raw_pixels
 
-SCHEMA_VERSION = 2
-RAW_BASELINE_PATH = Path(__file__).resolve().parent.parent / "checkpoints" / "raw_pixel_baseline.json"
 
-
-@dataclass
-class ModelCard:
-    name: str = ""
-    config: dict = field(default_factory=dict)          # MAEConfig.to_dict()
-    format: str = "mae_explorer"
-    format_version: int = 1
-    schema_version: int = SCHEMA_VERSION
-    # how it was made
-    data: dict = field(default_factory=dict)            # {"name", "train", "eval", ["skipped", ...]}
-    preset: Optional[str] = None
-    mask_ratio: Optional[float] = None
-    mask_strategy: str = "random"
-    norm_pix_loss: Optional[bool] = None
-    command: Optional[str] = None
-    commit: Optional[str] = None
-    train_args: dict = field(default_factory=dict)
-    world_size: int = 1
-    global_batch: Optional[int] = None
-    peak_lr: Optional[float] = None
-    precision: Optional[str] = None
-    device: Optional[str] = None
-    pixel_normalisation: dict = field(default_factory=dict)
-    epochs: int = 0
-    steps: int = 0
-    wall_time_s: Optional[float] = None
-    status: Optional[str] = None                        # running | stopped | finished
-    weights_dtype: str = "float32"
-    # how good it is
-    metrics: dict = field(default_factory=dict)         # eval_*, train_loss, heldout_* (see measure)
-    history: list = field(default_factory=list)         # one record per epoch end
-    embedding_metrics: dict = field(default_factory=dict)  # knn_<pool>, linear_probe_<pool>, protocol
-    raw_pixel_baseline: dict = field(default_factory=dict)
-    finetune: dict = field(default_factory=dict)        # python -m mae_core.finetune ... --card: probe vs tuning
-    convergence: dict = field(default_factory=dict)     # python -m mae_core.cards converged: final vs an earlier epoch
-    extra: dict = field(default_factory=dict)           # keys this schema does not know (older or newer cards)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "ModelCard":
-        """Any card, of any version: known keys fill fields, the rest is kept in ``extra``."""
-        known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
-        kw = {k: v for k, v in d.items() if k in known and v is not None}
-        card = cls(**kw)
-        card.extra = {k: v for k, v in d.items() if k not in known}
-        if "schema_version" not in d:
-            card.schema_version = 1
-        return card
-
-    def to_dict(self) -> dict:
-        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
-        d.update(self.extra)
-        return d
-
-    # -- what readers ask of a card ------------------------------------------------------------------
-    @property
-    def data_name(self) -> str:
-        return (self.data or {}).get("name") or ""
-
-    @property
-    def arch_changes(self) -> dict:
-        """The model-config values its training changed from the preset (``train --set KEY=VALUE``), e.g.
-        ``{"decoder_depth": 4}``, sorted by key: what sets it apart from the preset's other models besides the
-        recipe. The target (norm_pix_loss) is part of the recipe, not of the architecture."""
-        ov = (self.train_args or {}).get("overrides") or {}
-        return {k: ov[k] for k in sorted(ov) if k != "norm_pix_loss"}
-
-    def arch_text(self, short: bool = False) -> str:
-        """``arch_changes`` in words: "decoder 4 blocks" ("dec 4" when ``short``); "" when there are none."""
-        words = {"decoder_depth": ("decoder {} blocks", "dec {}"), "decoder_embed_dim": ("decoder width {}", "dec w{}"),
-                 "depth": ("encoder {} blocks", "enc {}"), "embed_dim": ("encoder width {}", "enc w{}")}
-        return ", ".join(words[k][short].format(v) if k in words else f"{k}={v}"
-                         for k, v in self.arch_changes.items())
-
-    @property
-    def label(self) -> str:
-        """A human name: data, pretraining ratio and strategy, target, and what the architecture changes."""
-        parts = [self.data_name or self.extra.get("format") or self.format or "model"]
-        if self.mask_ratio is not None:
-            parts.append(f"pretrained at {float(self.mask_ratio):.0%} masking"
-                         + ("" if self.mask_strategy == "random" else f" ({self.mask_strategy})"))
-        if self.norm_pix_loss:
-            parts.append("norm-pix target")
-        if self.arch_changes:
-            parts.append(self.arch_text())
-        return " · ".join(parts)
-
-    @property
-    def short_label(self) -> str:
-        """What tells bundled models apart, in few characters (a closed picker in a 300 px sidebar shows about 28):
-        "75% · norm-pix · 24 ep"; "75% grid · …" for another pretraining strategy; "75% dec 4 · …" for a changed
-        architecture; the data first unless it is Fashion-MNIST, the bundled default
-        ("Photos 75% · pixels · 12 ep")."""
-        parts = []
-        data = ""
-        if self.data_name and self.data_name != "Fashion-MNIST":
-            data = ("Photos" if "photo" in self.data_name.lower() else self.data_name.split(" (")[0][:14]) + " "
-        arch = f" {self.arch_text(short=True)}" if self.arch_changes else ""   # up front: a closed picker cuts the end
-        if self.mask_ratio is not None:
-            parts.append(data + f"{float(self.mask_ratio):.0%}" + ("" if self.mask_strategy == "random"
-                                                                  else f" {self.mask_strategy}") + arch)
-        elif data or arch:
-            parts.append((data + arch).strip())
-        if self.norm_pix_loss is not None:
-            parts.append("norm-pix" if self.norm_pix_loss else "pixels")
-        if self.epochs:
-            parts.append(f"{self.epochs} ep")
-        return " · ".join(parts) or self.format or "model"
-
-    @property
-    def heldout_mse_pixels(self) -> Optional[float]:
-        return self.metrics.get("heldout_eval_mse_pixels")
-
-    def baseline_comparison(self) -> Optional[tuple]:
-        """(model's held-out error, harmonic inpainting's on the same masks, which error) from ``measure``, the
-        like-for-like pair: pixel MSEs for a pixel model, shape MSEs for a norm-pix one; None if not measured."""
-        m = self.metrics
-        if self.norm_pix_loss:
-            pair = (m.get("heldout_eval_mse_pixels"), m.get("heldout_eval_harmonic_mse_matched"), "shape MSE")
-        else:
-            pair = (m.get("heldout_eval_mse_pixels"), m.get("heldout_eval_harmonic_mse"), "pixel MSE")
-        return pair if pair[0] is not None and pair[1] is not None else None
-
-    def probe(self, pool: str) -> Optional[float]:
-        return self.embedding_metrics.get(f"linear_probe_{pool}")
-
-    def knn(self, pool: str) -> Optional[float]:
-        return self.embedding_metrics.get(f"knn_{pool}")
-
-    def correct_packed(self, name: str = "linear_probe", pool: str = "both") -> Optional[tuple]:
-        """(hex string, number of test images) of each test image's result for one score, or None when the card was
-        measured before cards kept them."""
-        em = self.embedding_metrics
-        hexed, n = em.get(f"{name}_{pool}_correct_hex"), em.get("n_test")
-        return (hexed, int(n)) if hexed and n else None
-
-    def correct(self, name: str = "linear_probe", pool: str = "both"):
-        """Each test image's result (bools, the 10k test split in order) for one score, or None (see correct_packed)."""
-        from .metrics import unpack_bools
-        packed = self.correct_packed(name, pool)
-        return unpack_bools(*packed) if packed else None
+RAW_BASELINE_PATH = CHECKPOINT_DIR / "raw_pixel_baseline.json"
 
 
 def paired_ci(a: Any, b: Any, name: str = "linear_probe", pool: str = "both") -> Optional[tuple]:
@@ -178,7 +40,7 @@ def paired_ci(a: Any, b: Any, name: str = "linear_probe", pool: str = "both") ->
 
 def stored_raw_baseline(path: Optional[Path] = None) -> dict:
     """The raw-pixel baseline as stored (``raw_pixel_baseline.json``), or {} when there is none: read only, never
-    computed (that takes tens of minutes; ``python -m mae_core.cards raw-baseline``)."""
+    computed (that takes tens of minutes; ``python -m mae_core.evaluation.cards raw-baseline``)."""
     p = Path(path or RAW_BASELINE_PATH)
     try:
         return _read_baseline(str(p), p.stat().st_mtime_ns)
@@ -223,7 +85,6 @@ def vs_raw_ci(card: Any, name: str = "linear_probe", pool: str = "both",
 
 @functools.lru_cache(maxsize=64)
 def _paired_ci(hex_a: str, hex_b: str, n: int) -> tuple:
-    from .metrics import bootstrap_ci, unpack_bools
     return tuple(round(v, 4) for v in bootstrap_ci(unpack_bools(hex_a, n), unpack_bools(hex_b, n)))
 
 
@@ -245,9 +106,6 @@ def fashion_mnist_card_metrics(model, k: int = 20, log=print, baseline: Optional
     """kNN and linear-probe accuracy of each pooling on the full split, each with a 95% bootstrap interval over the
     10k test images; with the raw-pixel ``baseline`` (its per-image results), also the paired interval of the
     difference to raw pixels. ``pools``: score only these poolings (default all)."""
-    from .data import load_fashion_mnist
-    from .embed import POOLS, encode
-    from .metrics import bootstrap_ci, knn_accuracy, linear_probe_accuracy, pack_bools, unpack_bools
     train, test = load_fashion_mnist("train"), load_fashion_mnist("test")
     ytr, yte = train.labels.numpy(), test.labels.numpy()
     out = {"n_test": len(yte),
@@ -289,13 +147,9 @@ def raw_pixel_baseline(k: int = 20, log=print, refresh: bool = False) -> dict:
     """Raw pixels scored by the cards' code on the full split (cached in checkpoints/raw_pixel_baseline.json), with
     intervals and each test image's result (packed), so model cards can state paired differences. The cache is
     used as it is unless ``refresh`` (an older cache without per-image results gives no paired intervals; rebuild
-    it with ``python -m mae_core.cards raw-baseline``: tens of minutes on 2 cores)."""
+    it with ``python -m mae_core.evaluation.cards raw-baseline``: tens of minutes on 2 cores)."""
     if RAW_BASELINE_PATH.is_file() and not refresh:
         return json.loads(RAW_BASELINE_PATH.read_text())
-    from .checkpoints import atomic_write_json
-    from .data import load_fashion_mnist
-    from .embed import raw_pixels
-    from .metrics import bootstrap_ci, knn_accuracy, linear_probe_accuracy, pack_bools
     train, test = load_fashion_mnist("train"), load_fashion_mnist("test")
     ftr, fte = raw_pixels(train.images), raw_pixels(test.images)
     ytr, yte = train.labels.numpy(), test.labels.numpy()
@@ -320,9 +174,6 @@ def measure(path: str, log=print, pools: Optional[tuple] = None) -> ModelCard:
     the model card (atomically). Returns the updated card. With ``pools``, only those poolings' kNN / probe are
     re-measured and merged into the card (the held-out error and the other poolings are kept): how a card measured
     before cards kept per-image results gets them (``--pools both``) in a third of the time."""
-    from .checkpoints import _stem, atomic_write_json, load_model
-    from .data import load_fashion_mnist, photo_eval_set
-    from .metrics import evaluate
 
     model, _ = load_model(path)
     card_path = _stem(Path(path)).with_suffix(".json")
@@ -380,7 +231,6 @@ def converged(final: str, snapshot: str, log=print, replay: Optional[str] = None
     ``--resume``; measured) that the snapshot comes from. A replay on another CPU drifts from the run it replays, so
     the gain is then taken within the replay (its final against its own snapshot), and ``replay`` also holds the
     bundled final model's scores against the replay's, paired: how far a rerun of the same command lands."""
-    from .checkpoints import CheckpointError, _stem, atomic_write_json
 
     def card_of(path):
         return _stem(Path(path)).with_suffix(".json")
@@ -388,7 +238,7 @@ def converged(final: str, snapshot: str, log=print, replay: Optional[str] = None
     def need_results(c, path):
         if c.correct_packed() is None:
             raise CheckpointError(f"{card_of(path).name} has no per-image results to pair with; measure it first: "
-                                  f"python -m mae_core.cards measure {path}")
+                                  f"python -m mae_core.evaluation.cards measure {path}")
 
     def same_run(a, b):
         return (a.train_args.get("out"), a.train_args.get("seed"), a.config) == \
@@ -437,7 +287,7 @@ def converged(final: str, snapshot: str, log=print, replay: Optional[str] = None
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m mae_core.cards", description="Model cards")
+    p = argparse.ArgumentParser(prog="python -m mae_core.evaluation.cards", description="Model cards")
     sub = p.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("measure", help="measure a checkpoint and write the metrics into its model card")
     c.add_argument("paths", nargs="+")
@@ -455,8 +305,6 @@ def main(argv=None) -> int:
         raw_pixel_baseline(refresh=True)
         print(f"-> {RAW_BASELINE_PATH}")
         return 0
-    from .checkpoints import CheckpointError
-    from .data import DataError
     if args.cmd == "converged":
         try:
             card = converged(args.final, args.snapshot, replay=args.replay)
@@ -465,7 +313,6 @@ def main(argv=None) -> int:
             return 2
         print(json.dumps(card.convergence, indent=1))
         return 0
-    from .embed import POOLS
     pools = tuple(v.strip() for v in args.pools.split(",") if v.strip()) if args.pools else None
     if pools is not None and (not pools or set(pools) - set(POOLS)):
         p.error(f"--pools takes a comma list of {', '.join(POOLS)}; got {args.pools!r}")

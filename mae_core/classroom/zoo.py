@@ -7,10 +7,11 @@ import urllib.request
 from pathlib import Path
 from typing import Callable, Optional
 
-from . import cards, policy
-from .atomic import atomic_write
-from .checkpoints import CheckpointError, list_bundled
-from .data import cache_dir
+from ..evaluation import cards
+from . import policy
+from ..atomic import atomic_write
+from ..checkpoints import CheckpointError, list_bundled, load_model
+from ..data import cache_dir
 
 OFFICIAL_BASE = "https://dl.fbaipublicfiles.com/mae/visualize/"
 OFFICIAL_VISUALIZE = {
@@ -41,7 +42,6 @@ def download_official(name: str, progress: Optional[Callable[[int, Optional[int]
                       timeout: float = 20.0, opener=urllib.request.urlopen) -> Path:
     """Download one official visualize checkpoint into the cache (``atomic_write``: it must load before it is
     renamed into place), and record its SHA-256. ``progress(done_bytes, total_bytes)`` is called as data arrives."""
-    from .checkpoints import load_model
 
     final = official_path(name)
     if final.is_file():
@@ -63,7 +63,7 @@ def download_official(name: str, progress: Optional[Callable[[int, Optional[int]
         if total is not None and done != total:
             raise OSError(f"connection closed after {done} of {total} bytes")
     try:  # a broken or foreign file never enters the cache: it must load before it is renamed into place
-        atomic_write(final, fetch, verify=lambda tmp: load_model(tmp))
+        atomic_write(final, fetch, verify=lambda tmp: load_model(tmp, limits=policy.current().limits))
     except OSError as e:
         raise CheckpointError(
             f"could not download {final.name} from {OFFICIAL_BASE} ({e}). Without a network, download it on "

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
-from .masking import STRATEGIES, make_mask
+from ..masking import STRATEGIES, make_mask
 
 GENERATED, PAINTED = "generated", "painted"
 

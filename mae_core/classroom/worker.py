@@ -13,6 +13,7 @@ name already in use gets a numbered suffix, so two runs never write to the same 
 """
 from __future__ import annotations
 
+import tempfile
 import contextlib
 import copy
 import dataclasses
@@ -30,11 +31,13 @@ import numpy as np
 import torch
 
 from . import policy
-from .checkpoints import CheckpointError
-from .data import DataError
-from .data import build_data
-from .explore import masked_view
-from .train import StepInfo, TrainArgs, TrainingError, pretrain, run_files
+from ..checkpoints import CheckpointError, save_model
+from ..data import DataError, build_data
+from ..explore import masked_view
+from ..runfiles import run_files
+from ..train import Batches, pretrain, setup, StepInfo, TrainArgs, TrainingError
+from ..metrics import evaluate
+from ..masking import random_mask
 
 RECON_EVERY_S = 4.0    # refresh the reconstructions at most this often
 N_RECON_IMAGES = 8
@@ -225,7 +228,6 @@ class TrainingJob:
             _, eval_images, _, _ = build_data(dataclasses.replace(self.args, eval_images=N_RECON_IMAGES),
                                               model.config)
             x01 = eval_images[:N_RECON_IMAGES]
-            from .masking import random_mask
             mask = random_mask(len(x01), model.config.grid_size, self.args.mask_ratio, seed=0)
             self._fixed = (x01, mask)
             with self._lock:
@@ -418,10 +420,6 @@ def estimate_seconds_per_epoch(args: TrainArgs, steps: int = 3, with_steps: bool
     scaler through ``train.setup``/``train_step``, loading its data in this thread as the app's runs do), scale to
     one epoch, and add what each epoch's end costs (evaluating ``args.eval_images`` held-out images, writing the
     checkpoint). Returns seconds per epoch, or (seconds, steps per epoch) with ``with_steps``."""
-    import tempfile
-    from .checkpoints import save_model
-    from .metrics import evaluate
-    from .train import Batches, setup
     config = args.model_config()
     torch.manual_seed(0)
     s = setup(args, config)

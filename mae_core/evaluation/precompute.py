@@ -1,7 +1,7 @@
-"""``python -m mae_core.precompute [NAME ...]``: the results a first visit with default settings shows, computed once
+"""``python -m mae_core.evaluation.precompute [NAME ...]``: the results a first visit with default settings shows, computed once
 and shipped next to the bundled checkpoints (checkpoints/precomputed/), so no visitor waits for them: the Mask ratios
 page's error curves (every strategy, with the classical baseline) and the lesson's curve and maps. Each file is keyed
-by the weights' SHA-256 and the settings (``mae_core.results``): after retraining a model, run this again."""
+by the weights' SHA-256 and the settings (``mae_core.evaluation.results``): after retraining a model, run this again."""
 from __future__ import annotations
 
 import argparse
@@ -11,8 +11,9 @@ from typing import Sequence
 
 import torch
 
-from . import lesson, results
-from .checkpoints import list_bundled, load_model
+from ..classroom import lesson
+from . import results
+from ..checkpoints import list_bundled, load_model
 from .sweep import PAGE_IMAGES, PAGE_SEEDS, DEFAULT_RATIOS, STRATEGIES, eval_images, sweep, sweep_settings
 
 
@@ -38,7 +39,7 @@ def precompute(names: Sequence[str] = (), log=print) -> list:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m mae_core.precompute", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m mae_core.evaluation.precompute", description=__doc__.split("\n\n")[0])
     ap.add_argument("names", nargs="*", help="bundled model names (default: all)")
     a = ap.parse_args(argv)
     known = {c["name"] for c in list_bundled()}

@@ -14,7 +14,7 @@ official recipe's near-zero head, ``--head-init small``, needs the paper's 100 e
     full       every encoder weight fine-tuned
     scratch    the same ViT with fresh random weights, all trained: what the pretraining is worth
 
-    python -m mae_core.finetune checkpoints/fmnist_r75_normpix --modes logreg,last-1,last-2,full,scratch \\
+    python -m mae_core.evaluation.finetune checkpoints/fmnist_r75_normpix --modes logreg,last-1,last-2,full,scratch \\
         --out bench/results/finetune_fmnist_r75_normpix.json --card
 
 Accuracy is measured on the Fashion-MNIST test split (or the bundled subset's held-out half), with a 95% bootstrap
@@ -34,39 +34,15 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from .readings import finetune_reading, mode_label
+from ..model import build_model
+from ..data import DataError, fmnist_augment, load_fashion_mnist, load_fashion_mnist_subset
+from ..metrics import bootstrap_ci, linear_probe_accuracy
+from ..embed import encode
+from ..checkpoints import _stem, atomic_write_json, CheckpointError, load_model, resolve
+from .cards import read
+
 MODES_HELP = "logreg, probe, last-K (K = 1..depth), full, scratch"
-
-
-def mode_label(mode: str) -> str:
-    """A mode as a table row says it: 'last-2' -> 'last 2 blocks tuned'."""
-    if mode.startswith("last-"):
-        k = mode.split("-", 1)[1]
-        return f"last {k} block{'s' if k != '1' else ''} tuned"
-    return {"logreg": "best linear head (logistic regression)", "probe": "linear probe (head trained by SGD)",
-            "full": "full fine-tuning", "scratch": "same ViT from scratch"}.get(mode, mode)
-
-
-def reading(rows) -> str:
-    """One sentence on what a results table shows: fine-tuning against the best linear head, and against training
-    from scratch, in points, saying when the intervals overlap. Empty when the rows lack the modes compared."""
-    from .metrics import clear_difference
-    by = {r["mode"]: r for r in rows}
-    lin = by.get("logreg") or by.get("probe")
-    tuned = by.get("full") or next((r for r in rows if r["mode"].startswith("last-")), None)
-    if not lin or not tuned:
-        return ""
-
-    def vs(a, b):
-        d = 100 * (a["accuracy"] - b["accuracy"])
-        sure = clear_difference(a["ci95"], b["ci95"])
-        return f"{d:+.1f} points" + ("" if sure else ", within the intervals (not a clear difference)")
-    out = (f"{mode_label(tuned['mode']).capitalize()} reaches {tuned['accuracy']:.1%}: {vs(tuned, lin)} against the "
-           f"{mode_label(lin['mode'])} at {lin['accuracy']:.1%}.")
-    if "scratch" in by:
-        out += f" The same ViT trained from scratch on these images reaches {by['scratch']['accuracy']:.1%}: " \
-               f"pretraining adds {vs(tuned, by['scratch'])}"
-        return out + "."
-    return out
 
 
 class FinetuneError(ValueError):
@@ -134,7 +110,6 @@ def _prepare(mae, mode: str, n_classes: int) -> Classifier:
     enc = copy.deepcopy(mae)
     enc.decoder_blocks = nn.ModuleList()      # the decoder plays no part in classification
     if fresh:
-        from .model import build_model
         enc = build_model(mae.config)
         enc.decoder_blocks = nn.ModuleList()
     for p in enc.parameters():
@@ -155,7 +130,6 @@ def _prepare(mae, mode: str, n_classes: int) -> Classifier:
 def labelled_split(args: FinetuneArgs):
     """(x_train, y_train, x_test, y_test, description): a seeded class-mixed draw of ``train_images`` labelled
     training images and the test images."""
-    from .data import DataError, load_fashion_mnist, load_fashion_mnist_subset
     rng = np.random.default_rng(args.seed)
     try:
         if args.data == "fashion-mnist":
@@ -189,8 +163,6 @@ def _accuracy(clf: Classifier, x01: torch.Tensor, y: torch.Tensor, batch: int = 
 def train_mode(mae, mode: str, data: tuple, args: FinetuneArgs,
                progress: Optional[Callable[[str, float], None]] = None) -> dict:
     """Train one mode on ``data`` (from ``labelled_split``) and score it. Returns a result row."""
-    from .data import fmnist_augment
-    from .metrics import bootstrap_ci
     x_tr, y_tr, x_te, y_te, _ = data
     n_classes = int(max(y_tr.max(), y_te.max())) + 1
     if mode == "logreg":
@@ -248,8 +220,6 @@ def _head_from_logreg(clf: Classifier, x01: torch.Tensor, y: torch.Tensor) -> No
     """Linear probing, then fine-tuning (LP-FT, Kumar et al. 2022): set the head to the logistic regression fitted
     on the classifier's own frozen features (after its LayerNorm), so every mode starts from the best linear head
     of its encoder and a few minutes of tuning improve on it rather than first catching up with it."""
-    from .embed import encode
-    from .metrics import linear_probe_accuracy
     clf.eval()
     with torch.no_grad():
         z = clf.fc_norm(torch.from_numpy(encode(clf.mae, x01, pool="mean"))).numpy()
@@ -263,8 +233,6 @@ def _head_from_logreg(clf: Classifier, x01: torch.Tensor, y: torch.Tensor) -> No
 
 def _logreg_row(mae, data: tuple, n_classes: int) -> dict:
     """The frozen encoder's mean-pooled features of the same images, scored by the cards' linear probe."""
-    from .embed import encode
-    from .metrics import bootstrap_ci, linear_probe_accuracy
     x_tr, y_tr, x_te, y_te, _ = data
     t0 = time.time()
     det: dict = {}
@@ -278,7 +246,6 @@ def _logreg_row(mae, data: tuple, n_classes: int) -> dict:
 
 def run(args: FinetuneArgs, progress: Optional[Callable[[str, float], None]] = None, log=print) -> dict:
     """Every requested mode on one labelled split; returns {"protocol", "checkpoint", "rows": [...]}."""
-    from .checkpoints import load_model
     if args.threads:
         torch.set_num_threads(args.threads)
     mae, card = load_model(args.checkpoint)
@@ -308,12 +275,12 @@ def run(args: FinetuneArgs, progress: Optional[Callable[[str, float], None]] = N
                            "; the head starts from small random weights")
                         + "; [lo, hi]: 95% bootstrap interval over the test images",
             "args": {k: v for k, v in asdict(args).items() if k not in ("out", "extra")}, "rows": rows,
-            "reading": reading(rows)}
+            "reading": finetune_reading(rows)}
 
 
 def main(argv=None) -> int:
     d = FinetuneArgs()
-    p = argparse.ArgumentParser(prog="python -m mae_core.finetune", description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(prog="python -m mae_core.evaluation.finetune", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("checkpoint", nargs="?", default=d.checkpoint, help="a bundled name or a checkpoint path")
     p.add_argument("--modes", default=",".join(d.modes), help=MODES_HELP)
@@ -343,7 +310,6 @@ def main(argv=None) -> int:
                         data=a.data, train_images=a.train_images, test_images=a.test_images, epochs=a.epochs,
                         batch_size=a.batch_size, lr=a.lr, augment=a.augment, head_init=a.head_init, seed=a.seed,
                         threads=a.threads, out=a.out)
-    from .checkpoints import CheckpointError
     try:
         card_path = own_card_path(args.checkpoint) if a.card else None
         res = run(args)
@@ -351,7 +317,6 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if args.out:
-        from .checkpoints import atomic_write_json
         atomic_write_json(args.out, res)
         print("->", args.out)
     if card_path is not None:
@@ -362,7 +327,6 @@ def main(argv=None) -> int:
 
 def own_card_path(checkpoint: str):
     """The model card (``.json`` beside the ``.safetensors``) of one of our own checkpoints, or FinetuneError."""
-    from .checkpoints import _stem, resolve
     path = resolve(checkpoint)
     card = _stem(path).with_suffix(".json")
     if path.is_dir() or not _stem(path).with_suffix(".safetensors").exists() or not card.exists():
@@ -373,8 +337,6 @@ def own_card_path(checkpoint: str):
 
 def store_in_card(card_path, res: dict) -> None:
     """Write a ``run`` result into the card's ``finetune`` entry (atomically; the rest of the card kept)."""
-    from .cards import read
-    from .checkpoints import atomic_write_json
     card = read(card_path)
     card.finetune = res
     atomic_write_json(card_path, card.to_dict())

@@ -6,8 +6,9 @@ a training run) goes through a check here, in the library, so hiding a widget is
 * paths: a visitor's path must resolve (symlinks and ``..`` followed) inside a folder the operator allowed;
   anything else gets one message that does not say whether the path exists;
 * writes: a read-only server refuses training, downloads and weight uploads;
-* sizes: a model's parameter count and activation memory are computed from its configuration and capped
-  before any tensor is allocated (``check_model_size``).
+* sizes: the operator's ``Limits`` (``current().limits``), which the app passes to ``load_model``: a model's
+  parameter count and activation memory are computed from its configuration and capped before any tensor is
+  allocated.
 
 Settings come from the environment at each call (so tests and operators can change them without a restart):
 
@@ -30,14 +31,17 @@ Settings come from the environment at each call (so tests and operators can chan
 """
 from __future__ import annotations
 
-import math
+import hmac
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Union
 
-ROOT = Path(__file__).resolve().parent.parent
+from ..data import cache_dir
+from ..model import Limits
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class NotAllowed(PermissionError):
@@ -73,13 +77,17 @@ class Policy:
     show_all_runs: bool
     operator_key: Optional[str]
 
+    @property
+    def limits(self) -> Limits:
+        """The sizes this server reads and builds, for ``load_model(..., limits=)``; refusals name the setting."""
+        return Limits(self.max_params, self.max_activation_bytes, self.max_checkpoint_bytes,
+                      names=("MAE_MAX_PARAMS", "MAE_MAX_ACTIVATION_MB", "MAE_MAX_CHECKPOINT_MB"))
+
     def is_operator(self, key: Optional[str]) -> bool:
-        import hmac
         return bool(self.operator_key) and bool(key) and hmac.compare_digest(str(key), self.operator_key)
 
 
 def default_local_dirs() -> tuple:
-    from .data import cache_dir
     runs = Path(os.environ.get("MAE_RUNS_DIR", ROOT / "runs"))
     return (ROOT / "checkpoints", runs, cache_dir())
 
@@ -183,31 +191,3 @@ def require_writable(action: str, policy: Optional[Policy] = None) -> None:
     policy = policy or current()
     if policy.read_only:
         raise NotAllowed(f"this server is read-only (MAE_READ_ONLY): {action} is turned off")
-
-
-# --------------------------------------------------------------------------------------------------
-# Model sizes, computed from a configuration before anything is allocated
-# --------------------------------------------------------------------------------------------------
-
-def check_model_size(config, source: str = "this model", policy: Optional[Policy] = None) -> int:
-    """Raise ``ModelTooLarge`` if building ``config`` would exceed the server's limits. Returns the parameter
-    count. Called before any tensor of the model exists."""
-    policy = policy or current()
-    for name in ("mlp_ratio",):
-        v = getattr(config, name)
-        if not (isinstance(v, (int, float)) and math.isfinite(v) and 0 < v <= 64):
-            raise ModelTooLarge(f"{source}: {name} must be between 0 and 64")
-    n = config.param_count()
-    if n > policy.max_params:
-        raise ModelTooLarge(f"{source}: its configuration declares {n / 1e6:,.0f}M parameters; this server builds "
-                            f"models of at most {policy.max_params / 1e6:,.0f}M (MAE_MAX_PARAMS)")
-    a = config.activation_bytes()
-    if a > policy.max_activation_bytes:
-        raise ModelTooLarge(f"{source}: one image would need about {a / 2**20:,.0f} MB of activations "
-                            f"({config.img_size}px in {config.patch_size}px patches); the limit is "
-                            f"{policy.max_activation_bytes / 2**20:,.0f} MB (MAE_MAX_ACTIVATION_MB)")
-    return n
-
-
-class ModelTooLarge(ValueError):
-    """A configuration larger than this server builds."""

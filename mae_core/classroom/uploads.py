@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 from . import policy
-from .checkpoints import CheckpointError, atomic_write
-from .data import cache_dir
+from ..checkpoints import CheckpointError, atomic_write
+from ..data import cache_dir
 
 WEIGHT_SUFFIXES = (".safetensors", ".json", ".pth", ".pt", ".bin")
 

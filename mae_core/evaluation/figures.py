@@ -15,14 +15,16 @@ from __future__ import annotations
 import base64
 import io
 from dataclasses import dataclass, field
+from html import escape
 from typing import Optional, Sequence
 
 import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from .data import tensor_to_uint8
-from .masking import STRATEGIES
+from ..data import data_url, png_bytes, tensor_to_uint8, to_pil  # noqa: F401  (figures.data_url etc.: the pages' image helpers)
+from ..masking import STRATEGIES
+from ..explore import HIDDEN_CSS
 
 INK = "#1f2937"
 GREY = "#6b7280"
@@ -40,13 +42,6 @@ def _style(strategy: str) -> tuple:
 # --------------------------------------------------------------------------------------------------
 # Images
 # --------------------------------------------------------------------------------------------------
-
-
-def to_pil(img01: torch.Tensor, size: Optional[int] = None, smooth: bool = False) -> Image.Image:
-    im = Image.fromarray(tensor_to_uint8(img01))
-    if size and im.size[0] != size:
-        im = im.resize((size, size), Image.Resampling.BICUBIC if smooth else Image.Resampling.NEAREST)
-    return im.convert("RGB")
 
 
 ERROR_RAMP = ((0, 0, 4), (120, 28, 109), (237, 105, 37), (252, 255, 164))  # evenly spaced stops
@@ -247,20 +242,9 @@ def training_strip(originals: np.ndarray, masked: np.ndarray, recon: np.ndarray,
     return np.concatenate(rows, axis=0)
 
 
-def png_bytes(im: Image.Image, compress_level: int = 1) -> bytes:
-    buf = io.BytesIO()
-    im.save(buf, format="PNG", compress_level=compress_level)
-    return buf.getvalue()
-
-
-def data_url(im: Image.Image) -> str:
-    return "data:image/png;base64," + base64.b64encode(png_bytes(im)).decode("ascii")
-
-
 def svg_img_html(svg: str, alt: str) -> str:
     """An SVG as an <img> with a data URL: Streamlit's HTML element removes inline <svg> (a browser shows nothing
     where a test of the script sees the markup), while images with data URLs pass."""
-    from html import escape
     url = "data:image/svg+xml;base64," + base64.b64encode(svg.encode("utf-8")).decode("ascii")
     return f'<img src="{url}" alt="{escape(alt)}" style="width:100%;max-width:780px;display:block">'
 
@@ -546,7 +530,6 @@ def to_png(ch: Chart, dpi: int = 130) -> bytes:
 def mae_diagram_svg(config, n_hidden: int) -> str:
     """An SVG flow of this model's MAE for a mask hiding ``n_hidden`` patches: patches, visible tokens, encoder,
     mask tokens, decoder, loss, each box with the model's real sizes. Scales to its container's width."""
-    from html import escape
     c = config
     L, g, p = c.num_patches, c.grid_size, c.patch_size
     vis = L - int(n_hidden)
@@ -647,7 +630,6 @@ def patch_strip_html(image01: torch.Tensor, patch: int, tile_px: int = 30, mask=
     """The patches in reading order as a wrapped row of tiles (the sequence a transformer reads); hidden ones (``mask``
     of L cells) drawn in the hidden colour. At most ``limit`` tiles, then a count of the rest. ``per_row``: at most
     that many tiles a row (the grid's width); ``numbers``: each tile's number under it."""
-    from .explore import HIDDEN_CSS
     urls = patch_tile_urls(image01, patch, mask, limit=limit)
     tiles = []
     for i, url in enumerate(urls):
@@ -674,8 +656,6 @@ def encoder_flow_svg(config, tiles: Sequence[Optional[str]], stage: int) -> str:
     (the visible ones and the cls token go in), 2..depth+1 the tokens inside block ``stage - 1``, depth+2 out: one
     vector of ``embed_dim`` numbers per token. ``tiles``: one data URL per patch in reading order, None where the
     patch is hidden (at most the first 49 are drawn)."""
-    from html import escape
-    from .explore import HIDDEN_CSS
     c = config
     L, D = c.num_patches, c.depth
     n_visible = sum(t is not None for t in tiles)

@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping, Optional
 
-from .masking import STRATEGIES
+from ..data import ASSETS
+from ..masking import STRATEGIES
 
-SCENES_PATH = Path(__file__).resolve().parent / "assets" / "scenes.json"
+SCENES_PATH = ASSETS / "scenes.json"
 PARAMS = ("m", "img", "mask", "st", "r", "s", "cmp", "pt", "sec")
 SECTIONS = ("test", "strategy", "pre")
 

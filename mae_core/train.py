@@ -42,38 +42,57 @@ from .runfiles import Checkpoints, TrainingError, _git_commit
 from .embed import encode
 
 
+def _opt(default=None, help: str = "", **cli):
+    """A ``TrainArgs`` field and its command-line option (``build_parser`` reads them): ``flag`` when it is not
+    ``--field-name``, and any ``argparse`` keyword (type, choices, nargs, metavar)."""
+    return field(default=default, metadata={"help": help, **cli})
+
+
 @dataclass
 class TrainArgs:
-    data: str = "fashion-mnist"          # fashion-mnist | fashion-mnist-subset | photos | folder:PATH
-    preset: str = "mae_fmnist_tiny"
-    mask_ratio: float = 0.75
-    mask_strategy: str = "random"        # random | block | grid: how pretraining masks are drawn (paper Fig. 6)
-    norm_pix_loss: bool = False
-    epochs: int = 10
-    time_budget: Optional[float] = None  # minutes; when set, the schedule runs on wall time and may end early
-    batch_size: int = 256                # per process
-    base_lr: float = 1.5e-4              # lr = base_lr * global_batch / 256
-    lr: Optional[float] = None           # absolute lr, overrides base_lr
-    min_lr: float = 0.0
-    warmup_epochs: float = 1.0
-    weight_decay: float = 0.05
-    seed: int = 0
-    out: str = "runs/mae"
-    resume: bool = False
-    precision: str = "auto"              # auto | fp32 | bf16 | fp16
-    device: str = "auto"                 # auto (a GPU when PyTorch sees one) | cpu | cuda
-    threads: Optional[int] = None
-    workers: Optional[int] = None        # data-loading processes; None: 0 on the CPU, up to 8 on a GPU
-    photo_samples: int = 8192            # random crops per epoch for --data photos
-    eval_images: int = 1000
-    log_every: int = 20
-    probe_every: int = 0                 # epochs between linear-probe / kNN scores of the encoder (0: never)
-    probe_images: tuple = (10000, 5000)  # (train, test) images those scores use, fixed across the run
-    keep_epochs: tuple = ()              # epochs whose weights + card are also kept as OUT_epochN (snapshots)
-    stop_after: Optional[int] = None     # end the run (resumable) after this epoch; the schedule still spans epochs
-    download: bool = False
-    progress: bool = True
-    overrides: dict = field(default_factory=dict)  # extra MAEConfig values
+    data: str = _opt("fashion-mnist", "fashion-mnist | fashion-mnist-subset | photos | folder:PATH")
+    preset: str = _opt("mae_fmnist_tiny", choices=sorted(PRESETS))
+    mask_ratio: float = _opt(0.75, "share of patches hidden in pretraining, in [0, 1)")
+    mask_strategy: str = _opt("random", "how pretraining hides patches: random (the paper's default), block or grid "
+                              "(Fig. 6)", choices=tuple(STRATEGIES))
+    norm_pix_loss: bool = _opt(False, "per-patch normalised target", flag="--norm-pix")
+    epochs: int = _opt(10)
+    time_budget: Optional[float] = _opt(None, "minutes; the schedule follows wall time and may end early", type=float)
+    batch_size: int = _opt(256, "per process")
+    base_lr: float = _opt(1.5e-4, "lr = base_lr * global batch / 256")
+    lr: Optional[float] = _opt(None, "absolute peak lr (overrides --base-lr)", type=float)
+    min_lr: float = _opt(0.0)
+    warmup_epochs: float = _opt(1.0)
+    weight_decay: float = _opt(0.05)
+    seed: int = _opt(0)
+    out: str = _opt("runs/mae", "output path without extension")
+    resume: bool = _opt(False, "continue from OUT.state.pt")
+    precision: str = _opt("auto", choices=("auto", "fp32", "bf16", "fp16"))
+    device: str = _opt("auto", "auto: a GPU when PyTorch sees one (under torchrun, one per process), else the CPU",
+                       choices=("auto", "cpu", "cuda"))
+    threads: Optional[int] = _opt(None, type=int)
+    workers: Optional[int] = _opt(None, "data-loading processes for photos and image folders (default: 0 on the CPU, "
+                                  "up to 8 on a GPU)", type=int)
+    photo_samples: int = _opt(8192, "random crops per epoch for --data photos")
+    eval_images: int = _opt(1000)
+    log_every: int = _opt(20)
+    probe_every: int = _opt(0, "score the encoder (linear probe and kNN on fixed Fashion-MNIST images) every EPOCHS "
+                            "epochs and at the end; the scores go into the log and the card's history (0: never)",
+                            metavar="EPOCHS")
+    probe_images: tuple = _opt((10000, 5000), "images the probe fits on and scores on", type=int, nargs=2,
+                               metavar=("TRAIN", "TEST"))
+    keep_epochs: tuple = _opt((), "also keep these epochs' weights and card as OUT_epochN: a snapshot to compare the "
+                              "final model with on the full protocol (python -m mae_core.evaluation.cards converged "
+                              "OUT OUT_epochN)", type=int, nargs="+", metavar="EPOCH")
+    stop_after: Optional[int] = _opt(None, "end the run after this epoch, resumable, the schedule still spanning "
+                                     "--epochs: with the same flags, seed and threads, replays a finished run up to "
+                                     "that epoch (with --keep-epochs, a snapshot of a run that kept none)",
+                                     type=int, metavar="EPOCH")
+    download: bool = _opt(False, "download Fashion-MNIST if it is not installed")
+    progress: bool = _opt(True, "no progress bar", flag="--no-progress")
+    overrides: dict = field(default_factory=dict, metadata={   # extra MAEConfig values
+        "help": "override a model config value, e.g. --set decoder_depth=1", "flag": "--set", "action": "append",
+        "metavar": "KEY=VALUE"})
 
     def model_config(self) -> MAEConfig:
         return preset_config(self.preset, norm_pix_loss=self.norm_pix_loss, **self.overrides)
@@ -486,52 +505,22 @@ def threading_main() -> bool:
 # --------------------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
-    d = TrainArgs()
+    """The command line, one option per ``TrainArgs`` field (its help, type and choices from the field)."""
     p = argparse.ArgumentParser(prog="python -m mae_core.train", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--data", default=d.data, help="fashion-mnist | fashion-mnist-subset | photos | folder:PATH")
-    p.add_argument("--preset", default=d.preset, choices=sorted(PRESETS))
-    p.add_argument("--mask-ratio", type=float, default=d.mask_ratio)
-    p.add_argument("--mask-strategy", choices=STRATEGIES, default=d.mask_strategy,
-                   help="how pretraining hides patches: random (the paper's default), block or grid (Fig. 6)")
-    p.add_argument("--norm-pix", dest="norm_pix_loss", action="store_true", help="per-patch normalised target")
-    p.add_argument("--epochs", type=int, default=d.epochs)
-    p.add_argument("--time-budget", type=float, default=None, help="minutes; schedule follows wall time")
-    p.add_argument("--batch-size", type=int, default=d.batch_size, help="per process")
-    p.add_argument("--base-lr", type=float, default=d.base_lr, help="lr = base_lr * global batch / 256")
-    p.add_argument("--lr", type=float, default=None, help="absolute peak lr (overrides --base-lr)")
-    p.add_argument("--min-lr", type=float, default=d.min_lr)
-    p.add_argument("--warmup-epochs", type=float, default=d.warmup_epochs)
-    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--out", default=d.out, help="output path without extension")
-    p.add_argument("--resume", action="store_true", help="continue from OUT.state.pt")
-    p.add_argument("--precision", default=d.precision, choices=["auto", "fp32", "bf16", "fp16"])
-    p.add_argument("--device", default=d.device, choices=["auto", "cpu", "cuda"],
-                   help="auto: a GPU when PyTorch sees one (under torchrun, one per process), else the CPU")
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--workers", type=int, default=None,
-                   help="data-loading processes for photos and image folders (default: 0 on the CPU, up to 8 on a "
-                        "GPU)")
-    p.add_argument("--photo-samples", type=int, default=d.photo_samples)
-    p.add_argument("--eval-images", type=int, default=d.eval_images)
-    p.add_argument("--log-every", type=int, default=d.log_every)
-    p.add_argument("--probe-every", type=int, default=d.probe_every, metavar="EPOCHS",
-                   help="score the encoder (linear probe and kNN on fixed Fashion-MNIST images) every EPOCHS epochs "
-                        "and at the end; the scores go into the log and the card's history (0: never)")
-    p.add_argument("--probe-images", type=int, nargs=2, default=list(d.probe_images), metavar=("TRAIN", "TEST"),
-                   help="images the probe fits on and scores on")
-    p.add_argument("--keep-epochs", type=int, nargs="+", default=list(d.keep_epochs), metavar="EPOCH",
-                   help="also keep these epochs' weights and card as OUT_epochN: a snapshot to compare the final model "
-                        "with on the full protocol (python -m mae_core.evaluation.cards converged OUT OUT_epochN)")
-    p.add_argument("--stop-after", type=int, default=None, metavar="EPOCH",
-                   help="end the run after this epoch, resumable, the schedule still spanning --epochs: with the "
-                        "same flags, seed and threads, replays a finished run up to that epoch (with --keep-epochs, "
-                        "a snapshot of a run that kept none)")
-    p.add_argument("--download", action="store_true", help="download Fashion-MNIST if it is not installed")
-    p.add_argument("--no-progress", dest="progress", action="store_false")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a model config value, e.g. --set decoder_depth=1")
+    for f in dataclasses.fields(TrainArgs):
+        kw = dict(f.metadata)
+        kw["help"] = kw.get("help") or "default: %(default)s"
+        flag = kw.pop("flag", "--" + f.name.replace("_", "-"))
+        if f.name == "overrides":
+            p.add_argument(flag, dest="set", default=[], **kw)
+            continue
+        if isinstance(f.default, bool):
+            kw["action"] = "store_false" if f.default else "store_true"
+        else:
+            kw.setdefault("type", type(f.default))
+            kw["default"] = list(f.default) if isinstance(f.default, tuple) else f.default
+        p.add_argument(flag, dest=f.name, **kw)
     return p
 
 

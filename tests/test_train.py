@@ -306,3 +306,20 @@ def test_probe_every_scores_the_encoder_into_the_history(tmp_path):
 def test_probe_needs_labelled_data(tmp_path):
     with pytest.raises(TrainingError, match="labelled data"):
         tr.ProbeSet(_args(tmp_path, data="photos", probe_every=1))
+
+
+def test_the_command_line_is_generated_from_train_args():
+    """One option per TrainArgs field: no flags means the defaults, and every field can be set from the command
+    line (a new field needs no second edit in the parser)."""
+    import dataclasses
+    from mae_core.train import build_parser, parse_args
+    assert dataclasses.asdict(parse_args([])) == {**dataclasses.asdict(TrainArgs()), "probe_images": [10000, 5000],
+                                                  "keep_epochs": ()}
+    dests = {a.dest for a in build_parser()._actions} - {"help"}
+    assert dests == {f.name for f in dataclasses.fields(TrainArgs)} - {"overrides"} | {"set"}
+    a = parse_args("--norm-pix --no-progress --mask-strategy grid --lr 2e-3 --keep-epochs 3 1 --epochs 4 "
+                   "--set decoder_depth=4 --probe-images 100 50 --time-budget 1.5".split())
+    assert (a.norm_pix_loss, a.progress, a.mask_strategy, a.lr, a.keep_epochs) == (True, False, "grid", 2e-3, (1, 3))
+    assert a.overrides == {"decoder_depth": 4} and list(a.probe_images) == [100, 50] and a.time_budget == 1.5
+    with pytest.raises(SystemExit):
+        parse_args(["--mask-strategy", "spiral"])

@@ -18,6 +18,7 @@ from mae_core.baselines import baseline_reconstruction
 from mae_core.checkpoints import list_bundled
 from mae_core.explore import reconstruct
 from mae_core.evaluation.readings import mode_label
+from mae_core.datasets import FASHION_MNIST
 from mae_core.classroom.glossary import explain
 from mae_core.classroom.scenes import to_params
 from mae_core.evaluation.comparisons import probe_table, ratio_judgement, ratio_series
@@ -27,7 +28,7 @@ PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b
 
 
 def _fashion(cx: Ctx) -> bool:
-    return cx.cfg.in_chans == 1 and cx.cfg.img_size == 28
+    return FASHION_MNIST.fits(cx.cfg)
 
 
 def _needs_fashion(what: str) -> None:
@@ -57,7 +58,7 @@ def ratio(cx: Ctx) -> None:
         tiles([(rec.masked, f"{int(mask.sum())} of {c.num_patches} hidden"),
                (rec.pasted, f"the MAE<br>error {rounded(e_mae)}"),
                (filled, f"copying the neighbours<br>error {rounded(e_cls)}")], 150, testid="lesson-ratio")
-    fashion = c.in_chans == 1 and c.img_size == 28
+    fashion = FASHION_MNIST.fits(c)
     with right:
         if fashion:
             rows = _curve(cx.path, Path(cx.path).stat().st_mtime if Path(cx.path).is_file() else 0.0)

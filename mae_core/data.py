@@ -16,7 +16,6 @@ import hashlib
 import io
 import os
 import struct
-import sys
 import threading
 import urllib.request
 import warnings
@@ -601,60 +600,6 @@ def photo_augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return x  # crops and flips are drawn by RandomCropPhotos itself
 
 
-def build_data(args, config):
-    """Returns (train source, eval images (N, C, H, W) in [0, 1], augment fn, description dict)."""
-    if args.data in ("fashion-mnist", "fashion-mnist-subset"):
-        if config.in_chans != 1 or config.img_size != 28:
-            raise DataError(f"Fashion-MNIST is 28x28 greyscale; preset {args.preset} expects "
-                            f"{config.img_size}px with {config.in_chans} channel(s)")
-        if args.data == "fashion-mnist" and (find_fashion_mnist() or args.download):
-            train = load_fashion_mnist("train", download=args.download)
-            test = load_fashion_mnist("test")
-            desc = {"name": "Fashion-MNIST", "train": "train split (60,000)", "eval": "test split"}
-        else:
-            if args.data == "fashion-mnist":
-                raise DataError(_missing_fmnist_message())
-            sub = load_fashion_mnist_subset()
-            train, test = sub.subset(range(0, 1600)), sub.subset(range(1600, 2000))
-            desc = {"name": "Fashion-MNIST subset", "train": "bundled subset 0-1599", "eval": "bundled subset 1600-1999"}
-        g = torch.Generator().manual_seed(1234)
-        idx = torch.randperm(len(test), generator=g)[:args.eval_images]
-        return train.images, test.images[idx], fmnist_augment, desc
-    if args.data == "photos":
-        ds = RandomCropPhotos(PHOTO_TRAIN, config.img_size, config.in_chans, length=args.photo_samples,
-                              seed=args.seed)
-        ev = photo_eval_set(config.img_size, config.in_chans)
-        desc = {"name": "scikit-image photos", "train": "random resized crops of " + ", ".join(PHOTO_TRAIN),
-                "eval": "fixed crops of held-out " + ", ".join(PHOTO_HELDOUT)}
-        return ds, ev, photo_augment, desc
-    if args.data.startswith("folder:"):
-        root = args.data.split(":", 1)[1]
-        ds = ImageFolderDataset(root, config.img_size, config.in_chans)
-        skipped = ds.drop_unreadable()  # a corrupt file is skipped, not the run's end
-        g = torch.Generator().manual_seed(1234)
-        perm = torch.randperm(len(ds), generator=g)
-        n_eval = min(args.eval_images, max(1, len(ds) // 10))
-        ev = torch.stack([ds[int(i)][0] for i in perm[:n_eval]])
-        desc = {"name": f"image folder {root}", "train": f"{len(ds)} images", "eval": f"{n_eval} images of it"}
-        if skipped:
-            desc.update(skipped=len(skipped), skipped_examples=[Path(f).name for f in skipped[:3]])
-            if args.progress:
-                print(skipped_note(desc), file=sys.stderr)
-        return ds, ev, _folder_augment, desc
-    raise DataError(f"unknown --data {args.data!r}: use fashion-mnist, fashion-mnist-subset, photos or folder:PATH")
-
-
-def _folder_augment(x, g):
-    flip = torch.rand(x.shape[0], generator=g) < 0.5
-    return torch.where(flip[:, None, None, None], x.flip(-1), x)
-
-
-def _missing_fmnist_message():
-    return ("Fashion-MNIST was not found (looked in: " + ", ".join(map(str, fashion_mnist_search_paths())) +
-            "). Install it with 'apt-get install dataset-fashion-mnist', pass --download where a network exists, "
-            "or train on the bundled subset with --data fashion-mnist-subset.")
-
-
 def _stack_images(items):
     return torch.stack([x for x, _ in items])
 
@@ -708,7 +653,6 @@ def loader_workers(requested: Optional[int], device: torch.device) -> int:
     if device.type != "cuda" or threading.current_thread() is not threading.main_thread():
         return 0
     return max(0, min(8, (os.cpu_count() or 1) // max(1, torch.cuda.device_count()) - 1))
-
 
 
 def skipped_note(desc: dict) -> str:

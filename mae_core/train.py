@@ -32,8 +32,8 @@ import torch
 import torch.distributed as dist
 
 from .checkpoints import CheckpointError, save_model
-from .data import (Batches, build_data, DataError, load_fashion_mnist, load_fashion_mnist_subset, loader_workers,
-                   skipped_note)
+from .data import Batches, DataError, loader_workers, skipped_note
+from .datasets import build_data, labelled, labelled_names
 from .masking import STRATEGIES, make_mask
 from .metrics import evaluate, knn_accuracy, linear_probe_accuracy
 from .model import MAEConfig, MaskedAutoencoderViT, PRESETS, preset_config
@@ -369,13 +369,11 @@ class ProbeSet:
 
     def __init__(self, args: TrainArgs):
         n_train, n_test = args.probe_images
-        if args.data == "fashion-mnist":
-            train, test = load_fashion_mnist("train"), load_fashion_mnist("test")
-        elif args.data == "fashion-mnist-subset":  # tests and demos: one bundled set, split in two
-            train = test = load_fashion_mnist_subset()
+        if args.data not in labelled_names():
+            raise TrainingError(f"--probe-every needs labelled data: --data {' or '.join(labelled_names())}")
+        train, test = labelled(args.data)
+        if test is train:   # one labelled set (the bundled subset), split in two
             n_train, n_test = min(n_train, len(train) // 2), min(n_test, len(train) // 2)
-        else:
-            raise TrainingError("--probe-every needs labelled data: --data fashion-mnist or fashion-mnist-subset")
         rng = np.random.default_rng(1234)
         tr = rng.choice(len(train), min(n_train, len(train)), replace=False)
         te = rng.choice(len(test), min(n_test, len(test)), replace=False) if test is not train else \

@@ -56,7 +56,7 @@ def test_modes_learn_on_the_bundled_subset(tmp_path):
     res = run(FinetuneArgs(checkpoint=str(ck) + ".safetensors", modes=("probe", "full"), data="fashion-mnist-subset",
                            train_images=600, test_images=400, epochs=6, batch_size=50, lr=5e-3), log=lambda *a: None)
     rows = {r["mode"]: r for r in res["rows"]}
-    assert set(rows) == {"probe", "full"} and "600 images of the bundled subset" in res["protocol"]
+    assert set(rows) == {"probe", "full"} and "600 images of Fashion-MNIST subset (bundled); scored on 400 others" in res["protocol"]
     for r in rows.values():
         assert 0.3 < r["accuracy"] <= 1 and r["ci95"][0] <= r["accuracy"] <= r["ci95"][1]   # far above chance (0.1)
     assert rows["probe"]["trainable_params"] < rows["full"]["trainable_params"]

@@ -15,6 +15,7 @@ from common import (error, get_model, model_chosen, model_id, model_picker, plai
 from mae_core.evaluation import cards, readings
 from mae_core.classroom import policy, zoo
 from mae_core.checkpoints import CheckpointError
+from mae_core.datasets import FASHION_MNIST
 from mae_core.classroom.glossary import explain
 from mae_core.evaluation.finetune import FinetuneArgs, FinetuneError, run as finetune_run
 from mae_core.evaluation.readings import mode_label
@@ -310,9 +311,9 @@ if ft:
 else:
     st.caption("This model's card has no fine-tuning results yet; run a short one here, or from the command line: "
                "`python -m mae_core.evaluation.finetune CHECKPOINT --out results.json`.")
-if cfg.in_chans == 1 and cfg.img_size == 28 and read_only():
+if FASHION_MNIST.fits(cfg) and read_only():
     st.caption("This server is read-only (MAE_READ_ONLY): fine-tuning here is turned off.")
-elif cfg.in_chans == 1 and cfg.img_size == 28 and st.button("Run a quick fine-tune here (about a minute)",
+elif FASHION_MNIST.fits(cfg) and st.button("Run a quick fine-tune here (about a minute)",
                                                              icon=":material/play_arrow:", key="ft_run"):
     bar = st.progress(0.0, text="Fine-tuning…")
     modes = ("logreg", "last-1", "full", "scratch")

@@ -15,6 +15,7 @@ from common import (fmnist_subset, get_model, image_id, image_picker, model_id, 
 from mae_core.evaluation import cards, figures
 from mae_core.checkpoints import list_bundled
 from mae_core.explore import reconstruct
+from mae_core.datasets import FASHION_MNIST
 from mae_core.classroom.glossary import explain
 from mae_core.masking import STRATEGIES, make_mask
 from mae_core.evaluation.readings import points
@@ -238,7 +239,7 @@ else:
         c1, c2 = st.columns([3, 1])
         test_ratio = c1.slider("Mask ratio at test time", 0.05, 0.95, 0.75, 0.05, key="pre_ratio")
         pre_seed = c2.number_input("Seed", 0, 10**6, 0, key="pre_seed")
-        img = image if (cfg.in_chans == 1 and cfg.img_size == 28) else fmnist_subset().images[0]
+        img = image if FASHION_MNIST.fits(cfg) else fmnist_subset().images[0]
         mk = make_mask("random", 1, 7, float(test_ratio), seed=int(pre_seed))[0]
         cols = st.columns(len(series) + 1)
         cols[0].image(figures.to_pil(img, 150), caption="original")

@@ -13,7 +13,8 @@ from common import (RUNS_DIR, error, guarded, server_path_input, is_operator, pl
 from mae_core.classroom import policy
 from mae_core.evaluation.figures import training_strip
 from mae_core.classroom.glossary import explain
-from mae_core.data import DataError, find_fashion_mnist
+from mae_core.data import DataError
+from mae_core.datasets import DATASETS
 from mae_core.train import TrainArgs, describe_device
 from mae_core.classroom.worker import RunNotAllowed, estimate_seconds_per_epoch
 
@@ -61,16 +62,13 @@ OPERATOR = is_operator()
 if not READ_ONLY:
     with st.container(border=True):
         c1, c2, c3 = st.columns([1.4, 1, 1])
-        data_opts = {"fashion-mnist": "Fashion-MNIST (60,000)" if find_fashion_mnist() else None,
-                     "fashion-mnist-subset": "Fashion-MNIST (bundled 1,600)", "photos": "Photos (scikit-image)",
-                     "folder": "Image folder…"}
-        data_opts = {k: v for k, v in data_opts.items() if v}
+        data_opts = {name: d.label for name, d in DATASETS.items() if d.available()}
         data = c1.selectbox("Data", list(data_opts), format_func=data_opts.get, key="tr_data",
                             help="The 60,000 training images when Debian's dataset-fashion-mnist is installed")
         folder = ""
-        if data == "folder":
+        if DATASETS[data].takes_path:
             folder = server_path_input(c1, "Folder (one subfolder per class)", "tr_folder", "Image folders") or ""
-        preset_choices = [p for p in PRESETS if (p.startswith("mae_photo") == (data in ("photos", "folder")))]
+        preset_choices = [p for p in PRESETS if p.startswith(DATASETS[data].presets)]
         preset = c2.selectbox("Model size", preset_choices, format_func=PRESETS.get, key="tr_preset",
                               help=PRESET_HELP)
         mask_ratio = c3.slider("Mask ratio", 0.1, 0.95, 0.75, 0.05, key="tr_ratio", help=explain("mask ratio"))
@@ -101,9 +99,9 @@ if not READ_ONLY:
             st.session_state["tr_name_auto"] = st.session_state.get("tr_name", "") in ("", suggested)
         name = st.text_input("Run name", key="tr_name", on_change=_typed, max_chars=48,
                              help="Letters, digits, _ and -; a name already in use gets a number added")
-        data_arg = f"folder:{folder}" if data == "folder" else data
+        data_arg = f"{data}:{folder}" if DATASETS[data].takes_path else data
         est_col, start_col = st.columns([2, 1], vertical_alignment="center")  # room for "Start training" at 1024 px
-        data_ok = data != "folder" or bool(folder)   # a run on data that cannot even be timed would only fail
+        data_ok = not DATASETS[data].takes_path or bool(folder)   # a run on data that cannot even be timed would only fail
         if data_ok:
             try:
                 sec, steps_ep = epoch_estimate(data_arg, preset, float(mask_ratio), bool(norm_pix), int(batch))

@@ -32,7 +32,8 @@ import torch
 
 from . import policy
 from ..checkpoints import CheckpointError, save_model
-from ..data import DataError, build_data
+from ..data import DataError
+from ..datasets import build_data
 from ..explore import masked_view
 from ..runfiles import run_files
 from ..train import Batches, pretrain, setup, StepInfo, TrainArgs, TrainingError

@@ -22,6 +22,7 @@ from ..checkpoints import _stem, atomic_write_json, CHECKPOINT_DIR, CheckpointEr
 from ..runfiles import ModelCard
 from ..metrics import bootstrap_ci, evaluate, knn_accuracy, linear_probe_accuracy, pack_bools, unpack_bools
 from ..data import DataError, load_fashion_mnist, photo_eval_set
+from ..datasets import FASHION_MNIST
 from ..embed import encode, POOLS, raw_pixels
 
 
@@ -179,10 +180,10 @@ def measure(path: str, log=print, pools: Optional[tuple] = None) -> ModelCard:
     card_path = _stem(Path(path)).with_suffix(".json")
     card = read(card_path)
     c = model.config
-    if c.in_chans == 1 and c.img_size == 28 and pools:
+    if FASHION_MNIST.fits(c) and pools:
         base = raw_pixel_baseline(log=log)
         card.embedding_metrics.update(fashion_mnist_card_metrics(model, log=log, baseline=base, pools=pools))
-    elif c.in_chans == 1 and c.img_size == 28:
+    elif FASHION_MNIST.fits(c):
         test = load_fashion_mnist("test")
         card.metrics.update({f"heldout_{k}": v for k, v in evaluate(model, test.images, 0.75, seed=0,
                                                                       baseline=True).items()})

@@ -36,7 +36,8 @@ import torch.nn as nn
 
 from .readings import finetune_reading, mode_label
 from ..model import build_model
-from ..data import DataError, fmnist_augment, load_fashion_mnist, load_fashion_mnist_subset
+from ..data import DataError, fmnist_augment
+from ..datasets import get_dataset, labelled, labelled_names
 from ..metrics import bootstrap_ci, linear_probe_accuracy
 from ..embed import encode
 from ..checkpoints import _stem, atomic_write_json, CheckpointError, load_model, resolve
@@ -132,19 +133,19 @@ def labelled_split(args: FinetuneArgs):
     training images and the test images."""
     rng = np.random.default_rng(args.seed)
     try:
-        if args.data == "fashion-mnist":
-            train, test = load_fashion_mnist("train"), load_fashion_mnist("test")
+        if args.data not in labelled_names():
+            raise FinetuneError(f"--data must be {' or '.join(labelled_names())}, got {args.data!r}")
+        train, test = labelled(args.data)
+        if test is not train:
             tr = rng.choice(len(train), min(args.train_images, len(train)), replace=False)
             te = np.arange(min(args.test_images, len(test)))
-            desc = f"{len(tr):,} labelled Fashion-MNIST training images; scored on {len(te):,} test images"
-        elif args.data == "fashion-mnist-subset":
-            train = test = load_fashion_mnist_subset()
+            title = get_dataset(args.data).label.split(" (")[0]   # "Fashion-MNIST"
+            desc = f"{len(tr):,} labelled {title} training images; scored on {len(te):,} test images"
+        else:   # one labelled set (the bundled subset), split in two
             perm = rng.permutation(len(train))
             half = len(train) // 2
             tr, te = perm[:min(args.train_images, half)], perm[half:half + min(args.test_images, half)]
-            desc = f"{len(tr):,} images of the bundled subset; scored on {len(te):,} others"
-        else:
-            raise FinetuneError(f"--data must be fashion-mnist or fashion-mnist-subset, got {args.data!r}")
+            desc = f"{len(tr):,} images of {train.name}; scored on {len(te):,} others"
     except DataError as e:
         raise FinetuneError(str(e)) from None
     return (train.images[tr], train.labels[tr], test.images[te], test.labels[te], desc)
@@ -284,7 +285,7 @@ def main(argv=None) -> int:
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("checkpoint", nargs="?", default=d.checkpoint, help="a bundled name or a checkpoint path")
     p.add_argument("--modes", default=",".join(d.modes), help=MODES_HELP)
-    p.add_argument("--data", default=d.data, choices=["fashion-mnist", "fashion-mnist-subset"])
+    p.add_argument("--data", default=d.data, choices=labelled_names())
     p.add_argument("--train-images", type=int, default=d.train_images)
     p.add_argument("--test-images", type=int, default=d.test_images)
     p.add_argument("--epochs", type=int, default=d.epochs)

@@ -13,6 +13,7 @@ import torch
 
 from ..classroom import lesson
 from . import results
+from ..datasets import FASHION_MNIST
 from ..checkpoints import list_bundled, load_model
 from .sweep import PAGE_IMAGES, PAGE_SEEDS, DEFAULT_RATIOS, STRATEGIES, eval_images, sweep, sweep_settings
 
@@ -29,7 +30,7 @@ def precompute(names: Sequence[str] = (), log=print) -> list:
         rows = sweep(model, eval_images(cfg, PAGE_IMAGES), DEFAULT_RATIOS, tuple(STRATEGIES), PAGE_SEEDS,
                      baseline=True).rows
         written.append(results.ship(card["path"], "sweep", sweep_settings(cfg), rows))
-        if cfg.in_chans == 1 and cfg.img_size == 28:   # the lesson's steps 5 and 6 draw Fashion-MNIST
+        if FASHION_MNIST.fits(cfg):   # the lesson's steps 5 and 6 draw Fashion-MNIST
             written.append(results.ship(card["path"], "lesson-curve", lesson.CURVE_SETTINGS,
                                         lesson.compute_curve(model)))
             written.append(results.ship(card["path"], "lesson-maps", lesson.MAP_SETTINGS,

@@ -24,6 +24,7 @@ from . import figures
 from ..checkpoints import atomic_write, CheckpointError, load_model
 from ..masking import STRATEGIES, get_strategy, make_mask
 from ..baselines import baseline_errors
+from ..datasets import FASHION_MNIST
 from ..data import array_to_pil, DataError, load_fashion_mnist_subset, photo_eval_set, prepare_image
 from ..metrics import masked_errors
 from ..explore import reconstruct
@@ -97,7 +98,7 @@ PAGE_IMAGES, PAGE_SEEDS = 16, 3   # the Mask ratios page's first chart: its defa
 def eval_images(config, n: int) -> torch.Tensor:
     """The pictures a sweep of this model is scored on: the bundled Fashion-MNIST subset for a 28 px greyscale model,
     held-out photo crops otherwise."""
-    if config.in_chans == 1 and config.img_size == 28:
+    if FASHION_MNIST.fits(config):
         return load_fashion_mnist_subset().images[:n]
     return photo_eval_set(config.img_size, config.in_chans)[:n]
 
@@ -105,7 +106,7 @@ def eval_images(config, n: int) -> torch.Tensor:
 def sweep_settings(config, n_images: int = PAGE_IMAGES, seeds: int = PAGE_SEEDS, strategies=tuple(STRATEGIES),
                    ratios=DEFAULT_RATIOS, baseline: bool = True) -> dict:
     """What a stored sweep is keyed by (``mae_core.evaluation.results``), beside the weights."""
-    data = "fashion-mnist-subset" if config.in_chans == 1 and config.img_size == 28 else "photo-crops"
+    data = "fashion-mnist-subset" if FASHION_MNIST.fits(config) else "photo-crops"
     return {"images": int(n_images), "seeds": int(seeds), "strategies": list(strategies),
             "ratios": [float(r) for r in ratios], "baseline": bool(baseline), "data": data}
 

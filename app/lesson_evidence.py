@@ -9,7 +9,10 @@ from pathlib import Path
 import plotly.graph_objects as go
 import streamlit as st
 
-from common import PAGES, get_model, image_id, model_id, plain, read_only
+from ui.caches import get_model
+from ui.scenes import image_id, model_id
+from ui.session import keep, PAGES, read_only
+from ui.text import plain
 from lesson_steps import Ctx, details, rounded, tiles
 
 from mae_core.evaluation import cards, figures, readings
@@ -22,6 +25,9 @@ from mae_core.datasets import FASHION_MNIST
 from mae_core.classroom.glossary import explain
 from mae_core.classroom.scenes import to_params
 from mae_core.evaluation.comparisons import probe_table, ratio_judgement, ratio_series
+
+# this file's settings, kept when the visitor looks at another page (ui.session.keep)
+keep("lesson_best_map", "lesson_class", "lesson_pick_ratio", "lesson_pick_ft", "lesson_ratio")
 
 PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f",
            "#bab0ac"]

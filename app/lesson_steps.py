@@ -11,14 +11,18 @@ import numpy as np
 import streamlit as st
 import torch
 
-from common import plain
-from painter import fit_css, guess_painter, guessed_levels, guessed_pick, patch_picker, picked_cell
+from ui.session import keep
+from ui.text import plain
+from ui.painter import fit_css, guess_painter, guessed_levels, guessed_pick, patch_picker, picked_cell
 
 from mae_core.evaluation import figures
 from mae_core.classroom import lesson
 from mae_core.baselines import baseline_reconstruction
 from mae_core.explore import masked_view, reconstruct
 from mae_core.classroom.glossary import explain
+
+# this file's settings, kept when the visitor looks at another page (ui.session.keep)
+keep("lesson_numbers", "lesson_patch", "lesson_stage")
 
 
 @dataclass

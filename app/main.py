@@ -8,8 +8,10 @@ HERE = Path(__file__).resolve().parent
 
 st.set_page_config(page_title="MAE Explorer", page_icon="🧩", layout="wide")
 
-from common import (PAGES, guarded, clean_uploads_now_and_then, keep_settings_across_pages, presenter_mode,  # noqa: E402
-                    remember_visitor, scene_from_url, scenes_menu, warm_up)
+from ui.scenes import scene_from_url, scenes_menu
+from ui.session import (clean_uploads_now_and_then, keep_settings_across_pages, PAGES, presenter_mode, remember_visitor,
+                        warm_up)
+from ui.text import guarded
 from mae_core.classroom import policy  # noqa: E402
 
 if policy.current().shared:  # a class's server: no tracebacks, no developer menu

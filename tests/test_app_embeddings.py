@@ -92,7 +92,7 @@ def test_quick_fine_tune_waits_for_a_free_slot_on_a_busy_server(at, monkeypatch)
     nothing."""
     import sys
     monkeypatch.setenv("MAE_MAX_RUNNING", "1")
-    reg = sys.modules["common"].registry()          # the page's own (cached) registry
+    reg = sys.modules["ui.caches"].registry()          # the page's own (cached) registry
     with reg.slot("someone else", "a run"):
         at.button(key="ft_run").click().run()
         warn = " ".join(w.value.replace("\\", "") for w in at.warning)   # its text shown through plain()

@@ -1,5 +1,5 @@
-"""Every setting a visitor makes on a page is kept when they move to another page (app/common.py KEPT_SETTINGS),
-unless it is listed here with the reason it is not: a widget added without a thought for this would otherwise
+"""Every setting a visitor makes on a page is kept when they move to another page (each file registers its widgets'
+keys with ``ui.session.keep``), unless it is listed here with the reason it is not: a widget added without a thought for this would otherwise
 reset silently whenever its page is left."""
 import ast
 from pathlib import Path
@@ -30,7 +30,7 @@ def _value_widget_keys():
                         yield f.name, v.value
                     elif isinstance(v, ast.JoinedStr):
                         yield f.name, v.values[0].value            # the constant start of an f-string
-                    elif f.name == "common.py" and name == "text_input":
+                    elif f.name == "text.py" and name == "text_input":
                         continue                                   # server_path_input: its callers' keys, below
                     else:
                         raise AssertionError(f"{f.name}: a {name} whose key cannot be read: {ast.unparse(v)}")
@@ -38,20 +38,45 @@ def _value_widget_keys():
                 yield f.name, node.args[2].value
 
 
+def _registered():
+    """file -> the keys its ``keep(...)`` calls register."""
+    out = {}
+    for f in sorted((ROOT / "app").rglob("*.py")):
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "keep":
+                out.setdefault(f.name, set()).update(a.value for a in node.args if isinstance(a, ast.Constant))
+    return out
+
+
 def test_every_setting_is_kept_across_pages_or_says_why_not():
-    from common import KEPT_SETTINGS
+    """Each file registers the keys of the widgets it draws itself (a new page touches no shared list)."""
     keys = list(_value_widget_keys())
-    assert ("embeddings.py", "emb_n") in keys and ("common.py", "img_source_") in keys   # the scan sees them
+    kept = _registered()
+    assert ("embeddings.py", "emb_n") in keys and ("pickers.py", "img_source_") in keys   # the scan sees them
     missing = []
     for where, key in keys:
         if key in NOT_KEPT:
             continue
+        mine = kept.get(where, set())
         if key.endswith("_"):                              # an f-string key: each of its forms must be kept
-            if not any(k.startswith(key) for k in KEPT_SETTINGS):
+            if not any(k.startswith(key) for k in mine):
                 missing.append((where, key + "..."))
-        elif key not in KEPT_SETTINGS:
+        elif key not in mine:
             missing.append((where, key))
-    assert not missing, f"settings forgotten when their page is left (add to KEPT_SETTINGS or NOT_KEPT): {missing}"
-    stale = [k for k in KEPT_SETTINGS if not any(k == key or (key.endswith("_") and k.startswith(key))
-                                                 for _, key in keys)]
-    assert not stale, f"KEPT_SETTINGS names keys no widget has: {stale}"
+    assert not missing, f"settings forgotten when their page is left (keep() them in their file, or NOT_KEPT): {missing}"
+    stale = [(f, k) for f, ks in kept.items() for k in ks
+             if not any(w == f and (k == key or (key.endswith("_") and k.startswith(key))) for w, key in keys)]
+    assert not stale, f"keep() names keys no widget of its file has: {stale}"
+
+
+def test_a_registered_setting_survives_a_run_that_does_not_draw_it():
+    """The mechanism itself: after every page has run once, main.py's write-back keeps a registered value."""
+    from streamlit.testing.v1 import AppTest
+    at = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=180)
+    at.run()
+    at.switch_page("views/embeddings.py").run()
+    assert not at.exception
+    at.session_state["emb_n"] = 500
+    at.switch_page("views/reconstruct.py").run()
+    at.switch_page("views/embeddings.py").run()
+    assert not at.exception and at.session_state["emb_n"] == 500

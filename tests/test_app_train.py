@@ -12,8 +12,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def at(tmp_path, monkeypatch):
     monkeypatch.setenv("MAE_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("MAE_RUNS_DIR", str(tmp_path / "runs"))
-    import common  # the app's helper module reads MAE_RUNS_DIR at import: point it at this test's folder
-    monkeypatch.setattr(common, "RUNS_DIR", tmp_path / "runs", raising=False)
+    from ui import caches  # the app's caches read MAE_RUNS_DIR at import: point it at this test's folder
+    monkeypatch.setattr(caches, "RUNS_DIR", tmp_path / "runs", raising=False)
     app = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=120)
     app.run()
     app.switch_page(str(ROOT / "app" / "views" / "train.py"))

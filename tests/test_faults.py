@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # ----------------------------------------------------------------------------- text from visitors is text
 
 def test_plain_leaves_no_markdown_syntax():
-    from common import plain
+    from ui.text import plain
     hostile = "[Your session expired](https://127.0.0.1:9/login) ![](https://x/p.png?who=bob) <img src=x> *b* $x$"
     out = plain(hostile)
     assert re.search(r"(?<!\\)[\[\]()!<>*$:]", out) is None  # every special character is escaped
@@ -39,7 +39,7 @@ def test_plain_leaves_no_markdown_syntax():
 def test_plain_breaks_every_pattern_that_markdown_turns_into_a_link_by_itself():
     """GitHub's autolink extension links bare www. words, scheme:// addresses and e-mails even when escaped (seen:
     a folder named ' www.evil.example and https://evil.example/phish' became two live links on every Train page)."""
-    from common import plain
+    from ui.text import plain
     for text in ("www.evil.example", "WWW.Evil.Example", "https://evil.example/phish", "HTTP://x.y",
                  "ftp://x.y/z", "mailto:bob@evil.example", "bob@evil.example"):
         out = plain(text).replace("\\", "")
@@ -70,7 +70,7 @@ def test_warm_up_imports_what_projections_need_before_a_page_waits_on_it():
     """The server's warm-up thread imports scikit-learn / openTSNE first and says so; the Embeddings page waits for
     that (not for the kernels' compile) before it imports them itself, so no module is initialised twice at once."""
     import sys
-    from common import wait_for_warm_up, warm_up
+    from ui.session import wait_for_warm_up, warm_up
     wait_for_warm_up(timeout=120)
     t = warm_up()
     assert warm_up() is t and t.imported.is_set() and "sklearn.decomposition" in sys.modules   # once per server
@@ -79,7 +79,7 @@ def test_warm_up_imports_what_projections_need_before_a_page_waits_on_it():
 
 
 def test_failure_text_hides_server_paths():
-    from common import failure_text
+    from ui.text import failure_text
     t = failure_text(PermissionError(13, "Permission denied", "/proc/1/cwd/secret/thing.pth"))
     assert "/proc" not in t and "thing.pth" in t and t.startswith("permission denied")
     assert failure_text(MemoryError()) == "out of memory"
@@ -164,7 +164,7 @@ def test_walking_a_huge_folder_stops_with_a_message(tmp_path):
                                  KeyError("blocks.0.mlp.fc1.weight"), RecursionError("maximum recursion depth"),
                                  MemoryError(), PermissionError(13, "Permission denied", "/proc/1/cwd")])
 def test_a_failing_load_shows_a_message_and_keeps_the_model(monkeypatch, tmp_path, exc):
-    import common
+    from ui import caches as common
     from streamlit.testing.v1 import AppTest
     monkeypatch.setenv("MAE_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("MAE_ALLOWED_DIRS", str(tmp_path))

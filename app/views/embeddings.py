@@ -9,8 +9,11 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from common import (error, get_model, model_chosen, model_id, model_picker, plain, presenting, read_only, reading,
-                    registry, scene_to_url, server_path_input, visitor_id, wait_for_warm_up)
+from ui.caches import get_model, registry
+from ui.pickers import model_picker
+from ui.scenes import model_id, scene_to_url
+from ui.session import keep, model_chosen, presenting, read_only, visitor_id, wait_for_warm_up
+from ui.text import error, plain, reading, server_path_input
 
 from mae_core.evaluation import cards, readings
 from mae_core.classroom import policy, zoo
@@ -26,6 +29,10 @@ from mae_core.evaluation.figures import to_pil
 from mae_core.metrics import nearest_neighbours, scores
 from mae_core.classroom.worker import RunNotAllowed
 from mae_core.masking import random_mask
+
+# this file's settings, kept when the visitor looks at another page (ui.session.keep)
+keep("emb_source", "emb_folder", "emb_n", "emb_pool", "emb_mask", "emb_method", "emb_perplexity", "emb_seed",
+     "emb_hover", "emb_tool", "emb_point", "emb_k", "emb_compare")
 
 PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f",
            "#bab0ac", "#1f77b4", "#17becf"]  # Tableau 10 (+2): distinct hues for the 10 classes

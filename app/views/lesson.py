@@ -8,7 +8,10 @@ import streamlit as st
 
 import lesson_evidence as ev
 import lesson_steps as ls
-from common import guarded, image_id, image_picker, model_id, model_picker, plain, presenting, scene_to_url
+from ui.pickers import image_picker, model_picker
+from ui.scenes import image_id, model_id, scene_to_url
+from ui.session import presenting
+from ui.text import guarded, plain
 
 from mae_core.classroom.glossary import explain
 from mae_core.classroom.lesson import STEPS, step_from_param

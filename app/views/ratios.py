@@ -9,8 +9,11 @@ from pathlib import Path
 import streamlit as st
 import torch
 
-from common import (fmnist_subset, get_model, image_id, image_picker, model_id, model_picker, plain, presenting,
-                    read_only, reading, scene_to_url)
+from ui.caches import fmnist_subset, get_model
+from ui.pickers import image_picker, model_picker
+from ui.scenes import image_id, model_id, scene_to_url
+from ui.session import keep, presenting, read_only
+from ui.text import plain, reading
 
 from mae_core.evaluation import cards, figures
 from mae_core.checkpoints import list_bundled
@@ -24,6 +27,10 @@ from mae_core.evaluation.sweep import (BASELINE_PREFIX, DEFAULT_RATIOS, csv_text
                                        pretraining_grid, ratio_strip, strategy_examples, sweep)
 from mae_core.evaluation.comparisons import (last_quarter_gain, probe_history, probe_table, ratio_groups, ratio_series,
                                              strategy_series)
+
+# this file's settings, kept when the visitor looks at another page (ui.session.keep)
+keep("ratio_section", "sw_strategies", "sw_images", "sw_seeds", "sw_bands", "sw_classical", "strip_ratios",
+     "strip_strategy", "strat_ratio", "strat_seed", "pre_ratio", "pre_seed", "pre_heat", "probe_pool")
 
 RATIOS = DEFAULT_RATIOS
 SECTIONS = {"test": "Error against ratio", "strategy": "Strategies compared", "pre": "Pretraining ratio"}

@@ -8,10 +8,13 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from attention_ui import attention_section
-from common import (PAGES, comparison_choices, get_model, guarded, image_id, image_picker, model_card_view, model_id,
-                    model_picker, plain, presenting, reading, scene_to_url)
-from painter import fit_css, painted_cells, patch_painter
+from ui.attention import attention_section
+from ui.caches import get_model
+from ui.pickers import comparison_choices, image_picker, model_card_view, model_picker
+from ui.scenes import image_id, model_id, scene_to_url
+from ui.session import keep, PAGES, presenting
+from ui.text import guarded, plain, reading
+from ui.painter import fit_css, painted_cells, patch_painter
 
 from mae_core.evaluation import cards
 from mae_core.baselines import baseline_reconstruction
@@ -22,6 +25,9 @@ from mae_core.evaluation.figures import (ERROR_UNITS, PANEL_TITLES, data_url, er
                                panel_image, png_bytes, svg_img_html, to_pil)
 from mae_core.classroom.mask_edit import GENERATED, MaskEditor
 from mae_core.masking import STRATEGIES
+
+# this file's settings, kept when the visitor looks at another page (ui.session.keep)
+keep("mask_strategy", "mask_ratio", "mask_seed", "att_on", "cmp_on", "cmp_model")
 
 PAPER = "https://arxiv.org/abs/2111.06377"
 

@@ -7,8 +7,10 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from common import (RUNS_DIR, error, guarded, server_path_input, is_operator, plain, read_only, registry,
-                    scene_to_url, visitor_id)
+from ui.caches import registry, RUNS_DIR
+from ui.scenes import scene_to_url
+from ui.session import is_operator, keep, read_only, visitor_id
+from ui.text import error, guarded, plain, server_path_input
 
 from mae_core.classroom import policy
 from mae_core.evaluation.figures import training_strip
@@ -17,6 +19,10 @@ from mae_core.data import DataError
 from mae_core.datasets import DATASETS
 from mae_core.train import TrainArgs, describe_device
 from mae_core.classroom.worker import RunNotAllowed, estimate_seconds_per_epoch
+
+# this file's settings, kept when the visitor looks at another page (ui.session.keep)
+keep("operator_key", "tr_data", "tr_folder", "tr_preset", "tr_ratio", "tr_normpix", "tr_budget_kind", "tr_epochs",
+     "tr_minutes", "tr_batch", "tr_lr", "tr_name")
 
 PRESETS = {"mae_fmnist_micro": "Micro · 0.1M",
            "mae_fmnist_tiny": "Tiny · 3.1M",

@@ -5,12 +5,16 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from common import plain
-from painter import patch_picker, picked_cell
+from .session import keep
+from .text import plain
+from .painter import patch_picker, picked_cell
 
 from mae_core.attention import attention_grid, attention_maps
 from mae_core.evaluation.figures import attention_image, data_url, error_ramp_css
 from mae_core.classroom.glossary import explain
+
+# this file's settings, kept when the visitor looks at another page (ui.session.keep)
+keep("att_part", "att_rollout")
 
 
 @st.cache_data(show_spinner=False, max_entries=8)

@@ -13,7 +13,8 @@ from ui.caches import get_model
 from ui.scenes import image_id, model_id
 from ui.session import keep, PAGES, read_only
 from ui.text import plain
-from lesson_steps import Ctx, details, rounded, tiles
+from lesson_steps import Ctx, details
+from ui.tiles import rounded, tiles
 
 from mae_core.evaluation import cards, figures, readings
 from mae_core.classroom import lesson, zoo

@@ -4,7 +4,6 @@ one live interactive, at most three short sentences, the numbers in a Details ex
 ``tiles``). Steps 5-9: lesson_evidence.py."""
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,6 +13,7 @@ import torch
 from ui.session import keep
 from ui.text import plain
 from ui.painter import fit_css, guess_painter, guessed_levels, guessed_pick, patch_picker, picked_cell
+from ui.tiles import rounded, tiles
 
 from mae_core.evaluation import figures
 from mae_core.classroom import lesson
@@ -49,25 +49,6 @@ class Ctx:
 def details(text: str) -> None:
     with st.expander("Details", icon=":material/info:"):
         st.markdown(text)
-
-
-def tiles(items, px: int, testid: str = "lesson-tiles", pixelated: bool = True, basis: str = "0") -> None:
-    """Captioned pictures in a row that wraps: items are (image (C,H,W) in [0,1] or PIL, caption)."""
-    out = []
-    for im, caption in items:
-        pil = im if not isinstance(im, torch.Tensor) else figures.to_pil(im, 224 if im.shape[-1] <= 64 else None)
-        out.append(f"<figure style='margin:0;flex:1 1 {basis};min-width:90px;max-width:{px}px'>"
-                   f"<img src='{figures.data_url(pil)}' alt='{html.escape(caption)}' style='width:100%;"
-                   f"aspect-ratio:1/1;display:block;border-radius:6px;{'image-rendering:pixelated' if pixelated else ''}'>"
-                   f"<figcaption style='font-size:0.85rem;margin-top:4px;line-height:1.25'>{caption}</figcaption>"
-                   "</figure>")
-    st.html(f"<div data-testid='{testid}' style='display:flex;gap:10px;flex-wrap:wrap;align-items:flex-start'>"
-            f"{''.join(out)}</div>")
-
-
-def rounded(v: float) -> str:
-    """An error as a student reads it: three decimals ('error 0.028')."""
-    return "—" if v != v else f"{v:.3f}"
 
 
 # ----------------------------------------------------------------------------- 1. patches

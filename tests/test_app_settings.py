@@ -52,7 +52,7 @@ def test_every_setting_is_kept_across_pages_or_says_why_not():
     """Each file registers the keys of the widgets it draws itself (a new page touches no shared list)."""
     keys = list(_value_widget_keys())
     kept = _registered()
-    assert ("embeddings.py", "emb_n") in keys and ("pickers.py", "img_source_") in keys   # the scan sees them
+    assert ("embeddings.py", "emb_n") in keys and ("images.py", "img_source_") in keys   # the scan sees them
     missing = []
     for where, key in keys:
         if key in NOT_KEPT:
@@ -80,3 +80,17 @@ def test_a_registered_setting_survives_a_run_that_does_not_draw_it():
     at.switch_page("views/reconstruct.py").run()
     at.switch_page("views/embeddings.py").run()
     assert not at.exception and at.session_state["emb_n"] == 500
+
+
+def test_the_code_stays_small_enough_to_hold():
+    """Issue 35's limits: no function over 80 lines anywhere in the library, the app or the benchmarks, and no
+    app file over 300 lines (a page is a short script of one function per section)."""
+    long = []
+    for f in sorted([*(ROOT / "mae_core").rglob("*.py"), *(ROOT / "app").rglob("*.py"), *(ROOT / "bench").glob("*.py")]):
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 80:
+                long.append(f"{f.relative_to(ROOT)}:{node.name} ({node.end_lineno - node.lineno + 1} lines)")
+    assert not long, long
+    big = [f"{f.relative_to(ROOT)} ({n})" for f in (ROOT / "app").rglob("*.py")
+           if (n := len(f.read_text().splitlines())) > 300]
+    assert not big, big

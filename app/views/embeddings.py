@@ -10,9 +10,10 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ui.caches import get_model, registry
+from ui.features import METHOD_NAMES, dataset, features, projection, quality, raw_quality, thumbs
 from ui.pickers import model_picker
 from ui.scenes import model_id, scene_to_url
-from ui.session import keep, model_chosen, presenting, read_only, visitor_id, wait_for_warm_up
+from ui.session import keep, model_chosen, presenting, read_only, visitor_id
 from ui.text import error, plain, reading, server_path_input
 
 from mae_core.evaluation import cards, readings
@@ -22,11 +23,11 @@ from mae_core.datasets import FASHION_MNIST
 from mae_core.classroom.glossary import explain
 from mae_core.evaluation.finetune import FinetuneArgs, FinetuneError, run as finetune_run
 from mae_core.evaluation.readings import mode_label
-from mae_core.data import DataError, find_fashion_mnist, labelled_dataset
-from mae_core.embed import TSNE_ENGINE_NAMES, encode, project, raw_pixels, thumbnails, tsne_backend
+from mae_core.data import DataError, find_fashion_mnist
+from mae_core.embed import TSNE_ENGINE_NAMES, tsne_backend
 from mae_core.explore import reconstruct
 from mae_core.evaluation.figures import to_pil
-from mae_core.metrics import nearest_neighbours, scores
+from mae_core.metrics import nearest_neighbours
 from mae_core.classroom.worker import RunNotAllowed
 from mae_core.masking import random_mask
 
@@ -36,7 +37,6 @@ keep("emb_source", "emb_folder", "emb_n", "emb_pool", "emb_mask", "emb_method", 
 
 PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f",
            "#bab0ac", "#1f77b4", "#17becf"]  # Tableau 10 (+2): distinct hues for the 10 classes
-METHOD_NAMES = {"tsne": "t-SNE", "pca": "PCA", "umap": "UMAP"}
 POOL_NAMES = {"cls": "cls token", "mean": "mean of patch tokens", "both": "cls + mean"}
 
 ss = st.session_state
@@ -105,53 +105,6 @@ with st.container(border=True):
                                   "Altair, whose tooltips can hold images)")
 
 
-# ----------------------------------------------------------------------------- cached steps (arrays: cache_resource)
-@st.cache_resource(show_spinner=False, max_entries=8)
-def dataset(source: str, folder: str, size: int, channels: int, n: int):
-    return labelled_dataset(source, size, channels, limit=n, seed=0, folder=folder)
-
-
-@st.cache_resource(show_spinner=False, max_entries=16)
-def features(path: str, overrides: str, source: str, folder: str, n: int, pool: str, mask_ratio: float):
-    m, _ = get_model(path, json.loads(overrides))
-    ds = dataset(source, folder, m.config.img_size, m.config.in_chans, n)
-    bar = st.progress(0.0, text="Encoding images…")
-    f = encode(m, ds.images, pool, mask_ratio=mask_ratio, seed=0,
-               progress=lambda p: bar.progress(p, text=f"Encoding images… {p:.0%}"))
-    bar.empty()
-    return f
-
-
-@st.cache_resource(show_spinner=False, max_entries=16)
-def projection(path: str, overrides: str, source: str, folder: str, n: int, pool: str, mask_ratio: float,
-               method: str, perplexity: float, seed: int):
-    f = features(path, overrides, source, folder, n, pool, mask_ratio)
-    wait_for_warm_up()  # project() imports scikit-learn / openTSNE, which a fresh server's warm-up may be loading
-    name = METHOD_NAMES[method]
-    bar = st.progress(0.0, text=f"Projecting {len(f)} points with {name}…")
-    t = time.time()
-    xy = project(f, method, seed=seed, perplexity=perplexity,
-                 progress=lambda p: bar.progress(p, text=f"Projecting {len(f)} points with {name}… {p:.0%}"))
-    bar.empty()
-    return xy, time.time() - t
-
-
-@st.cache_resource(show_spinner=False, max_entries=16)
-def quality(path: str, overrides: str, source: str, folder: str, n: int, pool: str, mask_ratio: float):
-    f = features(path, overrides, source, folder, n, pool, mask_ratio)
-    c = get_model(path, json.loads(overrides))[0].config
-    return scores(f, dataset(source, folder, c.img_size, c.in_chans, n).labels.numpy())
-
-
-@st.cache_resource(show_spinner=False, max_entries=8)
-def raw_quality(source: str, folder: str, size: int, channels: int, n: int):
-    ds = dataset(source, folder, size, channels, n)
-    return scores(raw_pixels(ds.images), ds.labels.numpy())
-
-
-@st.cache_resource(show_spinner=False, max_entries=4)
-def thumbs(source: str, folder: str, size: int, channels: int, n: int):
-    return thumbnails(dataset(source, folder, size, channels, n).images, 48)
 
 
 ov = json.dumps(st.session_state.get("active_overrides") or {}, sort_keys=True)

@@ -8,7 +8,8 @@ import streamlit as st
 
 import lesson_evidence as ev
 import lesson_steps as ls
-from ui.pickers import image_picker, model_picker
+from ui.images import image_picker
+from ui.pickers import model_picker
 from ui.scenes import image_id, model_id, scene_to_url
 from ui.session import presenting
 from ui.text import guarded, plain

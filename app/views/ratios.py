@@ -10,7 +10,8 @@ import streamlit as st
 import torch
 
 from ui.caches import fmnist_subset, get_model
-from ui.pickers import image_picker, model_picker
+from ui.images import image_picker
+from ui.pickers import model_picker
 from ui.scenes import image_id, model_id, scene_to_url
 from ui.session import keep, presenting, read_only
 from ui.text import plain, reading

@@ -10,20 +10,22 @@ import streamlit as st
 
 from ui.attention import attention_section
 from ui.caches import get_model
-from ui.pickers import comparison_choices, image_picker, model_card_view, model_picker
+from ui.images import image_picker
+from ui.pickers import comparison_choices, model_card_view, model_picker
 from ui.scenes import image_id, model_id, scene_to_url
 from ui.session import keep, PAGES, presenting
 from ui.text import guarded, plain, reading
-from ui.painter import fit_css, painted_cells, patch_painter
+from ui import mask_state
+from ui.painter import patch_painter
+from ui.tiles import exact, image_html, reconstruction_tiles_html, rounded
 
 from mae_core.evaluation import cards
 from mae_core.baselines import baseline_reconstruction
 from mae_core.evaluation import readings
 from mae_core.explore import reconstruct
 from mae_core.classroom.glossary import explain
-from mae_core.evaluation.figures import (ERROR_UNITS, PANEL_TITLES, data_url, error_map_image, error_ramp_css, mae_diagram_svg,
-                               panel_image, png_bytes, svg_img_html, to_pil)
-from mae_core.classroom.mask_edit import GENERATED, MaskEditor
+from mae_core.evaluation.figures import data_url, mae_diagram_svg, panel_image, png_bytes, svg_img_html, to_pil
+from mae_core.classroom.mask_edit import GENERATED
 from mae_core.masking import STRATEGIES
 
 # this file's settings, kept when the visitor looks at another page (ui.session.keep)
@@ -73,45 +75,7 @@ if _vs and _vs[0] > _vs[1]:  # say it when this model does not beat a fill with 
 
 # ----------------------------------------------------------------------------- mask state (one source of truth)
 ss = st.session_state
-ss.setdefault("mask_strategy", "random")
-ss.setdefault("mask_ratio", 0.75)
-ss.setdefault("mask_seed", 0)
-if not isinstance(ss.get("mask_editor"), MaskEditor) or ss.mask_editor.grid != g:  # first visit, or another grid
-    ss.mask_editor = MaskEditor(grid=g)
-    ss.mask_editor.generate(ss.mask_strategy, ss.mask_ratio, ss.mask_seed)
-ed: MaskEditor = ss.mask_editor
-if ss.get("scene_mask") is not None:  # a link or a prepared scene: its painted mask, if it fits this grid
-    if len(ss.scene_mask) == L:
-        ed.paint(ss.scene_mask)
-    ss.scene_mask = None
-if ss.pop("scene_generate", False):
-    ed.generate(ss.mask_strategy, ss.mask_ratio, int(ss.mask_seed))
-
-
-def _generate():
-    ed.generate(ss.mask_strategy, ss.mask_ratio, int(ss.mask_seed))
-
-
-def _settings_changed():
-    ed.settings_changed(ss.mask_strategy, ss.mask_ratio, int(ss.mask_seed))
-
-
-def _reroll():
-    ss.mask_seed = int(ss.mask_seed) + 1
-    _generate()
-
-
-def _history(step):
-    """Undo or redo, with the strategy, ratio and seed widgets following a generated mask's recipe, so the controls,
-    the sentence under them and the address describe the mask on screen."""
-    if step() and ed.source == GENERATED and ed.recipe is not None:
-        ss.mask_strategy, ss.mask_ratio, ss.mask_seed = ed.recipe.strategy, ed.recipe.ratio, ed.recipe.seed
-
-
-def _painted():
-    cells = painted_cells("painter")
-    if cells is not None and len(cells) == L:
-        ed.paint(cells)
+ed = mask_state.editor(g)
 
 
 def explainer():
@@ -134,22 +98,22 @@ def explainer():
 def _mask_controls():
     """Strategy, ratio, seed and Re-roll / Generate, and the sentence that describes the mask on screen."""
     controls = st.columns([1.2, 2.2, 1, 1.1] if not big else [1.2, 1.8, 1, 1.5], vertical_alignment="bottom")
-    controls[0].selectbox("Strategy", list(STRATEGIES), key="mask_strategy", on_change=_generate,
+    controls[0].selectbox("Strategy", list(STRATEGIES), key="mask_strategy", on_change=mask_state.generate,
                           format_func=lambda s: STRATEGIES[s].label,
                           help=" ".join(f"{v.label}: {v.help}." for v in STRATEGIES.values()))
-    controls[1].slider("Ratio to generate", 0.0, 0.95, step=0.05, key="mask_ratio", on_change=_settings_changed,
+    controls[1].slider("Ratio to generate", 0.0, 0.95, step=0.05, key="mask_ratio", on_change=mask_state.settings_changed,
                        help=explain("mask ratio") + " Share of patches a generated mask hides (exactly L - int(L × (1 - ratio)) of them). "
                             "A painted mask keeps its own count until you press Generate.")
-    controls[2].number_input("Seed", 0, 10**6, key="mask_seed", on_change=_settings_changed)
+    controls[2].number_input("Seed", 0, 10**6, key="mask_seed", on_change=mask_state.settings_changed)
     seeded = STRATEGIES[ss.mask_strategy].uses_seed
     if ed.source == GENERATED:
-        controls[3].button("Re-roll", icon=":material/casino:", on_click=_reroll, width="stretch",
+        controls[3].button("Re-roll", icon=":material/casino:", on_click=mask_state.reroll, width="stretch",
                            disabled=not seeded, key="reroll",
                            help="A new random mask (next seed)" if seeded else
                            f"{STRATEGIES[ss.mask_strategy].label} masks are the same for every seed: nothing to "
                            "re-roll")
     else:
-        controls[3].button("Generate", icon=":material/casino:", on_click=_generate, width="stretch", type="primary",
+        controls[3].button("Generate", icon=":material/casino:", on_click=mask_state.generate, width="stretch", type="primary",
                            key="generate", help="Replace the painted mask with a generated one (strategy, ratio, "
                                                 "seed above). Undo brings the painting back.")
     with st.container(key="mask_source"):
@@ -159,10 +123,10 @@ def _mask_controls():
 def _edit_buttons():
     """Undo, Redo, Invert, Clear, Hide all."""
     b = st.columns(5, gap="small")
-    b[0].button("Undo", icon=":material/undo:", on_click=_history, args=(ed.undo,), disabled=not ed.undo_stack,
+    b[0].button("Undo", icon=":material/undo:", on_click=mask_state.history, args=("undo",), disabled=not ed.undo_stack,
                 width="stretch",
                 key="undo", help="Undo the last change of the mask (stroke, generate, invert, clear)")
-    b[1].button("Redo", icon=":material/redo:", on_click=_history, args=(ed.redo,), disabled=not ed.redo_stack,
+    b[1].button("Redo", icon=":material/redo:", on_click=mask_state.history, args=("redo",), disabled=not ed.redo_stack,
                 width="stretch",
                 key="redo")
     b[2].button("Invert", icon=":material/flip:", on_click=ed.invert, width="stretch", key="invert",
@@ -183,16 +147,16 @@ def _scores(rec, mask):
         m[1].metric("Pixel MSE", "n/a", help="This norm-pix model predicts each patch's shape (mean 0, variance 1), "
                     "not its brightness: a plain pixel error does not exist for it.")
     else:
-        m[1].metric("Pixel MSE", _fmt(rec.mse_hidden),
-                    help=f"Mean squared error over the hidden patches, image in [0, 1]: {_exact(rec.mse_hidden)}"
+        m[1].metric("Pixel MSE", rounded(rec.mse_hidden),
+                    help=f"Mean squared error over the hidden patches, image in [0, 1]: {exact(rec.mse_hidden)}"
                          + (" (— : nothing is hidden, nothing to score)" if math.isnan(rec.mse_hidden) else ""))
-    m[2].metric("Shape MSE", _fmt(rec.mse_hidden_matched),
-                help=f"{_exact(rec.mse_hidden_matched)}: the same error after giving every predicted hidden patch the true patch's mean and standard "
+    m[2].metric("Shape MSE", rounded(rec.mse_hidden_matched),
+                help=f"{exact(rec.mse_hidden_matched)}: the same error after giving every predicted hidden patch the true patch's mean and standard "
                      "deviation. Norm-pix models can only be scored this way, so this is the number to compare "
                      "between a pixel model and a norm-pix model. " + explain("norm-pix"))
     mine, theirs = (rec.mse_hidden_matched, base_matched) if rec.rescaled else (rec.mse_hidden, base_mse)
-    m[3].metric("Inpainting MSE", _fmt(theirs),
-                help=f"{_exact(theirs)}. " + explain("inpainting") + " Here: harmonic inpainting of the same hidden patches (each hidden pixel becomes the "
+    m[3].metric("Inpainting MSE", rounded(theirs),
+                help=f"{exact(theirs)}. " + explain("inpainting") + " Here: harmonic inpainting of the same hidden patches (each hidden pixel becomes the "
                      "mean of its neighbours, no learning), scored like the model's "
                      + ("shape MSE." if rec.rescaled else "pixel MSE."))
     if n and mine == mine and theirs == theirs:
@@ -237,10 +201,10 @@ def mask_and_reconstruction():
         if ss.get("painter_bg_key") != image_key:  # the background is encoded once per image, not per stroke
             ss.painter_bg, ss.painter_bg_key = data_url(to_pil(image)), image_key
         patch_painter(ss.painter_bg, ed.mask, g, max_px=680 if big else 560, pixelated=cfg.img_size <= 64,
-                      key="painter", on_change=_painted, fit_below=FIT_BELOW)
+                      key="painter", on_change=mask_state.painted, fit_below=FIT_BELOW)
     with right:
         # as wide as the painter beside it (100% of the column, at most the painter's cap), pixels kept sharp
-        st.html(_img_html(rec.pasted, "Reconstruction, visible patches pasted back", 680 if big else 560,
+        st.html(image_html(rec.pasted, "Reconstruction, visible patches pasted back", 680 if big else 560, cfg,
                           testid="mae-reconstruction", fit_below=FIT_BELOW))
 
     _edit_buttons()
@@ -253,7 +217,7 @@ def mask_and_reconstruction():
                  strategy=None if painted else ss.mask_strategy, ratio=None if painted else ss.mask_ratio,
                  seed=None if painted else int(ss.mask_seed),
                  compare=model_id(ss["cmp_path"]) if ss.get("cmp_on") and ss.get("cmp_path") else None)
-    st.html(tiles_html(rec, filled))
+    st.html(reconstruction_tiles_html(rec, filled, cfg))
     st.caption("MSE on visible patches: — (every patch is hidden)." if math.isnan(rec.mse_visible)
                else f"MSE on visible patches: {rec.mse_visible:.3f}: the loss ignores them, so the model was never "
                     "trained to copy them (hence the paper pastes them back).")
@@ -285,10 +249,10 @@ def compare_section(rec, n: int):
     name1 = cards.read(card).short_label if card.get("data") else Path(model_path).name
     a, b = st.columns(2, gap="medium")
     for col, r, lab in ((a, rec, name1), (b, rec2, label)):
-        col.html(_img_html(r.pasted, f"{html.escape(lab)}: visible patches pasted back", 420))
+        col.html(image_html(r.pasted, f"{html.escape(lab)}: visible patches pasted back", 420, cfg))
     rows = {"model": [name1, label], "target": ["norm-pix" if r.rescaled else "pixels" for r in (rec, rec2)],
-            "pixel MSE": ["n/a" if r.rescaled else _fmt(r.mse_hidden) for r in (rec, rec2)],
-            "shape MSE (comparable)": [_fmt(r.mse_hidden_matched) for r in (rec, rec2)]}
+            "pixel MSE": ["n/a" if r.rescaled else rounded(r.mse_hidden) for r in (rec, rec2)],
+            "shape MSE (comparable)": [rounded(r.mse_hidden_matched) for r in (rec, rec2)]}
     st.table(rows)
     better = (rec.mse_hidden_matched, rec2.mse_hidden_matched)
     if n and all(v == v for v in better):
@@ -306,46 +270,6 @@ def compare_section(rec, n: int):
                        data=lambda: png_bytes(panel_image(rec, size=224, rows=[(name1, rec), (label, rec2)]),
                                               compress_level=6),
                        file_name=f"mae_compare_{n}of{L}.png", mime="image/png")
-
-
-def _fmt(v: float) -> str:
-    """An error as the first screen shows it, rounded for reading; ``_exact`` in its help."""
-    return "—" if v != v else f"{v:.3f}"
-
-
-def _exact(v: float) -> str:
-    return "—" if v != v else f"{v:.6f}"
-
-
-def _img_html(img01, caption: str, max_px: int, testid: str = "mae-image", fit_below: int = 0) -> str:
-    """An image as wide as its column (at most ``max_px``, and ``fit_css``'s height cap), square, pixels kept sharp
-    for small images."""
-    src = data_url(to_pil(img01, 280 if cfg.img_size <= 64 else cfg.img_size))
-    return (f"<figure style='margin:0;max-width:{fit_css(max_px, fit_below)}'><img src='{src}' alt='{caption}' data-testid='{testid}' "
-            f"style='width:100%;aspect-ratio:1/1;border-radius:6px;display:block;"
-            f"{'image-rendering:pixelated' if cfg.img_size <= 64 else ''}'>"
-            f"<figcaption style='font-size:0.8rem;color:#6b7280;margin-top:6px'>{caption}</figcaption></figure>")
-
-
-def tiles_html(rec, filled) -> str:
-    """The five views and the classical fill as a row of captioned tiles that wraps on narrow screens; the error map
-    with its scale."""
-    vmax = float(rec.error_map.reshape(-1)[rec.mask].max()) if rec.mask.any() else 1.0
-    ims = [to_pil(rec.original), to_pil(rec.masked), to_pil(rec.reconstruction), to_pil(rec.pasted),
-           error_map_image(rec.error_map, rec.mask, 8 * cfg.grid_size, vmax=vmax), to_pil(filled)]
-    render = "image-rendering:pixelated;" if cfg.img_size <= 64 else ""
-    out = []
-    for im, title in zip(ims, PANEL_TITLES + ("harmonic inpainting",)):
-        out.append(f"<figure style='margin:0;flex:1 1 0;max-width:220px;min-width:80px'>"
-                   f"<figcaption style='font-size:0.85rem;margin-bottom:4px'>{title}</figcaption>"
-                   f"<img src='{data_url(im)}' alt='{title}' style='width:100%;aspect-ratio:1/1;display:block;"
-                   f"border-radius:4px;{render}'></figure>")
-    scale = (f"<div data-testid='error-scale' style='font-size:0.8rem;color:#374151;max-width:220px;"
-             f"margin-left:auto'><div style='height:12px;border-radius:3px;background:{error_ramp_css()}'></div>"
-             f"<div style='display:flex;justify-content:space-between'><span>0</span><span>{vmax:.3g}</span></div>"
-             f"<div style='color:#6b7280'>error per patch: {ERROR_UNITS}; grey with a cyan outline = visible (not scored)</div></div>")
-    return (f"<div style='display:flex;gap:8px;flex-wrap:wrap;align-items:flex-end'>{''.join(out)}</div>"
-            + (scale if rec.mask.any() else ""))
 
 
 mask_and_reconstruction()

@@ -17,10 +17,9 @@ import sys
 import tempfile
 import time
 
-from benchlib import RESULTS, ROOT, write
+from benchlib import RESULTS, write
 
-sys.path.insert(0, str(ROOT / "tests"))
-from browser import browser_page, streamlit_server, wait_idle  # noqa: E402
+from browser import browser_page, streamlit_server, wait_idle
 
 
 def one_run(busy: int, probes: list, shots: bool) -> dict:

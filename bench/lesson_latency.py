@@ -19,9 +19,8 @@ import time
 
 from benchlib import ROOT, write
 
-sys.path.insert(0, str(ROOT / "tests"))   # the browser tests' server and chromium helpers
 
-from mae_core.classroom.lesson import STEPS  # noqa: E402
+from mae_core.classroom.lesson import STEPS
 
 MAIN = {"patches": "lesson-grid", "guess": "mae-guess", "encoder": "lesson-flow", "decoder": "mae-picker",
         "ratio": "lesson-ratio", "learned": "stPlotlyChart", "pretraining": "stButtonGroup", "finetune": "stButtonGroup",

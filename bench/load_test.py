@@ -7,14 +7,12 @@ Needs Debian's chromium and playwright (as the browser tests do).
 """
 import argparse
 import statistics
-import sys
 import time
 from pathlib import Path
 
-from benchlib import ROOT, write
+from benchlib import write
 
-sys.path.insert(0, str(ROOT / "tests"))
-from browser import CHROMIUM, CHROMIUM_ARGS, streamlit_server  # noqa: E402
+from browser import CHROMIUM, CHROMIUM_ARGS, streamlit_server
 
 HIDDEN_CELLS_JS = "cells => cells.map((c, i) => c.classList.contains('hidden') ? i : -1).filter(i => i >= 0)"
 

@@ -22,8 +22,7 @@ from pathlib import Path
 
 from benchlib import ROOT, write
 
-sys.path.insert(0, str(ROOT / "tests"))
-from browser import browser_page, streamlit_server, wait_idle  # noqa: E402
+from browser import browser_page, streamlit_server, wait_idle
 
 PLOT = ".js-plotly-plot"
 PRESET_LABEL = "Micro · 0.1M params · 2 min"

@@ -94,3 +94,5 @@ def test_the_code_stays_small_enough_to_hold():
     big = [f"{f.relative_to(ROOT)} ({n})" for f in (ROOT / "app").rglob("*.py")
            if (n := len(f.read_text().splitlines())) > 300]
     assert not big, big
+    hacks = [f.name for f in (ROOT / "bench").glob("*.py") if "sys.path" in f.read_text()]
+    assert not hacks, f"bench scripts that import through sys.path: {hacks}"

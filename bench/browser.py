@@ -1,4 +1,5 @@
-"""Helpers for end-to-end tests: a real `streamlit run` server and Debian's chromium driven by Playwright."""
+"""A real `streamlit run` server and Debian's chromium driven by Playwright: the harness of the browser tests and of
+the benchmarks that measure what a visitor meets (tests import it through pytest's pythonpath)."""
 import contextlib
 import os
 import socket

@@ -55,7 +55,7 @@ def ratio(model_cards: Sequence[dict], pool: str = "both", raw: Optional[dict] =
 
 
 def strategy(rows: Sequence[dict]) -> Reading:
-    """Figure 6: random hiding against block and grid hiding (rows as ``sweep.strategy_verdict``'s)."""
+    """Figure 6: random hiding against block and grid hiding (rows as ``strategy_verdict``'s, below)."""
     details = strategy_verdict(rows)
     rnd = next((r for r in rows if r["strategy"] == "random"), None)
     if not details or rnd is None:

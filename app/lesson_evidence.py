@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import plotly.graph_objects as go
 import streamlit as st
 
 from ui.caches import get_model
@@ -30,8 +29,6 @@ from mae_core.evaluation.comparisons import probe_table, ratio_judgement, ratio_
 # this file's settings, kept when the visitor looks at another page (ui.session.keep)
 keep("lesson_best_map", "lesson_class", "lesson_pick_ratio", "lesson_pick_ft", "lesson_ratio")
 
-PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f",
-           "#bab0ac"]
 
 
 def _fashion(cx: Ctx) -> bool:
@@ -109,16 +106,9 @@ def _maps(path: str, mtime: float, _model) -> dict:
 
 
 def _map_figure(xy, labels, classes, highlight, title: str, height: int):
-    fig = go.Figure()
-    for k, name in enumerate(classes):
-        idx = [i for i, y in enumerate(labels) if y == k]
-        on = highlight in (None, name)
-        fig.add_trace(go.Scatter(x=[xy[i][0] for i in idx], y=[xy[i][1] for i in idx], mode="markers", name=name,
-                                 marker=dict(size=6 if on else 4, color=PALETTE[k % 10], opacity=0.9 if on else 0.12),
-                                 hovertemplate=f"{name}<extra></extra>", showlegend=False))
-    fig.update_layout(title=dict(text=title, font=dict(size=15)), height=height, margin=dict(l=5, r=5, t=36, b=5),
-                      xaxis=dict(visible=False), yaxis=dict(visible=False), plot_bgcolor="white")
-    return fig
+    chart = figures.map_chart(xy, labels, classes, title=title, height=height, highlight=highlight, ids=False,
+                              legend=False, size=6)
+    return figures.to_plotly(chart)
 
 
 def learned(cx: Ctx) -> None:
@@ -140,7 +130,7 @@ def learned(cx: Ctx) -> None:
     highlight = None if pick in (None, "all") else pick
     c2.html("<div data-testid='lesson-legend' style='display:flex;flex-wrap:wrap;gap:2px 12px;font-size:0.85rem'>"
             + "".join(f"<span><span style='display:inline-block;width:10px;height:10px;border-radius:5px;"
-                      f"background:{PALETTE[k % 10]};margin-right:4px'></span>{name}</span>"
+                      f"background:{figures.PALETTE[k % 10]};margin-right:4px'></span>{name}</span>"
                       for k, name in enumerate(classes)) + "</div>")
     h = 240 if cx.big else 300
     a, b = st.columns(2, gap="small")

@@ -150,3 +150,21 @@ def test_probe_chart_draws_the_cards_intervals():
     _png_size(figures.to_png(figures.probe_chart(rows)))
     rows[0].pop("knn_both_ci")
     assert figures.to_plotly(figures.probe_chart(rows)).data[1].error_y.array is None   # not all rows: no bars
+
+
+def test_a_map_is_one_chart_for_the_page_and_the_png():
+    """The Embeddings page's and the lesson's maps are figures.map_chart: one colour per class, each point carrying
+    its index (what a selection returns), a highlighted class lit and the others faint; drawn by plotly and
+    matplotlib alike."""
+    from mae_core.evaluation.figures import PALETTE, loss_chart, map_chart, to_plotly, to_png
+    rng = np.random.default_rng(0)
+    xy, labels = rng.normal(size=(30, 2)), np.arange(30) % 3
+    ch = map_chart(xy, labels, ["a", "b", "c"])
+    fig = to_plotly(ch)
+    assert [t.name for t in fig.data] == ["a", "b", "c"] and fig.data[1].marker.color == PALETTE[1]
+    assert list(fig.data[2].customdata) == [2, 5, 8, 11, 14, 17, 20, 23, 26, 29]
+    assert np.allclose(fig.data[0].x, xy[labels == 0, 0]) and fig.layout.xaxis.visible is False
+    lit = to_plotly(map_chart(xy, labels, ["a", "b", "c"], highlight="b", legend=False))
+    assert [t.marker.opacity for t in lit.data] == [0.12, 0.9, 0.12] and not any(t.showlegend for t in lit.data)
+    assert to_png(ch)[:4] == b"\x89PNG" and to_png(loss_chart([1, 2, 3], [0.9, 0.5, 0.4]))[:4] == b"\x89PNG"
+    assert to_plotly(loss_chart(list(range(100)), [1.0] * 100)).data[0].mode == "lines"

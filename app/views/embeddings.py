@@ -6,7 +6,6 @@ import json
 import time
 
 import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 
 from ui.caches import get_model, registry
@@ -16,7 +15,7 @@ from ui.scenes import model_id, scene_to_url
 from ui.session import keep, model_chosen, presenting, read_only, visitor_id
 from ui.text import error, plain, reading, server_path_input
 
-from mae_core.evaluation import cards, readings
+from mae_core.evaluation import cards, figures, readings
 from mae_core.classroom import policy, zoo
 from mae_core.checkpoints import CheckpointError
 from mae_core.datasets import FASHION_MNIST
@@ -132,7 +131,7 @@ with left:
                            "image": thumbs(source, folder or "", cfg.img_size, cfg.in_chans, int(n_points))})
         chart = alt.Chart(df).mark_circle(size=28, opacity=0.8).encode(
             x=alt.X("x", axis=None), y=alt.Y("y", axis=None),
-            color=alt.Color("class", scale=alt.Scale(domain=classes, range=PALETTE[:len(classes)])),
+            color=alt.Color("class", scale=alt.Scale(domain=classes, range=list(figures.PALETTE[:len(classes)]))),
             tooltip=["image", "class", "index"]).properties(height=560).interactive()
         st.altair_chart(chart, width="stretch")
         selected = []
@@ -141,17 +140,8 @@ with left:
         tool = st.segmented_control("Select with", ["Click", "Box", "Lasso"], default="Click", key="emb_tool",
                                     help="Click: a click selects the point under the cursor (shift-click adds "
                                          "more; dragging pans). Box / Lasso: drag to select a region.") or "Click"
-        fig = go.Figure()
-        for c, name in enumerate(classes):
-            idx = np.flatnonzero(labels == c)
-            fig.add_trace(go.Scattergl(x=xy[idx, 0], y=xy[idx, 1], mode="markers", name=name,
-                                       customdata=idx, marker=dict(size=5, color=PALETTE[c % len(PALETTE)],
-                                                                   opacity=0.8),
-                                       hovertemplate=f"{name}<br>#%{{customdata}}<extra></extra>"))
-        fig.update_layout(height=560, margin=dict(l=0, r=0, t=10, b=0), legend=dict(itemsizing="constant", y=0.92),
-                          xaxis=dict(visible=False), yaxis=dict(visible=False),
-                          dragmode={"Click": "pan", "Box": "select", "Lasso": "lasso"}[tool],
-                          plot_bgcolor="white")
+        fig = figures.to_plotly(figures.map_chart(xy, labels, classes))
+        fig.update_layout(dragmode={"Click": "pan", "Box": "select", "Lasso": "lasso"}[tool])
         event = st.plotly_chart(fig, on_select="rerun", selection_mode=("points", "box", "lasso"),
                                 key="emb_chart", width="stretch")
         pts = (event or {}).get("selection", {}).get("points", []) if event else []

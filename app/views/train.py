@@ -4,7 +4,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 
 from ui.caches import registry, RUNS_DIR
@@ -13,6 +12,7 @@ from ui.session import is_operator, keep, read_only, visitor_id
 from ui.text import error, guarded, plain, server_path_input
 
 from mae_core.classroom import policy
+from mae_core.evaluation import figures
 from mae_core.evaluation.figures import training_strip
 from mae_core.classroom.glossary import explain
 from mae_core.data import DataError
@@ -213,11 +213,7 @@ def _draw(job_id: str):
     if s.losses:
         pts = s.losses[::max(1, len(s.losses) // 400)] + s.losses[-1:]   # a light chart, redrawn each second
         steps, losses = zip(*pts)
-        fig = go.Figure(go.Scatter(x=steps, y=losses, mode="lines+markers" if len(pts) < 30 else "lines",
-                                   line=dict(color="#4f46e5")))
-        fig.update_layout(height=260, margin=dict(l=10, r=10, t=30, b=10), title="training loss (hidden patches)",
-                          xaxis_title="step", yaxis_title="loss")
-        st.plotly_chart(fig, width="stretch", key=f"loss_{job_id}")
+        st.plotly_chart(figures.to_plotly(figures.loss_chart(steps, losses)), width="stretch", key=f"loss_{job_id}")
     if s.status in ("finished", "stopped") and s.checkpoint and not job.pending:
         st.success(f"Saved {plain(Path(s.checkpoint).name)}: pick it under *Trained here* on the other pages.")
 

@@ -264,6 +264,20 @@ class Line:
     marker: str = "circle"
     hover: Optional[Sequence[str]] = None       # one text per point (plotly only)
     interval: Optional[Sequence[tuple]] = None  # (lo, hi) per point: an interval drawn as error bars
+    markers: bool = True                        # False: the line alone (a long curve)
+
+
+@dataclass
+class Points:
+    """One group of a scatter (a class of a map): its points, drawn unjoined."""
+    x: Sequence[float]
+    y: Sequence[float]
+    name: str
+    colour: str
+    size: float = 5
+    opacity: float = 0.8
+    ids: Optional[Sequence[int]] = None         # each point's index in the data: what a selection returns
+    legend: bool = True
 
 
 @dataclass
@@ -304,6 +318,35 @@ class Chart:
     height: int = 400
     legend_title: str = ""
     y_range: Optional[tuple] = None             # (lo, hi); None: fitted to the data
+    points: list = field(default_factory=list)  # Points: a scatter (a map)
+    axes: bool = True                           # False: no axes (a map's coordinates mean nothing)
+
+
+# The classes' colours on every map (Tableau 10)
+PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f",
+           "#bab0ac")
+
+
+def map_chart(xy, labels, classes: Sequence[str], title: str = "", height: int = 560, highlight: Optional[str] = None,
+              ids: bool = True, legend: bool = True, size: float = 5) -> Chart:
+    """A 2-D map of features (t-SNE, PCA), one colour per class; ``highlight``: that class lit (a little larger),
+    the others faint; ``ids``: each point carries its index (what a selection returns)."""
+    xy, labels = np.asarray(xy, dtype=float), np.asarray(labels)
+    pts = []
+    for k, name in enumerate(classes):
+        idx = np.flatnonzero(labels == k)
+        on = highlight in (None, name)
+        pts.append(Points(xy[idx, 0], xy[idx, 1], name, PALETTE[k % len(PALETTE)],
+                          size=size + (highlight is not None) if on else size - 1,
+                          opacity=(0.9 if highlight else 0.8) if on else 0.12, ids=idx if ids else None,
+                          legend=legend))
+    return Chart(title, "", "", points=pts, height=height, axes=False)
+
+
+def loss_chart(steps: Sequence[int], losses: Sequence[float]) -> Chart:
+    """A training run's loss against step (markers while there are few points)."""
+    return Chart("training loss (hidden patches)", "step", "loss", height=260,
+                 lines=[Line(list(steps), list(losses), "loss", "#4f46e5", markers=len(steps) < 30)])
 
 
 def error_curve_chart(rows: Sequence[dict], pretrained_at: Optional[float] = None, bands: bool = True) -> Chart:
@@ -421,11 +464,18 @@ def to_plotly(ch: Chart, bands: bool = True):
         if ln.interval is not None:
             lo, hi = np.array([v[0] for v in ln.interval], float), np.array([v[1] for v in ln.interval], float)
             err = dict(type="data", symmetric=False, array=list(hi - y), arrayminus=list(y - lo), thickness=1.5)
-        fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=ln.name, legendgroup=ln.name,
+        fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers" if ln.markers else "lines", name=ln.name,
+                                 legendgroup=ln.name,
                                  line=dict(color=ln.colour, dash=ln.dash, width=2.5), error_y=err,
                                  marker=dict(symbol=ln.marker, size=8),
                                  text=list(ln.hover) if ln.hover else None,
                                  hovertemplate="%{text}<extra></extra>" if ln.hover else None))
+    for pt in ch.points:
+        fig.add_trace(go.Scattergl(x=list(pt.x), y=list(pt.y), mode="markers", name=pt.name, showlegend=pt.legend,
+                                   customdata=None if pt.ids is None else list(map(int, pt.ids)),
+                                   marker=dict(size=pt.size, color=pt.colour, opacity=pt.opacity),
+                                   hovertemplate=f"{pt.name}" + ("<br>#%{customdata}" if pt.ids is not None else "")
+                                                 + "<extra></extra>"))
     if ch.bars is not None:
         b = ch.bars
         err = dict(type="data", array=list(b.errors)) if b.errors is not None else None
@@ -467,6 +517,10 @@ def to_plotly(ch: Chart, bands: bool = True):
                       font=dict(size=14, color=INK))
     if ch.y_range is not None:
         fig.update_yaxes(range=list(ch.y_range))
+    if not ch.axes:
+        fig.update_layout(xaxis=dict(visible=False), yaxis=dict(visible=False), plot_bgcolor="white",
+                          margin=dict(l=5, r=5, t=36 if ch.title else 10, b=5),
+                          legend=dict(itemsizing="constant", orientation="v", y=0.92, x=1.0, xanchor="left"))
     return fig
 
 
@@ -485,10 +539,15 @@ def to_png(ch: Chart, dpi: int = 130) -> bytes:
         fig.colorbar(im, ax=ax, label=ch.heat.colour_title)
     else:
         fig, ax = plt.subplots(figsize=(6.4, max(3.2, ch.height / 100)))
+        for pt in ch.points:
+            ax.scatter(np.asarray(pt.x, float), np.asarray(pt.y, float), s=pt.size * 2, color=pt.colour,
+                       alpha=pt.opacity, label=pt.name if pt.legend else None, linewidths=0)
+        if not ch.axes:
+            ax.set_axis_off()
         for ln in ch.lines:
             x, y = np.asarray(ln.x, dtype=float), np.asarray(ln.y, dtype=float)
-            ax.plot(x, y, dashes.get(ln.dash, "-"), marker=markers.get(ln.marker, "o"), ms=3, label=ln.name,
-                    color=ln.colour)
+            ax.plot(x, y, dashes.get(ln.dash, "-"), marker=markers.get(ln.marker, "o") if ln.markers else None, ms=3,
+                    label=ln.name, color=ln.colour)
             if ln.interval is not None:
                 lo, hi = np.array([v[0] for v in ln.interval]), np.array([v[1] for v in ln.interval])
                 ax.errorbar(x, y, yerr=[y - lo, hi - y], fmt="none", ecolor=ln.colour, capsize=3, lw=1)
@@ -508,7 +567,7 @@ def to_png(ch: Chart, dpi: int = 130) -> bytes:
             else:
                 ax.axvline(r.value, ls=dashes.get(r.dash, "--"), color=r.colour, alpha=0.7, label=r.label)
         ax.grid(alpha=0.3)
-        if ch.lines or ch.refs:
+        if ch.lines or ch.refs or any(pt.legend for pt in ch.points):
             ax.legend(fontsize=8, title=ch.legend_title or None)
     if ch.y_range is not None:
         ax.set_ylim(*ch.y_range)

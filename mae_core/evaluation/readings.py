@@ -36,7 +36,7 @@ def _pct(v: float) -> str:
 def ratio(model_cards: Sequence[dict], pool: str = "both", raw: Optional[dict] = None,
           judgement: Optional[dict] = None) -> Reading:
     """Figure 5: which pretraining ratio gave the best features, and whether the others are clearly worse
-    (``judgement``: ``sweep.ratio_judgement``'s, when the caller has it already)."""
+    (``judgement``: ``comparisons.ratio_judgement``'s, when the caller has it already)."""
     j = judgement or ratio_judgement(model_cards, pool)
     if j is None:
         return NONE

@@ -9,6 +9,7 @@ from pathlib import Path
 import streamlit as st
 
 from ui.caches import get_model
+from ui.heavy import gate
 from ui.scenes import image_id, model_id
 from ui.session import keep, PAGES, read_only
 from ui.text import plain
@@ -43,7 +44,7 @@ def _needs_fashion(what: str) -> None:
 # ----------------------------------------------------------------------------- 5. why hide so much
 @st.cache_data(show_spinner="Measuring both fills at every ratio…", max_entries=8)
 def _curve(path: str, mtime: float) -> list:
-    return lesson.curve(path, get_model(path)[0], keep=not read_only())   # shipped, else once for the server
+    return lesson.curve(path, get_model(path)[0], keep=not read_only(), gate=gate("drawing the curve"))   # shipped, else once for the server
 
 
 def ratio(cx: Ctx) -> None:
@@ -102,7 +103,7 @@ def ratio(cx: Ctx) -> None:
 # ----------------------------------------------------------------------------- 6. what the encoder learned
 @st.cache_data(show_spinner="Drawing both maps (a few seconds, once)…", max_entries=8)
 def _maps(path: str, mtime: float, _model) -> dict:
-    return lesson.maps(path, _model, keep=not read_only())   # shipped for the bundled models, else once per server
+    return lesson.maps(path, _model, keep=not read_only(), gate=gate("drawing both maps"))   # shipped for the bundled models, else once per server
 
 
 def _map_figure(xy, labels, classes, highlight, title: str, height: int):

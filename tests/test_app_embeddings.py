@@ -121,3 +121,26 @@ def test_settings_kept_across_pages_and_the_default_model_stays_on_its_page(at):
     at.selectbox(key="bundled_choice").set_value(other).run()
     at.switch_page(str(views / "reconstruct.py")).run()
     assert at.selectbox(key="bundled_choice").value == other
+
+
+def test_a_first_visit_with_the_defaults_encodes_and_projects_nothing(app_page, monkeypatch):
+    """The bundled models ship the page's default map, score table and neighbours (python -m
+    mae_core.evaluation.precompute): a first visit with the defaults (2,000 pictures, t-SNE) runs no encoding of the
+    set, no projection and no scoring; raw pixels' scores are shipped too."""
+    import streamlit as st
+    from ui import features
+    from mae_core.evaluation import results
+
+    def refuse(what):
+        def f(*a, **k):
+            raise AssertionError(f"a first visit computed {what}")
+        return f
+    for name in ("encode", "embedding_map", "scores", "neighbour_table"):
+        monkeypatch.setattr(features, name, refuse(name))
+    st.cache_resource.clear()
+    results.clear_memory()
+    at = app_page("embeddings.py")
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any("2000 points · t-SNE" in c.value and "768-d" not in c.value for c in at.caption)
+    assert any("nearest neighbours" in m.value for m in at.markdown)
+    st.cache_resource.clear()

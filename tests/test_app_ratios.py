@@ -82,11 +82,15 @@ def test_strategy_and_pretraining_sections(at):
 
 def test_a_first_visit_with_the_defaults_computes_no_sweep(app_page, monkeypatch):
     """The bundled models ship the page's default curves (python -m mae_core.evaluation.precompute): a first visit reads them."""
-    import mae_core.evaluation.sweep
+    import streamlit as st
+    from ui import sweeps
+    from mae_core.evaluation import results
 
     def refuse(*a, **k):
         raise AssertionError("the default curves were computed")
-    monkeypatch.setattr(mae_core.evaluation.sweep, "sweep", refuse)
+    monkeypatch.setattr(sweeps, "sweep", refuse)          # what the page's sweeps call
+    results.clear_memory()
+    st.cache_data.clear()
     at = app_page("ratios.py")
     assert not at.exception and not at.error
     assert any(c.proto.id.endswith("chart_curve") or "chart_curve" in c.proto.id for c in at.get("plotly_chart"))

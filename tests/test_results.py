@@ -15,6 +15,7 @@ def store(tmp_path, monkeypatch):
     """A copy of a bundled model's weights, an empty shipped folder and an empty cache."""
     monkeypatch.setenv("MAE_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(results, "SHIPPED_DIR", tmp_path / "shipped")
+    results.clear_memory()
     w = tmp_path / "m.safetensors"
     shutil.copy(CHECKPOINT_DIR / "fmnist_r50.safetensors", w)
     return w
@@ -84,13 +85,29 @@ def test_a_read_only_cache_still_returns_the_result(store, monkeypatch, tmp_path
 
 
 def test_the_page_defaults_of_every_bundled_model_are_shipped():
+    """Each strategy's curves (one file each, so changing the strategies reuses the others), and for the
+    Fashion-MNIST models the Embeddings page's default map, score table and neighbours, and raw pixels' scores."""
     from mae_core.checkpoints import list_bundled, load_model
+    from mae_core.data import SUBSET_PATH
+    from mae_core.datasets import FASHION_MNIST
     from mae_core.evaluation.sweep import sweep_settings
+    d = precompute.EMBED_DEFAULTS
     for card in list_bundled():
         cfg = load_model(card["path"])[0].config
-        rows = results.lookup(card["path"], "sweep", sweep_settings(cfg))
-        assert rows and {r["strategy"] for r in rows} == {"random", "block", "grid", "harmonic:random",
-                                                          "harmonic:block", "harmonic:grid"}, card["name"]
+        for s in ("random", "block", "grid"):
+            rows = results.lookup(card["path"], f"sweep-{s}", sweep_settings(cfg, strategies=(s,)))
+            assert rows and {r["strategy"] for r in rows} == {s, "harmonic:" + s}, (card["name"], s)
+        if not FASHION_MNIST.fits(cfg):
+            continue
+        xy = results.lookup(card["path"], "embed-map", precompute.embedding_settings(**d))
+        assert xy and len(xy["xy"]) == d["n"], card["name"]
+        plain = precompute.embedding_settings(d["source"], d["n"], d["pool"], 0.0)
+        sc = results.lookup(card["path"], "embed-scores", plain)
+        assert 0.5 < sc["linear_probe"] < 1 and sc["n_test"] == 500, card["name"]
+        nn = results.lookup(card["path"], "embed-neighbours", plain)
+        assert len(nn) == d["n"] and len(nn[0]) == precompute.NEIGHBOURS and 0 not in nn[0]   # not itself
+    raw = results.lookup(SUBSET_PATH, "embed-raw-scores", precompute.embedding_settings(d["source"], d["n"], "raw", 0.0))
+    assert 0.5 < raw["linear_probe"] < 1
 
 
 def test_precompute_refuses_an_unknown_name(capsys):
@@ -106,9 +123,12 @@ def test_a_shipped_sweep_equals_a_fresh_one():
     from mae_core.evaluation.sweep import PAGE_IMAGES, PAGE_SEEDS, DEFAULT_RATIOS, STRATEGIES, eval_images, sweep, sweep_settings
     path = CHECKPOINT_DIR / "fmnist_r50.safetensors"
     model, _ = load_model(path)
-    shipped = results.lookup(path, "sweep", sweep_settings(model.config))
+    shipped = [r for s in STRATEGIES
+               for r in results.lookup(path, f"sweep-{s}", sweep_settings(model.config, strategies=(s,)))]
     fresh = sweep(model, eval_images(model.config, PAGE_IMAGES), DEFAULT_RATIOS, tuple(STRATEGIES), PAGE_SEEDS,
-                  baseline=True).rows
+                  baseline=True).rows   # all strategies at once, in small batches: the same numbers
+    assert sweep(model, eval_images(model.config, 4), (0.5,), ("grid",), 2, batch_size=3).rows[0]["mean"] == \
+        pytest.approx(sweep(model, eval_images(model.config, 4), (0.5,), ("grid",), 2).rows[0]["mean"], rel=1e-6)
     assert len(shipped) == len(fresh)
     for a, b in zip(shipped, fresh):
         assert (a["strategy"], a["ratio"], a["n_hidden"]) == (b["strategy"], b["ratio"], b["n_hidden"])
@@ -118,8 +138,33 @@ def test_a_shipped_sweep_equals_a_fresh_one():
 def test_a_server_that_writes_nothing_keeps_nothing_and_the_cache_is_bounded(store, monkeypatch):
     assert results.get(store, "demo", {"n": 1}, lambda: 1, keep=False) == 1
     assert not (store.parent / "cache" / "results").exists()
+    # in memory only: a rerun of the page computes nothing, and memory is bounded too
+    assert results.get(store, "demo", {"n": 1}, lambda: pytest.fail("computed again"), keep=False) == 1
+    monkeypatch.setattr(results, "MEMORY", 3)
+    for n in range(2, 6):
+        results.get(store, "demo", {"n": n}, lambda: n, keep=False)
+    assert results.get(store, "demo", {"n": 1}, lambda: "again", keep=False) == "again"   # the oldest was dropped
+    results.clear_memory()
     monkeypatch.setattr(results, "MAX_CACHED", 20)
     for n in range(30):
         results.get(store, "demo", {"n": n}, lambda: n)
     kept = list((store.parent / "cache" / "results").glob("*.json"))
     assert 10 <= len(kept) <= 21
+
+
+def test_a_computation_runs_inside_the_callers_gate(store):
+    """The classroom server bounds heavy work with a pool: ``gate`` is entered around the computation only, not
+    around a stored result."""
+    import contextlib
+    entered = []
+
+    @contextlib.contextmanager
+    def gate():
+        entered.append("in")
+        yield
+        entered.append("out")
+    assert results.get(store, "demo", {"n": 9}, lambda: entered.append("compute") or 9, gate=gate) == 9
+    assert entered == ["in", "compute", "out"]
+    results.clear_memory()
+    assert results.get(store, "demo", {"n": 9}, lambda: pytest.fail("computed"), gate=gate) == 9
+    assert entered == ["in", "compute", "out"]

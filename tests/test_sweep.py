@@ -381,3 +381,23 @@ def test_convergence_reading_states_each_full_protocol_check_against_the_bar():
             "[-0.4, +0.6] (under the 0.3-point bar: it had stopped improving; the bundled model's probe is -0.3 points "
             "[-0.8, +0.2] from the replay's final one, paired: how far a rerun of the same command lands)"
             ) in convergence_reading([rerun])
+
+
+def test_a_sweep_reports_its_rows_as_ratios_finish_and_keeps_each_step_under_its_memory_bound():
+    """The page draws the curves while they grow (``on_rows`` after every ratio), and one batch through the model
+    stays under STEP_MB of estimated activations (``batch_for``): smaller batches give the same numbers."""
+    from mae_core.evaluation.sweep import STEP_MB, batch_for, sweep
+    from mae_core.model import build_model, preset_config
+    torch.manual_seed(0)
+    model = build_model("mae_fmnist_micro").eval()
+    imgs = torch.rand(6, 1, 28, 28)
+    seen = []
+    res = sweep(model, imgs, (0.25, 0.5, 0.75), ("random", "grid"), seeds=2, baseline=True,
+                on_rows=lambda rows: seen.append(len(rows)))
+    assert seen == [2, 4, 6, 8, 10, 12] and len(res.rows) == 12      # a model row and a baseline row per ratio
+    small = sweep(model, imgs, (0.25, 0.5, 0.75), ("random", "grid"), seeds=2, baseline=True, batch_size=5)
+    assert [r["mean"] for r in small.rows] == pytest.approx([r["mean"] for r in res.rows], rel=1e-5)
+    for preset, most in (("mae_fmnist_tiny", 500), ("mae_vit_large_patch16", 20)):
+        c = preset_config(preset)
+        b = batch_for(c)
+        assert 1 <= b <= most and b * c.activation_bytes() <= STEP_MB * 2**20 < (b + 1) * c.activation_bytes()

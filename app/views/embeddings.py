@@ -9,7 +9,7 @@ import numpy as np
 import streamlit as st
 
 from ui.caches import get_model, registry
-from ui.features import METHOD_NAMES, dataset, features, projection, quality, raw_quality, thumbs
+from ui.features import METHOD_NAMES, dataset, neighbours, projection, quality, raw_quality, thumbs
 from ui.pickers import model_picker
 from ui.scenes import model_id, scene_to_url
 from ui.session import keep, model_chosen, presenting, read_only, visitor_id
@@ -26,7 +26,6 @@ from mae_core.data import DataError, find_fashion_mnist
 from mae_core.embed import TSNE_ENGINE_NAMES, tsne_backend
 from mae_core.explore import reconstruct
 from mae_core.evaluation.figures import to_pil
-from mae_core.metrics import nearest_neighbours
 from mae_core.classroom.worker import RunNotAllowed
 from mae_core.masking import random_mask
 
@@ -111,7 +110,6 @@ key = (model_path, ov, source, folder or "", int(n_points), pool, float(mask_rat
 try:
     ds = dataset(source, folder or "", cfg.img_size, cfg.in_chans, int(n_points))
     t0 = time.time()
-    feats = features(*key)
     xy, t_proj = projection(*key, method, float(perplexity), int(seed))
     elapsed = time.time() - t0
 except (DataError, OSError) as e:
@@ -149,7 +147,8 @@ with left:
     proj_name = METHOD_NAMES[method]
     if method == "tsne":
         proj_name += f" ({TSNE_ENGINE_NAMES[tsne_backend(len(labels))]}, perplexity {perplexity:g})"
-    st.caption(f"{len(labels)} points · {proj_name} of {feats.shape[1]}-d {POOL_NAMES[pool]} features"
+    dims = cfg.embed_dim * (2 if pool == "both" else 1)
+    st.caption(f"{len(labels)} points · {proj_name} of {dims}-d {POOL_NAMES[pool]} features"
                f"{f' of images with {mask_ratio:.0%} of patches hidden' if mask_ratio else ''} · "
                f"{elapsed:.1f} s this time (the projection took {t_proj:.1f} s and is cached for these settings)")
 
@@ -177,8 +176,8 @@ with right:
     mask = random_mask(1, cfg.grid_size, 0.75, seed=int(point))[0]
     rec = reconstruct(model, ds.images[point], mask)
     b.image(to_pil(rec.pasted, 140), caption=f"filled in, 75% hidden: shape MSE {rec.mse_hidden_matched:.3f}")
-    nn_idx = nearest_neighbours(feats, feats[point], k=k, exclude_self=True)[0]
-    st.markdown(f"**{k} nearest neighbours** in the encoder's {feats.shape[1]}-d space (not the 2-D map)")
+    nn_idx = neighbours(*key)[point][:k]
+    st.markdown(f"**{k} nearest neighbours** in the encoder's {dims}-d space (not the 2-D map)")
     per_row = 3 if presenting() else 4   # large type: "Ankle boot" under a 50 px image broke mid-word
     cols = st.columns(per_row)
     for i, j in enumerate(nn_idx):

@@ -1,19 +1,19 @@
 """Mask ratios: what the ratio and the strategy do at test time, and what the pretraining ratio does.
 
-Only the section on screen computes (a segmented control, not tabs: st.tabs runs every tab's code); each
-computation shows a progress bar and is cached per (model file, settings)."""
+Only the section on screen computes (a segmented control, not tabs: st.tabs runs every tab's code); the
+computations (``ui.sweeps``) show their progress, are stored for the whole server and hold a slot of its pool."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import streamlit as st
-import torch
 
 from ui.caches import fmnist_subset, get_model
 from ui.images import image_picker
 from ui.pickers import model_picker
 from ui.scenes import image_id, model_id, scene_to_url
-from ui.session import keep, presenting, read_only
+from ui.session import keep, presenting
+from ui.sweeps import pretraining_rows, strategy_rows, sweep_rows
 from ui.text import plain, reading
 
 from mae_core.evaluation import cards, figures
@@ -23,9 +23,8 @@ from mae_core.datasets import FASHION_MNIST
 from mae_core.classroom.glossary import explain
 from mae_core.masking import STRATEGIES, make_mask
 from mae_core.evaluation.readings import points
-from mae_core.evaluation import readings, results
-from mae_core.evaluation.sweep import (BASELINE_PREFIX, DEFAULT_RATIOS, csv_text, eval_images, sweep_settings,
-                                       pretraining_grid, ratio_strip, strategy_examples, sweep)
+from mae_core.evaluation import readings
+from mae_core.evaluation.sweep import BASELINE_PREFIX, DEFAULT_RATIOS, csv_text, ratio_strip, strategy_examples
 from mae_core.evaluation.comparisons import (last_quarter_gain, probe_history, probe_table, ratio_groups, ratio_series,
                                              strategy_series)
 
@@ -45,63 +44,9 @@ st.caption("How hard is the task at each ratio, does the strategy matter, and wh
            "pretraining change? Errors are mean squared errors on the hidden patches, in [0, 1] pixel units.")
 
 
-def _eval_images(n: int) -> torch.Tensor:
-    return eval_images(cfg, n)
-
-
 def _mtime(path: str) -> float:
     p = Path(path)
     return p.stat().st_mtime if p.exists() else 0.0
-
-
-@st.cache_data(show_spinner=False, max_entries=32)
-def _sweep_rows(path: str, mtime: float, n_images: int, seeds: int, strategies: tuple, ratios: tuple,
-                baseline: bool = True):
-    m, _ = get_model(path)
-    bar = st.empty()
-
-    def compute():
-        bar.progress(0.0, text="Sweeping…")
-        return sweep(m, _eval_images(n_images), ratios, strategies, seeds, baseline=baseline,
-                     progress=lambda f, label: bar.progress(f, text=f"Sweeping {Path(path).stem}: {label}")).rows
-    # stored for the whole server (shipped for the bundled models' defaults): computed once, by one visitor
-    rows = results.get(path, "sweep", sweep_settings(m.config, n_images, seeds, strategies, ratios, baseline), compute,
-                       on_wait=lambda n: bar.info(f"Waiting for {n} other visitor{'s' if n > 1 else ''} computing "
-                                                  "the same curves…", icon=":material/hourglass_top:"),
-                       keep=not read_only())   # a read-only server writes nothing
-    bar.empty()
-    return rows
-
-
-@st.cache_data(show_spinner=False, max_entries=4)
-def _pretraining_grid(paths: tuple, mtimes: tuple, n_images: int, seeds: int):
-    models = {Path(p).stem: (get_model(p)[0], r) for p, r in paths}
-    bar = st.progress(0.0, text="Sweeping the pretraining series…")
-    names, ratios, grid = pretraining_grid(models, fmnist_subset().images[:n_images], RATIOS, seeds,
-                                           progress=lambda f, name: bar.progress(f, text=f"Sweeping {name}"))
-    bar.empty()
-    return names, grid
-
-
-@st.cache_data(show_spinner="Scoring the strategy-pretrained models…", max_entries=4)
-def _strategy_rows(models: tuple, mtimes: tuple) -> list:
-    """Figure 6 in small: each strategy-pretrained model's error on its own kind of masks and on random masks (shape
-    MSE, same images), and its card's probe."""
-    rows = []
-    imgs = fmnist_subset().images[:64]
-    random_card = get_model(dict(models)["random"])[1]
-    for strategy, path in models:
-        m, card_ = get_model(path)
-        c = cards.read(card_)
-        ratio = float(c.mask_ratio)
-        own = sweep(m, imgs, (ratio,), (strategy,), seeds=2, matched=True).rows[0]["mean"]
-        rnd = own if strategy == "random" else \
-            sweep(m, imgs, (ratio,), ("random",), seeds=2, matched=True).rows[0]["mean"]
-        rows.append({"strategy": strategy, "own_error": own, "random_error": rnd,
-                     "probe": float(c.probe("both") or float("nan")), "knn": float(c.knn("both") or float("nan")),
-                     "probe_ci": c.embedding_metrics.get("linear_probe_both_ci"),
-                     "vs_random_ci": None if strategy == "random" else cards.paired_ci(card_, random_card)})
-    return rows
 
 
 def _chart(chart: figures.Chart, png_name: str, key: str):
@@ -116,7 +61,8 @@ section = st.segmented_control("Section", list(SECTIONS), format_func=SECTIONS.g
 scene_to_url(model=model_id(model_path), image=image_id(image_key), section=section)
 
 # ----------------------------------------------------------------------------- test-time sweep
-if section == "test":
+def sweep_section() -> None:
+    """Error against the test-time ratio, each strategy with the classical fill; one picture at several ratios."""
     c1, c2, c3 = st.columns([2.6, 1, 1] if presenting() else [2, 1, 1])   # three chips whole in large type
     strategies = c1.multiselect("Strategies", list(STRATEGIES), default=list(STRATEGIES), key="sw_strategies",
                                 format_func=lambda s: STRATEGIES[s].label)
@@ -133,7 +79,7 @@ if section == "test":
                               help=explain("inpainting") + " Harmonic inpainting of the same hidden patches (each "
                                    "hidden pixel the mean of its "
                                    "neighbours, no learning), scored the same way: dashed lines")
-        rows = _sweep_rows(model_path, _mtime(model_path), int(n_images), int(seeds), tuple(strategies), RATIOS)
+        rows = sweep_rows(model_path, int(n_images), int(seeds), tuple(strategies), RATIOS, st.empty())
         shown = rows if classical else [r for r in rows if not r["strategy"].startswith(BASELINE_PREFIX)]
         _chart(figures.error_curve_chart(shown, card.get("mask_ratio"), bands=bands), "error_vs_ratio.png", "curve")
         if classical:
@@ -159,8 +105,11 @@ if section == "test":
         st.download_button("Strip (PNG)", lambda: figures.png_bytes(figures.strip_image(strip)), "ratio_strip.png",
                            "image/png", icon=":material/download:", key="dl_strip")
 
+
+
 # ----------------------------------------------------------------------------- strategies (Figure 6)
-elif section == "strategy":
+def strategy_section() -> None:
+    """The strategies on one picture, their errors at one ratio, and the models pretrained with each (Figure 6)."""
     ratio = st.slider("Mask ratio", 0.05, 0.95, 0.75, 0.05, key="strat_ratio")
     seed = st.number_input("Seed", 0, 10**6, 0, key="strat_seed")
     ex = strategy_examples(model, image, float(ratio), seed=int(seed))
@@ -175,7 +124,7 @@ elif section == "strategy":
                 a.image(figures.to_pil(rec.masked, 200), caption="masked")
                 b.image(figures.to_pil(rec.pasted, 200), caption=f"MSE {rec.mse_hidden:.3f}")
     n_images, seeds = int(st.session_state.get("sw_images", 16)), int(st.session_state.get("sw_seeds", 3))
-    rows = _sweep_rows(model_path, _mtime(model_path), n_images, seeds, tuple(STRATEGIES), RATIOS)  # as above
+    rows = sweep_rows(model_path, n_images, seeds, tuple(STRATEGIES), RATIOS, st.empty())  # as above
     rows = [r for r in rows if not r["strategy"].startswith(BASELINE_PREFIX)]
     _chart(figures.strategy_bars_chart(rows, float(ratio), n_images, seeds), f"strategies_{ratio:.2f}_bars.png",
            "bars")
@@ -194,7 +143,7 @@ elif section == "strategy":
                 "(same budget as the random one) are not bundled yet: `bash checkpoints/train_bundled.sh "
                 "fmnist_block75 fmnist_grid75` makes them.")
     else:
-        rows = _strategy_rows(tuple((s, c["path"]) for s, c in trio.items()),
+        rows = strategy_rows(tuple((s, c["path"]) for s, c in trio.items()),
                               tuple((_mtime(c["path"]), _mtime(str(Path(c["path"]).with_suffix(".json"))))
                                     for c in trio.values()))   # a re-measured card refreshes the rows too
         first = cards.read(next(iter(trio.values())))
@@ -227,8 +176,11 @@ elif section == "strategy":
                    + (f"; raw pixels score {raw:.1%} on the same probe (dashed line)." if raw else "."))
         reading(readings.strategy(rows))
 
+
+
 # ----------------------------------------------------------------------------- pretraining ratio (Figure 5)
-else:
+def pretraining_section() -> None:
+    """The models pretrained at different ratios: probe against ratio (Figure 5), errors, convergence."""
     bundled = list_bundled()   # read once: every reading below takes its cards from it
     groups, series = ratio_groups(bundled), ratio_series(bundled)
     if len(series) < 2:
@@ -263,7 +215,7 @@ else:
         st.subheader("Error by pretraining ratio × test ratio")
         if st.toggle("Compute the heatmap (each model swept over 19 ratios)", key="pre_heat"):
             paths = tuple((c["path"], float(c["mask_ratio"])) for c in series)
-            _, grid = _pretraining_grid(paths, tuple(_mtime(p) for p, _ in paths), 64, 2)
+            _, grid = pretraining_rows(paths, tuple(_mtime(p) for p, _ in paths), 64, 2)
             _chart(figures.heatmap_chart([r for _, r in paths], RATIOS, grid), "pretraining_heatmap.png", "heat")
             st.caption("Each row is one model (random masks, 64 images × 2 seeds). Read a column to see which "
                        "pretraining ratio reconstructs best at that test ratio.")
@@ -292,3 +244,6 @@ else:
             _chart(figures.probe_epochs_chart(curves), "probe_vs_epochs.png", "probe_epochs")
             gains = [(n, last_quarter_gain(p)) for n, p in curves if last_quarter_gain(p) is not None]
             reading(readings.convergence(bundled, gains))
+
+
+{"test": sweep_section, "strategy": strategy_section, "pre": pretraining_section}[section]()

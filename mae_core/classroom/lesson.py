@@ -6,6 +6,8 @@ Step 5's curve and step 6's maps go through ``mae_core.evaluation.results`` (key
 shipped for the bundled models by ``python -m mae_core.evaluation.precompute``, computed once for the server for others."""
 from __future__ import annotations
 
+import contextlib
+
 import statistics
 import time
 from dataclasses import dataclass
@@ -196,12 +198,13 @@ MAP_SETTINGS = {"images": MAP_IMAGES, "neighbours": NEIGHBOURS, "features": "bot
 CURVE_SETTINGS = {"images": CURVE_IMAGES, "ratios": list(CURVE_RATIOS), "strategy": "random", "seeds": 1}
 
 
-def maps(weights_path, model, keep: bool = True) -> dict:
+def maps(weights_path, model, keep: bool = True, gate=contextlib.nullcontext) -> dict:
     """Step 6's maps of this model: shipped for the bundled models, else computed once for the server (and kept in
     its disk cache unless ``keep`` is False)."""
-    return results.get(weights_path, "lesson-maps", MAP_SETTINGS, lambda: compute_maps(model), keep=keep)
+    return results.get(weights_path, "lesson-maps", MAP_SETTINGS, lambda: compute_maps(model), keep=keep, gate=gate)
 
 
-def curve(weights_path, model, keep: bool = True) -> list:
+def curve(weights_path, model, keep: bool = True, gate=contextlib.nullcontext) -> list:
     """Step 5's curve of this model: shipped for the bundled models, else computed once for the server."""
-    return results.get(weights_path, "lesson-curve", CURVE_SETTINGS, lambda: compute_curve(model), keep=keep)
+    return results.get(weights_path, "lesson-curve", CURVE_SETTINGS, lambda: compute_curve(model), keep=keep,
+                       gate=gate)

@@ -22,6 +22,8 @@ Settings come from the environment at each call (so tests and operators can chan
 ``MAE_MAX_ACTIVATION_MB``   largest estimated activation memory of one image's forward pass, default 2048
 ``MAE_MAX_CHECKPOINT_MB``   largest checkpoint (also the unpacked size of a .pth archive), default 4096
 ``MAE_MAX_RUNNING``         training runs at once on the server, default 2 (more wait in a queue)
+``MAE_MAX_HEAVY``           heavy computations at once (sweeps, projections, encodings, time estimates; more
+                            wait, told how many are ahead), default half the CPU cores, at least 1
 ``MAE_RUNS_PER_SESSION``    runs one visitor (one browser) may have running or queued, default 1
 ``MAE_MAX_RUN_MINUTES``     longest a run may train before it is stopped and saved, default 60 on a shared
                             server, 1440 otherwise
@@ -72,6 +74,7 @@ class Policy:
     max_activation_bytes: int
     max_checkpoint_bytes: int
     max_running: int
+    max_heavy: int
     runs_per_session: int
     max_run_minutes: float
     show_all_runs: bool
@@ -108,6 +111,7 @@ def current() -> Policy:
         max_activation_bytes=_int("MAE_MAX_ACTIVATION_MB", 2048) * 2**20,
         max_checkpoint_bytes=_int("MAE_MAX_CHECKPOINT_MB", 4096) * 2**20,
         max_running=max(1, _int("MAE_MAX_RUNNING", 2)),
+        max_heavy=max(1, _int("MAE_MAX_HEAVY", (os.cpu_count() or 2) // 2)),
         runs_per_session=max(1, _int("MAE_RUNS_PER_SESSION", 1)),
         max_run_minutes=max(1, _int("MAE_MAX_RUN_MINUTES", 60 if shared else 1440)),
         show_all_runs=_flag("MAE_SHOW_ALL_RUNS", True),

@@ -8,13 +8,19 @@ Three places, looked up in order:
   cache     $MAE_CACHE_DIR/results/SHA16.KIND.SETTINGS16.json, written the first time any other result is computed,
             so a second visitor or a restarted server does not compute it again;
   compute   the caller's function, run once per key at a time: a visitor asking for a result another is computing
-            waits for it (``get``'s ``on_wait`` says how many are computing or waiting) instead of computing it too.
+            waits for it (``get``'s ``on_wait`` says how many are computing or waiting) instead of computing it too;
+            inside the caller's ``gate`` (the classroom server's bounded pool of heavy work).
+Results looked up lately are also kept in memory (``MEMORY`` of them), so a page's rerun reads no file, and a
+server that writes nothing (``keep=False``) still computes a result once.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -22,14 +28,18 @@ from ..atomic import atomic_write
 from ..checkpoints import CHECKPOINT_DIR
 from ..data import cache_dir
 
-SHIPPED_DIR = CHECKPOINT_DIR / "precomputed"
+# MAE_SHIPPED_RESULTS_DIR: another folder of shipped results (bench/class_load.py points it at an empty one to
+# measure a server without them)
+SHIPPED_DIR = Path(os.environ.get("MAE_SHIPPED_RESULTS_DIR") or CHECKPOINT_DIR / "precomputed")
 FORMAT = 1
 MAX_CACHED = 2000            # result files kept in the disk cache; beyond it the oldest tenth goes
+MEMORY = 64                  # results kept in memory, the least recently used dropped first
 
 _hashes: dict = {}
 _locks: dict = {}
 _busy: dict = {}             # key -> visitors computing or waiting for it
 _guard = threading.Lock()
+_memory: OrderedDict = OrderedDict()   # (sha, kind, settings id) -> value
 
 
 def weights_sha256(path) -> str:
@@ -107,18 +117,40 @@ def _prune(folder: Path) -> None:
             f.unlink(missing_ok=True)
 
 
+def _remember(key: tuple, value: Any) -> Any:
+    with _guard:
+        _memory[key] = value
+        _memory.move_to_end(key)
+        while len(_memory) > MEMORY:
+            _memory.popitem(last=False)
+    return value
+
+
+def _recalled(key: tuple) -> Optional[Any]:
+    with _guard:
+        if key in _memory:
+            _memory.move_to_end(key)
+            return _memory[key]
+    return None
+
+
 def get(weights_path, kind: str, settings: dict, compute: Callable[[], Any],
-        on_wait: Optional[Callable[[int], None]] = None, keep: bool = True) -> Any:
-    """The result for these weights and settings: stored, or computed once for the whole server and stored in the
-    disk cache (``keep=False``: not stored, for a server that writes nothing). While another visitor computes the
-    same key this call waits; ``on_wait(n)`` is told how many visitors are at it before it starts waiting.
-    ``compute`` must return JSON-serialisable data."""
-    value = lookup(weights_path, kind, settings)
+        on_wait: Optional[Callable[[int], None]] = None, keep: bool = True,
+        gate: Callable[[], Any] = contextlib.nullcontext) -> Any:
+    """The result for these weights and settings: in memory, stored, or computed once for the whole server and
+    stored in the disk cache (``keep=False``: not stored, for a server that writes nothing). While another visitor
+    computes the same key this call waits; ``on_wait(n)`` is told how many visitors are at it before it starts
+    waiting. ``compute`` runs inside ``gate()`` (a bounded pool's slot) and must return JSON-serialisable data."""
+    if not Path(weights_path).is_file():   # nothing to key it by: computed, not stored
+        with gate():
+            return compute()
+    key = (weights_sha256(weights_path), kind, settings_id(settings))
+    value = _recalled(key)
     if value is not None:
         return value
-    if not Path(weights_path).is_file():   # nothing to key it by: computed, not stored
-        return compute()
-    key = (weights_sha256(weights_path), kind, settings_id(settings))
+    value = lookup(weights_path, kind, settings)
+    if value is not None:
+        return _remember(key, value)
     with _guard:
         lock = _locks.setdefault(key, threading.Lock())
         _busy[key] = _busy.get(key, 0) + 1
@@ -127,16 +159,17 @@ def get(weights_path, kind: str, settings: dict, compute: Callable[[], Any],
         if ahead and on_wait is not None:
             on_wait(ahead)
         with lock:
-            value = lookup(weights_path, kind, settings)   # the one before us may have stored it
+            value = _recalled(key) or lookup(weights_path, kind, settings)   # the one before us may have stored it
             if value is None:
-                value = compute()
+                with gate():
+                    value = compute()
                 if keep:
                     try:
                         path = _write(cached_path(key[0], kind, settings), weights_path, kind, settings, value)
                         _prune(path.parent)
                     except OSError:   # a read-only cache: the result is still returned, just not kept
                         pass
-            return value
+            return _remember(key, value)
     finally:
         with _guard:
             _busy[key] -= 1
@@ -145,5 +178,7 @@ def get(weights_path, kind: str, settings: dict, compute: Callable[[], Any],
 
 
 def clear_memory() -> None:
-    """Forget the remembered hashes (tests)."""
+    """Forget the remembered hashes and results (tests)."""
     _hashes.clear()
+    with _guard:
+        _memory.clear()

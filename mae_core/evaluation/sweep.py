@@ -49,15 +49,26 @@ class SweepResult:
                 np.array([r["std"] for r in rs]))
 
 
+STEP_MB = 256   # one step of a sweep (a batch of images through the model) stays under about this much memory
+
+
+def batch_for(config, mb: float = STEP_MB) -> int:
+    """Images per batch so that one forward pass stays under ``mb`` MB of estimated activations
+    (``MAEConfig.activation_bytes``, a rough upper estimate per image): 467 for the 28 px tiny model, 17 for ViT-L."""
+    return max(1, int(mb * 2**20 // max(1, config.activation_bytes())))
+
+
 def sweep(model, images01: torch.Tensor, ratios: Sequence[float] = DEFAULT_RATIOS,
-          strategies: Sequence[str] = STRATEGIES, seeds: int = 3, batch_size: int = 512,
+          strategies: Sequence[str] = STRATEGIES, seeds: int = 3, batch_size: Optional[int] = None,
           progress: Optional[Callable[[float, str], None]] = None, matched: bool = False,
-          baseline: bool = False) -> SweepResult:
-    """Masked-patch error for every (strategy, ratio), averaged over images x seeds. All seeds of one
-    (strategy, ratio) run as one batch: every sample hides the same number of patches, so no padding.
+          baseline: bool = False, on_rows: Optional[Callable[[list], None]] = None) -> SweepResult:
+    """Masked-patch error for every (strategy, ratio), averaged over images x seeds. Every sample of one
+    (strategy, ratio) hides the same number of patches, so no padding; they run in batches of ``batch_size``
+    (default: ``batch_for`` the model, under ``STEP_MB`` of activations).
     ``matched``: errors with each patch's true mean and std given (comparable between pixel and norm-pix models).
     ``baseline``: also score harmonic inpainting (mae_core.baselines) on the very same masks, as rows whose
-    strategy is ``"harmonic:<strategy>"`` (matched like the model: always for a norm-pix model)."""
+    strategy is ``"harmonic:<strategy>"`` (matched like the model: always for a norm-pix model).
+    ``on_rows(rows)``: called with the rows so far each time a ratio is done, to draw the curves as they grow."""
     for s in strategies:
         get_strategy(s)  # an unknown name is an error that lists the registered ones
     if seeds < 1:
@@ -66,6 +77,7 @@ def sweep(model, images01: torch.Tensor, ratios: Sequence[float] = DEFAULT_RATIO
         raise ValueError("no images to sweep over")
     g = model.config.grid_size
     n = len(images01)
+    batch_size = batch_size or batch_for(model.config)
     rows, raw = [], {}
     total, done = len(strategies) * len(ratios), 0
     for strategy in strategies:
@@ -76,8 +88,10 @@ def sweep(model, images01: torch.Tensor, ratios: Sequence[float] = DEFAULT_RATIO
                                  matched=matched).reshape(seeds, n)
             scored = [(strategy, errs)]
             if baseline:
-                b = baseline_errors(model, images01.repeat(seeds, 1, 1, 1), masks,
-                                    matched=matched or model.config.norm_pix_loss).reshape(seeds, n)
+                every = images01.repeat(seeds, 1, 1, 1)
+                b = np.concatenate([baseline_errors(model, every[i:i + batch_size], masks[i:i + batch_size],
+                                                    matched=matched or model.config.norm_pix_loss)
+                                    for i in range(0, len(every), batch_size)]).reshape(seeds, n)
                 scored.append((BASELINE_PREFIX + strategy, b))
             for name, e in scored:
                 raw[(name, float(ratio))] = e
@@ -89,6 +103,8 @@ def sweep(model, images01: torch.Tensor, ratios: Sequence[float] = DEFAULT_RATIO
             done += 1
             if progress is not None:
                 progress(done / total, f"{strategy} {ratio:.2f}")
+            if on_rows is not None:
+                on_rows(list(rows))
     return SweepResult(rows, raw)
 
 

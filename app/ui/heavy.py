@@ -1,0 +1,29 @@
+"""Heavy work on a page goes through the server's bounded pool (``mae_core.classroom.pool``): while every slot is
+taken the visitor sees how many others are ahead, in the place where the result will appear."""
+from __future__ import annotations
+
+import contextlib
+
+import streamlit as st
+
+from mae_core.classroom import policy
+from mae_core.classroom.pool import HEAVY
+
+
+@contextlib.contextmanager
+def heavy(what: str, where=None):
+    """Hold a slot of the pool for the ``with`` block; ``where`` (a placeholder) tells the visitor while they wait."""
+    box = where if where is not None else st.empty()
+    size = policy.current().max_heavy
+
+    def told(n: int) -> None:
+        box.info(f"Waiting for {n} other visitor{'s' if n != 1 else ''}' work to finish before {what} (this server "
+                 f"computes {size} thing{'s' if size != 1 else ''} like this at a time)…", icon=":material/hourglass_top:")
+    with HEAVY.slot(on_wait=told):
+        box.empty()
+        yield
+
+
+def gate(what: str, where=None):
+    """``heavy`` as a factory, for ``results.get(..., gate=)``."""
+    return lambda: heavy(what, where)

@@ -1,0 +1,153 @@
+"""A class on one server (issue 33): what a first visitor meets while the server is busy.
+
+    python bench/class_load.py [--repeats 3] [--busy 2] [--sessions 10] [--without-shipped]
+
+``--busy N`` starts N processes that keep a core each busy for the whole measurement (a class's server is not
+idle; other work on the machine counts too). Then, with an empty results cache:
+
+1. each page's first visit with its defaults, in a fresh process (AppTest: the app's script and the page, timed
+   from the page's switch to the end of its run; the app's imports and the first model load are timed apart);
+   on Reconstruct, the attention maps switched on and one patch clicked;
+2. a real `streamlit run` server and one chromium with ``--sessions`` tabs opening the pages at once (the pages in
+   turn), timed from navigation to the page's first chart, map or reconstruction; p50 and p95.
+
+Medians over ``--repeats``. ``--without-shipped`` hides the shipped results (MAE_SHIPPED_RESULTS_DIR points at an
+empty folder): the server as it was before they were shipped.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from benchlib import ROOT, write
+
+from browser import CHROMIUM, CHROMIUM_ARGS, streamlit_server
+
+PAGES = ("reconstruct", "lesson", "ratios", "embeddings", "train")
+READY = {   # the page's first answer is on screen
+    "reconstruct": "document.querySelectorAll('img[src^=\"data:image\"]').length >= 6",
+    "lesson": "document.querySelectorAll('img[src^=\"data:image\"]').length >= 2",
+    "ratios": "document.querySelectorAll('.js-plotly-plot').length >= 1",
+    "embeddings": "document.querySelectorAll('.js-plotly-plot').length >= 1",
+    "train": "document.body.innerText.includes('Start training')",
+}
+URL = {"reconstruct": "", "lesson": "lesson?step=1", "ratios": "ratios", "embeddings": "embeddings", "train": "train"}
+
+_SCRIPT = r"""
+import json, sys, time
+from pathlib import Path
+from streamlit.testing.v1 import AppTest
+root, page = Path(sys.argv[1]), sys.argv[2]
+t = time.perf_counter()
+app = AppTest.from_file(str(root / "app" / "main.py"), default_timeout=900)
+app.run()
+out = {"app": time.perf_counter() - t}
+if page != "reconstruct":
+    app.switch_page(str(root / "app" / "views" / (page + ".py")))
+    t = time.perf_counter(); app.run(); out["page"] = time.perf_counter() - t
+else:
+    out["page"] = out.pop("app")      # the entry page is the first run itself
+    t = time.perf_counter(); app.toggle(key="att_on").set_value(True).run(); out["attention_on"] = time.perf_counter() - t
+    app.session_state["att_query"] = 17
+    t = time.perf_counter(); app.run(); out["patch_click"] = time.perf_counter() - t
+assert not app.exception, [e.value for e in app.exception]
+print("RESULT" + json.dumps(out))
+"""
+
+
+def busy(n: int) -> list:
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+
+
+def first_visit(page: str, env: dict) -> dict:
+    with tempfile.TemporaryDirectory() as cache:
+        p = subprocess.run([sys.executable, "-c", _SCRIPT, str(ROOT), page], capture_output=True, text=True,
+                           cwd=ROOT, timeout=1800, env={**env, "MAE_CACHE_DIR": cache})
+    line = next((ln for ln in p.stdout.splitlines() if ln.startswith("RESULT")), None)
+    if line is None:
+        raise SystemExit(f"{page}: {p.stderr[-3000:]}")
+    return json.loads(line[6:])
+
+
+async def _sessions(url: str, n: int, timeout_s: float) -> list:
+    from playwright.async_api import async_playwright
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+        async def one(i: int):
+            page_name = PAGES[i % len(PAGES)]
+            ctx = await browser.new_context(viewport={"width": 1280, "height": 800})   # a visitor of its own
+            tab = await ctx.new_page()
+            t = time.time()
+            await tab.goto(f"{url}/{URL[page_name]}")
+            await tab.wait_for_function(f"() => ({READY[page_name]})", timeout=timeout_s * 1000, polling=200)
+            return page_name, time.time() - t
+        out = await asyncio.gather(*(one(i) for i in range(n)))
+        await browser.close()
+        return list(out)
+
+
+def browser_run(n: int, env: dict) -> list:
+    with tempfile.TemporaryDirectory() as cache:
+        with streamlit_server(env_extra={**env, "MAE_CACHE_DIR": cache}, timeout=180) as url:
+            return asyncio.run(_sessions(url, n, timeout_s=900))
+
+
+def pct(values, q: float) -> float:
+    v = sorted(values)
+    return v[min(len(v) - 1, max(0, round(q * (len(v) - 1))))]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--busy", type=int, default=2, help="processes keeping a core busy each")
+    ap.add_argument("--sessions", type=int, default=10)
+    ap.add_argument("--without-shipped", action="store_true")
+    ap.add_argument("--no-browser", action="store_true")
+    a = ap.parse_args(argv)
+    env = dict(os.environ)
+    hidden = tempfile.mkdtemp() if a.without_shipped else None
+    if hidden:
+        env["MAE_SHIPPED_RESULTS_DIR"] = hidden
+    hogs = busy(a.busy)
+    try:
+        visits = {p: [first_visit(p, env) for _ in range(a.repeats)] for p in PAGES}
+        runs = [] if a.no_browser else [browser_run(a.sessions, env) for _ in range(a.repeats)]
+    finally:
+        for h in hogs:
+            h.kill()
+    label = "without shipped results" if hidden else "with shipped results"
+    print(f"First visits with defaults, {a.busy} busy processes, empty cache, {label} "
+          f"(AppTest, medians of {a.repeats}):")
+    med = {}
+    for p, vs in visits.items():
+        med[p] = {k: statistics.median(v[k] for v in vs) for k in vs[0]}
+        extra = "".join(f", {k.replace('_', ' ')} {v:.2f} s" for k, v in med[p].items() if k not in ("page", "app"))
+        print(f"  {p:12s} page {med[p]['page']:.2f} s" + (f" (app start {med[p]['app']:.2f} s)" if "app" in med[p]
+                                                           else " (the entry page: app start included)") + extra)
+    if runs:
+        times = [t for run in runs for _, t in run]
+        per_page = {p: statistics.median(t for run in runs for q, t in run if q == p) for p in PAGES}
+        p95 = statistics.median(pct([t for _, t in run], 0.95) for run in runs)
+        p50 = statistics.median(pct([t for _, t in run], 0.5) for run in runs)
+        print(f"Browser, {a.sessions} sessions at once in one chromium, time to the first chart / map / "
+              f"reconstruction: p50 {p50:.1f} s, p95 {p95:.1f} s (medians of {a.repeats} runs; max {max(times):.1f} s)")
+        print("  per page (median): " + ", ".join(f"{p} {t:.1f} s" for p, t in per_page.items()))
+    else:
+        p50 = p95 = per_page = None
+    print("written to", write("class_load" + ("_without_shipped" if hidden else ""),
+                              {"busy": a.busy, "repeats": a.repeats, "visits": visits, "medians": med,
+                               "browser": runs, "p50": p50, "p95": p95, "per_page": per_page}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -43,12 +43,13 @@ def ratio(model_cards: Sequence[dict], pool: str = "both", raw: Optional[dict] =
     best, judged = j["best"], j["judged"]
     low = [(r, c) for r, c, _, _ in judged if r["ratio"] <= 0.5]
     close = [_pct(r["ratio"]) for r, c, _, _ in judged if not c]
-    also = f"; {' and '.join(close)} {'was' if len(close) == 1 else 'were'} too close to call" if close else ""
-    if best["ratio"] >= 0.6 and low and all(c for _, c in low):
-        head = f"Hiding {_pct(best['ratio'])} while training worked best, as in the paper{also}."
+    listed = ", ".join(close[:-1]) + " and " + close[-1] if len(close) > 1 else "".join(close)
+    also = f"; {listed} {'was' if len(close) == 1 else 'were'} too close to call" if close else ""
+    paper = ", as in the paper" if 0.7 <= best["ratio"] <= 0.8 else " (the paper: 75%)"
+    if best["ratio"] >= 0.6 and low:
+        head = f"Hiding {_pct(best['ratio'])} while training worked best{paper}{also}."
     elif best["ratio"] >= 0.6:
-        head = (f"Hiding {_pct(best['ratio'])} while training worked best, as in the paper{also}." if low else
-                f"Of the high ratios tried, {_pct(best['ratio'])} worked best{also}.")
+        head = f"Of the high ratios tried, {_pct(best['ratio'])} worked best{also}."
     else:
         head = f"Here hiding {_pct(best['ratio'])} while training worked best; the paper found about 75% best."
     return Reading(head, ratio_verdict(model_cards, pool, raw, judgement=j))

@@ -178,7 +178,7 @@ with right:
     b.image(to_pil(rec.pasted, 140), caption=f"filled in, 75% hidden: shape MSE {rec.mse_hidden_matched:.3f}")
     nn_idx = neighbours(*key)[point][:k]
     st.markdown(f"**{k} nearest neighbours** in the encoder's {dims}-d space (not the 2-D map)")
-    per_row = 3 if presenting() else 4   # large type: "Ankle boot" under a 50 px image broke mid-word
+    per_row = 2 if presenting() else 3   # at 1024 px four to a row (three in large type) broke "Sneaker" mid-word
     cols = st.columns(per_row)
     for i, j in enumerate(nn_idx):
         same = labels[j] == labels[point]

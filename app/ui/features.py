@@ -16,7 +16,7 @@ from mae_core.evaluation.precompute import embedding_map, embedding_settings, ne
 from mae_core.metrics import scores
 
 from .caches import get_model
-from .heavy import gate, heavy
+from .heavy import gate, heavy, same_work
 from .session import read_only, wait_for_warm_up
 
 METHOD_NAMES = {"tsne": "t-SNE", "pca": "PCA", "umap": "UMAP"}
@@ -27,7 +27,7 @@ def dataset(source: str, folder: str, size: int, channels: int, n: int):
     return labelled_dataset(source, size, channels, limit=n, seed=0, folder=folder)
 
 
-def _stored(path: str, overrides: str, source: str, folder: str):
+def _stored(overrides: str, source: str, folder: str):
     """Whether these results can be keyed by the weights (stored for the server, shipped for the bundled models'
     defaults): a labelled set the server names, the model as its file says."""
     return source != "folder" and not folder and overrides == "{}"
@@ -59,10 +59,9 @@ def projection(path: str, overrides: str, source: str, folder: str, n: int, pool
         bar.progress(0.0, text=f"Projecting {len(f)} points with {name}…")
         return embedding_map(f, method, perplexity, seed,
                              progress=lambda p: bar.progress(p, text=f"Projecting {len(f)} points with {name}… {p:.0%}"))
-    if _stored(path, overrides, source, folder):
+    if _stored(overrides, source, folder):
         out = results.get(path, "embed-map", embedding_settings(source, n, pool, mask_ratio, method, perplexity, seed),
-                          compute, on_wait=lambda k: bar.info(f"Waiting for {k} other visitor{'s' if k > 1 else ''} "
-                                                              "drawing the same map…", icon=":material/hourglass_top:"),
+                          compute, on_wait=same_work(bar, "drawing the same map"),
                           keep=not read_only(), gate=gate(f"the {name} map", bar))
     else:
         with heavy(f"the {name} map", bar):
@@ -77,7 +76,7 @@ def quality(path: str, overrides: str, source: str, folder: str, n: int, pool: s
         f = features(path, overrides, source, folder, n, pool, mask_ratio)
         c = get_model(path, json.loads(overrides))[0].config
         return scores(f, dataset(source, folder, c.img_size, c.in_chans, n).labels.numpy())
-    if _stored(path, overrides, source, folder):
+    if _stored(overrides, source, folder):
         return results.get(path, "embed-scores", embedding_settings(source, n, pool, mask_ratio), compute,
                            keep=not read_only(), gate=gate("scoring these features"))
     with heavy("scoring these features"):
@@ -90,7 +89,7 @@ def neighbours(path: str, overrides: str, source: str, folder: str, n: int, pool
     (no encoding for the bundled models' defaults), else from the features."""
     def compute():
         return neighbour_table(features(path, overrides, source, folder, n, pool, mask_ratio))
-    if _stored(path, overrides, source, folder):
+    if _stored(overrides, source, folder):
         table = results.get(path, "embed-neighbours", embedding_settings(source, n, pool, mask_ratio), compute,
                             keep=not read_only(), gate=gate("finding neighbours"))
     else:

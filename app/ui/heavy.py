@@ -24,6 +24,13 @@ def heavy(what: str, where=None):
         yield
 
 
+def same_work(box, doing: str):
+    """``results.get``'s ``on_wait``: while others compute the very result asked for, say so in ``box``
+    (``doing``: "drawing the same map")."""
+    return lambda n: box.info(f"Waiting for {n} other visitor{'s' if n > 1 else ''} {doing}…",
+                              icon=":material/hourglass_top:")
+
+
 def gate(what: str, where=None):
     """``heavy`` as a factory, for ``results.get(..., gate=)``."""
     return lambda: heavy(what, where)

@@ -12,7 +12,7 @@ from mae_core.evaluation import cards, figures, results
 from mae_core.evaluation.sweep import DEFAULT_RATIOS, eval_images, pretraining_grid, sweep, sweep_settings
 
 from .caches import fmnist_subset, get_model
-from .heavy import gate, heavy
+from .heavy import gate, heavy, same_work
 from .session import read_only
 
 def strategy_sweep(path: str, n_images: int, seeds: int, strategy: str, ratios: tuple, on_rows=None) -> list:
@@ -27,8 +27,7 @@ def strategy_sweep(path: str, n_images: int, seeds: int, strategy: str, ratios: 
         return sweep(m, eval_images(m.config, n_images), ratios, (strategy,), seeds, baseline=True, on_rows=on_rows,
                      progress=lambda f, label: bar.progress(f, text=f"Sweeping {Path(path).stem}: {label}")).rows
     rows = results.get(path, f"sweep-{strategy}", sweep_settings(m.config, n_images, seeds, (strategy,), ratios, True),
-                       compute, on_wait=lambda n: bar.info(f"Waiting for {n} other visitor{'s' if n > 1 else ''} "
-                                                           "computing the same curves…", icon=":material/hourglass_top:"),
+                       compute, on_wait=same_work(bar, "computing the same curves"),
                        keep=not read_only(), gate=gate("these curves", bar))   # a read-only server writes nothing
     bar.empty()
     return rows

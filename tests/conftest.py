@@ -34,8 +34,7 @@ def app_page(tmp_path, monkeypatch):
         monkeypatch.setenv("MAE_CACHE_DIR", str(tmp_path / "cache"))
         monkeypatch.setenv("MAE_RUNS_DIR", str(tmp_path / "runs"))
         app = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=timeout)
-        app.run()
-        app.switch_page(str(ROOT / "app" / "views" / view))
+        app.switch_page(str(ROOT / "app" / "views" / view))   # arriving at the page's address: no first page run
         for k, v in state.items():
             app.session_state[k] = v
         app.run()

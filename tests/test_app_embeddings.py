@@ -70,6 +70,8 @@ def test_point_pool_mask_and_comparison(at):
 
 
 def test_bad_folder_is_a_message(at, tmp_path):
+    from mae_core.classroom.glossary import TERMS   # the tooltips carry the glossary's plain sentences
+    assert TERMS["cls token"] in at.selectbox(key="emb_pool").help and TERMS["t-SNE"] in at.radio(key="emb_method").help
     at.selectbox(key="emb_source").set_value("folder").run()
     assert any("choose an image folder" in e.value for e in at.error)
     at.text_input(key="emb_folder").set_value(str(tmp_path / "nope")).run()

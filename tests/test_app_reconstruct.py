@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from mae_core.classroom.glossary import TERMS
+
 ROOT = Path(__file__).resolve().parent.parent
 MAIN = str(ROOT / "app" / "main.py")
 
@@ -43,6 +45,9 @@ def test_opens_on_a_working_page(at):
     assert any(t.startswith("**The MAE's fill is closer than copying the neighbours: ") and t.endswith(" less error.**")
                for t in said)
     assert any("the classical fill's (harmonic inpainting" in t for t in said)
+    # the tooltips carry the glossary's plain sentences
+    assert TERMS["mask ratio"] in at.slider(key="mask_ratio").help
+    assert TERMS["norm-pix"] in next(m.help for m in at.metric if m.label == "Shape MSE")
     assert len(_metric(at, "Pixel MSE").split(".")[1]) == 3              # rounded for reading on the first screen
     assert len(_mask(at)) == 49
     assert "Generated: Random mask at ratio 0.75, seed 0: 37 of 49 patches hidden" in _source(at)

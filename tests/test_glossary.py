@@ -20,14 +20,7 @@ def test_explain_joins_terms_in_order_and_refuses_a_typo():
 
 
 def test_the_pages_tooltips_carry_the_glossary(app_page):
-    from pathlib import Path
-    views = Path(__file__).resolve().parent.parent / "app" / "views"
-    app = app_page("reconstruct.py")
-    assert TERMS["mask ratio"] in app.slider(key="mask_ratio").help
-    assert TERMS["norm-pix"] in next(m.help for m in app.metric if m.label == "Shape MSE")
-    app.switch_page(str(views / "train.py")).run()
+    """The Train page's; Reconstruct's and Embeddings' are checked where their tests open them
+    (test_opens_on_a_working_page, test_bad_folder_is_a_message)."""
+    app = app_page("train.py")
     assert TERMS["norm-pix"] in app.toggle(key="tr_normpix").help and TERMS["mask ratio"] in app.slider(key="tr_ratio").help
-    app.switch_page(str(views / "embeddings.py"))
-    app.session_state["emb_method"] = "pca"
-    app.run()
-    assert TERMS["cls token"] in app.selectbox(key="emb_pool").help and TERMS["t-SNE"] in app.radio(key="emb_method").help

@@ -453,6 +453,7 @@ def _billion_param_config() -> dict:
     return preset_config("mae_vit_large_patch16", embed_dim=2048, num_heads=16, depth=16).to_dict()
 
 
+@pytest.mark.slow   # a fresh process of its own to measure the load's peak memory
 def test_a_few_bytes_declaring_a_billion_parameters_cost_no_memory(tmp_path):
     """Seen on a class server: a 16-byte .safetensors and a 281-byte card declaring a 0.8-1 B-parameter model took
     15.9 s and 3 GB before 'weights do not fit'. Now the file's size is compared with the model it declares first."""
@@ -465,6 +466,7 @@ def test_a_few_bytes_declaring_a_billion_parameters_cost_no_memory(tmp_path):
     assert r["grew_mb"] < 100, r   # was +3,100 MB
 
 
+@pytest.mark.slow   # a fresh process of its own to measure the load's peak memory
 def test_a_hugging_face_folder_of_zero_size_tensors_costs_no_memory(tmp_path):
     """Seen: a Hugging Face folder of zero-size tensors whose shapes declare a 0.8 B-parameter model (13 s, +3.1 GB)."""
     from safetensors.torch import save_file
@@ -483,6 +485,7 @@ def test_a_hugging_face_folder_of_zero_size_tensors_costs_no_memory(tmp_path):
     assert r["grew_mb"] < 100, r
 
 
+@pytest.mark.slow   # a fresh process of its own to measure the load's peak memory
 def test_an_official_pth_of_zero_size_tensors_is_refused_before_building(tmp_path):
     sd = {"patch_embed.proj.weight": torch.zeros(1280, 3, 16, 0), "pos_embed": torch.zeros(1, 197, 0),
           "cls_token": torch.zeros(1, 1, 0)}   # ViT-H widths (16 heads known), 40 blocks: 0.8 B declared

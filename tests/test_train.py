@@ -279,9 +279,9 @@ def test_pretraining_masks_follow_the_strategy(tmp_path, monkeypatch):
         seen.append((strategy, n, int(m[0].sum())))
         return m
     monkeypatch.setattr(train, "make_mask", spy)
-    card = pretrain(TrainArgs(data="fashion-mnist-subset", preset="mae_fmnist_micro", epochs=2, batch_size=800,
+    card = pretrain(TrainArgs(data="fashion-mnist-subset", preset="mae_fmnist_micro", epochs=1, batch_size=400,
                               mask_strategy="grid", out=str(tmp_path / "g"), progress=False, eval_images=20))
-    assert seen == [("grid", 800, 37)] * 4 and card["mask_strategy"] == "grid"
+    assert seen == [("grid", 400, 37)] * 4 and card["mask_strategy"] == "grid"
 
 
 def test_probe_every_scores_the_encoder_into_the_history(tmp_path):

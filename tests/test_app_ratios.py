@@ -95,3 +95,25 @@ def test_a_first_visit_with_the_defaults_computes_no_sweep(app_page, monkeypatch
     assert not at.exception and not at.error
     assert any(c.proto.id.endswith("chart_curve") or "chart_curve" in c.proto.id for c in at.get("plotly_chart"))
     assert any("Mean over 16 images × 3 seeds" in c.value for c in at.caption)
+
+
+def test_the_heatmap_and_the_strategy_rows_are_read_not_computed(app_page, monkeypatch):
+    """The pretraining-ratio heatmap and the strategy comparison's errors are shipped for the bundled models: opening
+    them computes no sweep; each row is the bundled model's own (one file a model, keyed by its weights)."""
+    import streamlit as st
+    from ui import sweeps
+    from mae_core.evaluation import results
+
+    def refuse(*a, **k):
+        raise AssertionError("a shipped result was computed")
+    for name in ("sweep", "heat_row", "strategy_errors"):
+        monkeypatch.setattr(sweeps, name, refuse)
+    results.clear_memory()
+    st.cache_data.clear()
+    at = app_page("ratios.py", ratio_section="pre", pre_heat=True)
+    assert not at.exception and not at.error
+    assert any("chart_heat" in c.proto.id for c in at.get("plotly_chart"))
+    at.segmented_control(key="ratio_section").set_value("strategy").run()
+    assert not at.exception and not at.error
+    errors = at.table[0].value["error on its own masks"]
+    assert len(errors) >= 2 and all(0 < float(e) < 1 for e in errors)

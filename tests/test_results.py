@@ -168,3 +168,28 @@ def test_a_computation_runs_inside_the_callers_gate(store):
     results.clear_memory()
     assert results.get(store, "demo", {"n": 9}, lambda: pytest.fail("computed"), gate=gate) == 9
     assert entered == ["in", "compute", "out"]
+
+
+def test_the_comparisons_rows_are_shipped_and_equal_fresh_ones():
+    """Each Fashion-MNIST model's line of the pretraining-ratio heatmap and its strategy errors are shipped, and are
+    what the page would compute."""
+    from mae_core.checkpoints import list_bundled, load_model
+    from mae_core.data import load_fashion_mnist_subset
+    from mae_core.evaluation.sweep import (COMPARE_IMAGES, DEFAULT_RATIOS, heat_row, heat_settings, strategy_errors,
+                                           strategy_settings)
+    fashion = [c for c in list_bundled() if c["name"].startswith("fmnist_")]
+    for card in fashion:
+        row = results.lookup(card["path"], "heat-row", heat_settings())
+        assert row and len(row) == len(DEFAULT_RATIOS) and all(0 < e < 1 for e in row), card["name"]
+        errs = results.lookup(card["path"], "strategy-errors",
+                              strategy_settings(card.get("mask_strategy", "random"), float(card["mask_ratio"])))
+        assert errs and set(errs) == {"own_error", "random_error"}, card["name"]
+    grid = next(c for c in fashion if c["name"] == "fmnist_grid75")
+    model, _ = load_model(grid["path"])
+    imgs = load_fashion_mnist_subset().images[:COMPARE_IMAGES]
+    shipped = results.lookup(grid["path"], "strategy-errors", strategy_settings("grid", 0.75))
+    fresh = strategy_errors(model, "grid", 0.75, imgs)
+    assert shipped == pytest.approx(fresh, rel=1e-4)
+    assert fresh["own_error"] < fresh["random_error"]   # grid masks leave every hidden patch a visible neighbour
+    assert results.lookup(grid["path"], "heat-row", heat_settings())[:3] == \
+        pytest.approx(heat_row(model, imgs, DEFAULT_RATIOS[:3]), rel=1e-4)

@@ -9,10 +9,11 @@ from pathlib import Path
 import streamlit as st
 
 from mae_core.evaluation import cards, figures, results
-from mae_core.evaluation.sweep import DEFAULT_RATIOS, eval_images, pretraining_grid, sweep, sweep_settings
+from mae_core.evaluation.sweep import (COMPARE_IMAGES, COMPARE_SEEDS, DEFAULT_RATIOS, eval_images, heat_row,
+                                      heat_settings, strategy_errors, strategy_settings, sweep, sweep_settings)
 
 from .caches import fmnist_subset, get_model
-from .heavy import gate, heavy, same_work
+from .heavy import gate, same_work
 from .session import read_only
 
 def strategy_sweep(path: str, n_images: int, seeds: int, strategy: str, ratios: tuple, on_rows=None) -> list:
@@ -49,40 +50,42 @@ def sweep_rows(path: str, n_images: int, seeds: int, strategies: tuple, ratios: 
     return done
 
 
-@st.cache_data(show_spinner=False, max_entries=4)
-def pretraining_rows(paths: tuple, mtimes: tuple, n_images: int, seeds: int):
-    models = {Path(p).stem: (get_model(p)[0], r) for p, r in paths}
+def _stored(path: str, kind: str, settings: dict, what: str, compute, bar) -> object:
+    """A result of one model stored for the whole server (shipped for the bundled models), computed in the pool."""
+    return results.get(path, kind, settings, compute, on_wait=same_work(bar, f"computing {what}"),
+                       keep=not read_only(), gate=gate(what, bar))
+
+
+def pretraining_rows(paths: tuple, n_images: int = COMPARE_IMAGES, seeds: int = COMPARE_SEEDS) -> list:
+    """The pretraining series' heatmap: one row a model (``paths``: (weights, pretraining ratio) in the series'
+    order), each stored for the server (shipped for the bundled models)."""
+    imgs = fmnist_subset().images[:n_images]
     bar = st.empty()
-    with heavy("the pretraining series", bar):
-        bar.progress(0.0, text="Sweeping the pretraining series…")
-        names, ratios, grid = pretraining_grid(models, fmnist_subset().images[:n_images], DEFAULT_RATIOS, seeds,
-                                               progress=lambda f, name: bar.progress(f, text=f"Sweeping {name}"))
+    grid = []
+    for i, (p, _) in enumerate(paths):
+        bar.progress(i / len(paths), text=f"Sweeping {Path(p).stem}…")
+        grid.append(_stored(p, "heat-row", heat_settings(DEFAULT_RATIOS, n_images, seeds), "the heatmap",
+                            lambda p=p: heat_row(get_model(p)[0], imgs, DEFAULT_RATIOS, seeds), bar))
     bar.empty()
-    return names, grid
+    return grid
 
 
-@st.cache_data(show_spinner="Scoring the strategy-pretrained models…", max_entries=4)
-def strategy_rows(models: tuple, mtimes: tuple) -> list:
+def strategy_rows(models: tuple) -> list:
     """Figure 6 in small: each strategy-pretrained model's error on its own kind of masks and on random masks (shape
-    MSE, same images), and its card's probe."""
-    rows = []
-    imgs = fmnist_subset().images[:64]
+    MSE, same images; stored for the server, shipped for the bundled models), and its card's probe."""
+    imgs = fmnist_subset().images[:COMPARE_IMAGES]
     random_card = get_model(dict(models)["random"])[1]
-    with heavy("the strategy models"):
-        for strategy, path in models:
-            rows.append(_strategy_row(strategy, path, imgs, random_card))
+    bar = st.empty()
+    rows = []
+    for strategy, path in models:
+        m, card_ = get_model(path)
+        c = cards.read(card_)
+        errors = _stored(path, "strategy-errors", strategy_settings(strategy, float(c.mask_ratio)),
+                         "the strategy models' errors",
+                         lambda: strategy_errors(m, strategy, float(c.mask_ratio), imgs), bar)
+        rows.append({"strategy": strategy, **errors,
+                     "probe": float(c.probe("both") or float("nan")), "knn": float(c.knn("both") or float("nan")),
+                     "probe_ci": c.embedding_metrics.get("linear_probe_both_ci"),
+                     "vs_random_ci": None if strategy == "random" else cards.paired_ci(card_, random_card)})
+    bar.empty()
     return rows
-
-
-def _strategy_row(strategy: str, path: str, imgs, random_card) -> dict:
-    """One strategy-pretrained model: its error on its own masks and on random ones, and its card's scores."""
-    m, card_ = get_model(path)
-    c = cards.read(card_)
-    ratio = float(c.mask_ratio)
-    own = sweep(m, imgs, (ratio,), (strategy,), seeds=2, matched=True).rows[0]["mean"]
-    rnd = own if strategy == "random" else \
-        sweep(m, imgs, (ratio,), ("random",), seeds=2, matched=True).rows[0]["mean"]
-    return {"strategy": strategy, "own_error": own, "random_error": rnd,
-            "probe": float(c.probe("both") or float("nan")), "knn": float(c.knn("both") or float("nan")),
-            "probe_ci": c.embedding_metrics.get("linear_probe_both_ci"),
-            "vs_random_ci": None if strategy == "random" else cards.paired_ci(card_, random_card)}

@@ -4,8 +4,6 @@ Only the section on screen computes (a segmented control, not tabs: st.tabs runs
 computations (``ui.sweeps``) show their progress, are stored for the whole server and hold a slot of its pool."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 
 from ui.caches import fmnist_subset, get_model
@@ -42,11 +40,6 @@ image, image_label, image_key = image_picker(cfg)
 st.header("Mask ratio and masking strategy", anchor=False, help=explain("mask ratio", "patch"))
 st.caption("How hard is the task at each ratio, does the strategy matter, and what does the ratio used in "
            "pretraining change? Errors are mean squared errors on the hidden patches, in [0, 1] pixel units.")
-
-
-def _mtime(path: str) -> float:
-    p = Path(path)
-    return p.stat().st_mtime if p.exists() else 0.0
 
 
 def _chart(chart: figures.Chart, png_name: str, key: str):
@@ -143,9 +136,7 @@ def strategy_section() -> None:
                 "(same budget as the random one) are not bundled yet: `bash checkpoints/train_bundled.sh "
                 "fmnist_block75 fmnist_grid75` makes them.")
     else:
-        rows = strategy_rows(tuple((s, c["path"]) for s, c in trio.items()),
-                              tuple((_mtime(c["path"]), _mtime(str(Path(c["path"]).with_suffix(".json"))))
-                                    for c in trio.values()))   # a re-measured card refreshes the rows too
+        rows = strategy_rows(tuple((s, c["path"]) for s, c in trio.items()))
         first = cards.read(next(iter(trio.values())))
         st.markdown(f"{len(trio)} models that differ only in the masking strategy used in pretraining "
                     f"({plain(first.preset or '?')}, {'norm-pix' if first.norm_pix_loss else 'pixel'} target, "
@@ -213,9 +204,9 @@ def pretraining_section() -> None:
                            "pretraining_side_by_side.png", "image/png", icon=":material/download:", key="dl_side")
 
         st.subheader("Error by pretraining ratio × test ratio")
-        if st.toggle("Compute the heatmap (each model swept over 19 ratios)", key="pre_heat"):
+        if st.toggle("Show the heatmap (each model's error at 19 test ratios)", key="pre_heat"):
             paths = tuple((c["path"], float(c["mask_ratio"])) for c in series)
-            _, grid = pretraining_rows(paths, tuple(_mtime(p) for p, _ in paths), 64, 2)
+            grid = pretraining_rows(paths)
             _chart(figures.heatmap_chart([r for _, r in paths], RATIOS, grid), "pretraining_heatmap.png", "heat")
             st.caption("Each row is one model (random masks, 64 images × 2 seeds). Read a column to see which "
                        "pretraining ratio reconstructs best at that test ratio.")

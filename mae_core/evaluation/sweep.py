@@ -157,11 +157,40 @@ def pretraining_grid(models: dict, images01: torch.Tensor, ratios: Sequence[floa
     names = sorted(models, key=lambda k: models[k][1])
     grid = np.zeros((len(names), len(ratios)))
     for i, name in enumerate(names):
-        res = sweep(models[name][0], images01, ratios, (strategy,), seeds, matched=True)
-        grid[i] = [r["mean"] for r in res.rows]
+        grid[i] = heat_row(models[name][0], images01, ratios, seeds, strategy)
         if progress is not None:
             progress((i + 1) / len(names), name)
     return names, list(ratios), grid
+
+
+# The Mask ratios page's comparisons of pretrained models: 64 bundled pictures x 2 seeds, shape (matched) errors
+COMPARE_IMAGES, COMPARE_SEEDS = 64, 2
+
+
+def heat_row(model, images01: torch.Tensor, ratios: Sequence[float] = DEFAULT_RATIOS, seeds: int = COMPARE_SEEDS,
+             strategy: str = "random") -> list:
+    """One model's row of the pretraining-ratio heatmap: its matched error at each test ratio."""
+    return [r["mean"] for r in sweep(model, images01, ratios, (strategy,), seeds, matched=True).rows]
+
+
+def heat_settings(ratios: Sequence[float] = DEFAULT_RATIOS, n_images: int = COMPARE_IMAGES,
+                  seeds: int = COMPARE_SEEDS) -> dict:
+    """What a stored heatmap row is keyed by beside the weights (``results``)."""
+    return {"images": int(n_images), "seeds": int(seeds), "ratios": [float(r) for r in ratios],
+            "strategy": "random", "matched": True, "data": "fashion-mnist-subset"}
+
+
+def strategy_errors(model, strategy: str, ratio: float, images01: torch.Tensor, seeds: int = COMPARE_SEEDS) -> dict:
+    """A model pretrained with ``strategy`` at ``ratio`` (the paper's Figure 6): its matched error on its own kind
+    of masks and on random masks, same pictures."""
+    own = sweep(model, images01, (ratio,), (strategy,), seeds, matched=True).rows[0]["mean"]
+    rnd = own if strategy == "random" else sweep(model, images01, (ratio,), ("random",), seeds, matched=True).rows[0]["mean"]
+    return {"own_error": own, "random_error": rnd}
+
+
+def strategy_settings(strategy: str, ratio: float, n_images: int = COMPARE_IMAGES, seeds: int = COMPARE_SEEDS) -> dict:
+    return {"strategy": strategy, "ratio": round(float(ratio), 4), "images": int(n_images), "seeds": int(seeds),
+            "matched": True, "data": "fashion-mnist-subset"}
 
 
 def ratio_strip(model, image01: torch.Tensor, ratios: Sequence[float], strategy: str = "random", seed: int = 0):

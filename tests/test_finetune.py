@@ -132,3 +132,25 @@ def test_the_head_starts_as_the_logistic_regression_on_the_frozen_features():
     with pytest.raises(FinetuneError, match="head_init must be logreg or small"):
         run(FinetuneArgs(checkpoint="fmnist_r75", modes=("full",), data="fashion-mnist-subset", train_images=20,
                          test_images=20, head_init="zero"), log=lambda *a: None)
+
+
+def test_score_every_draws_the_curve_and_modes_run_apart_merge(tmp_path):
+    """--score-every 1: the test accuracy after each epoch, the last one the row's own, and its rise over the last
+    quarter in points; --merge: a protocol's modes run one at a time end in one result (same settings only)."""
+    from mae_core.checkpoints import save_model
+    torch.manual_seed(0)
+    ck = tmp_path / "micro"
+    save_model(build_model("mae_fmnist_micro"), ck, {"name": "micro"})
+    out = tmp_path / "ft.json"
+    common = [str(ck) + ".safetensors", "--data", "fashion-mnist-subset", "--train-images", "300", "--test-images",
+              "200", "--epochs", "4", "--batch-size", "50", "--score-every", "1", "--out", str(out), "--merge"]
+    assert main(common + ["--modes", "logreg,last-1"]) == 0
+    assert main(common + ["--modes", "full"]) == 0
+    res = json.loads(out.read_text())
+    assert [r["mode"] for r in res["rows"]] == ["logreg", "last-1", "full"] == res["args"]["modes"]
+    full = res["rows"][-1]
+    assert [e for e, _ in full["curve"]] == [1, 2, 3, 4] and full["curve"][-1][1] == pytest.approx(full["accuracy"], abs=1e-4)
+    assert full["last_quarter_gain"] == pytest.approx(100 * (full["curve"][3][1] - full["curve"][2][1]), abs=0.02)
+    assert "Full fine-tuning reaches" in res["reading"]                    # the reading sees every row
+    assert main(common + ["--modes", "full", "--lr", "1e-3"]) == 0          # other settings: not one protocol
+    assert [r["mode"] for r in json.loads(out.read_text())["rows"]] == ["full"]

@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import math
 import sys
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Callable, Optional
 
 import numpy as np
@@ -42,6 +44,8 @@ from ..metrics import bootstrap_ci, linear_probe_accuracy
 from ..embed import encode
 from ..checkpoints import _stem, atomic_write_json, CheckpointError, load_model, resolve
 from .cards import read
+from .comparisons import last_quarter_gain
+from ..optim import lr_at, make_optimizer, param_groups
 
 MODES_HELP = "logreg, probe, last-K (K = 1..depth), full, scratch"
 
@@ -66,6 +70,7 @@ class FinetuneArgs:
     head_init: str = "logreg"            # logreg: start from the best linear head (LP-FT) | small: trunc-normal 2e-5
     seed: int = 0
     threads: Optional[int] = None
+    score_every: int = 0                 # score on the test images every N epochs too (the curve); 0: at the end only
     out: Optional[str] = None
     extra: dict = field(default_factory=dict)
 
@@ -163,7 +168,9 @@ def _accuracy(clf: Classifier, x01: torch.Tensor, y: torch.Tensor, batch: int = 
 
 def train_mode(mae, mode: str, data: tuple, args: FinetuneArgs,
                progress: Optional[Callable[[str, float], None]] = None) -> dict:
-    """Train one mode on ``data`` (from ``labelled_split``) and score it. Returns a result row."""
+    """Train one mode on ``data`` (from ``labelled_split``) and score it. Returns a result row; with
+    ``args.score_every`` N, also the test accuracy after every N epochs (``curve``) and its rise over the last
+    quarter of the epochs (``last_quarter_gain``, points: the fine-tuning has stopped improving when it is small)."""
     x_tr, y_tr, x_te, y_te, _ = data
     n_classes = int(max(y_tr.max(), y_te.max())) + 1
     if mode == "logreg":
@@ -176,26 +183,20 @@ def train_mode(mae, mode: str, data: tuple, args: FinetuneArgs,
     clf = _prepare(mae, mode, n_classes)
     if args.head_init == "logreg":
         _head_from_logreg(clf, x_tr, y_tr)
-    params = [p for p in clf.parameters() if p.requires_grad]
-    decay = [p for p in params if p.ndim >= 2]
-    no_decay = [p for p in params if p.ndim < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=peak, betas=(0.9, 0.999))
+    opt = make_optimizer(param_groups(clf, args.weight_decay), peak, betas=(0.9, 0.999))
     g = torch.Generator().manual_seed(args.seed)
     steps_per_epoch = max(1, math.ceil(len(x_tr) / args.batch_size))
     total = steps_per_epoch * args.epochs
     warm = max(1, int(args.warmup_epochs * steps_per_epoch))
     loss_fn = nn.CrossEntropyLoss(label_smoothing=0.1)
-    t0, step, loss = time.time(), 0, float("nan")
-    for epoch in range(args.epochs):
+    t0, step, loss, curve = time.time(), 0, float("nan"), []
+    for epoch in range(1, args.epochs + 1):
         clf.train()
         order = torch.randperm(len(x_tr), generator=g)
         for i in range(0, len(x_tr), args.batch_size):
             idx = order[i:i + args.batch_size]
-            lr = peak * (step + 1) / warm if step < warm else \
-                0.5 * peak * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
             for group in opt.param_groups:
-                group["lr"] = lr
+                group["lr"] = lr_at((step + 1) / total, warm / total, peak, 0.0)
             x = clf.mae.normalize(fmnist_augment(x_tr[idx], g) if args.augment else x_tr[idx])
             out = loss_fn(clf(x), y_tr[idx])
             opt.zero_grad(set_to_none=True)
@@ -204,12 +205,19 @@ def train_mode(mae, mode: str, data: tuple, args: FinetuneArgs,
             loss, step = float(out.detach()), step + 1
             if progress is not None:
                 progress(mode, step / total)
+        if args.score_every and (epoch % args.score_every == 0 or epoch == args.epochs):
+            curve.append([epoch, float(_accuracy(clf, x_te, y_te).mean())])
+            clf.train()
     hits = _accuracy(clf, x_te, y_te)
     lo, hi = bootstrap_ci(hits)
-    trainable = sum(p.numel() for p in params)
-    return {"mode": mode, "accuracy": float(hits.mean()), "ci95": [round(lo, 4), round(hi, 4)],
-            "trainable_params": int(trainable), "epochs": args.epochs, "train_s": round(time.time() - t0, 1),
-            "final_loss": round(loss, 4)}
+    row = {"mode": mode, "accuracy": float(hits.mean()), "ci95": [round(lo, 4), round(hi, 4)],
+           "trainable_params": int(sum(p.numel() for p in clf.parameters() if p.requires_grad)),
+           "epochs": args.epochs, "train_s": round(time.time() - t0, 1), "final_loss": round(loss, 4)}
+    if curve:
+        row["curve"] = [[e, round(a, 4)] for e, a in curve]
+        gain = last_quarter_gain(curve)
+        row["last_quarter_gain"] = None if gain is None else round(100 * gain, 2)
+    return row
 
 
 def peak_lr(args: FinetuneArgs) -> float:
@@ -300,17 +308,25 @@ def main(argv=None) -> int:
                         "small: the official recipe's trunc-normal(2e-5) head, which needs a long schedule")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--score-every", type=int, default=d.score_every,
+                   help="also score on the test images every N epochs: the card shows the curve and its rise over "
+                        "the last quarter (0: at the end only)")
     p.add_argument("--out", default=None, help="write the results as JSON here")
+    p.add_argument("--merge", action="store_true",
+                   help="keep the other modes' rows already in --out (and the card's entry) when they were run with "
+                        "the same settings: the modes of one protocol can be run one at a time, in separate sessions")
     p.add_argument("--card", action="store_true",
                    help="also store the results in the checkpoint's model card (its 'finetune' entry), where the "
                         "Embeddings page shows them; our own checkpoints only")
     a = p.parse_args(argv)
-    if a.epochs < 1 or a.train_images < 10 or a.batch_size < 1 or (a.lr is not None and not a.lr > 0):
-        p.error("--epochs, --batch-size and --lr must be positive and --train-images at least 10")
+    if a.epochs < 1 or a.train_images < 10 or a.batch_size < 1 or (a.lr is not None and not a.lr > 0) \
+            or a.score_every < 0:
+        p.error("--epochs, --batch-size and --lr must be positive, --score-every at least 0 and --train-images at "
+                "least 10")
     args = FinetuneArgs(checkpoint=a.checkpoint, modes=tuple(m.strip() for m in a.modes.split(",") if m.strip()),
                         data=a.data, train_images=a.train_images, test_images=a.test_images, epochs=a.epochs,
                         batch_size=a.batch_size, lr=a.lr, augment=a.augment, head_init=a.head_init, seed=a.seed,
-                        threads=a.threads, out=a.out)
+                        threads=a.threads, score_every=a.score_every, out=a.out)
     try:
         card_path = own_card_path(args.checkpoint) if a.card else None
         res = run(args)
@@ -318,10 +334,12 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if args.out:
+        if a.merge and Path(args.out).is_file():
+            res = merge(json.loads(Path(args.out).read_text()), res)
         atomic_write_json(args.out, res)
         print("->", args.out)
     if card_path is not None:
-        store_in_card(card_path, res)
+        store_in_card(card_path, res, merge_rows=a.merge)
         print("->", card_path)
     return 0
 
@@ -336,11 +354,28 @@ def own_card_path(checkpoint: str):
     return card
 
 
-def store_in_card(card_path, res: dict) -> None:
-    """Write a ``run`` result into the card's ``finetune`` entry (atomically; the rest of the card kept)."""
+def store_in_card(card_path, res: dict, merge_rows: bool = False) -> None:
+    """Write a ``run`` result into the card's ``finetune`` entry (atomically; the rest of the card kept); with
+    ``merge_rows``, the entry's other modes stay when they were run with the same settings (``merge``)."""
     card = read(card_path)
-    card.finetune = res
+    card.finetune = merge(card.finetune, res) if merge_rows else res
     atomic_write_json(card_path, card.to_dict())
+
+
+def _settings(res: dict) -> dict:
+    return {k: v for k, v in res.get("args", {}).items() if k not in ("modes", "threads")}
+
+
+def merge(old: dict, new: dict) -> dict:
+    """``new``'s rows, and ``old``'s rows of other modes when both were run with the same settings on the same
+    checkpoint (one protocol's modes run one at a time); otherwise ``new`` alone. The rows keep ``old``'s order,
+    new modes last; the reading is made again from all of them."""
+    if not old or old.get("checkpoint") != new.get("checkpoint") or _settings(old) != _settings(new):
+        return new
+    fresh = {r["mode"]: r for r in new["rows"]}
+    rows = [fresh.pop(r["mode"], r) for r in old.get("rows", [])] + list(fresh.values())
+    modes = [r["mode"] for r in rows]
+    return {**new, "rows": rows, "args": {**new["args"], "modes": modes}, "reading": finetune_reading(rows)}
 
 
 if __name__ == "__main__":

@@ -9,7 +9,11 @@ idle; other work on the machine counts too). Then, with an empty results cache:
    from the page's switch to the end of its run; the app's imports and the first model load are timed apart);
    on Reconstruct, the attention maps switched on and one patch clicked;
 2. a real `streamlit run` server and one chromium with ``--sessions`` tabs opening the pages at once (the pages in
-   turn), timed from navigation to the page's first chart, map or reconstruction; p50 and p95.
+   turn; ``--contexts``: a browser context each), timed from navigation to the page's first chart, map or
+   reconstruction drawn, and to the server's answer (its last message before that: the rest is the browser's own
+   drawing, which in a class happens on each student's machine, here on the same busy cores); p50 and p95, on a
+   fresh server the moment it answers, and on one started before the class (its own warm-up over: app/ui/server.py;
+   no visitor before, the results cache empty).
 
 Medians over ``--repeats``. ``--without-shipped`` hides the shipped results (MAE_SHIPPED_RESULTS_DIR points at an
 empty folder): the server as it was before they were shipped.
@@ -25,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 from benchlib import ROOT, write
 
@@ -76,33 +81,75 @@ def first_visit(page: str, env: dict) -> dict:
     return json.loads(line[6:])
 
 
-async def _sessions(url: str, n: int, timeout_s: float) -> list:
+async def _sessions(url: str, n: int, timeout_s: float, warm: bool = False, contexts: bool = False) -> list:
     from playwright.async_api import async_playwright
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        if warm:   # the server started a while before the class: its own warm-up is over (app/ui/server.py)
+            await asyncio.to_thread(wait_warmed_up, url, timeout_s)
+
+        shared = None if contexts else await browser.new_context(viewport={"width": 1280, "height": 800})
 
         async def one(i: int):
             page_name = PAGES[i % len(PAGES)]
-            ctx = await browser.new_context(viewport={"width": 1280, "height": 800})   # a visitor of its own
+            # a tab of one chromium (a Streamlit session of its own), or a context of its own (a visitor with an
+            # empty browser cache, as ten machines would be, but all on this machine's cores)
+            ctx = shared or await browser.new_context(viewport={"width": 1280, "height": 800})
             tab = await ctx.new_page()
+            frames = []   # when the server's messages arrived: its answer, before the browser has drawn it
+            tab.on("websocket", lambda ws: ws.on("framereceived", lambda f: frames.append((time.time(), len(f)))))
             t = time.time()
             await tab.goto(f"{url}/{URL[page_name]}")
             await tab.wait_for_function(f"() => ({READY[page_name]})", timeout=timeout_s * 1000, polling=200)
-            return page_name, time.time() - t
+            ready = time.time()
+            answered = max((a for a, size in frames if a <= ready and size > 64), default=ready)
+            return page_name, ready - t, answered - t
         out = await asyncio.gather(*(one(i) for i in range(n)))
         await browser.close()
         return list(out)
 
 
-def browser_run(n: int, env: dict) -> list:
+def wait_warmed_up(url: str, timeout_s: float) -> None:
+    """Until the server's warm-up is over (GET /_mae/warm-up answers 200)."""
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(url + "/_mae/warm-up", timeout=5) as r:
+                if r.status == 200:
+                    return
+        except OSError:   # 503 (an HTTPError) while it warms up
+            pass
+        time.sleep(0.5)
+    raise RuntimeError("the server did not warm up")
+
+
+def browser_run(n: int, env: dict, warm: bool = False, contexts: bool = False) -> list:
     with tempfile.TemporaryDirectory() as cache:
         with streamlit_server(env_extra={**env, "MAE_CACHE_DIR": cache}, timeout=180) as url:
-            return asyncio.run(_sessions(url, n, timeout_s=900))
+            return asyncio.run(_sessions(url, n, timeout_s=900, warm=warm, contexts=contexts))
 
 
 def pct(values, q: float) -> float:
     v = sorted(values)
     return v[min(len(v) - 1, max(0, round(q * (len(v) - 1))))]
+
+
+def browser_figures(label: str, runs: list, sessions: int) -> dict:
+    """Print and return one variant's figures: p50 / p95 (medians over the runs) of the time to the page drawn and
+    of the time to the server's answer (its last message before the page was drawn)."""
+    out = {"runs": runs}
+    for k, what in ((1, "drawn"), (2, "answered")):
+        out[f"p50_{what}"] = statistics.median(pct([r[k] for r in run], 0.5) for run in runs)
+        out[f"p95_{what}"] = statistics.median(pct([r[k] for r in run], 0.95) for run in runs)
+    seen = [p for p in PAGES if any(r[0] == p for run in runs for r in run)]
+    out["per_page"] = {p: statistics.median(r[1] for run in runs for r in run if r[0] == p) for p in seen}
+    print(f"Browser, {sessions} sessions at once, {label} (medians of {len(runs)} runs):\n"
+          f"  page drawn (first chart / map / reconstruction on screen): p50 {out['p50_drawn']:.1f} s, "
+          f"p95 {out['p95_drawn']:.1f} s\n"
+          f"  server answered (its last message before that): p50 {out['p50_answered']:.1f} s, "
+          f"p95 {out['p95_answered']:.1f} s\n"
+          "  drawn, per page: " + ", ".join(f"{p} {t:.1f} s" for p, t in out["per_page"].items()))
+    return out
 
 
 def main(argv=None) -> int:
@@ -112,40 +159,40 @@ def main(argv=None) -> int:
     ap.add_argument("--sessions", type=int, default=10)
     ap.add_argument("--without-shipped", action="store_true")
     ap.add_argument("--no-browser", action="store_true")
+    ap.add_argument("--no-visits", action="store_true", help="only the browser part")
+    ap.add_argument("--contexts", action="store_true",
+                    help="each session a browser context of its own (its own empty cache) instead of a tab")
     a = ap.parse_args(argv)
     env = dict(os.environ)
     hidden = tempfile.mkdtemp() if a.without_shipped else None
     if hidden:
         env["MAE_SHIPPED_RESULTS_DIR"] = hidden
+    variants = {"a fresh server, the moment it answers": False, "a server started before the class (warmed up)": True}
     hogs = busy(a.busy)
     try:
-        visits = {p: [first_visit(p, env) for _ in range(a.repeats)] for p in PAGES}
-        runs = [] if a.no_browser else [browser_run(a.sessions, env) for _ in range(a.repeats)]
+        visits = {} if a.no_visits else {p: [first_visit(p, env) for _ in range(a.repeats)] for p in PAGES}
+        runs = {} if a.no_browser else {
+            label: [browser_run(a.sessions, env, warm, a.contexts) for _ in range(a.repeats)]
+            for label, warm in variants.items()}
     finally:
         for h in hogs:
             h.kill()
     label = "without shipped results" if hidden else "with shipped results"
-    print(f"First visits with defaults, {a.busy} busy processes, empty cache, {label} "
-          f"(AppTest, medians of {a.repeats}):")
     med = {}
+    if visits:
+        print(f"First visits with defaults, {a.busy} busy processes, empty cache, {label} "
+              f"(AppTest, medians of {a.repeats}):")
     for p, vs in visits.items():
         med[p] = {k: statistics.median(v[k] for v in vs) for k in vs[0]}
         extra = "".join(f", {k.replace('_', ' ')} {v:.2f} s" for k, v in med[p].items() if k not in ("page", "app"))
         print(f"  {p:12s} page {med[p]['page']:.2f} s" + (f" (app start {med[p]['app']:.2f} s)" if "app" in med[p]
                                                            else " (the entry page: app start included)") + extra)
-    if runs:
-        times = [t for run in runs for _, t in run]
-        per_page = {p: statistics.median(t for run in runs for q, t in run if q == p) for p in PAGES}
-        p95 = statistics.median(pct([t for _, t in run], 0.95) for run in runs)
-        p50 = statistics.median(pct([t for _, t in run], 0.5) for run in runs)
-        print(f"Browser, {a.sessions} sessions at once in one chromium, time to the first chart / map / "
-              f"reconstruction: p50 {p50:.1f} s, p95 {p95:.1f} s (medians of {a.repeats} runs; max {max(times):.1f} s)")
-        print("  per page (median): " + ", ".join(f"{p} {t:.1f} s" for p, t in per_page.items()))
-    else:
-        p50 = p95 = per_page = None
+    where = "a browser context each" if a.contexts else "tabs of one chromium"
+    browser = {v: browser_figures(f"{where}, {a.busy} busy processes, empty results cache, {v}, {label}", r,
+                                  a.sessions) for v, r in runs.items()}
     print("written to", write("class_load" + ("_without_shipped" if hidden else ""),
                               {"busy": a.busy, "repeats": a.repeats, "visits": visits, "medians": med,
-                               "browser": runs, "p50": p50, "p95": p95, "per_page": per_page}))
+                               "sessions": a.sessions, "contexts": a.contexts, "browser": browser}))
     return 0
 
 

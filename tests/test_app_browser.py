@@ -206,7 +206,7 @@ def test_mask_ratio_page_draws_its_figures(server):
         page.get_by_text("Pretraining ratio", exact=True).click()
         page.wait_for_selector("text=Error by pretraining ratio", timeout=240000)
         wait_idle(page, 240)
-        page.get_by_text("Compute the heatmap", exact=False).click()
+        page.get_by_text("Show the heatmap", exact=False).click()
         page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot')].some("
                                "gd => gd.data.some(t => t.type === 'heatmap'))", timeout=240000)
         wait_idle(page, 240)

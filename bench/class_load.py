@@ -5,9 +5,9 @@
 ``--busy N`` starts N processes that keep a core each busy for the whole measurement (a class's server is not
 idle; other work on the machine counts too). Then, with an empty results cache:
 
-1. each page's first visit with its defaults, in a fresh process (AppTest: the app's script and the page, timed
-   from the page's switch to the end of its run; the app's imports and the first model load are timed apart);
-   on Reconstruct, the attention maps switched on and one patch clicked;
+1. each page's first visit with its defaults, in a fresh process (AppTest: the whole script run of a visitor
+   opening the page's address), after the server's own start-up warm-up (app/ui/server.py: imports, default
+   models; timed apart); on Reconstruct, the attention maps switched on and one patch clicked;
 2. a real `streamlit run` server and one chromium with ``--sessions`` tabs opening the pages at once (the pages in
    turn; ``--contexts``: a browser context each), timed from navigation to the page's first chart, map or
    reconstruction drawn, and to the server's answer (its last message before that: the rest is the browser's own
@@ -49,16 +49,20 @@ _SCRIPT = r"""
 import json, sys, time
 from pathlib import Path
 from streamlit.testing.v1 import AppTest
+from ui import server          # app/ is on PYTHONPATH, as streamlit run puts it on sys.path
 root, page = Path(sys.argv[1]), sys.argv[2]
 t = time.perf_counter()
-app = AppTest.from_file(str(root / "app" / "main.py"), default_timeout=900)
-app.run()
+server.warm()                  # what the server does at its start, before any visitor
+from streamlit.components.v2.component_manager import BidiComponentManager
+components = BidiComponentManager()   # the server's runtime scans for components once, at its start; AppTest
+components.discover_and_register_components(start_file_watching=False)   # would scan again for each visitor
 out = {"app": time.perf_counter() - t}
+app = AppTest.from_file(str(root / "app" / "main.py"), default_timeout=900)
+app._bidi_component_manager = components
 if page != "reconstruct":
-    app.switch_page(str(root / "app" / "views" / (page + ".py")))
-    t = time.perf_counter(); app.run(); out["page"] = time.perf_counter() - t
-else:
-    out["page"] = out.pop("app")      # the entry page is the first run itself
+    app.switch_page(str(root / "app" / "views" / (page + ".py")))   # the visitor opens the page's address
+t = time.perf_counter(); app.run(); out["page"] = time.perf_counter() - t
+if page == "reconstruct":
     t = time.perf_counter(); app.toggle(key="att_on").set_value(True).run(); out["attention_on"] = time.perf_counter() - t
     app.session_state["att_query"] = 17
     t = time.perf_counter(); app.run(); out["patch_click"] = time.perf_counter() - t
@@ -74,7 +78,8 @@ def busy(n: int) -> list:
 def first_visit(page: str, env: dict) -> dict:
     with tempfile.TemporaryDirectory() as cache:
         p = subprocess.run([sys.executable, "-c", _SCRIPT, str(ROOT), page], capture_output=True, text=True,
-                           cwd=ROOT, timeout=1800, env={**env, "MAE_CACHE_DIR": cache})
+                           cwd=ROOT, timeout=1800,
+                           env={**env, "MAE_CACHE_DIR": cache, "PYTHONPATH": str(ROOT / "app")})
     line = next((ln for ln in p.stdout.splitlines() if ln.startswith("RESULT")), None)
     if line is None:
         raise SystemExit(f"{page}: {p.stderr[-3000:]}")
@@ -185,8 +190,7 @@ def main(argv=None) -> int:
     for p, vs in visits.items():
         med[p] = {k: statistics.median(v[k] for v in vs) for k in vs[0]}
         extra = "".join(f", {k.replace('_', ' ')} {v:.2f} s" for k, v in med[p].items() if k not in ("page", "app"))
-        print(f"  {p:12s} page {med[p]['page']:.2f} s" + (f" (app start {med[p]['app']:.2f} s)" if "app" in med[p]
-                                                           else " (the entry page: app start included)") + extra)
+        print(f"  {p:12s} page {med[p]['page']:.2f} s (the server's start before it: {med[p]['app']:.2f} s)" + extra)
     where = "a browser context each" if a.contexts else "tabs of one chromium"
     browser = {v: browser_figures(f"{where}, {a.busy} busy processes, empty results cache, {v}, {label}", r,
                                   a.sessions) for v, r in runs.items()}

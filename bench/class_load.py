@@ -49,7 +49,7 @@ _SCRIPT = r"""
 import json, sys, time
 from pathlib import Path
 from streamlit.testing.v1 import AppTest
-from ui import server          # app/ is on PYTHONPATH, as streamlit run puts it on sys.path
+from ui import server          # app/ is on PYTHONPATH, as streamlit run makes it importable
 root, page = Path(sys.argv[1]), sys.argv[2]
 t = time.perf_counter()
 server.warm()                  # what the server does at its start, before any visitor

@@ -74,3 +74,22 @@ def server(tmp_path_factory):
            "OMP_NUM_THREADS": "1"}
     with streamlit_server(env) as url:
         yield url
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_component_scan():
+    """AppTest scans the installed packages for Streamlit components once per AppTest (a real server once, at its
+    start); one shared scan for the whole test session, as a server has."""
+    from streamlit.components.v2.component_manager import BidiComponentManager
+    from streamlit.testing.v1 import app_test
+    shared = BidiComponentManager()
+    shared.discover_and_register_components(start_file_watching=False)
+    real = app_test.AppTest.__init__
+
+    def init(self, *a, **k):
+        real(self, *a, **k)
+        self._bidi_component_manager = shared
+    app_test.AppTest.__init__ = init
+    yield
+    app_test.AppTest.__init__ = real
+

@@ -47,6 +47,7 @@ def test_every_weight_a_mode_trains_gets_a_gradient_and_no_other(mode):
     assert tuned == {"probe": set(), "last-1": {"blocks", "norm"}}.get(mode, tuned) and ("head.weight" in trainable)
 
 
+@pytest.mark.slow   # fine-tunes end to end
 def test_modes_learn_on_the_bundled_subset(tmp_path):
     from mae_core.checkpoints import save_model
     torch.manual_seed(0)
@@ -134,6 +135,7 @@ def test_the_head_starts_as_the_logistic_regression_on_the_frozen_features():
                          test_images=20, head_init="zero"), log=lambda *a: None)
 
 
+@pytest.mark.slow   # fine-tunes end to end
 def test_score_every_draws_the_curve_and_modes_run_apart_merge(tmp_path):
     """--score-every 1: the test accuracy after each epoch, the last one the row's own, and its rise over the last
     quarter in points; --merge: a protocol's modes run one at a time end in one result (same settings only)."""

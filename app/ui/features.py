@@ -11,13 +11,12 @@ import streamlit as st
 
 from mae_core.data import SUBSET_PATH, labelled_dataset
 from mae_core.embed import encode, raw_pixels, thumbnails
-from mae_core.evaluation import results
 from mae_core.evaluation.precompute import embedding_map, embedding_settings, neighbour_table
 from mae_core.metrics import scores
 
 from .caches import get_model
-from .heavy import gate, heavy, same_work
-from .session import read_only, wait_for_warm_up
+from .heavy import heavy, stored
+from .session import wait_for_warm_up
 
 METHOD_NAMES = {"tsne": "t-SNE", "pca": "PCA", "umap": "UMAP"}
 
@@ -60,9 +59,8 @@ def projection(path: str, overrides: str, source: str, folder: str, n: int, pool
         return embedding_map(f, method, perplexity, seed,
                              progress=lambda p: bar.progress(p, text=f"Projecting {len(f)} points with {name}… {p:.0%}"))
     if _stored(overrides, source, folder):
-        out = results.get(path, "embed-map", embedding_settings(source, n, pool, mask_ratio, method, perplexity, seed),
-                          compute, on_wait=same_work(bar, "drawing the same map"),
-                          keep=not read_only(), gate=gate(f"the {name} map", bar))
+        out = stored(path, "embed-map", embedding_settings(source, n, pool, mask_ratio, method, perplexity, seed),
+                     compute, f"the {name} map", bar, "drawing the same map")
     else:
         with heavy(f"the {name} map", bar):
             out = compute()
@@ -77,8 +75,8 @@ def quality(path: str, overrides: str, source: str, folder: str, n: int, pool: s
         c = get_model(path, json.loads(overrides))[0].config
         return scores(f, dataset(source, folder, c.img_size, c.in_chans, n).labels.numpy())
     if _stored(overrides, source, folder):
-        return results.get(path, "embed-scores", embedding_settings(source, n, pool, mask_ratio), compute,
-                           keep=not read_only(), gate=gate("scoring these features"))
+        return stored(path, "embed-scores", embedding_settings(source, n, pool, mask_ratio), compute,
+                      "scoring these features")
     with heavy("scoring these features"):
         return compute()
 
@@ -90,8 +88,8 @@ def neighbours(path: str, overrides: str, source: str, folder: str, n: int, pool
     def compute():
         return neighbour_table(features(path, overrides, source, folder, n, pool, mask_ratio))
     if _stored(overrides, source, folder):
-        table = results.get(path, "embed-neighbours", embedding_settings(source, n, pool, mask_ratio), compute,
-                            keep=not read_only(), gate=gate("finding neighbours"))
+        table = stored(path, "embed-neighbours", embedding_settings(source, n, pool, mask_ratio), compute,
+                       "finding neighbours")
     else:
         table = compute()
     return np.asarray(table, dtype=np.int64)
@@ -103,8 +101,8 @@ def raw_quality(source: str, folder: str, size: int, channels: int, n: int):
         ds = dataset(source, folder, size, channels, n)
         return scores(raw_pixels(ds.images), ds.labels.numpy())
     if source == "fashion-mnist-subset" and (size, channels) == (28, 1):   # keyed by the bundled pictures
-        return results.get(SUBSET_PATH, "embed-raw-scores", embedding_settings(source, n, "raw", 0.0), compute,
-                           keep=not read_only(), gate=gate("scoring raw pixels"))
+        return stored(SUBSET_PATH, "embed-raw-scores", embedding_settings(source, n, "raw", 0.0), compute,
+                      "scoring raw pixels")
     with heavy("scoring raw pixels"):
         return compute()
 

@@ -8,6 +8,9 @@ import streamlit as st
 
 from mae_core.classroom import policy
 from mae_core.classroom.pool import HEAVY
+from mae_core.evaluation import results
+
+from .session import read_only
 
 
 @contextlib.contextmanager
@@ -34,3 +37,12 @@ def same_work(box, doing: str):
 def gate(what: str, where=None):
     """``heavy`` as a factory, for ``results.get(..., gate=)``."""
     return lambda: heavy(what, where)
+
+
+def stored(path, kind: str, settings: dict, compute, what: str, box=None, doing: str = ""):
+    """``results.get`` as every page asks it: the result for these weights and settings, shipped or stored for the
+    whole server, else computed once in a slot of the pool (``what``: said while waiting for a slot, in ``box``);
+    while others compute the very same result, ``box`` says so (``doing``: "drawing the same map"). A read-only
+    server writes nothing."""
+    on_wait = same_work(box, doing or f"computing {what}") if box is not None else None
+    return results.get(path, kind, settings, compute, on_wait=on_wait, keep=not read_only(), gate=gate(what, box))

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import streamlit as st
 
-from mae_core.evaluation import cards, figures, results
+from mae_core.evaluation import cards, figures
 from mae_core.evaluation.sweep import (COMPARE_IMAGES, COMPARE_SEEDS, DEFAULT_RATIOS, eval_images, heat_row,
                                       heat_settings, strategy_errors, strategy_settings, sweep, sweep_settings)
 
 from .caches import fmnist_subset, get_model
-from .heavy import gate, same_work
-from .session import read_only
+from .heavy import stored
+
 
 def strategy_sweep(path: str, n_images: int, seeds: int, strategy: str, ratios: tuple, on_rows=None) -> list:
     """One strategy's curves (with the classical baseline), stored for the whole server per strategy (shipped for
@@ -27,9 +27,8 @@ def strategy_sweep(path: str, n_images: int, seeds: int, strategy: str, ratios: 
         bar.progress(0.0, text="Sweeping…")
         return sweep(m, eval_images(m.config, n_images), ratios, (strategy,), seeds, baseline=True, on_rows=on_rows,
                      progress=lambda f, label: bar.progress(f, text=f"Sweeping {Path(path).stem}: {label}")).rows
-    rows = results.get(path, f"sweep-{strategy}", sweep_settings(m.config, n_images, seeds, (strategy,), ratios, True),
-                       compute, on_wait=same_work(bar, "computing the same curves"),
-                       keep=not read_only(), gate=gate("these curves", bar))   # a read-only server writes nothing
+    rows = stored(path, f"sweep-{strategy}", sweep_settings(m.config, n_images, seeds, (strategy,), ratios, True),
+                  compute, "these curves", bar, "computing the same curves")
     bar.empty()
     return rows
 
@@ -50,12 +49,6 @@ def sweep_rows(path: str, n_images: int, seeds: int, strategies: tuple, ratios: 
     return done
 
 
-def _stored(path: str, kind: str, settings: dict, what: str, compute, bar) -> object:
-    """A result of one model stored for the whole server (shipped for the bundled models), computed in the pool."""
-    return results.get(path, kind, settings, compute, on_wait=same_work(bar, f"computing {what}"),
-                       keep=not read_only(), gate=gate(what, bar))
-
-
 def pretraining_rows(paths: tuple, n_images: int = COMPARE_IMAGES, seeds: int = COMPARE_SEEDS) -> list:
     """The pretraining series' heatmap: one row a model (``paths``: (weights, pretraining ratio) in the series'
     order), each stored for the server (shipped for the bundled models)."""
@@ -64,8 +57,8 @@ def pretraining_rows(paths: tuple, n_images: int = COMPARE_IMAGES, seeds: int = 
     grid = []
     for i, (p, _) in enumerate(paths):
         bar.progress(i / len(paths), text=f"Sweeping {Path(p).stem}…")
-        grid.append(_stored(p, "heat-row", heat_settings(DEFAULT_RATIOS, n_images, seeds), "the heatmap",
-                            lambda p=p: heat_row(get_model(p)[0], imgs, DEFAULT_RATIOS, seeds), bar))
+        grid.append(stored(p, "heat-row", heat_settings(DEFAULT_RATIOS, n_images, seeds),
+                           lambda p=p: heat_row(get_model(p)[0], imgs, DEFAULT_RATIOS, seeds), "the heatmap", bar))
     bar.empty()
     return grid
 
@@ -80,9 +73,9 @@ def strategy_rows(models: tuple) -> list:
     for strategy, path in models:
         m, card_ = get_model(path)
         c = cards.read(card_)
-        errors = _stored(path, "strategy-errors", strategy_settings(strategy, float(c.mask_ratio)),
-                         "the strategy models' errors",
-                         lambda: strategy_errors(m, strategy, float(c.mask_ratio), imgs), bar)
+        errors = stored(path, "strategy-errors", strategy_settings(strategy, float(c.mask_ratio)),
+                        lambda: strategy_errors(m, strategy, float(c.mask_ratio), imgs), "the strategy models' errors",
+                        bar)
         rows.append({"strategy": strategy, **errors,
                      "probe": float(c.probe("both") or float("nan")), "knn": float(c.knn("both") or float("nan")),
                      "probe_ci": c.embedding_metrics.get("linear_probe_both_ci"),

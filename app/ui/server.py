@@ -24,7 +24,7 @@ def page_imports() -> list:
     """The modules the app's pages and main.py import (absolute imports, read from their source; ``from a import b``
     gives ``a`` and ``a.b``, which the warm-up imports where it is a module)."""
     names = []
-    for f in [APP / "main.py", *sorted(APP.glob("*.py")), *sorted((APP / "views").glob("*.py"))]:
+    for f in [*sorted(APP.glob("*.py")), *sorted((APP / "views").glob("*.py"))]:   # main.py among the first
         for node in ast.walk(ast.parse(f.read_text())):
             if isinstance(node, ast.Import):
                 names += [a.name for a in node.names]

@@ -30,7 +30,7 @@ def one_run(busy: int, probes: list, shots: bool) -> dict:
             page.goto(url + "/train")
             page.wait_for_selector("text=steps of", timeout=300000)
             wait_idle(page, 120)
-            estimate = page.get_by_text("timed just now").first.inner_text()
+            estimate = page.get_by_text("timed on this server").first.inner_text()
             t = time.time()
             page.get_by_role("button", name="Start training").click()
             steps = {}

@@ -64,7 +64,7 @@ def one_server(train_minutes: float, pages: bool = True) -> dict:
         with streamlit_server(env, timeout=120) as url, browser_page(1280, 800) as page:
             if pages:
                 out.update(visit_pages(page, url))
-            out["train_first"] = _timed(page, lambda: page.goto(url + "/train"), _has_text("timed just now"))
+            out["train_first"] = _timed(page, lambda: page.goto(url + "/train"), _has_text("timed on this server"))
             wait_idle(page, 120)
             if train_minutes:
                 out.update(train_in_app(page, tmp, train_minutes))

@@ -48,9 +48,7 @@ def test_the_address_restores_a_step_and_a_bad_one_says_why(app_page, monkeypatc
     monkeypatch.setenv("MAE_RUNS_DIR", str(tmp_path / "runs"))
     for value, want, warned in (("5", 4, False), ("42", 0, True)):
         app = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=120)
-        app.query_params["step"] = value
-        app.run()
-        app.switch_page(str(ROOT / "app" / "views" / "lesson.py"))
+        app.switch_page(str(ROOT / "app" / "views" / "lesson.py"))   # the address lesson?step=...
         app.query_params["step"] = value
         app.run()
         assert not app.exception

@@ -30,6 +30,11 @@ def test_the_warm_up_imports_what_the_pages_import_and_loads_the_default_models(
     server.warm()
     from mae_core.classroom import zoo
     assert loaded == ["fmnist_r75", zoo.best_representation()["name"]]   # Reconstruct's and the Embeddings page's
+    from mae_core.classroom import worker
+    from ui import training
+    data = next(iter(training.data_choices()))                         # the Train page's default form, timed
+    assert (data, training.preset_choices(data)[0], training.MASK_RATIO, training.NORM_PIX, training.BATCH,
+            training.EVAL_IMAGES) in [k[:6] for k in worker._estimates]
     assert server.STATE["seconds"] > 0 and server.STATE["imported"].is_set()
 
 

@@ -5,6 +5,7 @@ import pytest
 
 from mae_core.checkpoints import load_model
 from mae_core.train import TrainArgs
+from mae_core.classroom import worker
 from mae_core.classroom.worker import JobRegistry, RunNotAllowed, TrainingJob, estimate_seconds_per_epoch
 
 
@@ -115,6 +116,41 @@ def test_epoch_estimate_is_positive_and_says_where_it_trains(tmp_path):
     assert describe_device(TrainArgs(device="cpu", threads=3)) == "the CPU (3 threads, fp32)"
     assert describe_device(TrainArgs(device="cpu", threads=1)) == "the CPU (1 thread, fp32)"
     assert describe_device(TrainArgs(device="cpu", threads=2, precision="bf16")) == "the CPU (2 threads, bf16)"
+
+
+def test_a_configuration_is_timed_once_for_the_whole_server_inside_the_gate(tmp_path, monkeypatch):
+    """Ten visitors opening the Train page at once: one timing of its default configuration, the others wait for it;
+    another configuration is timed apart; the timing holds the caller's gate (a slot of the pool)."""
+    import contextlib
+    import threading
+    calls, gates = [], []
+
+    def slow(args, with_steps=False):
+        calls.append(args.batch_size)
+        time.sleep(0.3)
+        return 12.5, 7
+
+    @contextlib.contextmanager
+    def gate():
+        gates.append(1)
+        yield
+    monkeypatch.setattr(worker, "estimate_seconds_per_epoch", slow)
+    monkeypatch.setattr(worker, "_estimates", type(worker._estimates)())
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(worker.timed_estimate(_args(tmp_path), gate=gate)))
+               for _ in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert calls == [64] and gates == [1] and len(got) == 10
+    assert {(e.seconds_per_epoch, e.steps_per_epoch) for e in got} == {(12.5, 7)}
+    assert abs(got[0].timed_at - time.time()) < 30
+    other = worker.timed_estimate(_args(tmp_path, batch_size=128))
+    assert calls == [64, 128] and other.seconds_per_epoch == 12.5
+    monkeypatch.setattr(worker, "ESTIMATES_KEPT", 1)                # bounded: the oldest goes
+    worker.timed_estimate(_args(tmp_path, batch_size=32))
+    assert list(k[4] for k in worker._estimates) == [32]
 
 
 def test_a_run_stops_and_saves_at_the_servers_time_limit(tmp_path, monkeypatch):

@@ -36,7 +36,7 @@ def page_imports() -> list:
 
 def warm() -> None:
     """Imports, the default models (Reconstruct's and the lesson's, the Embeddings page's strongest one) in the
-    shared model cache, one forward each, and the t-SNE warm-up. Errors are logged, never raised: a visitor then
+    shared model cache, one forward each, the t-SNE warm-up, and the Train page's default time estimate. Errors are logged, never raised: a visitor then
     meets them (with the page's own message) rather than a server that did not start."""
     t, paths = time.perf_counter(), []
     quiet = logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context")
@@ -46,7 +46,7 @@ def warm() -> None:
         import torch
         from mae_core.classroom import zoo
         from mae_core.data import load_fashion_mnist_subset
-        from . import caches, session
+        from . import caches, session, training
         for name in page_imports():   # what the pages import, imported once, by one thread
             try:
                 importlib.import_module(name)
@@ -64,14 +64,15 @@ def warm() -> None:
                 with torch.no_grad():
                     model(model.normalize(images), mask_ratio=0.75)
         session.warm_up()
+        training.estimate_defaults()
     except Exception:  # noqa: BLE001 - the warm-up must never stop the server
         _LOG.exception("warm-up failed (the pages will load what they need themselves)")
     finally:
         STATE["imported"].set()
         quiet.setLevel(level)
     STATE["seconds"] = time.perf_counter() - t
-    print(f"MAE Explorer: warmed up in {STATE['seconds']:.1f} s (imports, {len(paths)} models)", file=sys.stderr,
-          flush=True)
+    print(f"MAE Explorer: warmed up in {STATE['seconds']:.1f} s (imports, {len(paths)} models, the training "
+          "estimate)", file=sys.stderr, flush=True)
 
 
 def wait_for_imports(timeout: float = 120.0) -> None:

@@ -10,6 +10,8 @@ from ui.caches import registry, RUNS_DIR
 from ui.scenes import scene_to_url
 from ui.session import is_operator, keep, read_only, visitor_id
 from ui.text import error, guarded, plain, server_path_input
+from ui.training import (BATCH, data_choices, estimate, EVAL_IMAGES, LR, MASK_RATIO, NORM_PIX, preset_choices, PRESETS,
+                         when)
 
 from mae_core.classroom import policy
 from mae_core.evaluation import figures
@@ -18,29 +20,15 @@ from mae_core.classroom.glossary import explain
 from mae_core.data import DataError
 from mae_core.datasets import DATASETS
 from mae_core.train import TrainArgs, describe_device
-from mae_core.classroom.worker import RunNotAllowed, estimate_seconds_per_epoch
+from mae_core.classroom.worker import RunNotAllowed
 
 # this file's settings, kept when the visitor looks at another page (ui.session.keep)
 keep("operator_key", "tr_data", "tr_folder", "tr_preset", "tr_ratio", "tr_normpix", "tr_budget_kind", "tr_epochs",
      "tr_minutes", "tr_batch", "tr_lr", "tr_name")
 
-PRESETS = {"mae_fmnist_micro": "Micro · 0.1M",
-           "mae_fmnist_tiny": "Tiny · 3.1M",
-           "mae_photo_small": "Photo · 3.2M"}
 PRESET_HELP = ("Parameters in millions. Micro and tiny: 28 px greyscale, 7×7 patches of 4 px; micro learns "
                "recognisable reconstructions in about 2 minutes on 2 CPU cores, tiny is about 10x slower per image "
                "and learns better features. Photo: 64 px RGB, 8×8 patches of 8 px.")
-
-
-@st.cache_data(show_spinner="Timing a few training steps…", max_entries=32)
-def epoch_estimate(data: str, preset: str, mask_ratio: float, norm_pix: bool, batch: int) -> tuple:
-    """(seconds per epoch, steps per epoch), an epoch's evaluation and checkpoint included."""
-    return estimate_seconds_per_epoch(TrainArgs(data=data, preset=preset, mask_ratio=mask_ratio,
-                                                norm_pix_loss=norm_pix, batch_size=batch, progress=False,
-                                                eval_images=EVAL_IMAGES), with_steps=True)
-
-
-EVAL_IMAGES = 500   # held-out images evaluated at each epoch's end
 
 
 def _fmt_s(s: float) -> str:
@@ -68,18 +56,17 @@ OPERATOR = is_operator()
 if not READ_ONLY:
     with st.container(border=True):
         c1, c2, c3 = st.columns([1.4, 1, 1])
-        data_opts = {name: d.label for name, d in DATASETS.items() if d.available()}
+        data_opts = data_choices()
         data = c1.selectbox("Data", list(data_opts), format_func=data_opts.get, key="tr_data",
                             help="The 60,000 training images when Debian's dataset-fashion-mnist is installed")
         folder = ""
         if DATASETS[data].takes_path:
             folder = server_path_input(c1, "Folder (one subfolder per class)", "tr_folder", "Image folders") or ""
-        preset_choices = [p for p in PRESETS if p.startswith(DATASETS[data].presets)]
-        preset = c2.selectbox("Model size", preset_choices, format_func=PRESETS.get, key="tr_preset",
+        preset = c2.selectbox("Model size", preset_choices(data), format_func=PRESETS.get, key="tr_preset",
                               help=PRESET_HELP)
-        mask_ratio = c3.slider("Mask ratio", 0.1, 0.95, 0.75, 0.05, key="tr_ratio", help=explain("mask ratio"))
+        mask_ratio = c3.slider("Mask ratio", 0.1, 0.95, MASK_RATIO, 0.05, key="tr_ratio", help=explain("mask ratio"))
         c4, c5, c6 = st.columns(3)
-        norm_pix = c4.toggle("Norm-pix target", key="tr_normpix",
+        norm_pix = c4.toggle("Norm-pix target", NORM_PIX, key="tr_normpix",
                              help=explain("norm-pix", "reconstruction target") + " The paper's better representation; "
                                   "reconstructions are re-scaled to show them.")
         budget_kind = c5.radio("Budget", ["minutes", "epochs"], horizontal=True, key="tr_budget_kind",
@@ -92,10 +79,8 @@ if not READ_ONLY:
                                       help=f"At most {policy.current().max_run_minutes:g} on this server "
                                            "(MAE_MAX_RUN_MINUTES); a run on epochs is stopped and saved at that limit too")
             epochs = 400
-        # defaults: twice the updates of batch 128 for the same compute, at a higher rate, so a 2-minute run on a busy
-        # class server (fewer steps) still turns blobs into garments (bench/first_run.py measures it)
-        batch = c6.select_slider("Batch size", [32, 64, 128, 256, 512], value=64, key="tr_batch")
-        lr = c6.select_slider("Learning rate", [1e-4, 3e-4, 5e-4, 1e-3, 2e-3, 3e-3], value=3e-3, key="tr_lr",
+        batch = c6.select_slider("Batch size", [32, 64, 128, 256, 512], value=BATCH, key="tr_batch")
+        lr = c6.select_slider("Learning rate", [1e-4, 3e-4, 5e-4, 1e-3, 2e-3, 3e-3], value=LR, key="tr_lr",
                               format_func=lambda v: f"{v:g}")
         suggested = f"{preset.replace('mae_', '')}_r{int(round(mask_ratio * 100))}{'_normpix' if norm_pix else ''}"
         if st.session_state.get("tr_name_auto", True) or not st.session_state.get("tr_name"):
@@ -110,7 +95,8 @@ if not READ_ONLY:
         data_ok = not DATASETS[data].takes_path or bool(folder)   # a run on data that cannot even be timed would only fail
         if data_ok:
             try:
-                sec, steps_ep = epoch_estimate(data_arg, preset, float(mask_ratio), bool(norm_pix), int(batch))
+                est = estimate(data_arg, preset, mask_ratio, norm_pix, batch, box=est_col.empty())
+                sec, steps_ep = est.seconds_per_epoch, est.steps_per_epoch
                 where = describe_device(TrainArgs())
                 if budget_kind == "epochs":
                     say = f"{epochs} epoch{'s' if epochs != 1 else ''} ≈ **{_fmt_s(sec * epochs)}** ({_fmt_s(sec)} per epoch)"
@@ -119,8 +105,8 @@ if not READ_ONLY:
                     say = (f"in {_fmt_s(minutes * 60)}: about **{n_ep:,.1f} epochs** ({n_ep * steps_ep:,.0f} steps of "
                            f"{batch})" if n_ep >= 1 else f"in {_fmt_s(minutes * 60)}: about **{n_ep:.0%} of one epoch** "
                            f"({n_ep * steps_ep:,.0f} steps of {batch}; an epoch takes {_fmt_s(sec)})")
-                est_col.caption(f"{say.capitalize()} on {where}, timed just now (other runs on the server slow it "
-                                f"down).")
+                est_col.caption(f"{say.capitalize()} on {where}, timed on this server {when(est.timed_at)} (other "
+                                f"runs on the server slow it down).")
             except (DataError, ValueError, OSError) as e:
                 data_ok = False
                 with est_col:

@@ -13,16 +13,17 @@ name already in use gets a numbered suffix, so two runs never write to the same 
 """
 from __future__ import annotations
 
-import tempfile
 import contextlib
 import copy
 import dataclasses
 import itertools
+import tempfile
 import re
 import threading
 import time
 import traceback
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -448,3 +449,45 @@ def estimate_seconds_per_epoch(args: TrainArgs, steps: int = 3, with_steps: bool
         torch.save({"model": s.model.state_dict(), "optimizer": s.opt.state_dict()}, Path(d) / "state.pt")
     per_epoch = float(np.median(times)) * batches.steps_per_epoch + time.perf_counter() - t
     return (per_epoch, batches.steps_per_epoch) if with_steps else per_epoch
+
+
+@dataclass(frozen=True)
+class Estimate:
+    seconds_per_epoch: float
+    steps_per_epoch: int
+    timed_at: float        # time.time() when it was timed
+
+
+ESTIMATES_KEPT = 32
+_estimates: OrderedDict = OrderedDict()   # key -> Estimate, the least recently used dropped first
+_estimate_locks: dict = {}
+_estimates_guard = threading.Lock()
+
+
+def _estimate_key(args: TrainArgs) -> tuple:
+    return (args.data, args.preset, float(args.mask_ratio), bool(args.norm_pix_loss), int(args.batch_size),
+            int(args.eval_images), args.device, args.precision, args.threads)
+
+
+def timed_estimate(args: TrainArgs, gate=contextlib.nullcontext) -> Estimate:
+    """``estimate_seconds_per_epoch`` timed once per configuration for the whole process and kept (the server's
+    start times the Train page's default one before any visitor): visitors asking for the same configuration at
+    once wait for the one timing rather than each timing it; the timing runs inside ``gate()`` (a slot of the
+    server's pool of heavy work). The estimate carries when it was timed, for the page to say so."""
+    key = _estimate_key(args)
+    with _estimates_guard:
+        lock = _estimate_locks.setdefault(key, threading.Lock())
+    with lock:
+        with _estimates_guard:
+            if key in _estimates:
+                _estimates.move_to_end(key)
+                return _estimates[key]
+        with gate():
+            sec, steps = estimate_seconds_per_epoch(args, with_steps=True)
+        est = Estimate(sec, steps, time.time())
+        with _estimates_guard:
+            _estimates[key] = est
+            while len(_estimates) > ESTIMATES_KEPT:
+                old, _ = _estimates.popitem(last=False)
+                _estimate_locks.pop(old, None)
+        return est

@@ -1,8 +1,6 @@
 """The lesson's logic: its steps and their address, the predict-then-reveal scoring, the encoder's measured saving,
 the neighbour agreement of a map and the maps precomputed per weights."""
-import json
 import math
-import shutil
 
 import numpy as np
 import pytest

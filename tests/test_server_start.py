@@ -36,6 +36,23 @@ def test_the_warm_up_imports_what_the_pages_import_and_loads_the_default_models(
     assert (data, training.preset_choices(data)[0], training.MASK_RATIO, training.NORM_PIX, training.BATCH,
             training.EVAL_IMAGES) in [k[:6] for k in worker._estimates]
     assert server.STATE["seconds"] > 0 and server.STATE["imported"].is_set()
+    from PIL import Image
+    assert Image._initialized >= 1                                      # the image plugins: loaded before a visit
+
+
+def test_the_warm_up_compiles_every_page_into_the_servers_script_cache(monkeypatch):
+    from streamlit.runtime import Runtime
+    from streamlit.runtime.scriptrunner.script_cache import ScriptCache
+    from ui import server
+
+    class Started:   # the parts of a started server's runtime the warm-up reads
+        _script_cache = ScriptCache()
+        _main_script_path = str(ROOT / "app" / "main.py")
+    monkeypatch.setattr(Runtime, "exists", classmethod(lambda cls: True))
+    monkeypatch.setattr(Runtime, "instance", classmethod(lambda cls: Started))
+    server.compile_pages()
+    pages = {str(p) for p in (ROOT / "app" / "views").glob("*.py")}
+    assert set(Started._script_cache._cache) == pages | {str(ROOT / "app" / "main.py")} and len(pages) == 5
 
 
 @pytest.mark.browser

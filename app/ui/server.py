@@ -36,7 +36,8 @@ def page_imports() -> list:
 
 def warm() -> None:
     """Imports, the default models (Reconstruct's and the lesson's, the Embeddings page's strongest one) in the
-    shared model cache, one forward each, the t-SNE warm-up, and the Train page's default time estimate. Errors are logged, never raised: a visitor then
+    shared model cache, one forward each, the t-SNE warm-up, the Train page's default time estimate, what a first
+    drawing loads (``warm_drawing``) and the pages compiled (``compile_pages``). Errors are logged, never raised: a visitor then
     meets them (with the page's own message) rather than a server that did not start."""
     t, paths = time.perf_counter(), []
     quiet = logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context")
@@ -65,6 +66,8 @@ def warm() -> None:
                     model(model.normalize(images), mask_ratio=0.75)
         session.warm_up()
         training.estimate_defaults()
+        warm_drawing()
+        compile_pages()
     except Exception:  # noqa: BLE001 - the warm-up must never stop the server
         _LOG.exception("warm-up failed (the pages will load what they need themselves)")
     finally:
@@ -73,6 +76,44 @@ def warm() -> None:
     STATE["seconds"] = time.perf_counter() - t
     print(f"MAE Explorer: warmed up in {STATE['seconds']:.1f} s (imports, {len(paths)} models, the training "
           "estimate)", file=sys.stderr, flush=True)
+
+
+def warm_drawing() -> None:
+    """What a process's first drawing loads once, done before the first visitor: PIL's image plugins (its first PNG:
+    about 0.8 s on busy cores, paid by the first page that shows an image), Streamlit's emoji table (the page icon)
+    and plotly's validators for every kind of trace the pages draw, through the same conversion st.plotly_chart
+    makes."""
+    import numpy as np
+    import plotly.io
+    import plotly.tools
+    from PIL import Image
+    from streamlit.string_util import is_emoji
+    from mae_core.data import png_bytes
+    from mae_core.evaluation import figures as F
+    png_bytes(Image.fromarray(np.zeros((8, 8, 3), np.uint8)))
+    is_emoji("🧩")
+    line = F.Line([0, 1], [0, 1], "a", F.GREY, band=[0.1, 0.1], interval=[(0, 1), (0, 1)], hover=["a", "b"])
+    charts = [F.Chart("t", "x", "y", lines=[line], refs=[F.RefLine(0.5, "h"), F.RefLine(0.5, "v", orient="v")],
+                      points=[F.Points([0.0], [0.0], "p", F.GREY, ids=[0])], y_range=(0, 1)),
+              F.Chart("t", "x", "y", bars=F.Bars(["a"], [1.0], None, [F.GREY], intervals=[(0.5, 1.5)])),
+              F.Chart("t", "x", "y", heat=F.Heat(np.zeros((1, 1)), ["a"], ["b"], "z"), axes=False)]
+    for ch in charts:
+        fig = plotly.tools.return_figure_from_figure_or_data(F.to_plotly(ch), validate_figure=True)
+        plotly.io.to_json(fig, validate=False)
+
+
+def compile_pages() -> None:
+    """Each page script compiled into the server's script cache (Streamlit's "magic" rewrite and compile, 0.2-0.4 s
+    a page on busy cores, else paid by each page's first visitor). A private attribute of Streamlit's runtime: where
+    a version lacks it, the first visits compile them as before."""
+    from streamlit.runtime import Runtime
+    if not Runtime.exists():
+        return
+    runtime = Runtime.instance()
+    cache = getattr(runtime, "_script_cache", None)
+    if cache is not None:   # main.py by the path the server was started with, the pages by their st.Page paths
+        for f in [getattr(runtime, "_main_script_path", APP / "main.py"), *sorted((APP / "views").glob("*.py"))]:
+            cache.get_bytecode(str(f))
 
 
 def wait_for_imports(timeout: float = 120.0) -> None:

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from mae_core.baselines import baseline_errors, baseline_reconstruction, inpaint
+from mae_core.data import load_fashion_mnist_subset
 from mae_core.model import build_model
 
 
@@ -46,7 +47,6 @@ def test_the_fill_is_harmonic_each_hidden_pixel_the_mean_of_its_four_neighbours(
 
 
 def test_errors_are_scored_like_the_mae_and_beat_a_blank_fill():
-    from mae_core.data import load_fashion_mnist_subset
     m = build_model("mae_fmnist_micro")
     x = load_fashion_mnist_subset().images[:16]
     masks = _holes(16, seed=1)
@@ -69,3 +69,25 @@ def test_rgb_and_larger_images():
     masks = _holes(3, size=64, patch=8, hidden=48)
     out = inpaint(x, m.mask_to_pixels(masks))
     assert out.shape == x.shape and torch.isfinite(out).all()
+
+
+def test_one_images_fill_is_remembered_per_image_and_mask(monkeypatch):
+    """Every visitor of a page opens on the same image and mask: the fill is made once, and the copy handed out
+    cannot change the remembered one; another mask or image is filled anew."""
+    import mae_core.baselines as b
+    m = build_model("mae_fmnist_micro")
+    x = load_fashion_mnist_subset().images[:2]
+    masks = _holes(2, seed=3)
+    monkeypatch.setattr(b, "_kept", type(b._kept)())
+    calls = []
+    real = b.inpaint
+    monkeypatch.setattr(b, "inpaint", lambda *a, **k: calls.append(1) or real(*a, **k))
+    first = baseline_reconstruction(m, x[0], masks[0].numpy())
+    n = len(calls)
+    first[0].fill_(9.0)                                                  # the caller's copy, not the kept one
+    again = baseline_reconstruction(m, x[0].clone(), masks[0].numpy())
+    assert len(calls) == n and again[1:] == first[1:] and float(again[0].max()) <= 1.0
+    baseline_reconstruction(m, x[0], masks[1].numpy())
+    baseline_reconstruction(m, x[1], masks[0].numpy())
+    assert len(calls) == 3 * n
+    assert again[1] == pytest.approx(float(baseline_errors(m, x[:1], masks[:1])[0]))

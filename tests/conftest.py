@@ -93,3 +93,29 @@ def _one_component_scan():
     yield
     app_test.AppTest.__init__ = real
 
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_script_cache():
+    """AppTest compiles main.py and the page (Streamlit's "magic" rewrite, then compile) on every run, with a new
+    script cache each time; a real server compiles each script once and keeps it (its runtime's one script cache).
+    One cache for the whole test session, as a server has: a script is compiled again only when its file changes
+    (the cache is keyed by path, so a changed file is dropped from it here)."""
+    from streamlit.runtime.scriptrunner.script_cache import ScriptCache
+    from streamlit.testing.v1 import app_test, local_script_runner
+
+    class Shared(ScriptCache):
+        def get_bytecode(self, script_path):
+            path = os.path.abspath(script_path)
+            stamp = (os.stat(path).st_mtime_ns, os.stat(path).st_size) if os.path.exists(path) else None
+            with self._lock:
+                if self._stamps.get(path) != stamp:   # a changed (or new) file: compiled again
+                    self._cache.pop(path, None)
+                    self._stamps[path] = stamp
+            return super().get_bytecode(script_path)
+    shared = Shared()
+    shared._stamps = {}
+    real = app_test.ScriptCache, local_script_runner.ScriptCache
+    app_test.ScriptCache = local_script_runner.ScriptCache = lambda: shared
+    yield
+    app_test.ScriptCache, local_script_runner.ScriptCache = real

@@ -105,10 +105,13 @@ async def _sessions(url: str, n: int, timeout_s: float, warm: bool = False, cont
             tab.on("websocket", lambda ws: ws.on("framereceived", lambda f: frames.append((time.time(), len(f)))))
             t = time.time()
             await tab.goto(f"{url}/{URL[page_name]}")
+            loaded = time.time()   # the page's HTML and the app's scripts loaded (the load event)
             await tab.wait_for_function(f"() => ({READY[page_name]})", timeout=timeout_s * 1000, polling=200)
             ready = time.time()
             answered = max((a for a, size in frames if a <= ready and size > 64), default=ready)
-            return page_name, ready - t, answered - t
+            first = min((a for a, size in frames), default=ready)   # the server's first message: the session is on
+            print(f"    {page_name}: drawn {ready - t:.1f} s", file=sys.stderr, flush=True)
+            return page_name, ready - t, answered - t, loaded - t, first - t
         out = await asyncio.gather(*(one(i) for i in range(n)))
         await browser.close()
         return list(out)
@@ -148,12 +151,17 @@ def browser_figures(label: str, runs: list, sessions: int) -> dict:
         out[f"p95_{what}"] = statistics.median(pct([r[k] for r in run], 0.95) for run in runs)
     seen = [p for p in PAGES if any(r[0] == p for run in runs for r in run)]
     out["per_page"] = {p: statistics.median(r[1] for run in runs for r in run if r[0] == p) for p in seen}
+    if all(len(r) >= 5 for run in runs for r in run):   # where the time goes (medians over every session)
+        out["stages"] = {k: statistics.median(r[i] for run in runs for r in run)
+                         for i, k in ((3, "scripts_loaded"), (4, "first_message"), (2, "answered"), (1, "drawn"))}
     print(f"Browser, {sessions} sessions at once, {label} (medians of {len(runs)} runs):\n"
           f"  page drawn (first chart / map / reconstruction on screen): p50 {out['p50_drawn']:.1f} s, "
           f"p95 {out['p95_drawn']:.1f} s\n"
           f"  server answered (its last message before that): p50 {out['p50_answered']:.1f} s, "
           f"p95 {out['p95_answered']:.1f} s\n"
-          "  drawn, per page: " + ", ".join(f"{p} {t:.1f} s" for p, t in out["per_page"].items()))
+          "  drawn, per page: " + ", ".join(f"{p} {t:.1f} s" for p, t in out["per_page"].items()) +
+          ("\n  stages (median session): " + ", ".join(f"{k.replace('_', ' ')} {v:.1f} s"
+                                                       for k, v in out["stages"].items()) if "stages" in out else ""))
     return out
 
 

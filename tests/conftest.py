@@ -94,7 +94,6 @@ def _one_component_scan():
     app_test.AppTest.__init__ = real
 
 
-
 @pytest.fixture(autouse=True, scope="session")
 def _one_script_cache():
     """AppTest compiles main.py and the page (Streamlit's "magic" rewrite, then compile) on every run, with a new

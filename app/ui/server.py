@@ -37,8 +37,8 @@ def page_imports() -> list:
 def warm() -> None:
     """Imports, the default models (Reconstruct's and the lesson's, the Embeddings page's strongest one) in the
     shared model cache, one forward each, the t-SNE warm-up, the Train page's default time estimate, what a first
-    drawing loads (``warm_drawing``) and the pages compiled (``compile_pages``). Errors are logged, never raised: a visitor then
-    meets them (with the page's own message) rather than a server that did not start."""
+    drawing loads (``warm_drawing``) and the pages compiled (``compile_pages``). Errors are logged, never raised: a
+    visitor then meets them (with the page's own message) rather than a server that did not start."""
     t, paths = time.perf_counter(), []
     quiet = logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context")
     level = quiet.level

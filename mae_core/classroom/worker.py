@@ -17,8 +17,8 @@ import contextlib
 import copy
 import dataclasses
 import itertools
-import tempfile
 import re
+import tempfile
 import threading
 import time
 import traceback

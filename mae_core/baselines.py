@@ -9,13 +9,12 @@ so that a few hundred iterations suffice even for large holes. Batched in torch:
 from __future__ import annotations
 
 import hashlib
-import threading
-from collections import OrderedDict
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .kept import Kept
 from .model import patch_norm_stats
 
 NAME = "harmonic inpainting"
@@ -74,8 +73,7 @@ def baseline_errors(model, images01: torch.Tensor, masks: torch.Tensor, matched:
 
 
 KEPT = 32                    # single-image fills remembered (the pages' default images and masks)
-_kept: OrderedDict = OrderedDict()
-_kept_guard = threading.Lock()
+_kept = Kept(lambda: KEPT)
 
 
 @torch.no_grad()
@@ -88,17 +86,8 @@ def baseline_reconstruction(model, image01: torch.Tensor, mask) -> tuple:
     x = image01.detach().float().contiguous()
     key = (hashlib.blake2b(x.numpy().tobytes(), digest_size=16).hexdigest(), tuple(x.shape), m.tobytes(),
            c.patch_size, c.img_size, c.in_chans, tuple(c.pixel_mean), tuple(c.pixel_std))
-    with _kept_guard:
-        if key in _kept:
-            _kept.move_to_end(key)
-            filled, mse, matched = _kept[key]
-            return filled.clone(), mse, matched
-    out = _fill_and_score(model, x, torch.as_tensor(m))
-    with _kept_guard:
-        _kept[key] = (out[0].clone(), out[1], out[2])
-        while len(_kept) > KEPT:
-            _kept.popitem(last=False)
-    return out
+    filled, mse, matched = _kept.get_or_make(key, lambda: _fill_and_score(model, x, torch.as_tensor(m)))
+    return filled.clone(), mse, matched   # the caller's copy: the kept one is never changed
 
 
 def _fill_and_score(model, image01: torch.Tensor, m: torch.Tensor) -> tuple:

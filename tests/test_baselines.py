@@ -4,6 +4,7 @@ import torch
 
 from mae_core.baselines import baseline_errors, baseline_reconstruction, inpaint
 from mae_core.data import load_fashion_mnist_subset
+from mae_core.kept import Kept
 from mae_core.model import build_model
 
 
@@ -78,7 +79,7 @@ def test_one_images_fill_is_remembered_per_image_and_mask(monkeypatch):
     m = build_model("mae_fmnist_micro")
     x = load_fashion_mnist_subset().images[:2]
     masks = _holes(2, seed=3)
-    monkeypatch.setattr(b, "_kept", type(b._kept)())
+    monkeypatch.setattr(b, "_kept", Kept(lambda: b.KEPT))
     calls = []
     real = b.inpaint
     monkeypatch.setattr(b, "inpaint", lambda *a, **k: calls.append(1) or real(*a, **k))

@@ -34,7 +34,7 @@ def test_the_warm_up_imports_what_the_pages_import_and_loads_the_default_models(
     from ui import training
     data = next(iter(training.data_choices()))                         # the Train page's default form, timed
     assert (data, training.preset_choices(data)[0], training.MASK_RATIO, training.NORM_PIX, training.BATCH,
-            training.EVAL_IMAGES) in [k[:6] for k in worker._estimates]
+            training.EVAL_IMAGES) in [k[:6] for k in worker._estimates.keys()]
     assert server.STATE["seconds"] > 0 and server.STATE["imported"].is_set()
     from PIL import Image
     assert Image._initialized >= 1                                      # the image plugins: loaded before a visit

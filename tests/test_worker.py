@@ -6,6 +6,7 @@ import pytest
 from mae_core.checkpoints import load_model
 from mae_core.train import TrainArgs
 from mae_core.classroom import worker
+from mae_core.kept import Kept
 from mae_core.classroom.worker import JobRegistry, RunNotAllowed, TrainingJob, estimate_seconds_per_epoch
 
 
@@ -135,7 +136,7 @@ def test_a_configuration_is_timed_once_for_the_whole_server_inside_the_gate(tmp_
         gates.append(1)
         yield
     monkeypatch.setattr(worker, "estimate_seconds_per_epoch", slow)
-    monkeypatch.setattr(worker, "_estimates", type(worker._estimates)())
+    monkeypatch.setattr(worker, "_estimates", Kept(lambda: worker.ESTIMATES_KEPT))
     got = []
     threads = [threading.Thread(target=lambda: got.append(worker.timed_estimate(_args(tmp_path), gate=gate)))
                for _ in range(10)]
@@ -150,7 +151,7 @@ def test_a_configuration_is_timed_once_for_the_whole_server_inside_the_gate(tmp_
     assert calls == [64, 128] and other.seconds_per_epoch == 12.5
     monkeypatch.setattr(worker, "ESTIMATES_KEPT", 1)                # bounded: the oldest goes
     worker.timed_estimate(_args(tmp_path, batch_size=32))
-    assert list(k[4] for k in worker._estimates) == [32]
+    assert list(k[4] for k in worker._estimates.keys()) == [32]
 
 
 def test_a_run_stops_and_saves_at_the_servers_time_limit(tmp_path, monkeypatch):

@@ -23,7 +23,6 @@ import threading
 import time
 import traceback
 import uuid
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -36,6 +35,7 @@ from ..checkpoints import CheckpointError, save_model
 from ..data import DataError
 from ..datasets import build_data
 from ..explore import masked_view
+from ..kept import Kept
 from ..runfiles import run_files
 from ..train import Batches, pretrain, setup, StepInfo, TrainArgs, TrainingError
 from ..metrics import evaluate
@@ -459,9 +459,7 @@ class Estimate:
 
 
 ESTIMATES_KEPT = 32
-_estimates: OrderedDict = OrderedDict()   # key -> Estimate, the least recently used dropped first
-_estimate_locks: dict = {}
-_estimates_guard = threading.Lock()
+_estimates = Kept(lambda: ESTIMATES_KEPT)   # configuration -> Estimate
 
 
 def _estimate_key(args: TrainArgs) -> tuple:
@@ -474,20 +472,8 @@ def timed_estimate(args: TrainArgs, gate=contextlib.nullcontext) -> Estimate:
     start times the Train page's default one before any visitor): visitors asking for the same configuration at
     once wait for the one timing rather than each timing it; the timing runs inside ``gate()`` (a slot of the
     server's pool of heavy work). The estimate carries when it was timed, for the page to say so."""
-    key = _estimate_key(args)
-    with _estimates_guard:
-        lock = _estimate_locks.setdefault(key, threading.Lock())
-    with lock:
-        with _estimates_guard:
-            if key in _estimates:
-                _estimates.move_to_end(key)
-                return _estimates[key]
+    def timed() -> Estimate:
         with gate():
             sec, steps = estimate_seconds_per_epoch(args, with_steps=True)
-        est = Estimate(sec, steps, time.time())
-        with _estimates_guard:
-            _estimates[key] = est
-            while len(_estimates) > ESTIMATES_KEPT:
-                old, _ = _estimates.popitem(last=False)
-                _estimate_locks.pop(old, None)
-        return est
+        return Estimate(sec, steps, time.time())
+    return _estimates.get_or_make(_estimate_key(args), timed)

@@ -20,12 +20,12 @@ import hashlib
 import json
 import os
 import threading
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 from ..atomic import atomic_write
 from ..checkpoints import CHECKPOINT_DIR
+from ..kept import Kept
 from ..data import cache_dir
 
 # MAE_SHIPPED_RESULTS_DIR: another folder of shipped results (bench/class_load.py points it at an empty one to
@@ -39,7 +39,7 @@ _hashes: dict = {}
 _locks: dict = {}
 _busy: dict = {}             # key -> visitors computing or waiting for it
 _guard = threading.Lock()
-_memory: OrderedDict = OrderedDict()   # (sha, kind, settings id) -> value
+_memory = Kept(lambda: MEMORY)   # (sha, kind, settings id) -> value
 
 
 def weights_sha256(path) -> str:
@@ -117,23 +117,6 @@ def _prune(folder: Path) -> None:
             f.unlink(missing_ok=True)
 
 
-def _remember(key: tuple, value: Any) -> Any:
-    with _guard:
-        _memory[key] = value
-        _memory.move_to_end(key)
-        while len(_memory) > MEMORY:
-            _memory.popitem(last=False)
-    return value
-
-
-def _recalled(key: tuple) -> Optional[Any]:
-    with _guard:
-        if key in _memory:
-            _memory.move_to_end(key)
-            return _memory[key]
-    return None
-
-
 def get(weights_path, kind: str, settings: dict, compute: Callable[[], Any],
         on_wait: Optional[Callable[[int], None]] = None, keep: bool = True,
         gate: Callable[[], Any] = contextlib.nullcontext) -> Any:
@@ -145,12 +128,12 @@ def get(weights_path, kind: str, settings: dict, compute: Callable[[], Any],
         with gate():
             return compute()
     key = (weights_sha256(weights_path), kind, settings_id(settings))
-    value = _recalled(key)
+    value = _memory.get(key)
     if value is not None:
         return value
     value = lookup(weights_path, kind, settings)
     if value is not None:
-        return _remember(key, value)
+        return _memory.put(key, value)
     with _guard:
         lock = _locks.setdefault(key, threading.Lock())
         _busy[key] = _busy.get(key, 0) + 1
@@ -159,7 +142,7 @@ def get(weights_path, kind: str, settings: dict, compute: Callable[[], Any],
         if ahead and on_wait is not None:
             on_wait(ahead)
         with lock:
-            value = _recalled(key) or lookup(weights_path, kind, settings)   # the one before us may have stored it
+            value = _memory.get(key) or lookup(weights_path, kind, settings)   # the one before us may have stored it
             if value is None:
                 with gate():
                     value = compute()
@@ -169,7 +152,7 @@ def get(weights_path, kind: str, settings: dict, compute: Callable[[], Any],
                         _prune(path.parent)
                     except OSError:   # a read-only cache: the result is still returned, just not kept
                         pass
-            return _remember(key, value)
+            return _memory.put(key, value)
     finally:
         with _guard:
             _busy[key] -= 1
@@ -180,5 +163,4 @@ def get(weights_path, kind: str, settings: dict, compute: Callable[[], Any],
 def clear_memory() -> None:
     """Forget the remembered hashes and results (tests)."""
     _hashes.clear()
-    with _guard:
-        _memory.clear()
+    _memory.clear()

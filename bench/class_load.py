@@ -175,6 +175,8 @@ def main(argv=None) -> int:
     ap.add_argument("--no-visits", action="store_true", help="only the browser part")
     ap.add_argument("--contexts", action="store_true",
                     help="each session a browser context of its own (its own empty cache) instead of a tab")
+    ap.add_argument("--out", default=None, help="the results file's name under bench/results (default: class_load, "
+                                                 "class_load_without_shipped with --without-shipped)")
     a = ap.parse_args(argv)
     env = dict(os.environ)
     hidden = tempfile.mkdtemp() if a.without_shipped else None
@@ -202,7 +204,7 @@ def main(argv=None) -> int:
     where = "a browser context each" if a.contexts else "tabs of one chromium"
     browser = {v: browser_figures(f"{where}, {a.busy} busy processes, empty results cache, {v}, {label}", r,
                                   a.sessions) for v, r in runs.items()}
-    print("written to", write("class_load" + ("_without_shipped" if hidden else ""),
+    print("written to", write(a.out or "class_load" + ("_without_shipped" if hidden else ""),
                               {"busy": a.busy, "repeats": a.repeats, "visits": visits, "medians": med,
                                "sessions": a.sessions, "contexts": a.contexts, "browser": browser}))
     return 0

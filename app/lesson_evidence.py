@@ -253,13 +253,16 @@ def finetune(cx: Ctx) -> None:
     fig.update_traces(text=[f"{100 * r_['accuracy']:.0f}%" for r_ in rows], textposition="inside",
                       insidetextanchor="middle", textfont=dict(size=18, color="white"), selector=dict(type="bar"))
     st.plotly_chart(fig, width="stretch", key="lesson_ft")
-    details(r.details + (f" Every bar learns from the same {n:,} labelled pictures." if n else ""))
+    details(r.details + " " + readings.finetune_budget(n, "the last step's scores", "Every bar", "labelled pictures"))
     if ft_from:
         st.caption(f"Measured on another of the bundled models ({plain(ft_from)}): the one in the sidebar has no "
                    "fine-tuning results. Every bar is that model, so compare the bars with each other.")
     with st.expander("Protocol"):
-        st.markdown(plain(ft.get("protocol", "")) + ". The Embeddings page's probe on all 60,000 labels is a "
-                    "different budget: compare these bars with each other.")
+        st.markdown(plain(ft.get("protocol", "")) + ". " + (
+            "The last step's scores learnt from the same labels with a simple classifier on the cls token and the "
+            "mean together; here the last layer reads the mean of the patch tokens, the classifier every bar shares."
+            if n == cards.FULL_SPLIT_LABELS else
+            readings.finetune_budget(n, "the last step's scores", "Every bar", "labelled pictures")))
 
 
 # ----------------------------------------------------------------------------- 9. your turn

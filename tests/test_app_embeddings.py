@@ -25,9 +25,9 @@ def test_page_shows_map_point_neighbours_and_scores(at):
     assert all(v.endswith("%") for v in rows.values())
     reading = " ".join(m.value.replace("\\", "") for m in at.markdown)
     assert "raw pixels by" in reading and "understates" not in reading   # the table beside it says otherwise
-    # the fine-tuning rows say their label budget, so no one compares them with the 60,000-label probe
-    assert any("Every row below learns from the same 5,000 labelled images (not the 60,000" in c.value
-               for c in at.caption)
+    # the fine-tuning rows say their label budget: the same 60,000 labels as the full-split probe (like with like)
+    assert any("Every row learns from the same 60,000 labelled images as the full-split probe: like with like."
+               in c.value for c in at.caption)
     assert any("fit on 300 of the points and scored on the other 100" in c.value for c in at.caption)
     assert any("On the full split" in m.value for m in at.markdown)
     # the card and the stored raw-pixel baseline both keep per-image results: their paired difference is stated
@@ -51,7 +51,7 @@ def test_page_shows_map_point_neighbours_and_scores(at):
                for t in said)                                            # the plain headline first
     assert any(t.startswith("Full fine-tuning reaches") for t in said)  # the figures under Details
     assert any(t.startswith("**The encoder's features") or t.startswith("**Raw pixels") for t in said)
-    assert any("Protocol: 5,000 labelled Fashion" in c.value.replace("\\", "") for c in at.caption)
+    assert any("Protocol: 60,000 labelled Fashion" in c.value.replace("\\", "") for c in at.caption)
 
 
 @pytest.mark.slow

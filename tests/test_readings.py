@@ -44,6 +44,28 @@ def test_readings_of_the_bundled_cards_are_plain(bundled):
     assert f"{full['accuracy']:.0%}" in r.headline and f"{full['accuracy']:.1%}" in r.details
 
 
+def test_a_fine_tuning_table_says_what_it_may_be_compared_with():
+    full = readings.finetune_budget(60_000, "the full-split probe")
+    assert full == "Every row learns from the same 60,000 labelled images as the full-split probe: like with like."
+    few = readings.finetune_budget(5_000, "the last step's scores", "Every bar", "labelled pictures")
+    assert few == ("Every bar learns from the same 5,000 labelled pictures (not the 60,000 of the last step's "
+                   "scores): compare them with each other.")
+    assert readings.finetune_budget(None, "the full-split probe") == ""
+
+
+def test_a_run_still_rising_is_said_to_be_so():
+    def row(mode, acc, gain=None):
+        return {"mode": mode, "accuracy": acc, "ci95": [acc - 0.005, acc + 0.005], "epochs": 8,
+                "last_quarter_gain": gain}
+    rows = [row("logreg", 0.88), row("full", 0.92, 0.1), row("scratch", 0.81, 2.13)]
+    said = readings.finetune_reading(rows)
+    assert said.endswith("pretraining adds +11.0 points. Same ViT from scratch was still rising (+2.1 points over its "
+                         "last quarter of 8 epochs), so a longer run would narrow the gap.")
+    assert "Full fine-tuning was still rising" not in said                         # +0.1: under the 0.3-point bar
+    rows[1]["last_quarter_gain"] = 0.33
+    assert "Full fine-tuning was still rising (+0.3 points" in readings.finetune_reading(rows)
+
+
 def _strategy_rows(block=0.87, grid=0.86, rnd=0.88, ci=0.004):
     def row(s, p, err):
         return {"strategy": s, "own_error": err, "probe": p, "probe_ci": [p - ci, p + ci]}

@@ -234,12 +234,12 @@ ft, ft_from = zoo.finetune_results(card)   # another bundled model's when this o
 _ft_n = (ft or {}).get("args", {}).get("train_images")
 st.caption("The paper's headline: with the same labelled images, fine-tuning the whole encoder beats a linear head on "
            "its frozen features. "
-           + (f"Every row below learns from the same {_ft_n:,} labelled images (not the 60,000 of the full-split table "
-              "above): compare the rows with each other. " if _ft_n else "")
-           + "The ways: the best linear head on the frozen encoder (logistic regression, penalty chosen on validation), "
-           "then the same classifier (mean of patch tokens, LayerNorm, linear head starting from that best head) "
-           "trained with one budget with the last blocks tuned (partial), everything tuned (full), and the same ViT "
-           "from random weights (scratch).")
+           + (readings.finetune_budget(_ft_n, "the full-split probe") + " " if _ft_n else "")
+           + "The ways: the best linear head on the frozen encoder's mean of patch tokens (logistic regression, "
+           "penalty chosen on validation; the full-split table reads the features chosen above), then the same "
+           "classifier (mean of patch tokens, LayerNorm, linear head starting from that best head) trained with one "
+           "budget with the last blocks tuned (partial), everything tuned (full), and the same ViT from random "
+           "weights (scratch).")
 
 
 def finetune_table(rows) -> None:

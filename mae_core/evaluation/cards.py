@@ -27,6 +27,7 @@ from ..embed import encode, POOLS, raw_pixels
 
 
 RAW_BASELINE_PATH = CHECKPOINT_DIR / "raw_pixel_baseline.json"
+FULL_SPLIT_LABELS = 60_000   # the full-split probe on a card: fit on every labelled Fashion-MNIST training image
 
 
 def paired_ci(a: Any, b: Any, name: str = "linear_probe", pool: str = "both") -> Optional[tuple]:

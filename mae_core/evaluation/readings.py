@@ -219,6 +219,17 @@ def finetune(rows: Sequence[dict]) -> Reading:
     return Reading(head, details)
 
 
+def finetune_budget(n: Optional[int], probe: str, each: str = "Every row", noun: str = "labelled images") -> str:
+    """What a fine-tuning table may be compared with, from its label budget ``n``: the full-split probe (``probe``
+    names where it is shown) when both learnt from the same labels, else only its own rows."""
+    if not n:
+        return ""
+    if n == cards.FULL_SPLIT_LABELS:
+        return f"{each} learns from the same {n:,} {noun} as {probe}: like with like."
+    return (f"{each} learns from the same {n:,} {noun} (not the {cards.FULL_SPLIT_LABELS:,} of {probe}): "
+            "compare them with each other.")
+
+
 def full_split(card: dict, pool: str = "both") -> Reading:
     """A model card's full-split test (60k / 10k) against raw pixels, for the features ``pool``."""
     c = cards.read(card)
@@ -233,10 +244,10 @@ def full_split(card: dict, pool: str = "both") -> Reading:
     r = raw["linear_probe"]
     sure = diff is None or diff[0] > 0 or diff[1] < 0
     if p > r:
-        head = (f"With all 60,000 labels, a simple classifier sorts these features {'better' if sure else 'a bit better'}"
+        head = (f"With all {cards.FULL_SPLIT_LABELS:,} labels, a simple classifier sorts these features {'better' if sure else 'a bit better'}"
                 f" than raw pixels: {p:.0%} against {r:.0%} right.")
     else:
-        head = f"With all 60,000 labels, raw pixels sort as well as these features or better: {r:.0%} against {p:.0%}."
+        head = f"With all {cards.FULL_SPLIT_LABELS:,} labels, raw pixels sort as well as these features or better: {r:.0%} against {p:.0%}."
     return Reading(head + ("" if sure else " The gap is within the noise."), details)
 
 
@@ -320,8 +331,13 @@ def finetune_reading(rows) -> str:
            f"{mode_label(lin['mode'])} at {lin['accuracy']:.1%}.")
     if "scratch" in by:
         out += f" The same ViT trained from scratch on these images reaches {by['scratch']['accuracy']:.1%}: " \
-               f"pretraining adds {vs(tuned, by['scratch'])}"
-        return out + "."
+               f"pretraining adds {vs(tuned, by['scratch'])}."
+    rising = [r for r in (tuned, by.get("scratch")) if r and (r.get("last_quarter_gain") or 0) > 100 * CONVERGED_BAR]
+    for r in rising:   # a gap to a run that had not stopped improving is an upper bound of the gap
+        name = mode_label(r["mode"])
+        out += (f" {name[0].upper() + name[1:]} was still rising ({r['last_quarter_gain']:+.1f} points over "
+                f"its last quarter of {r['epochs']} epochs), so a longer run would "
+                + ("narrow the gap." if r["mode"] == "scratch" else "likely add a little."))
     return out
 
 

@@ -234,12 +234,11 @@ ft, ft_from = zoo.finetune_results(card)   # another bundled model's when this o
 _ft_n = (ft or {}).get("args", {}).get("train_images")
 st.caption("The paper's headline: with the same labelled images, fine-tuning the whole encoder beats a linear head on "
            "its frozen features. "
-           + (readings.finetune_budget(_ft_n, "the full-split probe") + " " if _ft_n else "")
-           + "The ways: the best linear head on the frozen encoder's mean of patch tokens (logistic regression, "
-           "penalty chosen on validation; the full-split table reads the features chosen above), then the same "
-           "classifier (mean of patch tokens, LayerNorm, linear head starting from that best head) trained with one "
-           "budget with the last blocks tuned (partial), everything tuned (full), and the same ViT from random "
-           "weights (scratch).")
+           + readings.finetune_budget(_ft_n, "the full-split probe"))
+WAYS = ("The ways: the best linear head on the frozen encoder's mean of patch tokens (logistic regression, penalty "
+        "chosen on validation; the full-split table reads the features chosen above), then the same classifier (mean "
+        "of patch tokens, LayerNorm, linear head starting from that best head) trained with one budget with the last "
+        "blocks tuned (partial), everything tuned (full), and the same ViT from random weights (scratch).")
 
 
 def finetune_table(rows) -> None:
@@ -248,7 +247,7 @@ def finetune_table(rows) -> None:
     st.table({"": [mode_label(r["mode"]) for r in rows],
               "accuracy": [f"{r['accuracy']:.1%} [{r['ci95'][0]:.1%}, {r['ci95'][1]:.1%}]" for r in rows],
               "trained weights": [f"{r['trainable_params']:,}" for r in rows],
-              "time": [f"{r['train_s']:.0f} s" for r in rows]})
+              "time": [f"{r['train_s']:,.0f} s" for r in rows]})
 
 
 if ft_from:
@@ -256,7 +255,7 @@ if ft_from:
             "Run a short one for this model below.", icon=":material/info:")
 if ft:
     finetune_table(ft["rows"])
-    st.caption("Protocol: " + plain(ft.get("protocol", "")))
+    st.caption(WAYS + " Protocol: " + plain(ft.get("protocol", "")))
 else:
     st.caption("This model's card has no fine-tuning results yet; run a short one here, or from the command line: "
                "`python -m mae_core.evaluation.finetune CHECKPOINT --out results.json`.")

@@ -191,7 +191,7 @@ def pretraining(cx: Ctx) -> None:
         return
     ch = figures.probe_chart(rows, "both")   # the simple classifier only: the headline speaks of it
     ch.lines, ch.refs = ch.lines[:1], ch.refs[:1]
-    ch.lines[0].name, ch.refs[0].label = "the encoder's features", f"raw pixels ({ch.refs[0].value:.0f}%)"
+    ch.lines[0].name, ch.refs[0].label = "the encoder's features", f"raw pixels: {ch.refs[0].value:.0f}% right"
     ch.ylabel, ch.xlabel = "% sorted right", "share hidden while training"
     ch.y_range, ch.height = (75.0, 95.0), 230 if cx.big else 280   # not cut close: gaps of a point look small
     fig = figures.to_plotly(ch)
@@ -229,12 +229,14 @@ def finetune(cx: Ctx) -> None:
     short = {"full": "tune the whole<br>encoder", "logreg": "train only<br>a last layer",
              "scratch": "no<br>pretraining", "last-1": "tune the last<br>block too"}
     n = ft.get("args", {}).get("train_images")
+    if not st.session_state.get("lesson_revealed_ft"):   # the story before the question, as on the last step
+        st.markdown("After the hiding game (pretraining), the encoder sees pictures with their names for the first "
+                    "time. Keep it as it is and train only a last layer on top? Tune its last block (its top layer) "
+                    "too? Tune the whole encoder? Or skip the hiding game and learn from the names alone (no "
+                    "pretraining)?")
     done = _predict("ft", f"With {n:,} labelled pictures, which scores best?" if n else "Which scores best?",
                     [r["mode"] for r in rows], names)
     if not done:
-        st.markdown("After the hiding game (pretraining), the encoder sees pictures with their names for the first "
-                    "time. Keep it as it is and train only a last layer on top? Tune its last block too? Tune the "
-                    "whole encoder? Or skip the hiding game and learn from the names alone (no pretraining)?")
         details(explain("fine-tuning", "linear probe"))
         return
     ch = figures.Chart("", "", "% right", height=220 if cx.big else 280)
@@ -253,16 +255,14 @@ def finetune(cx: Ctx) -> None:
     fig.update_traces(text=[f"{100 * r_['accuracy']:.0f}%" for r_ in rows], textposition="inside",
                       insidetextanchor="middle", textfont=dict(size=18, color="white"), selector=dict(type="bar"))
     st.plotly_chart(fig, width="stretch", key="lesson_ft")
-    details(r.details + " " + readings.finetune_budget(n, "the last step's scores", "Every bar", "labelled pictures"))
+    details(r.details + " " + readings.finetune_budget(n, "the last step's scores", "Every bar", "labelled pictures")
+            + readings.head_below_probe(ft["rows"], zoo.bundled_card(ft.get("checkpoint")), "the last step's", n))
     if ft_from:
         st.caption(f"Measured on another of the bundled models ({plain(ft_from)}): the one in the sidebar has no "
-                   "fine-tuning results. Every bar is that model, so compare the bars with each other.")
+                   "fine-tuning results. Every bar but “no pretraining” (the same network from random weights) starts from "
+                   "that model, so compare the bars with each other.")
     with st.expander("Protocol"):
-        st.markdown(plain(ft.get("protocol", "")) + ". " + (
-            "The last step's scores learnt from the same labels with a simple classifier on the cls token and the "
-            "mean together; here the last layer reads the mean of the patch tokens, the classifier every bar shares."
-            if n == cards.FULL_SPLIT_LABELS else
-            readings.finetune_budget(n, "the last step's scores", "Every bar", "labelled pictures")))
+        st.markdown(plain(ft.get("protocol", "")) + ".")
 
 
 # ----------------------------------------------------------------------------- 9. your turn

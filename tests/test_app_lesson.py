@@ -97,7 +97,7 @@ def test_predict_first_then_the_evidence(at):
     # the bundled series (25, 50, 60, 75, 85, 90%): 85% scored best, by 0.1 points over 75% and 60%, within the
     # intervals
     assert "You picked 75%: too close to call." in said
-    assert ("Hiding 85% while training worked best (the paper: 75%); 50%, 60%, 75% and 90% were too close to call."
+    assert ("Hiding 85% while training worked best (the MAE paper: 75%); 50%, 60%, 75% and 90% were too close to call."
             in said)
     assert "Training the very same model twice can change its score by about 1% of the pictures" in said
     at.button(key="lesson_next").click().run()

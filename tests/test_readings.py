@@ -66,6 +66,18 @@ def test_a_run_still_rising_is_said_to_be_so():
     assert "Full fine-tuning was still rising (+0.3 points" in readings.finetune_reading(rows)
 
 
+def test_the_last_layer_below_the_probe_of_the_same_model_is_explained(bundled):
+    ft, _ = zoo.finetune_results(bundled[0])
+    card = zoo.bundled_card(ft["checkpoint"], bundled)
+    assert card is not None and zoo.bundled_card("no such model", bundled) is None
+    said = readings.head_below_probe(ft["rows"], card, "the last step's", 60_000)
+    assert said == (" The last layer alone (88.2%) sits a little below the last step's 89.2% for the same model and "
+                    "labels: it reads only the mean of the encoder's patches, what every classifier here shares, "
+                    "where the last step's also reads the cls token.")
+    assert readings.head_below_probe(ft["rows"], card, "the last step's", 5_000) == ""   # other labels: no pairing
+    assert readings.head_below_probe(ft["rows"], None, "the last step's", 60_000) == ""
+
+
 def _strategy_rows(block=0.87, grid=0.86, rnd=0.88, ci=0.004):
     def row(s, p, err):
         return {"strategy": s, "own_error": err, "probe": p, "probe_ci": [p - ci, p + ci]}

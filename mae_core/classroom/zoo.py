@@ -117,6 +117,11 @@ def best_representation(found: Optional[list] = None) -> Optional[dict]:
     return best
 
 
+def bundled_card(name: Optional[str], found: Optional[list] = None) -> Optional[dict]:
+    """The card of the bundled model called ``name`` (as a card's ``name``), or None."""
+    return next((c for c in (list_bundled() if found is None else found) if c.get("name") == name), None)
+
+
 def finetune_results(card: dict, found: Optional[list] = None) -> tuple:
     """The fine-tuning results to show beside a model: (its card's own ``finetune``, None) when it has rows, else
     (a bundled model's, that model's short label) from the first bundled card that has them, else ({}, None). So a

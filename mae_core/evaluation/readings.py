@@ -45,7 +45,7 @@ def ratio(model_cards: Sequence[dict], pool: str = "both", raw: Optional[dict] =
     close = [_pct(r["ratio"]) for r, c, _, _ in judged if not c]
     listed = ", ".join(close[:-1]) + " and " + close[-1] if len(close) > 1 else "".join(close)
     also = f"; {listed} {'was' if len(close) == 1 else 'were'} too close to call" if close else ""
-    paper = ", as in the paper" if 0.7 <= best["ratio"] <= 0.8 else " (the paper: 75%)"
+    paper = ", as in the paper" if 0.7 <= best["ratio"] <= 0.8 else " (the MAE paper: 75%)"
     if best["ratio"] >= 0.6 and low:
         head = f"Hiding {_pct(best['ratio'])} while training worked best{paper}{also}."
     elif best["ratio"] >= 0.6:
@@ -230,6 +230,19 @@ def finetune_budget(n: Optional[int], probe: str, each: str = "Every row", noun:
             "compare them with each other.")
 
 
+def head_below_probe(rows: Sequence[dict], card: Optional[dict], whose: str, n: Optional[int]) -> str:
+    """Why a fine-tuning table's linear head sits below the same model's full-split probe (``card``'s, on cls + mean
+    features; ``whose`` names where that probe is shown) on the same labels: it reads other features. Empty when
+    it does not sit below, or the two did not learn from the same labels."""
+    probe = cards.read(card).probe("both") if card else None
+    lin = next((r["accuracy"] for r in rows if r["mode"] in ("logreg", "probe")), None)
+    if n != cards.FULL_SPLIT_LABELS or probe is None or lin is None or lin >= probe:
+        return ""
+    return (f" The last layer alone ({lin:.1%}) sits a little below {whose} {probe:.1%} for the same model and "
+            "labels: it reads only the mean of the encoder's patches, what every classifier here shares, where "
+            f"{whose} also reads the cls token.")
+
+
 def full_split(card: dict, pool: str = "both") -> Reading:
     """A model card's full-split test (60k / 10k) against raw pixels, for the features ``pool``."""
     c = cards.read(card)
@@ -310,7 +323,7 @@ def mode_label(mode: str) -> str:
     if mode.startswith("last-"):
         k = mode.split("-", 1)[1]
         return f"last {k} block{'s' if k != '1' else ''} tuned"
-    return {"logreg": "best linear head (logistic regression)", "probe": "linear probe (head trained by SGD)",
+    return {"logreg": "linear head on the frozen mean features (logistic regression)", "probe": "linear probe (head trained by SGD)",
             "full": "full fine-tuning", "scratch": "same ViT from scratch"}.get(mode, mode)
 
 
@@ -323,8 +336,8 @@ def finetune_reading(rows) -> str:
     if not lin or not tuned:
         return ""
 
-    def vs(a, b):
-        d = 100 * (a["accuracy"] - b["accuracy"])
+    def vs(a, b):   # from the figures as shown (one decimal), so the reader's subtraction agrees
+        d = round(100 * a["accuracy"], 1) - round(100 * b["accuracy"], 1)
         sure = clear_difference(a["ci95"], b["ci95"])
         return f"{d:+.1f} points" + ("" if sure else ", within the intervals (not a clear difference)")
     out = (f"{mode_label(tuned['mode']).capitalize()} reaches {tuned['accuracy']:.1%}: {vs(tuned, lin)} against the "

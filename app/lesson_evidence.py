@@ -202,9 +202,7 @@ def pretraining(cx: Ctx) -> None:
     pick = st.session_state.get("lesson_pick_ratio")
     said = [f"**{r.headline}**"]
     if pick is not None:
-        close = {row["ratio"] for row, clear, _, _ in j["judged"] if not clear}
-        said.append(f"You picked {pick:.0%}: " + ("right." if pick == j["best"]["ratio"] else
-                                                   "too close to call." if pick in close else "not this time."))
+        said.append(readings.ratio_pick(pick, j))
     if j and j["spread"] is not None:
         said.append(f"Training the very same model twice can change its score by about {j['spread']:.0%} of the "
                     "pictures, so gaps that small could swap.")

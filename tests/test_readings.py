@@ -33,6 +33,21 @@ def test_figure5_headline_names_the_best_ratio_and_the_ones_too_close_to_call(bu
         assert (f"{row['ratio']:.0%}" in r.headline) == (not clear)
 
 
+def test_a_students_pick_of_the_best_ratio_gets_its_reason(bundled):
+    j = ratio_judgement(ratio_series(bundled))
+    best = j["best"]
+    assert readings.ratio_pick(best["ratio"], j) == f"You picked {best['ratio']:.0%}: right."
+    for row, clear, _, _ in j["judged"]:
+        said = readings.ratio_pick(row["ratio"], j)
+        if clear:   # the bundled series: 25% is clearly below 85%
+            assert said == (f"You picked {row['ratio']:.0%}: it did worse, {100 * row['linear_probe_both']:.1f}% right "
+                            f"against {100 * best['linear_probe_both']:.1f}%, a bigger gap than training twice makes.")
+        else:
+            assert said == f"You picked {row['ratio']:.0%}: too close to call."
+    assert any(clear for _, clear, _, _ in j["judged"])
+    assert readings.ratio_pick(0.4, j) == "You picked 40%: no model here was trained that way."
+
+
 def test_readings_of_the_bundled_cards_are_plain(bundled):
     for r in (readings.target(bundled), readings.decoder(bundled), readings.convergence(bundled)):
         _plain(r)

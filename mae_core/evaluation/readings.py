@@ -55,6 +55,22 @@ def ratio(model_cards: Sequence[dict], pool: str = "both", raw: Optional[dict] =
     return Reading(head, ratio_verdict(model_cards, pool, raw, judgement=j))
 
 
+def ratio_pick(pick: float, judgement: dict, pool: str = "both") -> str:
+    """What the lesson says to a student's guess of the best pretraining ratio (``comparisons.ratio_judgement``'s
+    ``judgement``): right, too close to call, or clearly worse with both scores, so "not this time" never stands
+    without its reason."""
+    key, best = f"linear_probe_{pool}", judgement["best"]
+    if pick == best["ratio"]:
+        return f"You picked {_pct(pick)}: right."
+    row, clear = next(((r, c) for r, c, _, _ in judgement["judged"] if r["ratio"] == pick), (None, False))
+    if row is None:
+        return f"You picked {_pct(pick)}: no model here was trained that way."
+    if not clear:
+        return f"You picked {_pct(pick)}: too close to call."
+    return (f"You picked {_pct(pick)}: it did worse, {100 * row[key]:.1f}% right against {100 * best[key]:.1f}%, "
+            "a bigger gap than training twice makes.")
+
+
 def strategy(rows: Sequence[dict]) -> Reading:
     """Figure 6: random hiding against block and grid hiding (rows as ``strategy_verdict``'s, below)."""
     details = strategy_verdict(rows)

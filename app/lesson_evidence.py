@@ -246,9 +246,7 @@ def finetune(cx: Ctx) -> None:
     fig.update_layout(margin=dict(l=10, r=10, t=10, b=10))
     r = readings.finetune(ft["rows"])
     pick = st.session_state.get("lesson_pick_ft")
-    top = max(rows, key=lambda x: x["accuracy"])["mode"]
-    st.markdown(f"**{r.headline}**" + (f" You picked “{names[pick]}”: " + ("right." if pick == top else
-                                                                          "not this time.") if pick else "")
+    st.markdown(f"**{r.headline}**" + (" " + readings.finetune_pick(pick, rows, names[pick]) if pick else "")
                 + (" (Measured on another of the bundled models.)" if ft_from else ""))
     fig.update_traces(text=[f"{100 * r_['accuracy']:.0f}%" for r_ in rows], textposition="inside",
                       insidetextanchor="middle", textfont=dict(size=18, color="white"), selector=dict(type="bar"))

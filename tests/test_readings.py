@@ -93,6 +93,17 @@ def test_the_last_layer_below_the_probe_of_the_same_model_is_explained(bundled):
     assert readings.head_below_probe(ft["rows"], None, "the last step's", 60_000) == ""
 
 
+def test_a_students_pick_of_the_best_fine_tuning_gets_its_reason():
+    def row(mode, acc, half=0.005):
+        return {"mode": mode, "accuracy": acc, "ci95": [acc - half, acc + half]}
+    rows = [row("logreg", 0.882), row("last-1", 0.918), row("full", 0.922), row("scratch", 0.809)]
+    assert readings.finetune_pick("full", rows, "tune it all") == "You picked “tune it all”: right."
+    assert readings.finetune_pick("last-1", rows, "the last block") == (
+        "You picked “the last block”: too close to call with the best.")               # intervals overlap
+    assert readings.finetune_pick("scratch", rows, "no pretraining") == (
+        "You picked “no pretraining”: not this time, 80.9% right against 92.2%.")
+
+
 def _strategy_rows(block=0.87, grid=0.86, rnd=0.88, ci=0.004):
     def row(s, p, err):
         return {"strategy": s, "own_error": err, "probe": p, "probe_ci": [p - ci, p + ci]}

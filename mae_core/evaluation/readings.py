@@ -259,6 +259,19 @@ def head_below_probe(rows: Sequence[dict], card: Optional[dict], whose: str, n: 
             f"{whose} also reads the cls token.")
 
 
+def finetune_pick(pick: str, rows: Sequence[dict], name: str) -> str:
+    """What the lesson says to a student's guess of the best way to use the labels (``name``: the pick's plain
+    name): right, too close to call with the best, or below it with both scores."""
+    by = {r["mode"]: r for r in rows}
+    top = max(rows, key=lambda r: r["accuracy"])
+    if pick == top["mode"]:
+        return f"You picked “{name}”: right."
+    mine = by[pick]
+    if not clear_difference(mine["ci95"], top["ci95"]):
+        return f"You picked “{name}”: too close to call with the best."
+    return f"You picked “{name}”: not this time, {mine['accuracy']:.1%} right against {top['accuracy']:.1%}."
+
+
 def full_split(card: dict, pool: str = "both") -> Reading:
     """A model card's full-split test (60k / 10k) against raw pixels, for the features ``pool``."""
     c = cards.read(card)

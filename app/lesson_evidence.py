@@ -255,8 +255,8 @@ def finetune(cx: Ctx) -> None:
             + readings.head_below_probe(ft["rows"], zoo.bundled_card(ft.get("checkpoint")), "the last step's", n))
     if ft_from:
         st.caption(f"Measured on another of the bundled models ({plain(ft_from)}): the one in the sidebar has no "
-                   "fine-tuning results. Every bar but “no pretraining” (the same network from random weights) starts from "
-                   "that model, so compare the bars with each other.")
+                   "fine-tuning results. Every bar but “no pretraining” (the same network from random weights) "
+                   "starts from that model, so compare the bars with each other.")
     with st.expander("Protocol"):
         st.markdown(plain(ft.get("protocol", "")) + ".")
 

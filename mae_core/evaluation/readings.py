@@ -286,10 +286,11 @@ def full_split(card: dict, pool: str = "both") -> Reading:
     r = raw["linear_probe"]
     sure = diff is None or diff[0] > 0 or diff[1] < 0
     if p > r:
-        head = (f"With all {cards.FULL_SPLIT_LABELS:,} labels, a simple classifier sorts these features {'better' if sure else 'a bit better'}"
-                f" than raw pixels: {p:.0%} against {r:.0%} right.")
+        head = (f"With all {cards.FULL_SPLIT_LABELS:,} labels, a simple classifier sorts these features "
+                f"{'better' if sure else 'a bit better'} than raw pixels: {p:.0%} against {r:.0%} right.")
     else:
-        head = f"With all {cards.FULL_SPLIT_LABELS:,} labels, raw pixels sort as well as these features or better: {r:.0%} against {p:.0%}."
+        head = (f"With all {cards.FULL_SPLIT_LABELS:,} labels, raw pixels sort as well as these features or better: "
+                f"{r:.0%} against {p:.0%}.")
     return Reading(head + ("" if sure else " The gap is within the noise."), details)
 
 
@@ -352,8 +353,8 @@ def mode_label(mode: str) -> str:
     if mode.startswith("last-"):
         k = mode.split("-", 1)[1]
         return f"last {k} block{'s' if k != '1' else ''} tuned"
-    return {"logreg": "linear head on the frozen mean features (logistic regression)", "probe": "linear probe (head trained by SGD)",
-            "full": "full fine-tuning", "scratch": "same ViT from scratch"}.get(mode, mode)
+    return {"logreg": "linear head on the frozen mean features (logistic regression)",
+            "probe": "linear probe (head trained by SGD)", "full": "full fine-tuning", "scratch": "same ViT from scratch"}.get(mode, mode)
 
 
 def finetune_reading(rows) -> str:

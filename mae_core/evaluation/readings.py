@@ -354,7 +354,8 @@ def mode_label(mode: str) -> str:
         k = mode.split("-", 1)[1]
         return f"last {k} block{'s' if k != '1' else ''} tuned"
     return {"logreg": "linear head on the frozen mean features (logistic regression)",
-            "probe": "linear probe (head trained by SGD)", "full": "full fine-tuning", "scratch": "same ViT from scratch"}.get(mode, mode)
+            "probe": "linear probe (head trained by SGD)", "full": "full fine-tuning",
+            "scratch": "same ViT from scratch"}.get(mode, mode)
 
 
 def finetune_reading(rows) -> str:

@@ -44,7 +44,7 @@ def test_page_shows_map_point_neighbours_and_scores(at):
     _, whose = finetune_results(opened)
     assert any("no fine-tuning results yet; shown: those of the bundled" in i.value for i in at.info) == bool(whose)
     ft = next(t.value for t in at.table if "trained weights" in t.value)
-    assert list(ft[""])[:2] == ["linear head on the frozen mean features (logistic regression)", "last 1 block tuned"]
+    assert list(ft[""])[:2] == ["linear head on the frozen encoder", "last 1 block tuned"]
     assert "full fine-tuning" in list(ft[""]) and "same ViT from scratch" in list(ft[""])
     said = [m.value.replace("\\", "") for m in at.markdown]
     assert any(t.startswith("**Tuning the whole encoder beats training only a last layer: ")

@@ -104,8 +104,8 @@ def test_logreg_row_and_the_reading(tmp_path):
     def r(mode, acc, lo, hi):
         return {"mode": mode, "accuracy": acc, "ci95": [lo, hi]}
     text = finetune_reading([r("logreg", 0.80, 0.79, 0.81), r("full", 0.86, 0.85, 0.87), r("scratch", 0.855, 0.845, 0.865)])
-    assert text == ("Full fine-tuning reaches 86.0%: +6.0 points against the linear head on the frozen mean features "
-                    "(logistic regression) at 80.0%. The same ViT trained from scratch on these images reaches 85.5%: "
+    assert text == ("Full fine-tuning reaches 86.0%: +6.0 points against the linear head on the frozen encoder "
+                    "at 80.0%. The same ViT trained from scratch on these images reaches 85.5%: "
                     "pretraining adds +0.5 points, within the intervals (not a clear difference).")
     assert finetune_reading([r("probe", 0.8, 0.79, 0.81), r("last-2", 0.7, 0.69, 0.71)]) == (
         "Last 2 blocks tuned reaches 70.0%: -10.0 points against the linear probe (head trained by SGD) at 80.0%.")

@@ -249,7 +249,7 @@ def finetune_table(rows) -> None:
     st.table({"": [mode_label(r["mode"]) for r in rows],
               "accuracy": [f"{r['accuracy']:.1%} [{r['ci95'][0]:.1%}, {r['ci95'][1]:.1%}]" for r in rows],
               "trained weights": [f"{r['trainable_params']:,}" for r in rows],
-              "time": [f"{r['train_s']:,.0f} s" for r in rows]})
+              "time": [f"{r['train_s']:,.0f}\u00a0s" for r in rows]})
 
 
 if ft_from:

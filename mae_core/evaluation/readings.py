@@ -353,7 +353,7 @@ def mode_label(mode: str) -> str:
     if mode.startswith("last-"):
         k = mode.split("-", 1)[1]
         return f"last {k} block{'s' if k != '1' else ''} tuned"
-    return {"logreg": "linear head on the frozen mean features (logistic regression)",
+    return {"logreg": "linear head on the frozen encoder",
             "probe": "linear probe (head trained by SGD)", "full": "full fine-tuning",
             "scratch": "same ViT from scratch"}.get(mode, mode)
 

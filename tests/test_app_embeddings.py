@@ -28,6 +28,10 @@ def test_page_shows_map_point_neighbours_and_scores(at):
     # the fine-tuning rows say their label budget: the same 60,000 labels as the full-split probe (like with like)
     assert any("Every row learns from the same 60,000 labelled images as the full-split probe: like with like."
                in c.value for c in at.caption)
+    # and why its linear head sits under that probe (the page opens on cls + mean features: other features)
+    assert at.session_state["emb_pool"] == "both"
+    assert any("The last layer alone (88.2%) sits a little below the full-split probe's 89.2% for the same model"
+               in c.value for c in at.caption)
     assert any("fit on 300 of the points and scored on the other 100" in c.value for c in at.caption)
     assert any("On the full split" in m.value for m in at.markdown)
     # the card and the stored raw-pixel baseline both keep per-image results: their paired difference is stated

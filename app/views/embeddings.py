@@ -235,8 +235,8 @@ _ft_n = (ft or {}).get("args", {}).get("train_images")
 st.caption("The paper's headline: with the same labelled images, fine-tuning the whole encoder beats a linear head on "
            "its frozen features. "
            + readings.finetune_budget(_ft_n, "the full-split probe")
-           + (" Its linear head reads only the mean of the patch tokens (what every row's classifier reads), so it "
-              "can score a little under the full-split probe on other features." if _ft_n else ""))
+           + (readings.head_below_probe(ft["rows"], card, "the full-split probe's", _ft_n)   # its own probe, as shown
+              if ft and not ft_from and pool == "both" else ""))
 WAYS = ("The ways: a linear head on the frozen encoder's mean of patch tokens (logistic regression, penalty "
         "chosen on validation; the full-split table reads the features chosen above), then the same classifier (mean "
         "of patch tokens, LayerNorm, linear head starting from that best head) trained with one budget with the last "

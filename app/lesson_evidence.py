@@ -216,7 +216,8 @@ def pretraining(cx: Ctx) -> None:
 
 
 def finetune(cx: Ctx) -> None:
-    ft, ft_from = zoo.finetune_results(cx.card)
+    found = list_bundled()   # read once: whose results, and that model's own probe
+    ft, ft_from = zoo.finetune_results(cx.card, found)
     if not ft:
         st.info("No bundled model carries fine-tuning results here.")
         return
@@ -252,7 +253,7 @@ def finetune(cx: Ctx) -> None:
                       insidetextanchor="middle", textfont=dict(size=18, color="white"), selector=dict(type="bar"))
     st.plotly_chart(fig, width="stretch", key="lesson_ft")
     details(r.details + " " + readings.finetune_budget(n, "the last step's scores", "Every bar", "labelled pictures")
-            + readings.head_below_probe(ft["rows"], zoo.bundled_card(ft.get("checkpoint")), "the last step's", n))
+            + readings.head_below_probe(ft["rows"], zoo.bundled_card(ft.get("checkpoint"), found), "the last step's", n))
     if ft_from:
         st.caption(f"Measured on another of the bundled models ({plain(ft_from)}): the one in the sidebar has no "
                    "fine-tuning results. Every bar but “no pretraining” (the same network from random weights) "

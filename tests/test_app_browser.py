@@ -193,7 +193,24 @@ def test_mask_ratio_page_draws_its_figures(server):
     SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
     with browser_page(1400, 1100) as page:
         page.goto(server + "/ratios")
-        page.wait_for_selector(".js-plotly-plot", timeout=240000)
+        # a first page shows its chart as a picture, then the interactive chart in its place once the browser is
+        # idle (ui.charts): the box is never empty on the way and keeps its height
+        box = '[class*="st-key-chartbox_chart_curve"]'
+        page.wait_for_selector(f'{box} [data-testid="stImage"] img', timeout=240000)
+        seen = page.evaluate(f"""async () => {{
+          const seen = [];
+          for (let i = 0; i < 300 && !document.querySelector('{box} .js-plotly-plot'); i++) {{
+            const b = document.querySelector('{box}');
+            const img = b && b.querySelector('[data-testid="stImage"] img');
+            seen.push(img && img.offsetHeight ? 'picture ' + b.offsetHeight : 'nothing ' + (b ? b.offsetHeight : 0));
+            await new Promise(r => setTimeout(r, 50));
+          }}
+          const b = document.querySelector('{box}');
+          seen.push('plotly ' + b.offsetHeight);
+          return seen;
+        }}""")
+        assert seen[-1].startswith("plotly") and not [s for s in seen if s.startswith("nothing")], seen
+        assert len({s.split()[1] for s in seen}) == 1, seen                         # the same height throughout
         wait_idle(page, 240)
         n_traces = page.evaluate("() => document.querySelector('.js-plotly-plot').data.length")
         # a curve for each of the three strategies and, dashed, the classical baseline on the same masks; the bands

@@ -47,8 +47,7 @@ def test_strategy_and_pretraining_sections(at):
     else:                                          # then: the table and a sentence drawn from its numbers
         assert any("pretrained with" in t.value for t in at.table)
         assert any("easiest pretraining task" in m.value for m in at.markdown)
-        keys = [c.proto.id for c in at.get("plotly_chart")]
-        assert sum("strat_task" in k or "strat_probe" in k for k in keys) == 2   # difficulty and probe charts
+        assert _chart_box(at, "chart_strat_task") and _chart_box(at, "chart_strat_probe")   # difficulty and probe
     at.session_state["ratio_section"] = "pre"
     at.run()
     assert not at.exception
@@ -93,8 +92,45 @@ def test_a_first_visit_with_the_defaults_computes_no_sweep(app_page, monkeypatch
     st.cache_data.clear()
     at = app_page("ratios.py")
     assert not at.exception and not at.error
-    assert any(c.proto.id.endswith("chart_curve") or "chart_curve" in c.proto.id for c in at.get("plotly_chart"))
+    assert _chart_box(at, "chart_curve") == ["Image", "idle_chart_curve"]   # its picture first (ui.charts)
     assert any("Mean over 16 images × 3 seeds" in c.value for c in at.caption)
+
+
+def _chart_box(at, key: str) -> list:
+    """What the box of the chart ``key`` holds: "Image" for its picture, "plotly" for the interactive chart, and
+    the keys of other elements (the component that waits for the browser to be idle)."""
+    def kids(node):
+        children = list(getattr(node, "children", {}).values())
+        yield children
+        for c in children:
+            yield from kids(c)
+
+    def name(e):
+        ident, own = getattr(getattr(e, "proto", None), "id", "") or "", getattr(e, "key", None)
+        if own == key or (own is None and key in ident and not hasattr(e, "children")):   # (the box's id has it)
+            return "plotly"
+        return own or type(e).__name__
+    for children in kids(at.main):
+        names = [name(e) for e in children]
+        if "plotly" in names or f"idle_{key}" in names:
+            return names
+    return []
+
+
+def test_a_first_page_shows_its_charts_as_pictures_until_the_browser_is_idle(app_page):
+    """A session's first page draws each chart as its picture (a class's browsers draw at once: bench/class_load.py)
+    and a component asks for the interactive charts when the browser is idle; the run that draws them keeps the
+    picture under each (it holds the place while plotly loads), the next drops it, and later pages draw plotly."""
+    from ui import charts
+    at = app_page("ratios.py", sw_images=16, sw_seeds=1)
+    assert _chart_box(at, "chart_curve") == ["Image", "idle_chart_curve"] and not at.get("plotly_chart")
+    at.session_state[charts.INTERACTIVE] = True       # what the component's "idle" does (its callback)
+    at.run()
+    assert _chart_box(at, "chart_curve") == ["Image", "plotly"]
+    at.run()
+    assert _chart_box(at, "chart_curve") == ["plotly"]
+    at.segmented_control(key="ratio_section").set_value("pre").run()
+    assert not at.exception and _chart_box(at, "chart_probe") == ["plotly"]
 
 
 def test_the_heatmap_and_the_strategy_rows_are_read_not_computed(app_page, monkeypatch):
@@ -112,8 +148,26 @@ def test_the_heatmap_and_the_strategy_rows_are_read_not_computed(app_page, monke
     st.cache_data.clear()
     at = app_page("ratios.py", ratio_section="pre", pre_heat=True)
     assert not at.exception and not at.error
-    assert any("chart_heat" in c.proto.id for c in at.get("plotly_chart"))
+    assert _chart_box(at, "chart_heat") == ["Image", "idle_chart_heat"]
     at.segmented_control(key="ratio_section").set_value("strategy").run()
     assert not at.exception and not at.error
     errors = at.table[0].value["error on its own masks"]
     assert len(errors) >= 2 and all(0 < float(e) < 1 for e in errors)
+
+
+def test_a_chart_picture_is_the_interactive_charts_size_and_made_once_for_the_server(monkeypatch):
+    import io
+    from PIL import Image
+    from ui import charts
+    from mae_core.evaluation import figures
+    made = []
+    real = figures.to_png
+    monkeypatch.setattr(figures, "to_png", lambda *a, **k: made.append(1) or real(*a, **k))
+    rows = [{"strategy": "random", "ratio": r, "n_hidden": int(49 * r), "mean": r / 10, "std": 0.005, "q25": 0,
+             "q75": 0, "n": 4} for r in (0.25, 0.5, 0.75)]
+    chart = figures.error_curve_chart(rows, pretrained_at=0.75)
+    a = charts.picture(chart, 930)
+    assert Image.open(io.BytesIO(a)).size == (930, chart.height)          # as wide as asked, as high as plotly's
+    assert charts.picture(chart, 930) is a and len(made) == 1           # the second visitor's is the first's
+    again = figures.error_curve_chart(rows[:2], pretrained_at=0.75)      # other content: its own picture
+    assert charts.picture(again, 930) is not a and len(made) == 2

@@ -100,6 +100,7 @@ def warm_drawing() -> None:
     for ch in charts:
         fig = plotly.tools.return_figure_from_figure_or_data(F.to_plotly(ch), validate_figure=True)
         plotly.io.to_json(fig, validate=False)
+        F.to_png(ch)   # matplotlib's import and first drawing: a session's first page shows its charts as pictures
 
 
 def compile_pages() -> None:

@@ -8,6 +8,7 @@ import time
 import numpy as np
 import streamlit as st
 
+from ui import charts
 from ui.caches import get_model, registry
 from ui.features import METHOD_NAMES, dataset, neighbours, projection, quality, raw_quality, thumbs
 from ui.pickers import model_picker
@@ -138,10 +139,11 @@ with left:
         tool = st.segmented_control("Select with", ["Click", "Box", "Lasso"], default="Click", key="emb_tool",
                                     help="Click: a click selects the point under the cursor (shift-click adds "
                                          "more; dragging pans). Box / Lasso: drag to select a region.") or "Click"
-        fig = figures.to_plotly(figures.map_chart(xy, labels, classes))
+        chart = figures.map_chart(xy, labels, classes)
+        fig = figures.to_plotly(chart)
         fig.update_layout(dragmode={"Click": "pan", "Box": "select", "Lasso": "lasso"}[tool])
-        event = st.plotly_chart(fig, on_select="rerun", selection_mode=("points", "box", "lasso"),
-                                key="emb_chart", width="stretch")
+        event = charts.show(chart, "emb_chart", fig, width_px=600, on_select="rerun",
+                            selection_mode=("points", "box", "lasso"), width="stretch")
         pts = (event or {}).get("selection", {}).get("points", []) if event else []
         selected = sorted({int(p["customdata"]) for p in pts if "customdata" in p})
     proj_name = METHOD_NAMES[method]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ui import charts
 from ui.caches import fmnist_subset, get_model
 from ui.images import image_picker
 from ui.pickers import model_picker
@@ -43,7 +44,7 @@ st.caption("How hard is the task at each ratio, does the strategy matter, and wh
 
 
 def _chart(chart: figures.Chart, png_name: str, key: str):
-    st.plotly_chart(figures.to_plotly(chart), width="stretch", key=f"chart_{key}")
+    charts.show(chart, f"chart_{key}", width="stretch")
     st.download_button("Figure (PNG)", lambda: figures.to_png(chart), png_name, "image/png",
                        icon=":material/download:", key=f"dl_{key}")
 

@@ -524,21 +524,21 @@ def to_plotly(ch: Chart, bands: bool = True):
     return fig
 
 
-def to_png(ch: Chart, dpi: int = 130) -> bytes:
-    """The same chart as a static PNG (matplotlib, no browser needed)."""
+def to_png(ch: Chart, dpi: int = 130, size: Optional[tuple] = None) -> bytes:
+    """The same chart as a static PNG (matplotlib, no browser needed); ``size``: (width, height) in inches."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     dashes = {"solid": "-", "dash": "--", "dot": ":"}
     markers = {"circle": "o", "square": "s", "diamond": "D", "triangle-up": "^"}
     if ch.heat is not None:
-        fig, ax = plt.subplots(figsize=(7, 0.6 * len(ch.heat.y) + 1.6))
+        fig, ax = plt.subplots(figsize=size or (7, 0.6 * len(ch.heat.y) + 1.6))
         im = ax.imshow(ch.heat.z, aspect="auto", cmap="viridis")
         ax.set_xticks(range(len(ch.heat.x)), ch.heat.x, rotation=90, fontsize=7)
         ax.set_yticks(range(len(ch.heat.y)), ch.heat.y)
         fig.colorbar(im, ax=ax, label=ch.heat.colour_title)
     else:
-        fig, ax = plt.subplots(figsize=(6.4, max(3.2, ch.height / 100)))
+        fig, ax = plt.subplots(figsize=size or (6.4, max(3.2, ch.height / 100)))
         for pt in ch.points:
             ax.scatter(np.asarray(pt.x, float), np.asarray(pt.y, float), s=pt.size * 2, color=pt.colour,
                        alpha=pt.opacity, label=pt.name if pt.legend else None, linewidths=0)

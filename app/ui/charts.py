@@ -1,0 +1,76 @@
+"""Charts that show at once as a picture and turn interactive when the visitor's browser has time.
+
+In a class every browser opens a page at the same moment, and plotly's interactive charts are the slowest thing a
+first visit draws: loading plotly's script and drawing the chart took each tab 2-6 s more than the server's answer
+with ten tabs on a 2-core machine (bench/class_load.py). So a session's first page shows each chart as a PNG of
+the same ``figures.Chart`` (matplotlib, made once per chart for the whole server), at the interactive chart's
+height; a small component waits until the browser is idle (``requestIdleCallback``, 3 s at most) and asks for the
+interactive charts, which then replace the pictures in place (a rerun of the page: its results are cached). From
+then on the session draws them interactive at once: the browser has plotly loaded."""
+from __future__ import annotations
+
+import hashlib
+import pickle
+
+import streamlit as st
+
+from mae_core.evaluation import figures
+from mae_core.kept import Kept
+
+INTERACTIVE = "_charts_interactive"   # session state: this visitor's browser draws plotly charts now
+_PICTURED = "_charts_pictured"         # session state: the charts last shown as pictures
+_PICTURES = Kept(lambda: 96)          # PNG bytes by the chart's content, for the whole server
+
+# The component: on its first drawing, once the browser is idle (or after 3 s at most), it sends "idle".
+_IDLE_JS = """
+export default function(component) {
+  const { setTriggerValue, parentElement } = component;
+  const mark = parentElement.querySelector('span');   // the component's root may be a shadow root
+  if (!mark || mark.dataset.asked) return;
+  mark.dataset.asked = '1';
+  const ask = () => setTriggerValue('idle', true);
+  if (window.requestIdleCallback) window.requestIdleCallback(ask, { timeout: 3000 }); else setTimeout(ask, 1000);
+}
+"""
+_when_idle = st.components.v2.component("mae_when_idle", html="<span></span>", js=_IDLE_JS)
+
+
+def picture(chart: figures.Chart, width_px: int = 930) -> bytes:
+    """The chart as a PNG ``width_px`` wide and as high as the interactive chart (``figures.to_png``), made once
+    per chart content and width for the whole server."""
+    key = (hashlib.sha1(pickle.dumps(chart, protocol=4)).hexdigest(), int(width_px))
+    return _PICTURES.get_or_make(key, lambda: figures.to_png(chart, dpi=100,
+                                                              size=(width_px / 100, chart.height / 100)))
+
+
+def interactive() -> bool:
+    return bool(st.session_state.get(INTERACTIVE))
+
+
+def _go_interactive() -> None:
+    st.session_state[INTERACTIVE] = True
+
+
+def _picture(chart: figures.Chart, key: str, width_px: int) -> None:
+    st.html(f"<style>.st-key-chartbox_{key} [data-testid='stImage'] img {{ height: {int(chart.height)}px; "
+            "width: 100%; object-fit: contain; }}</style>")
+    st.image(picture(chart, width_px), width="stretch")
+
+
+def show(chart: figures.Chart, key: str, fig=None, width_px: int = 930, **plotly_kwargs):
+    """``chart`` drawn interactive (``st.plotly_chart`` of ``fig``, default ``figures.to_plotly(chart)``, with
+    ``plotly_kwargs``; returns what it returns), or, on a session's first page, as its picture until the browser is
+    idle (returns None: no selection yet), drawn ``width_px`` wide (about the chart's width at 1280x800). On the
+    run that turns it interactive the picture holds the place until plotly has drawn the chart (CSS in
+    ``ui.session``), so it is never blank."""
+    pictured = st.session_state.setdefault(_PICTURED, set())
+    with st.container(key=f"chartbox_{key}"):
+        if not interactive():
+            pictured.add(key)
+            _picture(chart, key, width_px)
+            _when_idle(key=f"idle_{key}", on_idle_change=_go_interactive)
+            return None
+        if key in pictured:
+            pictured.discard(key)
+            _picture(chart, key, width_px)
+        return st.plotly_chart(figures.to_plotly(chart) if fig is None else fig, key=key, **plotly_kwargs)

@@ -84,3 +84,15 @@ def wait_idle(page, timeout=30):
         if page.locator('[data-testid="stStatusWidget"]').count() == 0:
             return
         page.wait_for_timeout(200)
+
+
+CHART_BOX = '[class*="st-key-chartbox_"]'   # a chart of app/ui/charts.py: its picture, then the interactive chart
+
+
+def interactive_chart(page, timeout=240):
+    """Wait for a page's first chart; where a session's first page shows it as its picture (app/ui/charts.py),
+    point at it, as a visitor does, and wait for the interactive chart."""
+    page.wait_for_selector(f'.js-plotly-plot, {CHART_BOX} [data-testid="stImage"] img', timeout=timeout * 1000)
+    if not page.query_selector(".js-plotly-plot"):
+        page.hover(CHART_BOX)
+        page.wait_for_selector(".js-plotly-plot", timeout=timeout * 1000)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from browser import SCREENSHOT_DIR, browser_page, wait_idle
+from browser import SCREENSHOT_DIR, browser_page, interactive_chart, wait_idle
 
 pytestmark = pytest.mark.browser  # a real server and chromium: minutes
 
@@ -85,7 +85,7 @@ MAP_POINTS_JS = """
 def _open_embedding_map(page, server):
     """Open the Embeddings page and return its points as (x px, y px, image number) rows and the plot's rect."""
     page.goto(server + "/embeddings")
-    page.wait_for_selector(".js-plotly-plot", timeout=240000)
+    interactive_chart(page)
     wait_idle(page, 240)
     page.wait_for_timeout(1500)
     got = page.evaluate(MAP_POINTS_JS)
@@ -193,10 +193,14 @@ def test_mask_ratio_page_draws_its_figures(server):
     SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
     with browser_page(1400, 1100) as page:
         page.goto(server + "/ratios")
-        # a first page shows its chart as a picture, then the interactive chart in its place once the browser is
-        # idle (ui.charts): the box is never empty on the way and keeps its height
+        # a first page shows its chart as a picture and keeps it (no plotly loaded) until the pointer is on it; then
+        # the interactive chart takes its place (ui.charts): the box is never empty on the way and keeps its height
         box = '[class*="st-key-chartbox_chart_curve"]'
         page.wait_for_selector(f'{box} [data-testid="stImage"] img', timeout=240000)
+        wait_idle(page, 240)
+        page.wait_for_timeout(2000)
+        assert not page.query_selector(".js-plotly-plot")
+        page.hover(box)
         seen = page.evaluate(f"""async () => {{
           const seen = [];
           for (let i = 0; i < 300 && !document.querySelector('{box} .js-plotly-plot'); i++) {{

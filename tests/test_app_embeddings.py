@@ -152,3 +152,17 @@ def test_a_first_visit_with_the_defaults_encodes_and_projects_nothing(app_page, 
     assert any("2000 points · t-SNE" in c.value and "768-d" not in c.value for c in at.caption)
     assert any("nearest neighbours" in m.value for m in at.markdown)
     st.cache_resource.clear()
+
+
+def test_the_map_turns_interactive_without_losing_a_scenes_note(app_page):
+    """A session's first page shows the map as its picture; pointing at it reruns the page to draw the interactive
+    map (ui.charts), and that rerun is no act of the visitor's: a prepared scene's note stays until one."""
+    from ui import charts
+    at = app_page("embeddings.py", emb_method="pca", emb_n=400, scene_note="Select image 1 on the map")
+    assert any("Select image 1" in i.value for i in at.info) and not at.get("plotly_chart")
+    at.session_state[charts.INTERACTIVE] = True    # what pointing at the picture does (its callback)
+    at.session_state[charts.REDRAWN] = True
+    at.run()
+    assert any("Select image 1" in i.value for i in at.info) and len(at.get("plotly_chart")) == 1
+    at.number_input(key="emb_point").set_value(3).run()      # the visitor acts: the note has been read
+    assert not any("Select image 1" in i.value for i in at.info) and len(at.get("plotly_chart")) == 1

@@ -92,13 +92,13 @@ def test_a_first_visit_with_the_defaults_computes_no_sweep(app_page, monkeypatch
     st.cache_data.clear()
     at = app_page("ratios.py")
     assert not at.exception and not at.error
-    assert _chart_box(at, "chart_curve") == ["Image", "idle_chart_curve"]   # its picture first (ui.charts)
+    assert _chart_box(at, "chart_curve") == ["Image", "touch_chart_curve"]   # its picture first (ui.charts)
     assert any("Mean over 16 images × 3 seeds" in c.value for c in at.caption)
 
 
 def _chart_box(at, key: str) -> list:
     """What the box of the chart ``key`` holds: "Image" for its picture, "plotly" for the interactive chart, and
-    the keys of other elements (the component that waits for the browser to be idle)."""
+    the keys of other elements (the component that waits for the pointer)."""
     def kids(node):
         children = list(getattr(node, "children", {}).values())
         yield children
@@ -112,19 +112,19 @@ def _chart_box(at, key: str) -> list:
         return own or type(e).__name__
     for children in kids(at.main):
         names = [name(e) for e in children]
-        if "plotly" in names or f"idle_{key}" in names:
+        if "plotly" in names or f"touch_{key}" in names:
             return names
     return []
 
 
-def test_a_first_page_shows_its_charts_as_pictures_until_the_browser_is_idle(app_page):
+def test_a_first_page_shows_its_charts_as_pictures_until_the_visitor_points_at_one(app_page):
     """A session's first page draws each chart as its picture (a class's browsers draw at once: bench/class_load.py)
-    and a component asks for the interactive charts when the browser is idle; the run that draws them keeps the
+    and a component asks for the interactive charts when the pointer is on one; the run that draws them keeps the
     picture under each (it holds the place while plotly loads), the next drops it, and later pages draw plotly."""
     from ui import charts
     at = app_page("ratios.py", sw_images=16, sw_seeds=1)
-    assert _chart_box(at, "chart_curve") == ["Image", "idle_chart_curve"] and not at.get("plotly_chart")
-    at.session_state[charts.INTERACTIVE] = True       # what the component's "idle" does (its callback)
+    assert _chart_box(at, "chart_curve") == ["Image", "touch_chart_curve"] and not at.get("plotly_chart")
+    at.session_state[charts.INTERACTIVE] = True       # what the component's "touched" does (its callback)
     at.run()
     assert _chart_box(at, "chart_curve") == ["Image", "plotly"]
     at.run()
@@ -148,7 +148,7 @@ def test_the_heatmap_and_the_strategy_rows_are_read_not_computed(app_page, monke
     st.cache_data.clear()
     at = app_page("ratios.py", ratio_section="pre", pre_heat=True)
     assert not at.exception and not at.error
-    assert _chart_box(at, "chart_heat") == ["Image", "idle_chart_heat"]
+    assert _chart_box(at, "chart_heat") == ["Image", "touch_chart_heat"]
     at.segmented_control(key="ratio_section").set_value("strategy").run()
     assert not at.exception and not at.error
     errors = at.table[0].value["error on its own masks"]

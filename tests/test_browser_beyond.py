@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from browser import SCREENSHOT_DIR, browser_page, wait_idle
+from browser import SCREENSHOT_DIR, browser_page, interactive_chart, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -84,7 +84,7 @@ def test_prepared_scene_opens_its_page(server):
         page.get_by_role("combobox", name="Lesson scenes").click()
         page.get_by_role("option", name="A sneaker's neighbours on the map").click()
         page.wait_for_url(re.compile(r".*/embeddings\?.*pt=1.*"), timeout=60000)
-        page.wait_for_selector(".js-plotly-plot", timeout=240000)
+        interactive_chart(page)
         wait_idle(page, 240)
         assert page.locator('[data-testid="stNumberInput"] input').last.input_value() == "1"
         assert "Select image 1" in page.inner_text("body")

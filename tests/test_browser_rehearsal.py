@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from browser import SCREENSHOT_DIR, browser_page, wait_idle
+from browser import SCREENSHOT_DIR, browser_page, interactive_chart, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -148,7 +148,7 @@ def test_clicking_a_point_keeps_the_map_where_it_was(server):
     from test_app_browser import MAP_POINTS_JS
     with browser_page(1024, 768) as page:
         page.goto(server + "/embeddings")
-        page.wait_for_selector(".js-plotly-plot", timeout=240000)
+        interactive_chart(page)
         wait_idle(page, 240)
         plot = page.locator(".js-plotly-plot").first
         plot.scroll_into_view_if_needed()

@@ -1,12 +1,14 @@
-"""Charts that show at once as a picture and turn interactive when the visitor's browser has time.
+"""Charts that show at once as a picture and turn interactive when the visitor points at them.
 
 In a class every browser opens a page at the same moment, and plotly's interactive charts are the slowest thing a
 first visit draws: loading plotly's script and drawing the chart took each tab 2-6 s more than the server's answer
 with ten tabs on a 2-core machine (bench/class_load.py). So a session's first page shows each chart as a PNG of
-the same ``figures.Chart`` (matplotlib, made once per chart for the whole server), at the interactive chart's
-height; a small component waits until the browser is idle (``requestIdleCallback``, 3 s at most) and asks for the
-interactive charts, which then replace the pictures in place (a rerun of the page: its results are cached). From
-then on the session draws them interactive at once: the browser has plotly loaded."""
+the same ``figures.Chart`` (matplotlib, made once per chart for the whole server) at the interactive chart's
+height. The first time the pointer moves over one (or a finger touches it, or the keyboard focuses it), a small
+component asks for the interactive charts, which replace the pictures in place (a rerun of the page: its results
+are cached); the picture holds the place until plotly has drawn. From then on the session draws its charts
+interactive at once: the browser has plotly loaded. Loading plotly as soon as the browser was idle instead added
+its work to every tab's first visit at once (measured: the ten tabs' p50 went up)."""
 from __future__ import annotations
 
 import hashlib
@@ -19,20 +21,28 @@ from mae_core.kept import Kept
 
 INTERACTIVE = "_charts_interactive"   # session state: this visitor's browser draws plotly charts now
 _PICTURED = "_charts_pictured"         # session state: the charts last shown as pictures
+REDRAWN = "_charts_redrawn"            # session state: this run only turns the charts interactive
 _PICTURES = Kept(lambda: 96)          # PNG bytes by the chart's content, for the whole server
 
-# The component: on its first drawing, once the browser is idle (or after 3 s at most), it sends "idle".
-_IDLE_JS = """
+# The component: the first time the pointer moves over the chart's box (or a finger touches it, a wheel turns over
+# it, or the keyboard focuses it), it sends "touched". It sits inside the box (hidden, CSS in ``ui.session``).
+_TOUCH_JS = """
 export default function(component) {
   const { setTriggerValue, parentElement } = component;
-  const mark = parentElement.querySelector('span');   // the component's root may be a shadow root
-  if (!mark || mark.dataset.asked) return;
-  mark.dataset.asked = '1';
-  const ask = () => setTriggerValue('idle', true);
-  if (window.requestIdleCallback) window.requestIdleCallback(ask, { timeout: 3000 }); else setTimeout(ask, 1000);
+  const mark = parentElement.querySelector('span');
+  if (!mark || mark.dataset.armed) return;
+  mark.dataset.armed = '1';
+  const host = parentElement.getRootNode().host || parentElement;
+  const box = host.closest('[class*="st-key-chartbox_"]');
+  if (!box) return;
+  box.tabIndex = 0;
+  box.setAttribute('aria-label', 'Chart picture: point at it or focus it for the interactive chart');
+  const go = () => { if (!mark.dataset.asked) { mark.dataset.asked = '1'; setTriggerValue('touched', true); } };
+  for (const ev of ['pointermove', 'pointerdown', 'touchstart', 'wheel', 'focus'])
+    box.addEventListener(ev, go, { once: true, passive: true });
 }
 """
-_when_idle = st.components.v2.component("mae_when_idle", html="<span></span>", js=_IDLE_JS)
+_when_touched = st.components.v2.component("mae_when_touched", html="<span></span>", js=_TOUCH_JS)
 
 
 def picture(chart: figures.Chart, width_px: int = 930) -> bytes:
@@ -49,6 +59,7 @@ def interactive() -> bool:
 
 def _go_interactive() -> None:
     st.session_state[INTERACTIVE] = True
+    st.session_state[REDRAWN] = True   # the rerun this causes is no act of the visitor's (ui.scenes keeps its note)
 
 
 def _picture(chart: figures.Chart, key: str, width_px: int) -> None:
@@ -59,16 +70,16 @@ def _picture(chart: figures.Chart, key: str, width_px: int) -> None:
 
 def show(chart: figures.Chart, key: str, fig=None, width_px: int = 930, **plotly_kwargs):
     """``chart`` drawn interactive (``st.plotly_chart`` of ``fig``, default ``figures.to_plotly(chart)``, with
-    ``plotly_kwargs``; returns what it returns), or, on a session's first page, as its picture until the browser is
-    idle (returns None: no selection yet), drawn ``width_px`` wide (about the chart's width at 1280x800). On the
-    run that turns it interactive the picture holds the place until plotly has drawn the chart (CSS in
+    ``plotly_kwargs``; returns what it returns), or, on a session's first page, as its picture until the visitor
+    points at it (returns None: no selection yet), drawn ``width_px`` wide (about the chart's width at 1280x800).
+    On the run that turns it interactive the picture holds the place until plotly has drawn the chart (CSS in
     ``ui.session``), so it is never blank."""
     pictured = st.session_state.setdefault(_PICTURED, set())
     with st.container(key=f"chartbox_{key}"):
         if not interactive():
             pictured.add(key)
             _picture(chart, key, width_px)
-            _when_idle(key=f"idle_{key}", on_idle_change=_go_interactive)
+            _when_touched(key=f"touch_{key}", on_touched_change=_go_interactive)
             return None
         if key in pictured:
             pictured.discard(key)

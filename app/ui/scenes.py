@@ -11,7 +11,7 @@ from mae_core.classroom import zoo
 from mae_core.classroom.scenes import PARAMS, SceneError, load_scenes, parse as scene_parse, to_params
 from mae_core.data import PHOTO_ALL
 
-from . import caches
+from . import caches, charts
 from .caches import fmnist_subset, get_model
 from .text import plain
 
@@ -127,10 +127,17 @@ def scenes_menu(pages: dict) -> None:
         scene = next(s for s in scenes if s["title"] == title)
         ss["scene_sig"] = _scene_signature(scene["params"])
         ss["scene_notices"] = apply_scene(scene["params"])
+        ss.pop("scene_note_shown", None)   # a new scene: its note not shown yet
         if scene["note"]:
             ss["scene_note"] = scene["note"]
         keep = {k: v for k, v in st.query_params.items() if k == "present"}
         st.switch_page(pages[scene["page"]], query_params={**keep, **scene["params"]})
-    note = ss.pop("scene_note", None)
+    # the scene's note stays until the visitor acts: a rerun that only turns the charts interactive keeps it
+    redrawn = ss.pop(charts.REDRAWN, False)
+    if ss.get("scene_note_shown") and not redrawn:
+        ss.pop("scene_note", None)
+        ss.pop("scene_note_shown")
+    note = ss.get("scene_note")
     if note:
+        ss["scene_note_shown"] = True
         st.info(plain(note), icon=":material/school:")

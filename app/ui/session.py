@@ -39,12 +39,12 @@ html { font-size: 19px; }
 _BASE_CSS = """<style>
 [data-testid="stMainBlockContainer"] { padding-top: 3.6rem; }   /* was 6rem: the painter starts on a laptop's screen */
 /* ui.charts: a chart's picture holds its place while plotly loads (its skeleton hidden), and gives way to the
-   drawn chart; the component that waits for the browser to be idle takes no room */
+   drawn chart; the component that waits for the pointer takes no room */
 [class*="st-key-chartbox_"]:has([data-testid="stImage"]) [data-testid="stElementContainer"]:has(
   > [data-testid="stSkeleton"]) { display: none; }
 [class*="st-key-chartbox_"]:has(.js-plotly-plot) [data-testid="stElementContainer"]:has([data-testid="stImage"]) {
   display: none; }
-[class*="st-key-idle_"] { display: none; }
+[class*="st-key-touch_"] { display: none; }
 [data-testid="stMain"] { overflow-anchor: none; }   /* a rerun must not make the browser scroll (a map clicked at
                                                        1024x768 was scrolled 616 px out of view) */
 @media (max-width: 1366px) {

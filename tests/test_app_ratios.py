@@ -131,6 +131,8 @@ def test_a_first_page_shows_its_charts_as_pictures_until_the_visitor_points_at_o
     assert _chart_box(at, "chart_curve") == ["plotly"]
     at.segmented_control(key="ratio_section").set_value("pre").run()
     assert not at.exception and _chart_box(at, "chart_probe") == ["plotly"]
+    presenter = app_page("ratios.py", sw_images=16, sw_seeds=1, presenter=True)   # the projector: plotly at once
+    assert _chart_box(presenter, "chart_curve") == ["plotly"]
 
 
 def test_the_heatmap_and_the_strategy_rows_are_read_not_computed(app_page, monkeypatch):
@@ -166,8 +168,8 @@ def test_a_chart_picture_is_the_interactive_charts_size_and_made_once_for_the_se
     rows = [{"strategy": "random", "ratio": r, "n_hidden": int(49 * r), "mean": r / 10, "std": 0.005, "q25": 0,
              "q75": 0, "n": 4} for r in (0.25, 0.5, 0.75)]
     chart = figures.error_curve_chart(rows, pretrained_at=0.75)
-    a = charts.picture(chart, 930)
-    assert Image.open(io.BytesIO(a)).size == (930, chart.height)          # as wide as asked, as high as plotly's
-    assert charts.picture(chart, 930) is a and len(made) == 1           # the second visitor's is the first's
+    a = charts.picture(chart, 760)
+    assert Image.open(io.BytesIO(a)).size == (760, chart.height)          # as wide as asked, as high as plotly's
+    assert charts.picture(chart, 760) is a and len(made) == 1           # the second visitor's is the first's
     again = figures.error_curve_chart(rows[:2], pretrained_at=0.75)      # other content: its own picture
-    assert charts.picture(again, 930) is not a and len(made) == 2
+    assert charts.picture(again, 760) is not a and len(made) == 2

@@ -7,7 +7,8 @@ the same ``figures.Chart`` (matplotlib, made once per chart for the whole server
 height. The first time the pointer moves over one (or a finger touches it, or the keyboard focuses it), a small
 component asks for the interactive charts, which replace the pictures in place (a rerun of the page: its results
 are cached); the picture holds the place until plotly has drawn. From then on the session draws its charts
-interactive at once: the browser has plotly loaded. Loading plotly as soon as the browser was idle instead added
+interactive at once: the browser has plotly loaded; so does presenter mode (one screen, type sized for a
+projector). Loading plotly as soon as the browser was idle instead added
 its work to every tab's first visit at once (measured: the ten tabs' p50 went up)."""
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ import streamlit as st
 
 from mae_core.evaluation import figures
 from mae_core.kept import Kept
+
+from .session import presenting
 
 INTERACTIVE = "_charts_interactive"   # session state: this visitor's browser draws plotly charts now
 _PICTURED = "_charts_pictured"         # session state: the charts last shown as pictures
@@ -45,7 +48,7 @@ export default function(component) {
 _when_touched = st.components.v2.component("mae_when_touched", html="<span></span>", js=_TOUCH_JS)
 
 
-def picture(chart: figures.Chart, width_px: int = 930) -> bytes:
+def picture(chart: figures.Chart, width_px: int = 760) -> bytes:
     """The chart as a PNG ``width_px`` wide and as high as the interactive chart (``figures.to_png``), made once
     per chart content and width for the whole server."""
     key = (hashlib.sha1(pickle.dumps(chart, protocol=4)).hexdigest(), int(width_px))
@@ -54,7 +57,9 @@ def picture(chart: figures.Chart, width_px: int = 930) -> bytes:
 
 
 def interactive() -> bool:
-    return bool(st.session_state.get(INTERACTIVE))
+    """This session draws plotly charts at once: it has pointed at a picture, or it is the presenter's screen (one
+    browser, large type: the interactive charts' type is the one sized for a projector)."""
+    return bool(st.session_state.get(INTERACTIVE)) or presenting()
 
 
 def _go_interactive() -> None:
@@ -68,10 +73,11 @@ def _picture(chart: figures.Chart, key: str, width_px: int) -> None:
     st.image(picture(chart, width_px), width="stretch")
 
 
-def show(chart: figures.Chart, key: str, fig=None, width_px: int = 930, **plotly_kwargs):
+def show(chart: figures.Chart, key: str, fig=None, width_px: int = 760, **plotly_kwargs):
     """``chart`` drawn interactive (``st.plotly_chart`` of ``fig``, default ``figures.to_plotly(chart)``, with
     ``plotly_kwargs``; returns what it returns), or, on a session's first page, as its picture until the visitor
-    points at it (returns None: no selection yet), drawn ``width_px`` wide (about the chart's width at 1280x800).
+    points at it (returns None: no selection yet), drawn ``width_px`` wide: about its width on a 1024-1280 px
+    screen, so its type is read at its own size (a wider box centres it: its height is the chart's).
     On the run that turns it interactive the picture holds the place until plotly has drawn the chart (CSS in
     ``ui.session``), so it is never blank."""
     pictured = st.session_state.setdefault(_PICTURED, set())

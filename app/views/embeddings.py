@@ -142,7 +142,7 @@ with left:
         chart = figures.map_chart(xy, labels, classes)
         fig = figures.to_plotly(chart)
         fig.update_layout(dragmode={"Click": "pan", "Box": "select", "Lasso": "lasso"}[tool])
-        event = charts.show(chart, "emb_chart", fig, width_px=600, on_select="rerun",
+        event = charts.show(chart, "emb_chart", fig, width_px=520, on_select="rerun",
                             selection_mode=("points", "box", "lasso"), width="stretch")
         pts = (event or {}).get("selection", {}).get("points", []) if event else []
         selected = sorted({int(p["customdata"]) for p in pts if "customdata" in p})

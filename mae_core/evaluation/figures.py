@@ -567,7 +567,10 @@ def to_png(ch: Chart, dpi: int = 130, size: Optional[tuple] = None) -> bytes:
             else:
                 ax.axvline(r.value, ls=dashes.get(r.dash, "--"), color=r.colour, alpha=0.7, label=r.label)
         ax.grid(alpha=0.3)
-        if ch.lines or ch.refs or any(pt.legend for pt in ch.points):
+        if ch.points and not ch.axes:   # a map: its legend beside it, as on the interactive one, off the points
+            ax.legend(fontsize=9, title=ch.legend_title or None, loc="center left", bbox_to_anchor=(1.0, 0.5),
+                      frameon=False, markerscale=2)
+        elif ch.lines or ch.refs or any(pt.legend for pt in ch.points):
             ax.legend(fontsize=8, title=ch.legend_title or None)
     if ch.y_range is not None:
         ax.set_ylim(*ch.y_range)

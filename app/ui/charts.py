@@ -8,8 +8,8 @@ height. The first time the pointer moves over one (or a finger touches it, or th
 component asks for the interactive charts, which replace the pictures in place (a rerun of the page: its results
 are cached); the picture holds the place until plotly has drawn. From then on the session draws its charts
 interactive at once: the browser has plotly loaded; so does presenter mode (one screen, type sized for a
-projector). Loading plotly as soon as the browser was idle instead added
-its work to every tab's first visit at once (measured: the ten tabs' p50 went up)."""
+projector). Loading plotly as soon as the browser was idle instead added its work to every tab's first visit at
+once (measured: the ten tabs' p50 went up)."""
 from __future__ import annotations
 
 import hashlib

@@ -27,8 +27,9 @@ _PICTURED = "_charts_pictured"         # session state: the charts last shown as
 REDRAWN = "_charts_redrawn"            # session state: this run only turns the charts interactive
 _PICTURES = Kept(lambda: 96)          # PNG bytes by the chart's content, for the whole server
 
-# The component: the first time the pointer moves over the chart's box (or a finger touches it, a wheel turns over
-# it, or the keyboard focuses it), it sends "touched". It sits inside the box (hidden, CSS in ``ui.session``).
+# The component: the first time the pointer moves over the chart's box (or a finger touches it, or the keyboard
+# focuses it; not a wheel: scrolling the page is no wish to explore), it sends "touched". It sits inside the box
+# (hidden, CSS in ``ui.session``).
 _TOUCH_JS = """
 export default function(component) {
   const { setTriggerValue, parentElement } = component;
@@ -40,8 +41,13 @@ export default function(component) {
   if (!box) return;
   box.tabIndex = 0;
   box.setAttribute('aria-label', 'Chart picture: point at it or focus it for the interactive chart');
-  const go = () => { if (!mark.dataset.asked) { mark.dataset.asked = '1'; setTriggerValue('touched', true); } };
-  for (const ev of ['pointermove', 'pointerdown', 'touchstart', 'wheel', 'focus'])
+  const go = () => {
+    if (mark.dataset.asked) return;
+    mark.dataset.asked = '1';
+    box.dataset.touched = '1';   // the picture now says the interactive chart is loading (CSS in ui.session)
+    setTriggerValue('touched', true);
+  };
+  for (const ev of ['pointermove', 'pointerdown', 'touchstart', 'focus'])
     box.addEventListener(ev, go, { once: true, passive: true });
 }
 """

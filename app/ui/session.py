@@ -38,12 +38,20 @@ html { font-size: 19px; }
 # page 560 px for its columns, and labels were cut ("Rando", "Re…", "Hidden pat…"); a smaller margin gives them room.
 _BASE_CSS = """<style>
 [data-testid="stMainBlockContainer"] { padding-top: 3.6rem; }   /* was 6rem: the painter starts on a laptop's screen */
-/* ui.charts: a chart's picture holds its place while plotly loads (its skeleton hidden), and gives way to the
-   drawn chart; the component that waits for the pointer takes no room */
-[class*="st-key-chartbox_"]:has([data-testid="stImage"]) [data-testid="stElementContainer"]:has(
-  > [data-testid="stSkeleton"]) { display: none; }
-[class*="st-key-chartbox_"]:has(.js-plotly-plot) [data-testid="stElementContainer"]:has([data-testid="stImage"]) {
+/* ui.charts: a chart's picture says it can be explored; once pointed at, the interactive chart's element comes
+   under it and the picture lies over that until plotly has drawn, then gives way (the box keeps the chart's height;
+   plotly measures its own place); the component that waits for the pointer takes no room */
+[class*="st-key-chartbox_"] { position: relative; }
+[class*="st-key-chartbox_"]:has(.stPlotlyChart, [data-testid="stSkeleton"]) > [data-testid="stElementContainer"]:has(
+  [data-testid="stImage"]) { position: absolute; top: 0; left: 0; right: 0; z-index: 3; background: #fff; }
+[class*="st-key-chartbox_"]:has(.js-plotly-plot) > [data-testid="stElementContainer"]:has([data-testid="stImage"]) {
   display: none; }
+[class*="st-key-chartbox_"]:has([data-testid="stImage"]):not(:has(.js-plotly-plot))::after {
+  content: "Point at the chart to explore it"; position: absolute; top: 2px; right: 6px; z-index: 4;
+  font-size: 0.75rem; color: #6b7280; pointer-events: none; }
+[class*="st-key-chartbox_"][data-touched]:has([data-testid="stImage"]):not(:has(.js-plotly-plot)) { cursor: progress; }
+[class*="st-key-chartbox_"][data-touched]:has([data-testid="stImage"]):not(:has(.js-plotly-plot))::after {
+  content: "Loading the interactive chart…"; }
 [class*="st-key-touch_"] { display: none; }
 [data-testid="stMain"] { overflow-anchor: none; }   /* a rerun must not make the browser scroll (a map clicked at
                                                        1024x768 was scrolled 616 px out of view) */

@@ -87,6 +87,9 @@ def wait_idle(page, timeout=30):
 
 
 CHART_BOX = '[class*="st-key-chartbox_"]'   # a chart of app/ui/charts.py: its picture, then the interactive chart
+# a JS expression: a page's first chart is on screen (the interactive one, or its picture, loaded)
+CHART_DRAWN = ("(!!document.querySelector('.js-plotly-plot') || [...document.querySelectorAll("
+               "'[class*=\"st-key-chartbox_\"] img')].some(i => i.complete && i.naturalWidth > 0))")
 
 
 def interactive_chart(page, timeout=240):

@@ -35,16 +35,14 @@ import urllib.request
 
 from benchlib import ROOT, write
 
-from browser import CHART_BOX, CHROMIUM, CHROMIUM_ARGS, streamlit_server
+from browser import CHART_BOX, CHART_DRAWN, CHROMIUM, CHROMIUM_ARGS, streamlit_server
 
 PAGES = ("reconstruct", "lesson", "ratios", "embeddings", "train")
 READY = {   # the page's first answer is on screen
     "reconstruct": "document.querySelectorAll('img[src^=\"data:image\"]').length >= 6",
     "lesson": "document.querySelectorAll('img[src^=\"data:image\"]').length >= 2",
-    "ratios": "document.querySelector('.js-plotly-plot') || [...document.querySelectorAll("
-              "'[class*=\"st-key-chartbox_\"] img')].some(i => i.complete && i.naturalWidth > 0)",
-    "embeddings": "document.querySelector('.js-plotly-plot') || [...document.querySelectorAll("
-                  "'[class*=\"st-key-chartbox_\"] img')].some(i => i.complete && i.naturalWidth > 0)",
+    "ratios": CHART_DRAWN,
+    "embeddings": CHART_DRAWN,
     "train": "document.body.innerText.includes('Start training')",
 }
 INTERACTIVE = ("ratios", "embeddings")   # pages whose first chart is a plotly chart (first shown as a picture)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from benchlib import ROOT, write
 
-from browser import browser_page, streamlit_server, wait_idle
+from browser import CHART_BOX, CHART_DRAWN, browser_page, streamlit_server, wait_idle
 
 PLOT = ".js-plotly-plot"
 PRESET_LABEL = "Micro · 0.1M params · 2 min"
@@ -77,7 +77,11 @@ def visit_pages(page, url: str) -> dict:
     out = _Figures()
     out["reconstruct_first"] = _timed(page, lambda: page.goto(url), RECONSTRUCTED)
     wait_idle(page)
-    out["ratios_first"] = _timed(page, lambda: page.goto(url + "/ratios"), _plots(1))
+    # a page load is a new session, whose first page shows its charts as pictures until pointed at (app/ui/charts.py):
+    # the first chart counts when its picture is drawn; pointing at it gives the interactive one (timed apart)
+    out["ratios_first"] = _timed(page, lambda: page.goto(url + "/ratios"), CHART_DRAWN)
+    wait_idle(page, 600)
+    out["ratios_interactive"] = _timed(page, lambda: page.hover(CHART_BOX), _plots(1))
     wait_idle(page, 600)
     out["ratios_strategies_first"] = _timed(
         page, lambda: page.get_by_text("Strategies compared", exact=True).click(),
@@ -88,18 +92,18 @@ def visit_pages(page, url: str) -> dict:
         _has_text("Representation quality against pretraining ratio") + " && "
         "document.querySelectorAll('.js-plotly-plot').length >= 1")
     wait_idle(page, 600)
-    out["ratios_reload"] = _timed(page, lambda: page.goto(url + "/ratios"), _plots(1))
+    out["ratios_reload"] = _timed(page, lambda: page.goto(url + "/ratios"), CHART_DRAWN)
     wait_idle(page, 600)
-    out["embeddings_map_first"] = _timed(page, lambda: page.goto(url + "/embeddings"), _plots(1))
+    out["embeddings_map_first"] = _timed(page, lambda: page.goto(url + "/embeddings"), CHART_DRAWN)
     t0 = time.time()
     page.wait_for_function(f"() => ({_has_text('kNN accuracy')})", timeout=600000, polling=100)
     out["embeddings_table_first"] = out["embeddings_map_first"] + time.time() - t0
     wait_idle(page, 600)
     out["embeddings_reload"] = _timed(page, lambda: page.goto(url + "/embeddings"),
-                                      _plots(1) + " && " + _has_text("kNN accuracy"))
+                                      CHART_DRAWN + " && " + _has_text("kNN accuracy"))
     wait_idle(page, 600)
-    for name, path, ready in (("ratios", "/ratios", _plots(1)),
-                              ("embeddings", "/embeddings", _plots(1) + " && " + _has_text("kNN accuracy"))):
+    for name, path, ready in (("ratios", "/ratios", CHART_DRAWN),
+                              ("embeddings", "/embeddings", CHART_DRAWN + " && " + _has_text("kNN accuracy"))):
         # a revisit in the same session: away through the sidebar, then back (what a visitor does)
         page.get_by_test_id("stSidebarNav").get_by_text("Reconstruct").click()
         page.wait_for_function(f"() => ({RECONSTRUCTED})", timeout=120000, polling=100)

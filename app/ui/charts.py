@@ -9,7 +9,7 @@ component asks for the interactive charts, which replace the pictures in place (
 are cached); the picture holds the place until plotly has drawn. From then on the session draws its charts
 interactive at once: the browser has plotly loaded; so does presenter mode (one screen, type sized for a
 projector). Loading plotly as soon as the browser was idle instead added its work to every tab's first visit at
-once (measured: the ten tabs' p50 went up)."""
+once (measured: the ten tabs' p50 went up in two of three runs)."""
 from __future__ import annotations
 
 import hashlib

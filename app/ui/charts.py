@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+from typing import Optional
 
 import streamlit as st
 
@@ -79,11 +80,12 @@ def _picture(chart: figures.Chart, key: str, width_px: int) -> None:
     st.image(picture(chart, width_px), width="stretch")
 
 
-def show(chart: figures.Chart, key: str, fig=None, width_px: int = 760, **plotly_kwargs):
-    """``chart`` drawn interactive (``st.plotly_chart`` of ``fig``, default ``figures.to_plotly(chart)``, with
-    ``plotly_kwargs``; returns what it returns), or, on a session's first page, as its picture until the visitor
-    points at it (returns None: no selection yet), drawn ``width_px`` wide: about its width on a 1024-1280 px
-    screen, so its type is read at its own size (a wider box centres it: its height is the chart's).
+def show(chart: figures.Chart, key: str, layout: Optional[dict] = None, width_px: int = 760, **plotly_kwargs):
+    """``chart`` drawn interactive (``st.plotly_chart`` of ``figures.to_plotly(chart)``, its layout updated with
+    ``layout``, with ``plotly_kwargs``; returns what it returns; the figure is built only then), or, on a
+    session's first page, as its picture until the visitor points at it (returns None: no selection yet), drawn
+    ``width_px`` wide: about its width on a 1024-1280 px screen, so its type is read at its own size (a wider box
+    centres it: its height is the chart's).
     On the run that turns it interactive the picture holds the place until plotly has drawn the chart (CSS in
     ``ui.session``), so it is never blank."""
     pictured = st.session_state.setdefault(_PICTURED, set())
@@ -96,4 +98,7 @@ def show(chart: figures.Chart, key: str, fig=None, width_px: int = 760, **plotly
         if key in pictured:
             pictured.discard(key)
             _picture(chart, key, width_px)
-        return st.plotly_chart(figures.to_plotly(chart) if fig is None else fig, key=key, **plotly_kwargs)
+        fig = figures.to_plotly(chart)
+        if layout:
+            fig.update_layout(**layout)
+        return st.plotly_chart(fig, key=key, **plotly_kwargs)

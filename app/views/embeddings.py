@@ -139,11 +139,9 @@ with left:
         tool = st.segmented_control("Select with", ["Click", "Box", "Lasso"], default="Click", key="emb_tool",
                                     help="Click: a click selects the point under the cursor (shift-click adds "
                                          "more; dragging pans). Box / Lasso: drag to select a region.") or "Click"
-        chart = figures.map_chart(xy, labels, classes)
-        fig = figures.to_plotly(chart)
-        fig.update_layout(dragmode={"Click": "pan", "Box": "select", "Lasso": "lasso"}[tool])
-        event = charts.show(chart, "emb_chart", fig, width_px=520, on_select="rerun",
-                            selection_mode=("points", "box", "lasso"), width="stretch")
+        event = charts.show(figures.map_chart(xy, labels, classes), "emb_chart",
+                            dict(dragmode={"Click": "pan", "Box": "select", "Lasso": "lasso"}[tool]), width_px=520,
+                            on_select="rerun", selection_mode=("points", "box", "lasso"), width="stretch")
         pts = (event or {}).get("selection", {}).get("points", []) if event else []
         selected = sorted({int(p["customdata"]) for p in pts if "customdata" in p})
     proj_name = METHOD_NAMES[method]

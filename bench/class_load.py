@@ -15,7 +15,9 @@ idle; other work on the machine counts too). Then, with an empty results cache:
    first page shows as its picture (app/ui/charts.py) counts when the picture is drawn; then the session points
    at it and the time until the interactive chart replaced it is printed apart); p50 and p95, on a
    fresh server the moment it answers, and on one started before the class (its own warm-up over: app/ui/server.py;
-   no visitor before, the results cache empty).
+   no visitor before, the results cache empty). It also prints the CPU seconds the server (with its workers), the
+   browser and the rest (this script, Playwright, ``--busy``) spent from the sessions' first navigation to the last
+   one's chart drawn (interactive): what bounds the sessions' times on the machine's cores.
 
 Medians over ``--repeats``. ``--without-shipped`` hides the shipped results (MAE_SHIPPED_RESULTS_DIR points at an
 empty folder): the server as it was before they were shipped.
@@ -78,6 +80,41 @@ def busy(n: int) -> list:
     return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
 
 
+def cpu_times() -> dict:
+    """Every process's CPU time so far (user + system, seconds), its parent and command line (from /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                stat = f.read()
+            with open(f"/proc/{p}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:   # it ended meanwhile
+            continue
+        fields = stat.rsplit(")", 1)[1].split()   # after the command's name, which may hold spaces
+        out[int(p)] = (int(fields[1]), cmd, (int(fields[11]) + int(fields[12])) / tick)
+    return out
+
+
+def cpu_spent(before: dict, after: dict, port: int) -> dict:
+    """CPU seconds spent between two `cpu_times`: by the server on `port` (with its worker processes), by chromium,
+    by the rest (processes that ended between the two are not counted)."""
+    server = {pid for pid, (_, cmd, _) in after.items() if f"--server.port {port} " in cmd + " "}
+    grew = True
+    while grew:   # and its children, theirs...
+        new = {pid for pid, (ppid, _, _) in after.items() if ppid in server} - server
+        server |= new
+        grew = bool(new)
+    spent = {"server": 0.0, "browser": 0.0, "other": 0.0}
+    for pid, (_, cmd, t) in after.items():
+        key = "server" if pid in server else "browser" if "chromium" in cmd else "other"
+        spent[key] += t - before.get(pid, (0, "", 0.0))[2]
+    return spent
+
+
 def first_visit(page: str, env: dict) -> dict:
     with tempfile.TemporaryDirectory() as cache:
         p = subprocess.run([sys.executable, "-c", _SCRIPT, str(ROOT), page], capture_output=True, text=True,
@@ -89,7 +126,7 @@ def first_visit(page: str, env: dict) -> dict:
     return json.loads(line[6:])
 
 
-async def _sessions(url: str, n: int, timeout_s: float, warm: bool = False, contexts: bool = False) -> list:
+async def _sessions(url: str, n: int, timeout_s: float, warm: bool = False, contexts: bool = False) -> tuple:
     from playwright.async_api import async_playwright
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -121,9 +158,11 @@ async def _sessions(url: str, n: int, timeout_s: float, warm: bool = False, cont
             first = min((a for a, size in frames), default=ready)   # the server's first message: the session is on
             print(f"    {page_name}: drawn {ready - t:.1f} s", file=sys.stderr, flush=True)
             return page_name, ready - t, answered - t, loaded - t, first - t, interactive - t
+        before, t = cpu_times(), time.time()
         out = await asyncio.gather(*(one(i) for i in range(n)))
+        spent = {**cpu_spent(before, cpu_times(), int(url.rsplit(":", 1)[1])), "wall": time.time() - t}
         await browser.close()
-        return list(out)
+        return list(out), spent
 
 
 def wait_warmed_up(url: str, timeout_s: float) -> None:
@@ -140,7 +179,7 @@ def wait_warmed_up(url: str, timeout_s: float) -> None:
     raise RuntimeError("the server did not warm up")
 
 
-def browser_run(n: int, env: dict, warm: bool = False, contexts: bool = False) -> list:
+def browser_run(n: int, env: dict, warm: bool = False, contexts: bool = False) -> tuple:
     with tempfile.TemporaryDirectory() as cache:
         with streamlit_server(env_extra={**env, "MAE_CACHE_DIR": cache}, timeout=180) as url:
             return asyncio.run(_sessions(url, n, timeout_s=900, warm=warm, contexts=contexts))
@@ -151,10 +190,12 @@ def pct(values, q: float) -> float:
     return v[min(len(v) - 1, max(0, round(q * (len(v) - 1))))]
 
 
-def browser_figures(label: str, runs: list, sessions: int) -> dict:
+def browser_figures(label: str, results: list, sessions: int) -> dict:
     """Print and return one variant's figures: p50 / p95 (medians over the runs) of the time to the page drawn and
-    of the time to the server's answer (its last message before the page was drawn)."""
-    out = {"runs": runs}
+    of the time to the server's answer (its last message before the page was drawn), and the CPU spent."""
+    runs = [rows for rows, _ in results]
+    cpu = {k: statistics.median(spent[k] for _, spent in results) for k in results[0][1]}
+    out = {"runs": runs, "cpu_runs": [spent for _, spent in results], "cpu": cpu}
     for k, what in ((1, "drawn"), (2, "answered")):
         out[f"p50_{what}"] = statistics.median(pct([r[k] for r in run], 0.5) for run in runs)
         out[f"p95_{what}"] = statistics.median(pct([r[k] for r in run], 0.95) for run in runs)
@@ -175,7 +216,9 @@ def browser_figures(label: str, runs: list, sessions: int) -> dict:
           ("\n  the picture pointed at once drawn, the interactive chart in its place: " + ", ".join(
               f"{p} {t:.1f} s" for p, t in out["interactive"].items()) if out.get("interactive") else "") +
           ("\n  stages (median session): " + ", ".join(f"{k.replace('_', ' ')} {v:.1f} s"
-                                                       for k, v in out["stages"].items()) if "stages" in out else ""))
+                                                       for k, v in out["stages"].items()) if "stages" in out else "") +
+          f"\n  CPU from the first navigation to the last chart drawn (interactive): server {cpu['server']:.1f} s, chromium {cpu['browser']:.1f} s, the rest "
+          f"{cpu['other']:.1f} s, in {cpu['wall']:.1f} s of wall time on {os.cpu_count()} cores")
     return out
 
 

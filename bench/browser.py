@@ -26,11 +26,11 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def streamlit_server(env_extra=None, timeout=90):
+def streamlit_server(env_extra=None, timeout=90, app=ROOT / "app" / "main.py"):
     port = free_port()
     env = {**os.environ, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false", **(env_extra or {})}
     log = open(os.devnull, "w")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app" / "main.py"),
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(app),
                              "--server.port", str(port), "--server.address", "127.0.0.1",
                              "--server.headless", "true", "--server.fileWatcherType", "none"],
                             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)

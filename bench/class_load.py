@@ -17,7 +17,9 @@ idle; other work on the machine counts too). Then, with an empty results cache:
    fresh server the moment it answers, and on one started before the class (its own warm-up over: app/ui/server.py;
    no visitor before, the results cache empty). It also prints the CPU seconds the server (with its workers), the
    browser and the rest (this script, Playwright, ``--busy``) spent from the sessions' first navigation to the last
-   one's chart drawn (interactive): what bounds the sessions' times on the machine's cores.
+   one's chart drawn (interactive): what bounds the sessions' times on the machine's cores. The baseline, in the
+   same run: the same number of tabs opening a Streamlit page with one title and one sentence (`FLOOR_APP`), the
+   framework's own cost in a browser on these cores, which no page of ours can go under.
 
 Medians over ``--repeats``. ``--without-shipped`` hides the shipped results (MAE_SHIPPED_RESULTS_DIR points at an
 empty folder): the server as it was before they were shipped.
@@ -34,6 +36,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from pathlib import Path
 
 from benchlib import ROOT, write
 
@@ -47,8 +50,12 @@ READY = {   # the page's first answer is on screen
     "embeddings": CHART_DRAWN,
     "train": "document.body.innerText.includes('Start training')",
 }
+READY["floor"] = "document.body.innerText.includes('own cost')"
+FLOOR_APP = ('import streamlit as st\nst.title("MAE Explorer")\n'
+             'st.write("A page with one sentence: the own cost of Streamlit\'s frontend in a browser tab.")\n')
 INTERACTIVE = ("ratios", "embeddings")   # pages whose first chart is a plotly chart (first shown as a picture)
-URL = {"reconstruct": "", "lesson": "lesson?step=1", "ratios": "ratios", "embeddings": "embeddings", "train": "train"}
+URL = {"reconstruct": "", "lesson": "lesson?step=1", "ratios": "ratios", "embeddings": "embeddings", "train": "train",
+       "floor": ""}
 
 _SCRIPT = r"""
 import json, sys, time
@@ -126,7 +133,8 @@ def first_visit(page: str, env: dict) -> dict:
     return json.loads(line[6:])
 
 
-async def _sessions(url: str, n: int, timeout_s: float, warm: bool = False, contexts: bool = False) -> tuple:
+async def _sessions(url: str, n: int, timeout_s: float, warm: bool = False, contexts: bool = False,
+                    pages=PAGES) -> tuple:
     from playwright.async_api import async_playwright
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -136,7 +144,7 @@ async def _sessions(url: str, n: int, timeout_s: float, warm: bool = False, cont
         shared = None if contexts else await browser.new_context(viewport={"width": 1280, "height": 800})
 
         async def one(i: int):
-            page_name = PAGES[i % len(PAGES)]
+            page_name = pages[i % len(pages)]
             # a tab of one chromium (a Streamlit session of its own), or a context of its own (a visitor with an
             # empty browser cache, as ten machines would be, but all on this machine's cores)
             ctx = shared or await browser.new_context(viewport={"width": 1280, "height": 800})
@@ -185,6 +193,15 @@ def browser_run(n: int, env: dict, warm: bool = False, contexts: bool = False) -
             return asyncio.run(_sessions(url, n, timeout_s=900, warm=warm, contexts=contexts))
 
 
+def floor_run(n: int, env: dict, contexts: bool = False) -> tuple:
+    """The baseline: n sessions opening a one-sentence Streamlit page (`FLOOR_APP`) at once."""
+    with tempfile.TemporaryDirectory() as folder:
+        app = Path(folder) / "floor.py"
+        app.write_text(FLOOR_APP)
+        with streamlit_server(env_extra=env, timeout=180, app=app) as url:
+            return asyncio.run(_sessions(url, n, timeout_s=900, contexts=contexts, pages=("floor",)))
+
+
 def pct(values, q: float) -> float:
     v = sorted(values)
     return v[min(len(v) - 1, max(0, round(q * (len(v) - 1))))]
@@ -199,7 +216,7 @@ def browser_figures(label: str, results: list, sessions: int) -> dict:
     for k, what in ((1, "drawn"), (2, "answered")):
         out[f"p50_{what}"] = statistics.median(pct([r[k] for r in run], 0.5) for run in runs)
         out[f"p95_{what}"] = statistics.median(pct([r[k] for r in run], 0.95) for run in runs)
-    seen = [p for p in PAGES if any(r[0] == p for run in runs for r in run)]
+    seen = [p for p in (*PAGES, "floor") if any(r[0] == p for run in runs for r in run)]
     out["per_page"] = {p: statistics.median(r[1] for run in runs for r in run if r[0] == p) for p in seen}
     if all(len(r) >= 6 for run in runs for r in run):   # the charts shown first as pictures: when interactive
         out["interactive"] = {p: statistics.median(r[5] for run in runs for r in run if r[0] == p)
@@ -220,6 +237,9 @@ def browser_figures(label: str, results: list, sessions: int) -> dict:
           f"\n  CPU from the first navigation to the last chart drawn (interactive): server {cpu['server']:.1f} s, chromium {cpu['browser']:.1f} s, the rest "
           f"{cpu['other']:.1f} s, in {cpu['wall']:.1f} s of wall time on {os.cpu_count()} cores")
     return out
+
+
+FLOOR = "the baseline: a Streamlit page with one sentence (Streamlit's own cost)"
 
 
 def main(argv=None) -> int:
@@ -246,6 +266,8 @@ def main(argv=None) -> int:
         runs = {} if a.no_browser else {
             label: [browser_run(a.sessions, env, warm, a.contexts) for _ in range(a.repeats)]
             for label, warm in variants.items()}
+        if runs:
+            runs[FLOOR] = [floor_run(a.sessions, env, a.contexts) for _ in range(a.repeats)]
     finally:
         for h in hogs:
             h.kill()

@@ -40,6 +40,33 @@ def test_error_curve_is_one_description_drawn_twice():
     assert len(no_bands.data) == 2
 
 
+def test_the_picture_is_laid_out_as_the_interactive_chart():
+    """A first page shows a chart's PNG until plotly replaces it (app/ui/charts.py): same size, the legend below the
+    plot with its entries in rows, the pretraining ratio labelled on the plot, type at plotly's 14-16 px."""
+    import matplotlib.pyplot as plt
+    ch = figures.error_curve_chart(_rows(), pretrained_at=0.75)
+    ch.legend_title = "strategy"
+    fig = figures._png_figure(ch, dpi=100, size=(7.6, ch.height / 100))
+    try:
+        fig.canvas.draw()
+        ax, legend = fig.axes[0], fig.legends[0]
+        box, axes_box = legend.get_window_extent(), ax.get_tightbbox()
+        assert box.y1 <= axes_box.y0 + 1                      # below the plot and its x title, not over the curves
+        names = [t.get_text() for t in legend.get_texts()]
+        assert legend.get_title().get_text() == "strategy" and set(names) - {""} == {"Random", "Grid"}
+        assert "pretrained at 0.75" in [t.get_text() for t in ax.texts]   # on the plot, not a legend entry
+        # entries fill rows left to right, as plotly's horizontal legend does
+        xs = {t.get_text(): t.get_window_extent().x0 for t in legend.get_texts() if t.get_text()}
+        assert xs["Random"] < xs["Grid"]
+        px = 100 / 72
+        assert ax.xaxis.get_ticklabels()[0].get_fontsize() * px == pytest.approx(14)
+        title = [t for t in ax.get_children() if getattr(t, "get_text", lambda: "")() == ch.title]
+        assert ax.get_title(loc="left") == ch.title and title[0].get_fontsize() * px == pytest.approx(16)
+    finally:
+        plt.close(fig)
+    assert _png_size(figures.to_png(ch, dpi=100, size=(7.6, ch.height / 100))) == (760, ch.height)
+
+
 def test_bars_heatmap_and_probe_charts():
     bars = figures.to_plotly(figures.strategy_bars_chart(_rows(), 0.5))
     assert list(bars.data[0].x) == ["Random", "Grid"] and list(bars.data[0].y) == pytest.approx([0.05, 0.06])

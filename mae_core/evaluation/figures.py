@@ -524,61 +524,92 @@ def to_plotly(ch: Chart, bands: bool = True):
     return fig
 
 
-def to_png(ch: Chart, dpi: int = 130, size: Optional[tuple] = None) -> bytes:
-    """The same chart as a static PNG (matplotlib, no browser needed); ``size``: (width, height) in inches."""
+def _png_figure(ch: Chart, dpi: int = 130, size: Optional[tuple] = None):
+    """The matplotlib figure of ``to_png``, styled as the interactive chart (``to_plotly``): type at plotly's sizes
+    (ticks 14 px, axis titles 15 px, a left-aligned 16 px title at 100 dpi; they grow with ``dpi``), dark ink, no
+    box, a light grid, the legend below the plot in rows with its title first, a vertical reference line labelled
+    at its top and a horizontal one as a legend entry; a map's legend beside it."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     dashes = {"solid": "-", "dash": "--", "dot": ":"}
     markers = {"circle": "o", "square": "s", "diamond": "D", "triangle-up": "^"}
-    if ch.heat is not None:
-        fig, ax = plt.subplots(figsize=size or (7, 0.6 * len(ch.heat.y) + 1.6))
-        im = ax.imshow(ch.heat.z, aspect="auto", cmap="viridis")
-        ax.set_xticks(range(len(ch.heat.x)), ch.heat.x, rotation=90, fontsize=7)
-        ax.set_yticks(range(len(ch.heat.y)), ch.heat.y)
-        fig.colorbar(im, ax=ax, label=ch.heat.colour_title)
-    else:
-        fig, ax = plt.subplots(figsize=size or (6.4, max(3.2, ch.height / 100)))
-        for pt in ch.points:
-            ax.scatter(np.asarray(pt.x, float), np.asarray(pt.y, float), s=pt.size * 2, color=pt.colour,
-                       alpha=pt.opacity, label=pt.name if pt.legend else None, linewidths=0)
-        if not ch.axes:
-            ax.set_axis_off()
-        for ln in ch.lines:
-            x, y = np.asarray(ln.x, dtype=float), np.asarray(ln.y, dtype=float)
-            ax.plot(x, y, dashes.get(ln.dash, "-"), marker=markers.get(ln.marker, "o") if ln.markers else None, ms=3,
-                    label=ln.name, color=ln.colour)
-            if ln.interval is not None:
-                lo, hi = np.array([v[0] for v in ln.interval]), np.array([v[1] for v in ln.interval])
-                ax.errorbar(x, y, yerr=[y - lo, hi - y], fmt="none", ecolor=ln.colour, capsize=3, lw=1)
-            if ln.band is not None:
-                b = np.asarray(ln.band, dtype=float)
-                ax.fill_between(x, y - b, y + b, alpha=0.12, color=ln.colour)
-        if ch.bars is not None:
-            b = ch.bars
-            yerr = None if b.errors is None else list(b.errors)
-            if b.intervals is not None:
-                yerr = [[v - lo for v, (lo, _) in zip(b.values, b.intervals)],
-                        [hi - v for v, (_, hi) in zip(b.values, b.intervals)]]
-            ax.bar(list(b.names), list(b.values), yerr=yerr, color=list(b.colours), capsize=4)
-        for r in ch.refs:
-            if r.orient == "h":
-                ax.axhline(r.value, ls=dashes.get(r.dash, "--"), color=r.colour, alpha=0.7, label=r.label)
+    pt_of = 72 / 100   # points per pixel at 100 dpi: plotly's pixel sizes
+    rc = {"font.size": 14 * pt_of, "text.color": INK, "axes.labelcolor": INK, "axes.edgecolor": "#d1d5db",
+          "xtick.color": INK, "ytick.color": INK, "xtick.labelsize": 14 * pt_of, "ytick.labelsize": 14 * pt_of,
+          "axes.labelsize": 15 * pt_of, "axes.titlesize": 16 * pt_of, "legend.fontsize": 14 * pt_of,
+          "axes.spines.top": False, "axes.spines.right": False}
+    with plt.rc_context(rc):
+        if ch.heat is not None:
+            fig, ax = plt.subplots(figsize=size or (7, 0.6 * len(ch.heat.y) + 1.6), dpi=dpi, layout="constrained")
+            im = ax.imshow(ch.heat.z, aspect="auto", cmap="viridis")
+            ax.set_xticks(range(len(ch.heat.x)), ch.heat.x, rotation=90, fontsize=9)
+            ax.set_yticks(range(len(ch.heat.y)), ch.heat.y)
+            fig.colorbar(im, ax=ax, label=ch.heat.colour_title)
+        else:
+            fig, ax = plt.subplots(figsize=size or (6.4, max(3.2, ch.height / 100)), dpi=dpi, layout="constrained")
+            for pt in ch.points:
+                ax.scatter(np.asarray(pt.x, float), np.asarray(pt.y, float), s=pt.size * 2, color=pt.colour,
+                           alpha=pt.opacity, label=pt.name if pt.legend else None, linewidths=0)
+            if not ch.axes:
+                ax.set_axis_off()
+            for ln in ch.lines:
+                x, y = np.asarray(ln.x, dtype=float), np.asarray(ln.y, dtype=float)
+                ax.plot(x, y, dashes.get(ln.dash, "-"), marker=markers.get(ln.marker, "o") if ln.markers else None,
+                        ms=5, lw=2, label=ln.name, color=ln.colour)
+                if ln.interval is not None:
+                    lo, hi = np.array([v[0] for v in ln.interval]), np.array([v[1] for v in ln.interval])
+                    ax.errorbar(x, y, yerr=[y - lo, hi - y], fmt="none", ecolor=ln.colour, capsize=3, lw=1)
+                if ln.band is not None:
+                    b = np.asarray(ln.band, dtype=float)
+                    ax.fill_between(x, y - b, y + b, alpha=0.09, color=ln.colour, lw=0)
+            if ch.bars is not None:
+                b = ch.bars
+                yerr = None if b.errors is None else list(b.errors)
+                if b.intervals is not None:
+                    yerr = [[v - lo for v, (lo, _) in zip(b.values, b.intervals)],
+                            [hi - v for v, (_, hi) in zip(b.values, b.intervals)]]
+                ax.bar(list(b.names), list(b.values), yerr=yerr, color=list(b.colours), capsize=4)
+            for r in ch.refs:
+                if r.orient == "h":
+                    ax.axhline(r.value, ls=dashes.get(r.dash, "--"), color=r.colour, lw=2, label=r.label)
+                else:   # labelled at its top, left of the line, as on the interactive chart
+                    ax.axvline(r.value, ls=dashes.get(r.dash, "--"), color=r.colour, lw=1.5)
+                    ax.annotate(r.label, (r.value, 1), xycoords=("data", "axes fraction"), xytext=(-4, -4),
+                                textcoords="offset points", ha="right", va="top", color=INK)
+            if ch.axes:
+                ax.grid(color="#e5e7eb", lw=1)
+                ax.set_axisbelow(True)
+            if ch.points and not ch.axes:   # a map: its legend beside it, as on the interactive one
+                ax.legend(title=ch.legend_title or None, loc="upper left", bbox_to_anchor=(1.0, 0.96),
+                          frameon=False, markerscale=2)
             else:
-                ax.axvline(r.value, ls=dashes.get(r.dash, "--"), color=r.colour, alpha=0.7, label=r.label)
-        ax.grid(alpha=0.3)
-        if ch.points and not ch.axes:   # a map: its legend beside it, as on the interactive one, off the points
-            ax.legend(fontsize=9, title=ch.legend_title or None, loc="center left", bbox_to_anchor=(1.0, 0.5),
-                      frameon=False, markerscale=2)
-        elif ch.lines or ch.refs or any(pt.legend for pt in ch.points):
-            ax.legend(fontsize=8, title=ch.legend_title or None)
-    if ch.y_range is not None:
-        ax.set_ylim(*ch.y_range)
-    ax.set_xlabel(ch.xlabel)
-    ax.set_ylabel(ch.ylabel)
-    if ch.title:
-        ax.set_title(ch.title, fontsize=9)
-    fig.tight_layout()
+                handles, labels = ax.get_legend_handles_labels()
+                if handles:   # below the plot, its title above, entries in rows: the interactive chart's legend
+                    cols = max(1, min(len(labels), int(fig.get_figwidth() * 100 // max(40 + 7.5 * len(t)
+                                                                                        for t in labels))))
+                    rows = -(-len(labels) // cols)
+                    blank = plt.Line2D([], [], lw=0)
+                    handles += [blank] * (rows * cols - len(handles))
+                    labels += [""] * (rows * cols - len(labels))
+                    order = [r * cols + c for c in range(cols) for r in range(rows)]   # matplotlib fills columns
+                    fig.legend([handles[i] for i in order], [labels[i] for i in order], loc="outside lower left",
+                               ncols=cols, title=ch.legend_title or None, alignment="left", frameon=False,
+                               handlelength=2.2, columnspacing=1.2, borderaxespad=0.2)
+        if ch.y_range is not None:
+            ax.set_ylim(*ch.y_range)
+        ax.set_xlabel(ch.xlabel)
+        ax.set_ylabel(ch.ylabel)
+        if ch.title:
+            ax.set_title(ch.title, loc="left", color=INK)
+    return fig
+
+
+def to_png(ch: Chart, dpi: int = 130, size: Optional[tuple] = None) -> bytes:
+    """The same chart as a static PNG (matplotlib, no browser needed), looking as the interactive one does
+    (``_png_figure``); ``size``: (width, height) in inches."""
+    import matplotlib.pyplot as plt
+    fig = _png_figure(ch, dpi, size)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     plt.close(fig)

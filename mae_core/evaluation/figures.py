@@ -507,9 +507,14 @@ def to_plotly(ch: Chart, bands: bool = True):
     tick = dict(size=14, color=INK)
     # the legend sits below the tick labels and the x title, whatever the chart's height: an offset in pixels
     # (ticks about 30 px, a title 30 more) as a fraction of the plotting area
-    legend_y = -(74 if ch.xlabel else 34) / max(120, ch.height - (56 if ch.title else 36) - 10)
-    fig.update_layout(height=ch.height, title=dict(text=ch.title, font=dict(size=16, color=INK)) if ch.title else None,
-                      margin=dict(l=10, r=10, t=56 if ch.title else 36, b=10),
+    # the title sits below the row of plotly's toolbar (about 30 px; it shows on hover), which would cover a long
+    # title's end on a 1024 px screen
+    top = 64 if ch.title else 36
+    legend_y = -(74 if ch.xlabel else 34) / max(120, ch.height - top - 10)
+    fig.update_layout(height=ch.height,
+                      title=dict(text=ch.title, font=dict(size=16, color=INK), yref="container", y=1, yanchor="top",
+                                 pad=dict(t=32)) if ch.title else None,
+                      margin=dict(l=10, r=10, t=top, b=10),
                       xaxis=dict(title=dict(text=ch.xlabel, font=dict(size=15, color=INK)), tickfont=tick),
                       yaxis=dict(title=dict(text=ch.ylabel, font=dict(size=15, color=INK)), tickfont=tick),
                       legend=dict(title=dict(text=ch.legend_title or "", font=tick), font=tick, orientation="h",
@@ -600,8 +605,9 @@ def _png_figure(ch: Chart, dpi: int = 130, size: Optional[tuple] = None):
             ax.set_ylim(*ch.y_range)
         ax.set_xlabel(ch.xlabel)
         ax.set_ylabel(ch.ylabel)
-        if ch.title:
+        if ch.title:   # below an empty band where the interactive chart has its toolbar
             ax.set_title(ch.title, loc="left", color=INK)
+            fig.get_layout_engine().set(rect=(0, 0, 1, 1 - 24 / (fig.get_figheight() * 100)))
     return fig
 
 

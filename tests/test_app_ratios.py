@@ -1,4 +1,5 @@
 """AppTest drives the Mask ratios page: one section at a time, each computing only when shown."""
+import json
 import pytest
 
 
@@ -133,6 +134,10 @@ def test_a_first_page_shows_its_charts_as_pictures_until_the_visitor_points_at_o
     assert not at.exception and _chart_box(at, "chart_probe") == ["plotly"]
     presenter = app_page("ratios.py", sw_images=16, sw_seeds=1, presenter=True)   # the projector: plotly at once
     assert _chart_box(presenter, "chart_curve") == ["plotly"]
+    # with type 1.3 times larger, as the page's text grows (14 -> 18 px ticks, 15 -> 20 px axis titles)
+    sizes = [json.loads(a.get("plotly_chart")[0].proto.spec)["layout"] for a in (at, presenter)]
+    assert [lay["xaxis"]["tickfont"]["size"] for lay in sizes] == [14, 18]
+    assert [lay["yaxis"]["title"]["font"]["size"] for lay in sizes] == [15, 20]
 
 
 def test_the_heatmap_and_the_strategy_rows_are_read_not_computed(app_page, monkeypatch):

@@ -67,6 +67,16 @@ def test_the_picture_is_laid_out_as_the_interactive_chart():
     assert _png_size(figures.to_png(ch, dpi=100, size=(7.6, ch.height / 100))) == (760, ch.height)
 
 
+def test_presenter_type_zooms_the_interactive_chart():
+    """Presenter mode's charts (type_scale): type and height grow together, so a long axis title still fits."""
+    ch = figures.error_curve_chart(_rows(), pretrained_at=0.75)
+    normal, big = figures.to_plotly(ch), figures.to_plotly(ch, type_scale=1.3)
+    assert (normal.layout.height, big.layout.height) == (ch.height, round(1.3 * ch.height))
+    assert (normal.layout.xaxis.tickfont.size, big.layout.xaxis.tickfont.size) == (14, 18)
+    assert (normal.layout.title.font.size, big.layout.title.font.size) == (16, 21)
+    assert big.layout.annotations[0].font.size == 18 and big.layout.margin.t > normal.layout.margin.t
+
+
 def test_bars_heatmap_and_probe_charts():
     bars = figures.to_plotly(figures.strategy_bars_chart(_rows(), 0.5))
     assert list(bars.data[0].x) == ["Random", "Grid"] and list(bars.data[0].y) == pytest.approx([0.05, 0.06])

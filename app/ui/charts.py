@@ -69,6 +69,14 @@ def interactive() -> bool:
     return bool(st.session_state.get(INTERACTIVE)) or presenting()
 
 
+PRESENTER_TYPE = 1.3   # presenter mode's charts: type 1.3 times the normal 14-16 px, as the page's text grows
+
+
+def plotly_figure(chart: figures.Chart, **kwargs):
+    """``figures.to_plotly(chart)`` with type for this screen: larger in presenter mode (a projector)."""
+    return figures.to_plotly(chart, type_scale=PRESENTER_TYPE if presenting() else 1.0, **kwargs)
+
+
 def _go_interactive() -> None:
     st.session_state[INTERACTIVE] = True
     st.session_state[REDRAWN] = True   # the rerun this causes is no act of the visitor's (ui.scenes keeps its note)
@@ -98,7 +106,7 @@ def show(chart: figures.Chart, key: str, layout: Optional[dict] = None, width_px
         if key in pictured:
             pictured.discard(key)
             _picture(chart, key, width_px)
-        fig = figures.to_plotly(chart)
+        fig = plotly_figure(chart)
         if layout:
             fig.update_layout(**layout)
         return st.plotly_chart(fig, key=key, **plotly_kwargs)

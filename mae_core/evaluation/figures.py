@@ -447,11 +447,15 @@ def _rgba(hex_colour: str, alpha: float) -> str:
     return f"rgba({r},{g},{b},{alpha})"
 
 
-def to_plotly(ch: Chart, bands: bool = True):
-    """The chart as an interactive plotly figure, with type legible on a projector (14-15 px, dark ink).
+def to_plotly(ch: Chart, bands: bool = True, type_scale: float = 1.0):
+    """The chart as an interactive plotly figure, with type legible on a projector (14-15 px, dark ink; times
+    ``type_scale``, and the chart as much taller: the app's presenter mode enlarges it as it does the page's text).
     Horizontal reference lines (baselines) are legend entries, not text on the plot, so a label can never sit on
     another line or under the toolbar. ``bands=False`` leaves out the lines' shaded spreads."""
     import plotly.graph_objects as go
+
+    def px(size: float) -> int:
+        return round(size * type_scale)
     fig = go.Figure()
     for ln in ch.lines:
         x, y = list(ln.x), np.asarray(ln.y, dtype=float)
@@ -500,26 +504,27 @@ def to_plotly(ch: Chart, bands: bool = True):
                                      hovertemplate=f"{r.label}: {r.value:.4g}<extra></extra>"))
         elif r.orient == "h":   # a chart of reference lines alone: nothing to sit on, so the label is written
             fig.add_hline(y=r.value, line_dash=r.dash, line_color=r.colour, annotation_text=r.label,
-                          annotation_position="bottom right", annotation_font=dict(size=14, color=INK))
+                          annotation_position="bottom right", annotation_font=dict(size=px(14), color=INK))
         else:
             fig.add_vline(x=r.value, line_dash=r.dash, line_color=r.colour, annotation_text=r.label,
-                          annotation_position="top left", annotation_font=dict(size=14, color=INK))
-    tick = dict(size=14, color=INK)
+                          annotation_position="top left", annotation_font=dict(size=px(14), color=INK))
+    tick = dict(size=px(14), color=INK)
     # the legend sits below the tick labels and the x title, whatever the chart's height: an offset in pixels
-    # (ticks about 30 px, a title 30 more) as a fraction of the plotting area
+    # (ticks about 30 px, a title 30 more) as a fraction of the plotting area;
     # the title sits below the row of plotly's toolbar (about 30 px; it shows on hover), which would cover a long
     # title's end on a 1024 px screen
-    top = 64 if ch.title else 36
-    legend_y = -(74 if ch.xlabel else 34) / max(120, ch.height - top - 10)
-    fig.update_layout(height=ch.height,
-                      title=dict(text=ch.title, font=dict(size=16, color=INK), yref="container", y=1, yanchor="top",
-                                 pad=dict(t=32)) if ch.title else None,
+    top = 32 + px(32) if ch.title else 36
+    height = px(ch.height)   # larger type, a taller chart: the same proportions, as if zoomed
+    legend_y = -px(74 if ch.xlabel else 34) / max(120, height - top - 10)
+    fig.update_layout(height=height,
+                      title=dict(text=ch.title, font=dict(size=px(16), color=INK), yref="container", y=1,
+                                 yanchor="top", pad=dict(t=32)) if ch.title else None,
                       margin=dict(l=10, r=10, t=top, b=10),
-                      xaxis=dict(title=dict(text=ch.xlabel, font=dict(size=15, color=INK)), tickfont=tick),
-                      yaxis=dict(title=dict(text=ch.ylabel, font=dict(size=15, color=INK)), tickfont=tick),
+                      xaxis=dict(title=dict(text=ch.xlabel, font=dict(size=px(15), color=INK)), tickfont=tick),
+                      yaxis=dict(title=dict(text=ch.ylabel, font=dict(size=px(15), color=INK)), tickfont=tick),
                       legend=dict(title=dict(text=ch.legend_title or "", font=tick), font=tick, orientation="h",
                                   yanchor="top", y=legend_y, xanchor="left", x=0),
-                      font=dict(size=14, color=INK))
+                      font=dict(size=px(14), color=INK))
     if ch.y_range is not None:
         fig.update_yaxes(range=list(ch.y_range))
     if not ch.axes:

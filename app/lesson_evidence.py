@@ -73,8 +73,8 @@ def ratio(cx: Ctx) -> None:
             ch.refs.append(figures.RefLine(float(r), "", orient="v", dash="dot"))
             fig = figures.to_plotly(ch)
             for tr in fig.data:   # plain names, as the tiles beside it say; the classical fill grey
-                if tr.name and "harmonic" in tr.name.lower():
-                    tr.name = "copying the neighbours"
+                if tr.name and figures.COPYING in tr.name:
+                    tr.name = figures.COPYING
                     tr.line.color = tr.marker.color = "#6b7280"
                 elif tr.name:
                     tr.name = "the MAE"

@@ -220,7 +220,7 @@ def test_mask_ratio_page_draws_its_figures(server):
         # a curve for each of the three strategies and, dashed, the classical baseline on the same masks; the bands
         # are off until asked for
         assert n_traces == 6
-        page.get_by_text("Show ± 1 sd bands").click()
+        page.get_by_text("Show the spread (± 1 sd)").click()
         page.wait_for_function("() => document.querySelector('.js-plotly-plot').data.length === 9", timeout=60000)
         wait_idle(page, 240)
         page.screenshot(path=str(SCREENSHOT_DIR / "ratios_curves.png"))

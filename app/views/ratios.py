@@ -67,12 +67,14 @@ def sweep_section() -> None:
         st.info("Pick at least one strategy.")
     else:
         t1, t2 = st.columns(2)
-        bands = t1.toggle("Show ± 1 sd bands", key="sw_bands", help="The spread across images and seeds. The "
-                          "strategies' bands overlap: switch them on to see how much one image's error varies.")
-        classical = t2.toggle("Classical baseline", value=True, key="sw_classical",
-                              help=explain("inpainting") + " Harmonic inpainting of the same hidden patches (each "
-                                   "hidden pixel the mean of its "
-                                   "neighbours, no learning), scored the same way: dashed lines")
+        bands = t1.toggle("Show the spread (± 1 sd)", key="sw_bands",
+                          help="The spread across images and seeds: a band one standard deviation (sd) each side of "
+                               "the mean. The strategies' bands overlap: switch them on to see how much one image's "
+                               "error varies.")
+        classical = t2.toggle("Copying the neighbours", value=True, key="sw_classical",
+                              help="The classical baseline. " + explain("inpainting") + " Harmonic inpainting of the "
+                                   "same hidden patches (each hidden pixel the mean of its neighbours, no learning), "
+                                   "scored the same way: dashed lines")
         rows = sweep_rows(model_path, int(n_images), int(seeds), tuple(strategies), RATIOS, st.empty())
         shown = rows if classical else [r for r in rows if not r["strategy"].startswith(BASELINE_PREFIX)]
         _chart(figures.error_curve_chart(shown, card.get("mask_ratio"), bands=bands), "error_vs_ratio.png", "curve")

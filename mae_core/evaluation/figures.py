@@ -28,6 +28,7 @@ from ..explore import HIDDEN_CSS
 
 INK = "#1f2937"
 GREY = "#6b7280"
+COPYING = "copying the neighbours"   # the classical baseline (harmonic inpainting) in plain words, on every chart
 
 
 def _style(strategy: str) -> tuple:
@@ -35,7 +36,7 @@ def _style(strategy: str) -> tuple:
     ("harmonic:random") takes that strategy's colour; an unregistered name (an old CSV) is drawn grey."""
     if strategy.startswith("harmonic:"):
         label, colour = _style(strategy.split(":", 1)[1])
-        return f"{label}: harmonic inpainting", colour
+        return f"{label}, {COPYING}", colour
     s = STRATEGIES.get(strategy)
     return (s.label, s.colour) if s else (strategy, GREY)
 
@@ -352,8 +353,10 @@ def loss_chart(steps: Sequence[int], losses: Sequence[float]) -> Chart:
 def error_curve_chart(rows: Sequence[dict], pretrained_at: Optional[float] = None, bands: bool = True) -> Chart:
     """Masked-patch error against test-time ratio, one line per strategy (sweep rows)."""
     ch = Chart("Reconstruction error against mask ratio (mean" + (" ± 1 sd" if bands else "") + " over images × seeds)",
-               "mask ratio at test time", "MSE on hidden patches (pixels in [0, 1])", legend_title="strategy",
+               "mask ratio at test time", "MSE on hidden patches (pixels in [0, 1])", legend_title="masks",
                height=420)
+    if any(r["strategy"].startswith("harmonic:") for r in rows):   # which line is which, in the legend's title
+        ch.legend_title = f"masks (solid: the MAE; dashed: {COPYING})"
     for s in dict.fromkeys(r["strategy"] for r in rows):
         rs = [r for r in rows if r["strategy"] == s]
         classical = s.startswith("harmonic:")

@@ -511,6 +511,13 @@ def to_plotly(ch: Chart, bands: bool = True, type_scale: float = 1.0):
         else:
             fig.add_vline(x=r.value, line_dash=r.dash, line_color=r.colour, annotation_text=r.label,
                           annotation_position="top left", annotation_font=dict(size=px(14), color=INK))
+    _plotly_layout(fig, ch, px)
+    return fig
+
+
+def _plotly_layout(fig, ch: Chart, px) -> None:
+    """``to_plotly``'s layout: type sizes (``px``: a size in pixels at this chart's scale), margins, the title below
+    the toolbar's row, the legend below the plot; a map without axes."""
     tick = dict(size=px(14), color=INK)
     # the legend sits below the tick labels and the x title, whatever the chart's height: an offset in pixels
     # (ticks about 30 px, a title 30 more) as a fraction of the plotting area;
@@ -534,7 +541,8 @@ def to_plotly(ch: Chart, bands: bool = True, type_scale: float = 1.0):
         fig.update_layout(xaxis=dict(visible=False), yaxis=dict(visible=False), plot_bgcolor="white",
                           margin=dict(l=5, r=5, t=36 if ch.title else 10, b=5),
                           legend=dict(itemsizing="constant", orientation="v", y=0.92, x=1.0, xanchor="left"))
-    return fig
+        if ch.title:   # a map's short title stays in its narrow top margin
+            fig.update_layout(title=dict(pad=dict(t=8)))
 
 
 def _png_figure(ch: Chart, dpi: int = 130, size: Optional[tuple] = None):

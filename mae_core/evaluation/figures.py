@@ -353,10 +353,10 @@ def loss_chart(steps: Sequence[int], losses: Sequence[float]) -> Chart:
 def error_curve_chart(rows: Sequence[dict], pretrained_at: Optional[float] = None, bands: bool = True) -> Chart:
     """Masked-patch error against test-time ratio, one line per strategy (sweep rows)."""
     ch = Chart("Reconstruction error against mask ratio (mean" + (" ± 1 sd" if bands else "") + " over images × seeds)",
-               "mask ratio at test time", "MSE on hidden patches (pixels in [0, 1])", legend_title="masks",
-               height=420)
-    if any(r["strategy"].startswith("harmonic:") for r in rows):   # which line is which, in the legend's title
-        ch.legend_title = f"masks (solid: the MAE; dashed: {COPYING})"
+               "mask ratio at test time", "MSE on hidden patches (pixels in [0, 1])", height=420,
+               # which line is which, in the legend's title, when the baseline is drawn
+               legend_title=f"masks (solid: the MAE; dashed: {COPYING})"
+               if any(r["strategy"].startswith("harmonic:") for r in rows) else "masks")
     for s in dict.fromkeys(r["strategy"] for r in rows):
         rs = [r for r in rows if r["strategy"] == s]
         classical = s.startswith("harmonic:")
@@ -522,13 +522,13 @@ def _plotly_layout(fig, ch: Chart, px) -> None:
     # the legend sits below the tick labels and the x title, whatever the chart's height: an offset in pixels
     # (ticks about 30 px, a title 30 more) as a fraction of the plotting area;
     # the title sits below the row of plotly's toolbar (about 30 px; it shows on hover), which would cover a long
-    # title's end on a 1024 px screen
+    # title's end on a 1024 px screen; a map's short title stays in its narrow top margin
     top = 32 + px(32) if ch.title else 36
     height = px(ch.height)   # larger type, a taller chart: the same proportions, as if zoomed
     legend_y = -px(74 if ch.xlabel else 34) / max(120, height - top - 10)
     fig.update_layout(height=height,
                       title=dict(text=ch.title, font=dict(size=px(16), color=INK), yref="container", y=1,
-                                 yanchor="top", pad=dict(t=32)) if ch.title else None,
+                                 yanchor="top", pad=dict(t=32 if ch.axes else 8)) if ch.title else None,
                       margin=dict(l=10, r=10, t=top, b=10),
                       xaxis=dict(title=dict(text=ch.xlabel, font=dict(size=px(15), color=INK)), tickfont=tick),
                       yaxis=dict(title=dict(text=ch.ylabel, font=dict(size=px(15), color=INK)), tickfont=tick),
@@ -541,8 +541,6 @@ def _plotly_layout(fig, ch: Chart, px) -> None:
         fig.update_layout(xaxis=dict(visible=False), yaxis=dict(visible=False), plot_bgcolor="white",
                           margin=dict(l=5, r=5, t=36 if ch.title else 10, b=5),
                           legend=dict(itemsizing="constant", orientation="v", y=0.92, x=1.0, xanchor="left"))
-        if ch.title:   # a map's short title stays in its narrow top margin
-            fig.update_layout(title=dict(pad=dict(t=8)))
 
 
 def _png_figure(ch: Chart, dpi: int = 130, size: Optional[tuple] = None):

@@ -113,6 +113,10 @@ def test_box_selecting_points_on_the_embedding_map_shows_their_neighbours(server
         body = page.inner_text("body")
         n_sel = int(re.search(r"(\d+) selected", body).group(1))
         assert 1 <= n_sel <= len(inside) + 3 and "nearest neighbours" in body  # WebGL's box edges differ by a pixel
+        # the selection's pictures (at most 24) and the neighbours, each set one block of inlined pictures (ui.tiles)
+        assert page.locator("[data-testid=emb-selected] img").count() == min(24, n_sel)
+        assert page.locator("[data-testid=emb-neighbours] img").count() == 8
+        assert page.locator("[data-testid=emb-neighbours] figcaption").first.inner_text()[:2] in ("✓ ", "✗ ")
         page.screenshot(path=str(SCREENSHOT_DIR / "embeddings_selected.png"))
 
 
@@ -220,6 +224,11 @@ def test_mask_ratio_page_draws_its_figures(server):
         # a curve for each of the three strategies and, dashed, the classical baseline on the same masks; the bands
         # are off until asked for
         assert n_traces == 6
+        # one image at four ratios: masked above filled in, each picture inlined in one block with its caption
+        strip = page.locator("[data-testid=ratio-strip]")
+        assert strip.locator("img").count() == 8
+        caps = strip.locator("figcaption").all_inner_texts()
+        assert caps[0] == "13/49 hidden (27%)" and caps[1].startswith("MSE ") and caps[-2] == "45/49 hidden (92%)"
         page.get_by_text("Show the spread (± 1 sd)").click()
         page.wait_for_function("() => document.querySelector('.js-plotly-plot').data.length === 9", timeout=60000)
         wait_idle(page, 240)
@@ -227,6 +236,8 @@ def test_mask_ratio_page_draws_its_figures(server):
         page.get_by_text("Pretraining ratio", exact=True).click()
         page.wait_for_selector("text=Error by pretraining ratio", timeout=240000)
         wait_idle(page, 240)
+        side = page.locator("[data-testid=pretrained-side-by-side] figcaption").all_inner_texts()
+        assert side[0] == "original" and len(side) >= 3 and all("shape MSE" in c for c in side[1:])
         page.get_by_text("Show the heatmap", exact=False).click()
         page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot')].some("
                                "gd => gd.data.some(t => t.type === 'heatmap'))", timeout=240000)

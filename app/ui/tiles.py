@@ -23,16 +23,33 @@ def exact(v: float) -> str:
     return "—" if v != v else f"{v:.6f}"
 
 
-def tiles(items, px: int, testid: str = "lesson-tiles", pixelated: bool = True, basis: str = "0") -> None:
-    """Captioned pictures in a row that wraps: items are (image (C,H,W) in [0,1] or PIL, caption)."""
-    out = []
-    for im, caption in items:
-        pil = im if not isinstance(im, torch.Tensor) else to_pil(im, 224 if im.shape[-1] <= 64 else None)
-        out.append(f"<figure style='margin:0;flex:1 1 {basis};min-width:90px;max-width:{px}px'>"
-                   f"<img src='{data_url(pil)}' alt='{html.escape(caption)}' style='width:100%;"
-                   f"aspect-ratio:1/1;display:block;border-radius:6px;{'image-rendering:pixelated' if pixelated else ''}'>"
-                   f"<figcaption style='font-size:0.85rem;margin-top:4px;line-height:1.25'>{caption}</figcaption>"
-                   "</figure>")
+def _figure(im, caption: str, style: str, pixelated: bool) -> str:
+    """One captioned picture: an image (C,H,W) in [0,1] or PIL, inlined (no request of its own, no toolbar)."""
+    pil = im if not isinstance(im, torch.Tensor) else to_pil(im, 224 if im.shape[-1] <= 64 else None)
+    return (f"<figure style='margin:0;{style}'>"
+            f"<img src='{data_url(pil)}' alt='{html.escape(caption)}' style='width:100%;"
+            f"aspect-ratio:1/1;display:block;border-radius:6px;{'image-rendering:pixelated' if pixelated else ''}'>"
+            + (f"<figcaption style='font-size:0.85rem;margin-top:4px;line-height:1.25'>{caption}</figcaption>"
+               if caption else "") + "</figure>")
+
+
+def tiles(items, px: int, testid: str = "lesson-tiles", pixelated: bool = True, basis: str = "0",
+          min_px: int = 90, grid: bool = False) -> None:
+    """Captioned pictures in a row that wraps: items are (image (C,H,W) in [0,1] or PIL, caption); with ``grid``, in
+    equal columns at least ``min_px`` wide (as many as fit; a last row's pictures no wider than the others). One
+    HTML block: a browser draws it at a fraction of the cost of as many ``st.image`` elements (each a toolbar)."""
+    style = "" if grid else f"flex:1 1 {basis};min-width:{min_px}px;max-width:{px}px"
+    out = [_figure(im, caption, style, pixelated) for im, caption in items]
+    box = (f"display:grid;gap:10px;grid-template-columns:repeat(auto-fill,minmax({min_px}px,{px}px))" if grid else
+           "display:flex;gap:10px;flex-wrap:wrap;align-items:flex-start")
+    st.html(f"<div data-testid='{testid}' style='{box}'>{''.join(out)}</div>")
+
+
+def stacks(columns, px: int, testid: str, pixelated: bool = True) -> None:
+    """Columns of captioned pictures side by side (each column a list of (image, caption), drawn top to bottom),
+    sharing the width, at most ``px`` wide each; they wrap on a narrow screen."""
+    out = ["<div style='flex:1 1 0;min-width:90px;max-width:%dpx;display:flex;flex-direction:column;gap:8px'>%s</div>"
+           % (px, "".join(_figure(im, caption, "", pixelated) for im, caption in col)) for col in columns]
     st.html(f"<div data-testid='{testid}' style='display:flex;gap:10px;flex-wrap:wrap;align-items:flex-start'>"
             f"{''.join(out)}</div>")
 

@@ -13,8 +13,9 @@ from ui.caches import get_model, registry
 from ui.features import METHOD_NAMES, dataset, neighbours, projection, quality, raw_quality, thumbs
 from ui.pickers import model_picker
 from ui.scenes import model_id, scene_to_url
-from ui.session import keep, model_chosen, presenting, read_only, visitor_id
+from ui.session import keep, model_chosen, read_only, visitor_id
 from ui.text import error, plain, reading, server_path_input
+from ui.tiles import tiles
 
 from mae_core.evaluation import cards, figures, readings
 from mae_core.classroom import policy, zoo
@@ -157,9 +158,8 @@ with right:
     if selected:
         st.markdown(f"**{len(selected)} selected**")
         show = selected[:24]
-        cols = st.columns(6)
-        for i, idx in enumerate(show):
-            cols[i % 6].image(to_pil(ds.images[idx], 64))
+        tiles([(to_pil(ds.images[idx], 64), "") for idx in show], 64, testid="emb-selected", min_px=40,
+              grid=True)
         counts = zip(*np.unique(labels[selected], return_counts=True))
         st.caption((f"Showing 24 of {len(selected)}. " if len(selected) > 24 else "") + "Classes: " +
                    plain(", ".join(f"{classes[c]} {n}" for c, n in counts)))
@@ -171,18 +171,16 @@ with right:
                             help="Select a point on the map, or type its number")
     scene_to_url(model=model_id(model_path), point=int(point))  # a link to this point on this map
     k = st.slider("Neighbours", 4, 16, 8, key="emb_k")
-    a, b = st.columns(2)
-    a.image(to_pil(ds.images[point], 140), caption=f"#{point} {classes[labels[point]]}")
     mask = random_mask(1, cfg.grid_size, 0.75, seed=int(point))[0]
     rec = reconstruct(model, ds.images[point], mask)
-    b.image(to_pil(rec.pasted, 140), caption=f"filled in, 75% hidden: shape MSE {rec.mse_hidden_matched:.3f}")
+    tiles([(to_pil(ds.images[point], 140), f"#{point} {classes[labels[point]]}"),
+           (to_pil(rec.pasted, 140), f"filled in, 75% hidden: shape MSE {rec.mse_hidden_matched:.3f}")], 140,
+          testid="emb-point")
     nn_idx = neighbours(*key)[point][:k]
     st.markdown(f"**{k} nearest neighbours** in the encoder's {dims}-d space (not the 2-D map)")
-    per_row = 2 if presenting() else 3   # at 1024 px four to a row (three in large type) broke "Sneaker" mid-word
-    cols = st.columns(per_row)
-    for i, j in enumerate(nn_idx):
-        same = labels[j] == labels[point]
-        cols[i % per_row].image(to_pil(ds.images[j], 72), caption=("✓ " if same else "✗ ") + classes[labels[j]])
+    # as many to a row as fit whole (fixed columns broke "Sneaker" mid-word at 1024 px)
+    tiles([(to_pil(ds.images[j], 72), ("✓ " if labels[j] == labels[point] else "✗ ") + classes[labels[j]])
+           for j in nn_idx], 96, testid="emb-neighbours", min_px=64, grid=True)
     agree = float(np.mean(labels[nn_idx] == labels[point]))
     st.caption(f"{agree:.0%} of the neighbours share the class of #{point}.")
 

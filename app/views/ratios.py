@@ -14,6 +14,7 @@ from ui.scenes import image_id, model_id, scene_to_url
 from ui.session import keep, presenting
 from ui.sweeps import pretraining_rows, strategy_rows, sweep_rows
 from ui.text import plain, reading
+from ui.tiles import stacks, tiles
 
 from mae_core.evaluation import cards, figures
 from mae_core.checkpoints import list_bundled
@@ -93,11 +94,10 @@ def sweep_section() -> None:
                               format_func=lambda s: STRATEGIES[s].label)
     if strip_ratios:
         strip = ratio_strip(model, image, strip_ratios, strategy=strip_strategy)
-        cols = st.columns(len(strip))
-        for col, (r, rec) in zip(cols, strip):
-            # the share actually hidden: a ratio rounds to whole patches (75% of 49 hides 37, 76%)
-            col.image(figures.to_pil(rec.masked, 160), caption=f"{rec.n_hidden}/{rec.mask.size} hidden ({rec.ratio:.0%})")
-            col.image(figures.to_pil(rec.pasted, 160), caption=f"MSE {rec.mse_hidden:.3f}")
+        # the share actually hidden: a ratio rounds to whole patches (75% of 49 hides 37, 76%)
+        stacks([[(figures.to_pil(rec.masked, 160), f"{rec.n_hidden}/{rec.mask.size} hidden ({rec.ratio:.0%})"),
+                 (figures.to_pil(rec.pasted, 160), f"MSE {rec.mse_hidden:.3f}")] for _, rec in strip], 180,
+               testid="ratio-strip")
         st.download_button("Strip (PNG)", lambda: figures.png_bytes(figures.strip_image(strip)), "ratio_strip.png",
                            "image/png", icon=":material/download:", key="dl_strip")
 
@@ -116,9 +116,9 @@ def strategy_section() -> None:
         for col, (s, rec) in zip(cols, items[start:start + per_row]):
             with col:
                 st.markdown(f"**{STRATEGIES[s].label}** — {rec.n_hidden}/{rec.mask.size} hidden")
-                a, b = st.columns(2)
-                a.image(figures.to_pil(rec.masked, 200), caption="masked")
-                b.image(figures.to_pil(rec.pasted, 200), caption=f"MSE {rec.mse_hidden:.3f}")
+                tiles([(figures.to_pil(rec.masked, 200), "masked"),
+                       (figures.to_pil(rec.pasted, 200), f"MSE {rec.mse_hidden:.3f}")], 200, testid="strategy-pair",
+                      min_px=70)
     n_images, seeds = int(st.session_state.get("sw_images", 16)), int(st.session_state.get("sw_seeds", 3))
     rows = sweep_rows(model_path, n_images, seeds, tuple(STRATEGIES), RATIOS, st.empty())  # as above
     rows = [r for r in rows if not r["strategy"].startswith(BASELINE_PREFIX)]
@@ -195,14 +195,11 @@ def pretraining_section() -> None:
         pre_seed = c2.number_input("Seed", 0, 10**6, 0, key="pre_seed")
         img = image if FASHION_MNIST.fits(cfg) else fmnist_subset().images[0]
         mk = make_mask("random", 1, 7, float(test_ratio), seed=int(pre_seed))[0]
-        cols = st.columns(len(series) + 1)
-        cols[0].image(figures.to_pil(img, 150), caption="original")
-        side = []
-        for col, c in zip(cols[1:], series):
-            rec = reconstruct(get_model(c["path"])[0], img, mk)
-            caption = f"pretrained {float(c['mask_ratio']):.0%}: shape MSE {rec.mse_hidden_matched:.3f}"
-            col.image(figures.to_pil(rec.pasted, 150), caption=caption)
-            side.append((f"pretrained {float(c['mask_ratio']):.0%}", rec))
+        side = [(f"pretrained {float(c['mask_ratio']):.0%}", reconstruct(get_model(c["path"])[0], img, mk))
+                for c in series]
+        tiles([(figures.to_pil(img, 150), "original")]
+              + [(figures.to_pil(rec.pasted, 150), f"{name}: shape MSE {rec.mse_hidden_matched:.3f}")
+                 for name, rec in side], 150, testid="pretrained-side-by-side", min_px=80)
         st.download_button("Side by side (PNG)", lambda: figures.png_bytes(figures.side_by_side_image(img, side)),
                            "pretraining_side_by_side.png", "image/png", icon=":material/download:", key="dl_side")
 

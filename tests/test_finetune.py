@@ -156,3 +156,50 @@ def test_score_every_draws_the_curve_and_modes_run_apart_merge(tmp_path):
     assert "Full fine-tuning reaches" in res["reading"]                    # the reading sees every row
     assert main(common + ["--modes", "full", "--lr", "1e-3"]) == 0          # other settings: not one protocol
     assert [r["mode"] for r in json.loads(out.read_text())["rows"]] == ["full"]
+
+
+def test_a_longer_run_is_stored_beside_the_table_and_read_with_it(tmp_path, capsys):
+    """--card --longer: the table kept, the longer run of the same settings stored beside it and said in the reading;
+    --from-json stores an earlier run's results; a run with other settings, fewer epochs or no table is refused."""
+    from mae_core.checkpoints import save_model
+    from mae_core.evaluation.cards import read
+    torch.manual_seed(0)
+    ck = tmp_path / "micro"
+    save_model(build_model("mae_fmnist_micro"), ck, {"name": "micro"})
+    card = tmp_path / "micro.json"
+    base = [str(ck) + ".safetensors", "--data", "fashion-mnist-subset", "--train-images", "300", "--test-images",
+            "200", "--batch-size", "50", "--score-every", "1", "--modes", "logreg,full"]
+    longer = tmp_path / "longer.json"
+    assert main(base + ["--epochs", "3", "--out", str(longer)]) == 0      # run first, stored later (--from-json)
+    assert main(base + ["--epochs", "3", "--card", "--longer", "--from-json", str(longer)]) == 2
+    assert "has no fine-tuning table" in capsys.readouterr().err
+    assert main(base + ["--epochs", "2", "--card"]) == 0                   # the table: 2 epochs
+    table = read(card).finetune
+    assert main(base + ["--epochs", "3", "--card", "--longer", "--from-json", str(longer)]) == 0
+    ft = read(card).finetune
+    assert ft["rows"] == table["rows"] and ft["args"]["epochs"] == 2       # the table kept
+    assert [r["epochs"] for r in ft["longer"]["rows"]] == [None, 3] and ft["longer"]["checkpoint"] == ft["checkpoint"]
+    full = ft["longer"]["rows"][1]
+    assert f"instead, it reached {full['accuracy']:.1%}" in ft["reading"] or \
+        f"Run for 3 epochs instead, full fine-tuning reached {full['accuracy']:.1%}" in ft["reading"]
+    assert main(base + ["--epochs", "2", "--card"]) == 0                   # the table run again: its check kept
+    assert read(card).finetune["longer"]["rows"] == ft["longer"]["rows"]
+    assert main(base + ["--epochs", "2", "--card", "--lr", "1e-3"]) == 0   # other settings: the check dropped
+    assert "longer" not in read(card).finetune
+
+    assert main(base + ["--epochs", "2", "--card"]) == 0
+    other = json.loads(longer.read_text())
+    other["args"]["lr"] = 1e-3
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    assert main(base + ["--card", "--longer", "--from-json", str(tmp_path / "other.json")]) == 2
+    assert "keep the table's settings but its epochs; these differ: lr (None -> 0.001)" in capsys.readouterr().err
+    other["args"]["lr"], other["args"]["epochs"] = None, 2
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    assert main(base + ["--card", "--longer", "--from-json", str(tmp_path / "other.json")]) == 2
+    assert "needs more epochs than the table's 2" in capsys.readouterr().err
+    (tmp_path / "bad.json").write_text("{not json")
+    assert main(base + ["--card", "--longer", "--from-json", str(tmp_path / "bad.json")]) == 2
+    assert "cannot read fine-tuning results from" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(base + ["--longer"])                                          # nothing to store it in
+    assert "add --card" in capsys.readouterr().err

@@ -81,6 +81,27 @@ def test_a_run_still_rising_is_said_to_be_so():
     assert "Full fine-tuning was still rising (+0.3 points" in readings.finetune_reading(rows)
 
 
+def test_a_longer_run_replaces_the_guess_with_what_it_found():
+    def row(mode, acc, gain=None, epochs=8, half=0.005):
+        return {"mode": mode, "accuracy": acc, "ci95": [acc - half, acc + half], "epochs": epochs,
+                "last_quarter_gain": gain}
+    rows = [row("logreg", 0.88), row("full", 0.92, 0.33), row("scratch", 0.81, 2.13)]
+    said = readings.finetune_reading(rows, [row("full", 0.925, 0.12, 12)])
+    assert ("Full fine-tuning was still rising (+0.3 points over its last quarter of 8 epochs); run for 12 epochs "
+            "instead, it reached 92.5% [92.0%, 93.0%]: +0.5 points, within the intervals (not a clear difference), "
+            "and it had stopped improving (+0.1 points over its last quarter, under the 0.3-point bar).") in said
+    assert "likely add a little" not in said and "so a longer run would narrow the gap." in said   # scratch: no check
+    said = readings.finetune_reading(rows, [row("full", 0.94, 0.5, 12, 0.004)])
+    assert "it reached 94.0% [93.6%, 94.4%]: +2.0 points, and it was still rising (+0.5 points" in said
+    rows[1]["last_quarter_gain"] = 0.1                       # the table's run was level: the check said after it
+    said = readings.finetune_reading(rows, [row("full", 0.921, 0.0, 12)])
+    assert said.endswith("Run for 12 epochs instead, full fine-tuning reached 92.1% [91.6%, 92.6%]: +0.1 points, within "
+                         "the intervals (not a clear difference), and it had stopped improving (+0.0 points over "
+                         "its last quarter, under the 0.3-point bar).")
+    assert readings.finetune_reading(rows, [row("full", 0.95, 0.0, 8)]) == readings.finetune_reading(rows)  # not longer
+    assert readings.finetune(rows, [row("full", 0.921, 0.0, 12)]).headline == readings.finetune(rows).headline
+
+
 def test_the_last_layer_below_the_probe_of_the_same_model_is_explained(bundled):
     ft, _ = zoo.finetune_results(bundled[0])
     card = zoo.bundled_card(ft["checkpoint"], bundled)

@@ -318,6 +318,12 @@ def main(argv=None) -> int:
     p.add_argument("--card", action="store_true",
                    help="also store the results in the checkpoint's model card (its 'finetune' entry), where the "
                         "Embeddings page shows them; our own checkpoints only")
+    p.add_argument("--longer", action="store_true",
+                   help="with --card: store this run as a longer run of the card's table (a convergence check: the "
+                        "same settings but more epochs, scored with --score-every), keeping the table; the pages "
+                        "say what it found beside the table")
+    p.add_argument("--from-json", default=None, metavar="PATH",
+                   help="run nothing: take the results from PATH (an earlier run's --out) for --card")
     a = p.parse_args(argv)
     if a.epochs < 1 or a.train_images < 10 or a.batch_size < 1 or (a.lr is not None and not a.lr > 0) \
             or a.score_every < 0:
@@ -327,13 +333,19 @@ def main(argv=None) -> int:
                         data=a.data, train_images=a.train_images, test_images=a.test_images, epochs=a.epochs,
                         batch_size=a.batch_size, lr=a.lr, augment=a.augment, head_init=a.head_init, seed=a.seed,
                         threads=a.threads, score_every=a.score_every, out=a.out)
+    if (a.longer or a.from_json) and not a.card:
+        p.error("--longer and --from-json store results in a model card: add --card")
     try:
         card_path = own_card_path(args.checkpoint) if a.card else None
-        res = run(args)
+        res = read_results(a.from_json) if a.from_json else run(args)
+        if a.longer:
+            store_longer(card_path, res)
+            print("->", card_path, "(the longer run)")
+            return 0
     except (FinetuneError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    if args.out:
+    if args.out and not a.from_json:
         if a.merge and Path(args.out).is_file():
             res = merge(json.loads(Path(args.out).read_text()), res)
         atomic_write_json(args.out, res)
@@ -358,12 +370,61 @@ def store_in_card(card_path, res: dict, merge_rows: bool = False) -> None:
     """Write a ``run`` result into the card's ``finetune`` entry (atomically; the rest of the card kept); with
     ``merge_rows``, the entry's other modes stay when they were run with the same settings (``merge``)."""
     card = read(card_path)
+    longer = card.finetune.get("longer")
     card.finetune = merge(card.finetune, res) if merge_rows else res
+    if longer and _same_but_epochs(longer, card.finetune) and longer["args"].get("epochs", 0) > res["args"]["epochs"]:
+        card.finetune = {**card.finetune, "longer": longer,   # the table run again: its check still holds
+                         "reading": finetune_reading(card.finetune["rows"], longer["rows"])}
+    atomic_write_json(card_path, card.to_dict())
+
+
+def read_results(path) -> dict:
+    """A ``run`` result written by ``--out``, or FinetuneError saying what is wrong with the file."""
+    try:
+        res = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e:
+        raise FinetuneError(f"cannot read fine-tuning results from {path}: {e}") from None
+    if not isinstance(res, dict) or not isinstance(res.get("rows"), list) or not isinstance(res.get("args"), dict):
+        raise FinetuneError(f"{path} is not a fine-tuning result (python -m mae_core.evaluation.finetune ... --out)")
+    return res
+
+
+def store_longer(card_path, res: dict) -> None:
+    """Store ``res`` as the card's table run longer (``finetune["longer"]``): the same checkpoint and settings but
+    more epochs, every row scored along the way; the table kept, its reading made again with it. FinetuneError
+    when it is not that."""
+    card = read(card_path)
+    table = card.finetune
+    if not table.get("rows"):
+        raise FinetuneError(f"{card_path} has no fine-tuning table to check: store the table first (--card)")
+    if res.get("checkpoint") != table.get("checkpoint"):
+        raise FinetuneError(f"these results are for {res.get('checkpoint')}, the card's table for "
+                            f"{table.get('checkpoint')}")
+    differ = _differ_but_epochs(res, table)
+    if differ:
+        raise FinetuneError("a longer run must keep the table's settings but its epochs; these differ: "
+                            + ", ".join(f"{k} ({_settings(table).get(k)!r} -> {_settings(res).get(k)!r})"
+                                        for k in differ))
+    if not res["args"].get("epochs", 0) > table["args"].get("epochs", 0):
+        raise FinetuneError(f"a longer run needs more epochs than the table's {table['args'].get('epochs')}")
+    table["longer"] = {"checkpoint": res["checkpoint"], "protocol": res.get("protocol", ""), "args": res["args"],
+                       "rows": res["rows"]}
+    table["reading"] = finetune_reading(table["rows"], res["rows"])
     atomic_write_json(card_path, card.to_dict())
 
 
 def _settings(res: dict) -> dict:
     return {k: v for k, v in res.get("args", {}).items() if k not in ("modes", "threads")}
+
+
+def _differ_but_epochs(a: dict, b: dict) -> list:
+    """The settings two results differ in, besides their epochs and how often they were scored."""
+    sa, sb = _settings(a), _settings(b)
+    return sorted(k for k in set(sa) | set(sb) if k not in ("epochs", "score_every") and sa.get(k) != sb.get(k))
+
+
+def _same_but_epochs(a: dict, b: dict) -> bool:
+    return a.get("checkpoint") == b.get("checkpoint") and not _differ_but_epochs(a, b)
 
 
 def merge(old: dict, new: dict) -> dict:

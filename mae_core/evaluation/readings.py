@@ -213,9 +213,10 @@ def scores(model: dict, raw: dict, pool: str, epochs: Optional[int] = None) -> R
     return Reading(head, details)
 
 
-def finetune(rows: Sequence[dict]) -> Reading:
-    """A fine-tuning table: the whole encoder trained, against a last layer on the frozen encoder and from scratch."""
-    details = finetune_reading(rows)
+def finetune(rows: Sequence[dict], longer: Sequence[dict] = ()) -> Reading:
+    """A fine-tuning table: the whole encoder trained, against a last layer on the frozen encoder and from scratch
+    (``longer``: the same protocol run longer, as ``finetune_reading``)."""
+    details = finetune_reading(rows, longer)
     if not details:
         return NONE
     by = {r["mode"]: r for r in rows}
@@ -358,9 +359,11 @@ def mode_label(mode: str) -> str:
             "scratch": "same ViT from scratch"}.get(mode, mode)
 
 
-def finetune_reading(rows) -> str:
+def finetune_reading(rows, longer: Sequence[dict] = ()) -> str:
     """One sentence on what a results table shows: fine-tuning against the best linear head, and against training
-    from scratch, in points, saying when the intervals overlap. Empty when the rows lack the modes compared."""
+    from scratch, in points, saying when the intervals overlap. Empty when the rows lack the modes compared.
+    ``longer``: rows of the same protocol run for more epochs (a convergence check of the table, ``finetune
+    --longer``): what each says of its mode replaces the guess that a longer run would add a little."""
     by = {r["mode"]: r for r in rows}
     lin = by.get("logreg") or by.get("probe")
     tuned = by.get("full") or next((r for r in rows if r["mode"].startswith("last-")), None)
@@ -376,13 +379,38 @@ def finetune_reading(rows) -> str:
     if "scratch" in by:
         out += f" The same ViT trained from scratch on these images reaches {by['scratch']['accuracy']:.1%}: " \
                f"pretraining adds {vs(tuned, by['scratch'])}."
+    checked = {r["mode"]: r for r in longer if r.get("epochs") and r["mode"] in by
+               and r["epochs"] > (by[r["mode"]].get("epochs") or 0)}
     rising = [r for r in (tuned, by.get("scratch")) if r and (r.get("last_quarter_gain") or 0) > 100 * CONVERGED_BAR]
     for r in rising:   # a gap to a run that had not stopped improving is an upper bound of the gap
         name = mode_label(r["mode"])
         out += (f" {name[0].upper() + name[1:]} was still rising ({r['last_quarter_gain']:+.1f} points over "
-                f"its last quarter of {r['epochs']} epochs), so a longer run would "
-                + ("narrow the gap." if r["mode"] == "scratch" else "likely add a little."))
+                f"its last quarter of {r['epochs']} epochs)" + (
+                    "; " if r["mode"] in checked else
+                    ", so a longer run would " + ("narrow the gap." if r["mode"] == "scratch" else "likely add a little.")))
+        if r["mode"] in checked:
+            out += _longer_run(r, checked.pop(r["mode"]))
+    for r in checked.values():
+        out += " " + _longer_run(by[r["mode"]], r, start=True)
     return out
+
+
+def _longer_run(short: dict, long: dict, start: bool = False) -> str:
+    """What the same mode run for more epochs found: its accuracy against the table's, and whether it had stopped
+    improving by its own last quarter."""
+    d = round(100 * long["accuracy"], 1) - round(100 * short["accuracy"], 1)
+    sure = clear_difference(long["ci95"], short["ci95"])
+    gain = long.get("last_quarter_gain")
+    name = mode_label(long["mode"])
+    said = (("Run" if start else "run") + f" for {long['epochs']} epochs instead, {name if start else 'it'} "
+            f"reached {long['accuracy']:.1%} [{long['ci95'][0]:.1%}, {long['ci95'][1]:.1%}]: {d:+.1f} points"
+            + ("" if sure else ", within the intervals (not a clear difference)"))
+    if gain is None:
+        return said + "."
+    if gain > 100 * CONVERGED_BAR:
+        return said + f", and it was still rising ({gain:+.1f} points over its last quarter)."
+    return said + (f", and it had stopped improving ({gain:+.1f} points over its last quarter, under the "
+                   f"{100 * CONVERGED_BAR:.1f}-point bar).")
 
 
 def baseline_verdict(rows: Sequence[dict], strategy: str = "random") -> str:

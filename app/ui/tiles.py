@@ -3,6 +3,7 @@ both show."""
 from __future__ import annotations
 
 import html
+import re
 
 import streamlit as st
 import torch
@@ -23,11 +24,14 @@ def exact(v: float) -> str:
     return "—" if v != v else f"{v:.6f}"
 
 
+_TAGS = re.compile(r"<[^>]+>")
+
+
 def _figure(im, caption: str, style: str, pixelated: bool) -> str:
     """One captioned picture: an image (C,H,W) in [0,1] or PIL, inlined (no request of its own, no toolbar)."""
     pil = im if not isinstance(im, torch.Tensor) else to_pil(im, 224 if im.shape[-1] <= 64 else None)
     return (f"<figure style='margin:0;{style}'>"
-            f"<img src='{data_url(pil)}' alt='{html.escape(caption)}' style='width:100%;"
+            f"<img src='{data_url(pil)}' alt='{html.escape(_TAGS.sub('', caption))}' style='width:100%;"
             f"aspect-ratio:1/1;display:block;border-radius:6px;{'image-rendering:pixelated' if pixelated else ''}'>"
             + (f"<figcaption style='font-size:0.85rem;margin-top:4px;line-height:1.25'>{caption}</figcaption>"
                if caption else "") + "</figure>")
@@ -48,7 +52,7 @@ def tiles(items, px: int, testid: str = "lesson-tiles", pixelated: bool = True, 
 def stacks(columns, px: int, testid: str, pixelated: bool = True) -> None:
     """Columns of captioned pictures side by side (each column a list of (image, caption), drawn top to bottom),
     sharing the width, at most ``px`` wide each; they wrap on a narrow screen."""
-    out = ["<div style='flex:1 1 0;min-width:90px;max-width:%dpx;display:flex;flex-direction:column;gap:8px'>%s</div>"
+    out = ["<div style='flex:1 1 0;min-width:72px;max-width:%dpx;display:flex;flex-direction:column;gap:8px'>%s</div>"
            % (px, "".join(_figure(im, caption, "", pixelated) for im, caption in col)) for col in columns]
     st.html(f"<div data-testid='{testid}' style='display:flex;gap:10px;flex-wrap:wrap;align-items:flex-start'>"
             f"{''.join(out)}</div>")

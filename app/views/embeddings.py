@@ -154,15 +154,18 @@ with left:
                f"{elapsed:.1f} s this time (the projection took {t_proj:.1f} s and is cached for these settings)")
 
 # ----------------------------------------------------------------------------- selection and one point
+SAME = "<b style='color:#15803d'>✓</b> "    # a neighbour of the same class, and of another, seen from the back
+OTHER = "<b style='color:#b91c1c'>✗</b> "
 with right:
-    if selected:
-        st.markdown(f"**{len(selected)} selected**")
-        show = selected[:24]
-        tiles([(to_pil(ds.images[idx], 64), "") for idx in show], 64, testid="emb-selected", min_px=40,
-              grid=True)
+    if len(selected) > 1:   # one clicked point is shown below as the chosen image: not twice
         counts = zip(*np.unique(labels[selected], return_counts=True))
-        st.caption((f"Showing 24 of {len(selected)}. " if len(selected) > 24 else "") + "Classes: " +
-                   plain(", ".join(f"{classes[c]} {n}" for c, n in counts)))
+        st.markdown(f"**{len(selected)} selected:** " + plain(", ".join(
+            f"{classes[c].replace('-', '‑')} {n}" for c, n in counts)))   # a hyphen that does not break
+        show = selected[:12]
+        tiles([(to_pil(ds.images[idx], 64), "") for idx in show], 48, testid="emb-selected", min_px=36, grid=True)
+        if len(selected) > len(show):
+            st.caption(f"Showing {len(show)} of {len(selected)}.")
+    if selected:
         if st.session_state.get("emb_last_selection") != selected:  # a new selection: show its first point
             st.session_state["emb_last_selection"] = selected
             st.session_state["emb_point"] = selected[0]
@@ -179,8 +182,8 @@ with right:
     nn_idx = neighbours(*key)[point][:k]
     st.markdown(f"**{k} nearest neighbours** in the encoder's {dims}-d space (not the 2-D map)")
     # as many to a row as fit whole (fixed columns broke "Sneaker" mid-word at 1024 px)
-    tiles([(to_pil(ds.images[j], 72), ("✓ " if labels[j] == labels[point] else "✗ ") + classes[labels[j]])
-           for j in nn_idx], 96, testid="emb-neighbours", min_px=64, grid=True)
+    tiles([(to_pil(ds.images[j], 72), (SAME if labels[j] == labels[point] else OTHER) + classes[labels[j]])
+           for j in nn_idx], 96, testid="emb-neighbours", min_px=56, grid=True)
     agree = float(np.mean(labels[nn_idx] == labels[point]))
     st.caption(f"{agree:.0%} of the neighbours share the class of #{point}.")
 

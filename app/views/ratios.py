@@ -44,8 +44,11 @@ st.caption("How hard is the task at each ratio, does the strategy matter, and wh
            "pretraining change? Errors are mean squared errors on the hidden patches, in [0, 1] pixel units.")
 
 
-def _chart(chart: figures.Chart, png_name: str, key: str):
-    charts.show(chart, f"chart_{key}", width="stretch")
+def _chart(chart: figures.Chart, png_name: str, key: str, note: str = "", width_px: int = 760):
+    """A chart (its picture drawn ``width_px`` wide until pointed at), its note right under it, then its download."""
+    charts.show(chart, f"chart_{key}", width_px=width_px, width="stretch")
+    if note:
+        st.caption(note)
     st.download_button("Figure (PNG)", lambda: figures.to_png(chart), png_name, "image/png",
                        icon=":material/download:", key=f"dl_{key}")
 
@@ -78,11 +81,11 @@ def sweep_section() -> None:
                                    "scored the same way: dashed lines")
         rows = sweep_rows(model_path, int(n_images), int(seeds), tuple(strategies), RATIOS, st.empty())
         shown = rows if classical else [r for r in rows if not r["strategy"].startswith(BASELINE_PREFIX)]
-        _chart(figures.error_curve_chart(shown, card.get("mask_ratio"), bands=bands), "error_vs_ratio.png", "curve")
-        st.caption(f"Mean over {n_images} images × {seeds} seeds" + ("; the band is ± 1 standard deviation across "
-                   "them. " if bands else " (switch on the bands for the spread). ") +
-                   "Errors need not fall all the way to ratio 0: a model pretrained at a high ratio never saw so "
-                   "many visible patches, and with only a few patches hidden the mean rests on few, hard ones.")
+        _chart(figures.error_curve_chart(shown, card.get("mask_ratio"), bands=bands), "error_vs_ratio.png", "curve",
+               note=f"Mean over {n_images} images × {seeds} seeds" + ("; the band is ± 1 standard deviation across "
+                    "them. " if bands else " (switch on the bands for the spread). ") +
+                    "Errors need not fall all the way to ratio 0: a model pretrained at a high ratio never saw so "
+                    "many visible patches, and with only a few patches hidden the mean rests on few, hard ones.")
         if classical:   # under the chart's own note, so that note is not read as the closed Details' text
             reading(readings.classical_curves(rows, strategies))
         st.download_button("Curves (CSV)", csv_text(rows), "error_vs_ratio.csv", "text/csv",
@@ -117,7 +120,7 @@ def strategy_section() -> None:
             with col:
                 st.markdown(f"**{STRATEGIES[s].label}** — {rec.n_hidden}/{rec.mask.size} hidden")
                 tiles([(figures.to_pil(rec.masked, 200), "masked"),
-                       (figures.to_pil(rec.pasted, 200), f"MSE {rec.mse_hidden:.3f}")], 200, testid="strategy-pair",
+                       (figures.to_pil(rec.pasted, 200), f"filled in: MSE {rec.mse_hidden:.3f}")], 200, testid="strategy-pair",
                       min_px=70)
     n_images, seeds = int(st.session_state.get("sw_images", 16)), int(st.session_state.get("sw_seeds", 3))
     rows = sweep_rows(model_path, n_images, seeds, tuple(STRATEGIES), RATIOS, st.empty())  # as above
@@ -147,10 +150,10 @@ def strategy_section() -> None:
         task_chart, probe_chart = figures.strategy_pretraining_charts(
             rows, raw_probe=first.raw_pixel_baseline.get("linear_probe"))
         left, right = st.columns(2)
-        with left:
-            _chart(task_chart, "strategies_pretrained_task.png", "strat_task")
+        with left:   # half the width: pictures drawn at it, so their type is read at its own size
+            _chart(task_chart, "strategies_pretrained_task.png", "strat_task", width_px=380)
         with right:
-            _chart(probe_chart, "strategies_pretrained_probe.png", "strat_probe")
+            _chart(probe_chart, "strategies_pretrained_probe.png", "strat_probe", width_px=380)
         table = {"pretrained with": [STRATEGIES[r["strategy"]].label for r in rows],
                  "error on its own masks": [f"{r['own_error']:.4f}" for r in rows],
                  "error on random masks": [f"{r['random_error']:.4f}" for r in rows],

@@ -197,6 +197,10 @@ def test_a_longer_run_is_stored_beside_the_table_and_read_with_it(tmp_path, caps
     (tmp_path / "other.json").write_text(json.dumps(other))
     assert main(base + ["--card", "--longer", "--from-json", str(tmp_path / "other.json")]) == 2
     assert "needs more epochs than the table's 2" in capsys.readouterr().err
+    other["args"]["epochs"], other["checkpoint"] = 3, "another model"
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    assert main(base + ["--card", "--longer", "--from-json", str(tmp_path / "other.json")]) == 2
+    assert "holds results for another model, not for micro" in capsys.readouterr().err
     (tmp_path / "bad.json").write_text("{not json")
     assert main(base + ["--card", "--longer", "--from-json", str(tmp_path / "bad.json")]) == 2
     assert "cannot read fine-tuning results from" in capsys.readouterr().err

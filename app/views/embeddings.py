@@ -2,6 +2,7 @@
 images behind the points, their nearest neighbours and kNN / linear-probe scores."""
 from __future__ import annotations
 
+import html
 import json
 import time
 
@@ -176,13 +177,14 @@ with right:
     k = st.slider("Neighbours", 4, 16, 8, key="emb_k")
     mask = random_mask(1, cfg.grid_size, 0.75, seed=int(point))[0]
     rec = reconstruct(model, ds.images[point], mask)
-    tiles([(to_pil(ds.images[point], 140), f"#{point} {classes[labels[point]]}"),
+    names = [html.escape(c) for c in classes]   # captions are HTML here: a folder's class name is text
+    tiles([(to_pil(ds.images[point], 140), f"#{point} {names[labels[point]]}"),
            (to_pil(rec.pasted, 140), f"filled in, 75% hidden: shape MSE {rec.mse_hidden_matched:.3f}")], 140,
           testid="emb-point")
     nn_idx = neighbours(*key)[point][:k]
     st.markdown(f"**{k} nearest neighbours** in the encoder's {dims}-d space (not the 2-D map)")
     # as many to a row as fit whole (fixed columns broke "Sneaker" mid-word at 1024 px)
-    tiles([(to_pil(ds.images[j], 72), (SAME if labels[j] == labels[point] else OTHER) + classes[labels[j]])
+    tiles([(to_pil(ds.images[j], 72), (SAME if labels[j] == labels[point] else OTHER) + names[labels[j]])
            for j in nn_idx], 96, testid="emb-neighbours", min_px=56, grid=True)
     agree = float(np.mean(labels[nn_idx] == labels[point]))
     st.caption(f"{agree:.0%} of the neighbours share the class of #{point}.")

@@ -338,6 +338,9 @@ def main(argv=None) -> int:
     try:
         card_path = own_card_path(args.checkpoint) if a.card else None
         res = read_results(a.from_json) if a.from_json else run(args)
+        if a.from_json and res.get("checkpoint") != (read(card_path).name or res.get("checkpoint")):
+            raise FinetuneError(f"{a.from_json} holds results for {res.get('checkpoint')}, not for "
+                                f"{read(card_path).name}")
         if a.longer:
             store_longer(card_path, res)
             print("->", card_path, "(the longer run)")

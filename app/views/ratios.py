@@ -101,6 +101,9 @@ def sweep_section() -> None:
         stacks([[(figures.to_pil(rec.masked, 160), f"{rec.n_hidden}/{rec.mask.size} hidden ({rec.ratio:.0%})"),
                  (figures.to_pil(rec.pasted, 160), f"MSE {rec.mse_hidden:.3f}")] for _, rec in strip], 180,
                testid="ratio-strip")
+        if strategies:
+            st.caption("One picture with one set of masks: its errors can go against the curve above, which "
+                       f"averages {n_images} images × {seeds} seeds.")
         st.download_button("Strip (PNG)", lambda: figures.png_bytes(figures.strip_image(strip)), "ratio_strip.png",
                            "image/png", icon=":material/download:", key="dl_strip")
 
@@ -120,18 +123,18 @@ def strategy_section() -> None:
             with col:
                 st.markdown(f"**{STRATEGIES[s].label}** — {rec.n_hidden}/{rec.mask.size} hidden")
                 tiles([(figures.to_pil(rec.masked, 200), "masked"),
-                       (figures.to_pil(rec.pasted, 200), f"filled in: MSE {rec.mse_hidden:.3f}")], 200, testid="strategy-pair",
-                      min_px=70)
+                       (figures.to_pil(rec.pasted, 200), f"filled in: MSE {rec.mse_hidden:.3f}")], 200,
+                      testid="strategy-pair", min_px=70)
+    st.download_button("Images (PNG)", lambda: figures.png_bytes(figures.strategies_image(ex)),
+                       f"strategies_{ratio:.2f}.png", "image/png", icon=":material/download:", key="dl_strat")
     n_images, seeds = int(st.session_state.get("sw_images", 16)), int(st.session_state.get("sw_seeds", 3))
     rows = sweep_rows(model_path, n_images, seeds, tuple(STRATEGIES), RATIOS, st.empty())  # as above
     rows = [r for r in rows if not r["strategy"].startswith(BASELINE_PREFIX)]
     _chart(figures.strategy_bars_chart(rows, float(ratio), n_images, seeds), f"strategies_{ratio:.2f}_bars.png",
-           "bars")
-    st.caption("The paper (Figure 6) reports block masking as the harder task at the same ratio (large regions "
-               "with nothing to copy from) and the regular grid as the easier one (every hidden patch keeps visible "
-               "neighbours). Compare with this model, at this grid size.")
-    st.download_button("Images (PNG)", lambda: figures.png_bytes(figures.strategies_image(ex)),
-                       f"strategies_{ratio:.2f}.png", "image/png", icon=":material/download:", key="dl_strat")
+           "bars", note="The paper (Figure 6) reports block masking as the harder task at the same ratio (large "
+           "regions with nothing to copy from) and the regular grid as the easier one (every hidden patch keeps "
+           f"visible neighbours). Compare with this model, at this grid size. The bars are means over {n_images} "
+           "images: the one picture above can differ from them.")
 
     st.subheader("Pretrained with each strategy (the paper's Figure 6)")
     trio = strategy_series(list_bundled())

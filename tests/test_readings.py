@@ -57,6 +57,12 @@ def test_readings_of_the_bundled_cards_are_plain(bundled):
     _plain(r)
     full = next(x for x in ft["rows"] if x["mode"] == "full")
     assert f"{full['accuracy']:.0%}" in r.headline and f"{full['accuracy']:.1%}" in r.details
+    # the card's convergence check (the table's settings, 12 epochs): what it found is said, not guessed
+    longer = next(x for x in ft["longer"]["rows"] if x["mode"] == "full")
+    said = readings.finetune(ft["rows"], ft["longer"]["rows"]).details
+    assert longer["epochs"] > full["epochs"] and longer["curve"][-1][1] == pytest.approx(longer["accuracy"], abs=1e-4)
+    assert f"run for {longer['epochs']} epochs instead, it reached {longer['accuracy']:.1%}" in said
+    assert "likely add a little" not in said and said == ft["reading"]
 
 
 def test_a_fine_tuning_table_says_what_it_may_be_compared_with():

@@ -25,6 +25,7 @@ def exact(v: float) -> str:
 
 
 _TAGS = re.compile(r"<[^>]+>")
+_ROW = "display:flex;gap:10px;flex-wrap:wrap;align-items:flex-start"   # pictures side by side, wrapping
 
 
 def _figure(im, caption: str, style: str, pixelated: bool) -> str:
@@ -44,8 +45,7 @@ def tiles(items, px: int, testid: str = "lesson-tiles", pixelated: bool = True, 
     HTML block: a browser draws it at a fraction of the cost of as many ``st.image`` elements (each a toolbar)."""
     style = "" if grid else f"flex:1 1 {basis};min-width:{min_px}px;max-width:{px}px"
     out = [_figure(im, caption, style, pixelated) for im, caption in items]
-    box = (f"display:grid;gap:10px;grid-template-columns:repeat(auto-fill,minmax({min_px}px,{px}px))" if grid else
-           "display:flex;gap:10px;flex-wrap:wrap;align-items:flex-start")
+    box = f"display:grid;gap:10px;grid-template-columns:repeat(auto-fill,minmax({min_px}px,{px}px))" if grid else _ROW
     st.html(f"<div data-testid='{testid}' style='{box}'>{''.join(out)}</div>")
 
 
@@ -54,8 +54,7 @@ def stacks(columns, px: int, testid: str, pixelated: bool = True) -> None:
     sharing the width, at most ``px`` wide each; they wrap on a narrow screen."""
     out = ["<div style='flex:1 1 0;min-width:72px;max-width:%dpx;display:flex;flex-direction:column;gap:8px'>%s</div>"
            % (px, "".join(_figure(im, caption, "", pixelated) for im, caption in col)) for col in columns]
-    st.html(f"<div data-testid='{testid}' style='display:flex;gap:10px;flex-wrap:wrap;align-items:flex-start'>"
-            f"{''.join(out)}</div>")
+    st.html(f"<div data-testid='{testid}' style='{_ROW}'>{''.join(out)}</div>")
 
 
 def image_html(img01, caption: str, max_px: int, config, testid: str = "mae-image", fit_below: int = 0) -> str:

@@ -338,9 +338,9 @@ def main(argv=None) -> int:
     try:
         card_path = own_card_path(args.checkpoint) if a.card else None
         res = read_results(a.from_json) if a.from_json else run(args)
-        if a.from_json and res.get("checkpoint") != (read(card_path).name or res.get("checkpoint")):
-            raise FinetuneError(f"{a.from_json} holds results for {res.get('checkpoint')}, not for "
-                                f"{read(card_path).name}")
+        name = read(card_path).name if a.from_json else None
+        if name and res.get("checkpoint") != name:
+            raise FinetuneError(f"{a.from_json} holds results for {res.get('checkpoint')}, not for {name}")
         if a.longer:
             store_longer(card_path, res)
             print("->", card_path, "(the longer run)")
@@ -375,9 +375,8 @@ def store_in_card(card_path, res: dict, merge_rows: bool = False) -> None:
     card = read(card_path)
     longer = card.finetune.get("longer")
     card.finetune = merge(card.finetune, res) if merge_rows else res
-    if longer and _same_but_epochs(longer, card.finetune) and longer["args"].get("epochs", 0) > res["args"]["epochs"]:
-        card.finetune = {**card.finetune, "longer": longer,   # the table run again: its check still holds
-                         "reading": finetune_reading(card.finetune["rows"], longer["rows"])}
+    if longer and not _not_longer(longer, card.finetune):   # the table run again: its check still holds
+        card.finetune = _with_longer(card.finetune, longer)
     atomic_write_json(card_path, card.to_dict())
 
 
@@ -397,37 +396,37 @@ def store_longer(card_path, res: dict) -> None:
     more epochs, every row scored along the way; the table kept, its reading made again with it. FinetuneError
     when it is not that."""
     card = read(card_path)
-    table = card.finetune
-    if not table.get("rows"):
+    if not card.finetune.get("rows"):
         raise FinetuneError(f"{card_path} has no fine-tuning table to check: store the table first (--card)")
-    if res.get("checkpoint") != table.get("checkpoint"):
-        raise FinetuneError(f"these results are for {res.get('checkpoint')}, the card's table for "
-                            f"{table.get('checkpoint')}")
-    differ = _differ_but_epochs(res, table)
-    if differ:
-        raise FinetuneError("a longer run must keep the table's settings but its epochs; these differ: "
-                            + ", ".join(f"{k} ({_settings(table).get(k)!r} -> {_settings(res).get(k)!r})"
-                                        for k in differ))
-    if not res["args"].get("epochs", 0) > table["args"].get("epochs", 0):
-        raise FinetuneError(f"a longer run needs more epochs than the table's {table['args'].get('epochs')}")
-    table["longer"] = {"checkpoint": res["checkpoint"], "protocol": res.get("protocol", ""), "args": res["args"],
-                       "rows": res["rows"]}
-    table["reading"] = finetune_reading(table["rows"], res["rows"])
+    why = _not_longer(res, card.finetune)
+    if why:
+        raise FinetuneError(why)
+    card.finetune = _with_longer(card.finetune, {"checkpoint": res["checkpoint"], "protocol": res.get("protocol", ""),
+                                                 "args": res["args"], "rows": res["rows"]})
     atomic_write_json(card_path, card.to_dict())
+
+
+def _not_longer(res: dict, table: dict) -> str:
+    """Why ``res`` is not ``table`` run longer (the same checkpoint and settings, more epochs); "" when it is."""
+    if res.get("checkpoint") != table.get("checkpoint"):
+        return f"these results are for {res.get('checkpoint')}, the card's table for {table.get('checkpoint')}"
+    sr, tb = _settings(res), _settings(table)
+    differ = sorted(k for k in set(sr) | set(tb) if k not in ("epochs", "score_every") and sr.get(k) != tb.get(k))
+    if differ:
+        return ("a longer run must keep the table's settings but its epochs; these differ: "
+                + ", ".join(f"{k} ({tb.get(k)!r} -> {sr.get(k)!r})" for k in differ))
+    if not res["args"].get("epochs", 0) > table["args"].get("epochs", 0):
+        return f"a longer run needs more epochs than the table's {table['args'].get('epochs')}"
+    return ""
+
+
+def _with_longer(table: dict, longer: dict) -> dict:
+    """The table with its longer run beside it, and its reading made again with what that run found."""
+    return {**table, "longer": longer, "reading": finetune_reading(table["rows"], longer["rows"])}
 
 
 def _settings(res: dict) -> dict:
     return {k: v for k, v in res.get("args", {}).items() if k not in ("modes", "threads")}
-
-
-def _differ_but_epochs(a: dict, b: dict) -> list:
-    """The settings two results differ in, besides their epochs and how often they were scored."""
-    sa, sb = _settings(a), _settings(b)
-    return sorted(k for k in set(sa) | set(sb) if k not in ("epochs", "score_every") and sa.get(k) != sb.get(k))
-
-
-def _same_but_epochs(a: dict, b: dict) -> bool:
-    return a.get("checkpoint") == b.get("checkpoint") and not _differ_but_epochs(a, b)
 
 
 def merge(old: dict, new: dict) -> dict:

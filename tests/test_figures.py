@@ -201,6 +201,10 @@ def test_a_map_is_one_chart_for_the_page_and_the_png():
     assert [t.name for t in fig.data] == ["a", "b", "c"] and fig.data[1].marker.color == PALETTE[1]
     assert list(fig.data[2].customdata) == [2, 5, 8, 11, 14, 17, 20, 23, 26, 29]
     assert np.allclose(fig.data[0].x, xy[labels == 0, 0]) and fig.layout.xaxis.visible is False
+    # its legend beside it; in presenter type below it, in rows, so a 1024 px projector keeps the map wide
+    big = to_plotly(ch, type_scale=1.3).layout.legend
+    assert (fig.layout.legend.orientation, fig.layout.legend.x) == ("v", 1.0)
+    assert (big.orientation, big.yanchor, big.y) == ("h", "top", 0)
     lit = to_plotly(map_chart(xy, labels, ["a", "b", "c"], highlight="b", legend=False))
     assert [t.marker.opacity for t in lit.data] == [0.12, 0.9, 0.12] and not any(t.showlegend for t in lit.data)
     assert to_png(ch)[:4] == b"\x89PNG" and to_png(loss_chart([1, 2, 3], [0.9, 0.5, 0.4]))[:4] == b"\x89PNG"

@@ -517,7 +517,7 @@ def to_plotly(ch: Chart, bands: bool = True, type_scale: float = 1.0):
 
 def _plotly_layout(fig, ch: Chart, px) -> None:
     """``to_plotly``'s layout: type sizes (``px``: a size in pixels at this chart's scale), margins, the title below
-    the toolbar's row, the legend below the plot; a map without axes."""
+    the toolbar's row, the legend below the plot; a map without axes, its legend beside it (below it at a larger type)."""
     tick = dict(size=px(14), color=INK)
     # the legend sits below the tick labels and the x title, whatever the chart's height: an offset in pixels
     # (ticks about 30 px, a title 30 more) as a fraction of the plotting area;
@@ -538,9 +538,14 @@ def _plotly_layout(fig, ch: Chart, px) -> None:
     if ch.y_range is not None:
         fig.update_yaxes(range=list(ch.y_range))
     if not ch.axes:
+        # a map's legend beside it; with larger type (presenter mode) below it, in rows: beside, it would leave
+        # the map a strip a quarter as wide as the page's column on a 1024 px projector
+        beside = px(100) <= 100
         fig.update_layout(xaxis=dict(visible=False), yaxis=dict(visible=False), plot_bgcolor="white",
                           margin=dict(l=5, r=5, t=36 if ch.title else 10, b=5),
-                          legend=dict(itemsizing="constant", orientation="v", y=0.92, x=1.0, xanchor="left"))
+                          legend=dict(itemsizing="constant", orientation="v", y=0.92, x=1.0, xanchor="left")
+                          if beside else dict(itemsizing="constant", orientation="h", yanchor="top", y=0,
+                                              x=0, xanchor="left"))
 
 
 def _png_figure(ch: Chart, dpi: int = 130, size: Optional[tuple] = None):

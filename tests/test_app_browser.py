@@ -113,7 +113,7 @@ def test_box_selecting_points_on_the_embedding_map_shows_their_neighbours(server
         body = page.inner_text("body")
         several = re.search(r"(\d+) selected: (.*)", body)                  # its class mix first
         n_sel = int(several.group(1)) if several else 1
-        assert 1 <= n_sel <= len(inside) + 3 and "nearest neighbours" in body  # WebGL's box edges differ by a pixel
+        assert 1 <= n_sel <= len(inside) + 3 and "most similar images" in body  # WebGL's box edges differ by a pixel
         if several:
             assert sum(int(n) for n in re.findall(r" (\d+)(?:,|$)", several.group(2))) == n_sel
         # the selection's pictures (at most 12; one point is the chosen image itself) and the neighbours, each set
@@ -144,7 +144,7 @@ def test_clicking_a_point_on_the_embedding_map_shows_it_and_its_neighbours(serve
                                timeout=60000)
         wait_idle(page, 60)
         body = page.inner_text("body")
-        assert not re.search(r"\d+ selected", body) and "nearest neighbours" in body   # one point: shown once
+        assert not re.search(r"\d+ selected", body) and "most similar images" in body   # one point: shown once
         assert page.locator("[data-testid=emb-point] figcaption").first.inner_text().startswith(f"#{pt['id']} ")
         page.screenshot(path=str(SCREENSHOT_DIR / "embeddings_clicked.png"))
 

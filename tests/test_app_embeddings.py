@@ -152,7 +152,7 @@ def test_a_first_visit_with_the_defaults_encodes_and_projects_nothing(app_page, 
     at = app_page("embeddings.py")
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert any("2000 points · t-SNE" in c.value and "768-d" not in c.value for c in at.caption)
-    assert any("nearest neighbours" in m.value for m in at.markdown)
+    assert any("8 most similar images" in m.value and "all 384 numbers" in m.value for m in at.markdown)
     st.cache_resource.clear()
 
 

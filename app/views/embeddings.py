@@ -182,7 +182,8 @@ with right:
            (to_pil(rec.pasted, 140), f"filled in, 75% hidden: shape MSE {rec.mse_hidden_matched:.3f}")], 140,
           testid="emb-point")
     nn_idx = neighbours(*key)[point][:k]
-    st.markdown(f"**{k} nearest neighbours** in the encoder's {dims}-d space (not the 2-D map)")
+    st.markdown(f"**{k} most similar images** to the encoder: nearest in all {dims} numbers it keeps per "
+                "image, not on the 2-D map")
     # as many to a row as fit whole (fixed columns broke "Sneaker" mid-word at 1024 px)
     tiles([(to_pil(ds.images[j], 72), (SAME if labels[j] == labels[point] else OTHER) + names[labels[j]])
            for j in nn_idx], 96, testid="emb-neighbours", min_px=56, grid=True)

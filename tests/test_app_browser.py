@@ -243,7 +243,8 @@ def test_mask_ratio_page_draws_its_figures(server):
         page.wait_for_selector("text=Error by pretraining ratio", timeout=240000)
         wait_idle(page, 240)
         side = page.locator("[data-testid=pretrained-side-by-side] figcaption").all_inner_texts()
-        assert side[0] == "original" and len(side) >= 3 and all("shape MSE" in c for c in side[1:])
+        assert side[0] == "original" and len(side) >= 3
+        assert all(re.fullmatch(r"\d+%\nMSE 0\.\d{3}", c) for c in side[1:]), side
         page.get_by_text("Show the heatmap", exact=False).click()
         page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot')].some("
                                "gd => gd.data.some(t => t.type === 'heatmap'))", timeout=240000)

@@ -1,5 +1,6 @@
 """AppTest drives the Mask ratios page: one section at a time, each computing only when shown."""
 import json
+import re
 import pytest
 
 
@@ -19,7 +20,8 @@ def test_first_visit_computes_only_the_first_section(at):
     assert "Curves (CSV)" in _downloads(at) and "Figure (PNG)" in _downloads(at)
     assert any("Mean over 16 images × 1 seeds" in c.value for c in at.caption)
     assert any("harmonic inpainting" in m.value for m in at.markdown)       # the baseline's verdict is stated
-    assert not any("pretrained 25%" in (c.value or "") for c in at.caption)  # the pretraining section did not run
+    assert "Side by side (PNG)" not in _downloads(at)                # the pretraining section did not run
+    assert not any("pretrained-side-by-side" in h.value for h in at.get("html"))
 
 
 @pytest.mark.slow
@@ -78,6 +80,10 @@ def test_strategy_and_pretraining_sections(at):
     assert sum(e.label == "Details" for e in at.expander) >= 3
     assert at.toggle(key="pre_heat").value is False       # the heatmap waits to be asked for
     assert "Side by side (PNG)" in _downloads(at)
+    side = next(h.value for h in at.get("html") if "pretrained-side-by-side" in h.value)
+    # each model's picture: its pretraining ratio in bold above its error, and alt text without the markup
+    assert re.search(r"<b>25%</b><br>MSE 0\.\d{3}</figcaption>", side)
+    assert "alt='25% MSE 0." in side
 
 
 def test_a_first_visit_with_the_defaults_computes_no_sweep(app_page, monkeypatch):

@@ -189,8 +189,9 @@ def pretraining_section() -> None:
         first = cards.read(series[0])
         st.markdown(f"{len(series)} models that differ only in the mask ratio used in pretraining "
                     f"({plain(first.preset or '?')}, {'norm-pix' if first.norm_pix_loss else 'pixel'} target, "
-                    f"{first.epochs} epochs each), on the **same image with the same masks**. Captions give the shape "
-                    "MSE (each patch given its true mean and contrast), comparable across targets.")
+                    f"{first.epochs} epochs each), on the **same image with the same masks**. Under each picture: the "
+                    "ratio its model was pretrained at, in bold, and its shape MSE (each patch given its true mean "
+                    "and contrast), comparable across targets.")
         if len(groups) > 1:
             others = ["{} at {}".format(desc, ", ".join(f"{float(c['mask_ratio']):.0%}" for c in g))
                       for desc, g in groups[1:]]
@@ -202,9 +203,9 @@ def pretraining_section() -> None:
         img = image if FASHION_MNIST.fits(cfg) else fmnist_subset().images[0]
         mk = make_mask("random", 1, 7, float(test_ratio), seed=int(pre_seed))[0]
         side = [(f"pretrained {float(c['mask_ratio']):.0%}", reconstruct(get_model(c["path"])[0], img, mk))
-                for c in series]
+                for c in series]   # the PNG's captions; the page's: the ratio in bold, its error below
         tiles([(figures.to_pil(img, 150), "original")]
-              + [(figures.to_pil(rec.pasted, 150), f"{name}: shape MSE {rec.mse_hidden_matched:.3f}")
+              + [(figures.to_pil(rec.pasted, 150), f"<b>{name.split()[-1]}</b><br>MSE {rec.mse_hidden_matched:.3f}")
                  for name, rec in side], 150, testid="pretrained-side-by-side", min_px=80)
         st.download_button("Side by side (PNG)", lambda: figures.png_bytes(figures.side_by_side_image(img, side)),
                            "pretraining_side_by_side.png", "image/png", icon=":material/download:", key="dl_side")

@@ -45,7 +45,7 @@ def test_page_shows_map_point_neighbours_and_scores(at):
     from mae_core.checkpoints import list_bundled
     from mae_core.classroom.zoo import best_representation, finetune_results
     opened = next(c for c in list_bundled() if c["name"] == best_representation()["name"])
-    _, whose = finetune_results(opened)
+    ft_card, whose = finetune_results(opened)
     assert any("no fine-tuning results yet; shown: those of the bundled" in i.value for i in at.info) == bool(whose)
     ft = next(t.value for t in at.table if "trained weights" in t.value)
     assert list(ft[""])[:2] == ["linear head on the frozen encoder", "last 1 block tuned"]
@@ -54,8 +54,10 @@ def test_page_shows_map_point_neighbours_and_scores(at):
     assert any(t.startswith("**Tuning the whole encoder beats training only a last layer: ")
                for t in said)                                            # the plain headline first
     assert any(t.startswith("Full fine-tuning reaches") for t in said)  # the figures under Details
-    # and what the card's longer run (12 epochs, same settings) found, instead of a guess
-    assert any("run for 12 epochs instead, it reached 92.8%" in t and "likely add a little" not in t for t in said)
+    # and what the card's longer run (same settings, more epochs) found, instead of a guess
+    longer = next(r for r in ft_card["longer"]["rows"] if r["mode"] == "full")
+    assert any(f"run for {longer['epochs']} epochs instead, it reached {longer['accuracy']:.1%}" in t
+               and "likely add a little" not in t for t in said)
     assert any(t.startswith("**The encoder's features") or t.startswith("**Raw pixels") for t in said)
     assert any("Protocol: 60,000 labelled Fashion" in c.value.replace("\\", "") for c in at.caption)
 

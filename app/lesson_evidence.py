@@ -245,7 +245,7 @@ def finetune(cx: Ctx) -> None:
     ch.y_range = (0.0, 100.0)   # from zero: a bar's height is its score
     fig = figures.to_plotly(ch)
     fig.update_layout(margin=dict(l=10, r=10, t=10, b=10))
-    r = readings.finetune(ft["rows"], ft.get("longer", {}).get("rows", ()))
+    r = readings.finetune_of(ft)
     pick = st.session_state.get("lesson_pick_ft")
     st.markdown(f"**{r.headline}**" + (" " + readings.finetune_pick(pick, rows, names[pick]) if pick else "")
                 + (" (Measured on another of the bundled models.)" if ft_from else ""))

@@ -107,6 +107,12 @@ def test_predict_first_then_the_evidence(at):
     assert "You picked “no pretraining”: not this time, 80.9% right against 92.2%." in said
     assert "Without pretraining: 81%" in said
     assert "Every bar learns from the same 60,000 labelled pictures as the last step's scores: like with like." in said
+    # the details say what the card's longer run of the table found (the same reading as the Embeddings page's)
+    from mae_core.checkpoints import list_bundled
+    from mae_core.classroom import zoo
+    from mae_core.evaluation import readings
+    ft, _ = zoo.finetune_results(next(c for c in list_bundled() if c["name"] == "fmnist_r85"))
+    assert ft.get("longer") and readings.finetune_of(ft).details in said
 
 
 def test_every_step_runs_on_the_photo_model_too(at):

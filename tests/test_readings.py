@@ -59,7 +59,7 @@ def test_readings_of_the_bundled_cards_are_plain(bundled):
     assert f"{full['accuracy']:.0%}" in r.headline and f"{full['accuracy']:.1%}" in r.details
     # the card's convergence check (the table's settings, 12 epochs): what it found is said, not guessed
     longer = next(x for x in ft["longer"]["rows"] if x["mode"] == "full")
-    said = readings.finetune(ft["rows"], ft["longer"]["rows"]).details
+    said = readings.finetune_of(ft).details
     assert longer["epochs"] > full["epochs"] and longer["curve"][-1][1] == pytest.approx(longer["accuracy"], abs=1e-4)
     assert f"run for {longer['epochs']} epochs instead, it reached {longer['accuracy']:.1%}" in said
     assert "likely add a little" not in said and said == ft["reading"]
@@ -106,6 +106,10 @@ def test_a_longer_run_replaces_the_guess_with_what_it_found():
                          "its last quarter, under the 0.3-point bar).")
     assert readings.finetune_reading(rows, [row("full", 0.95, 0.0, 8)]) == readings.finetune_reading(rows)  # not longer
     assert readings.finetune(rows, [row("full", 0.921, 0.0, 12)]).headline == readings.finetune(rows).headline
+    # a card's results, as stored: the table, with its longer run where it keeps one
+    longer = {"rows": [row("full", 0.921, 0.0, 12)]}
+    assert readings.finetune_of({"rows": rows, "longer": longer}) == readings.finetune(rows, longer["rows"])
+    assert readings.finetune_of({"rows": rows}) == readings.finetune(rows)
 
 
 def test_the_last_layer_below_the_probe_of_the_same_model_is_explained(bundled):

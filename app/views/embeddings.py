@@ -247,10 +247,11 @@ WAYS = ("The ways: a linear head on the frozen encoder's mean of patch tokens (l
         "blocks tuned (partial), everything tuned (full), and the same ViT from random weights (scratch).")
 
 
-def finetune_table(rows, longer=()) -> None:
+def finetune_table(results: dict) -> None:
     """A fine-tuning result: its reading (with what a longer run of it found), then one row per mode with its 95%
     interval, weights trained and time."""
-    reading(readings.finetune(rows, longer))
+    reading(readings.finetune_of(results))
+    rows = results["rows"]
     st.table({"": [mode_label(r["mode"]) for r in rows],
               "accuracy": [f"{r['accuracy']:.1%} [{r['ci95'][0]:.1%}, {r['ci95'][1]:.1%}]" for r in rows],
               "trained weights": [f"{r['trainable_params']:,}" for r in rows],
@@ -261,7 +262,7 @@ if ft_from:
     st.info(f"This model's card has no fine-tuning results yet; shown: those of the bundled **{plain(ft_from)}**. "
             "Run a short one for this model below.", icon=":material/info:")
 if ft:
-    finetune_table(ft["rows"], ft.get("longer", {}).get("rows", ()))
+    finetune_table(ft)
     st.caption(WAYS + " Protocol: " + plain(ft.get("protocol", "")))
 else:
     st.caption("This model's card has no fine-tuning results yet; run a short one here, or from the command line: "
@@ -289,5 +290,5 @@ elif FASHION_MNIST.fits(cfg) and st.button("Run a quick fine-tune here (about a 
         error("", e)
     else:
         bar.empty()
-        finetune_table(res["rows"])
+        finetune_table(res)
         st.caption("Quick run: " + plain(res["protocol"]) + ". Small data and three epochs: the intervals are wide.")

@@ -213,6 +213,12 @@ def scores(model: dict, raw: dict, pool: str, epochs: Optional[int] = None) -> R
     return Reading(head, details)
 
 
+def finetune_of(results: dict) -> Reading:
+    """``finetune`` of a card's (or ``finetune.read_results``') fine-tuning results: its table, with the longer run
+    of it the card keeps (``finetune.store_longer``) where there is one."""
+    return finetune(results["rows"], (results.get("longer") or {}).get("rows", ()))
+
+
 def finetune(rows: Sequence[dict], longer: Sequence[dict] = ()) -> Reading:
     """A fine-tuning table: the whole encoder trained, against a last layer on the frozen encoder and from scratch
     (``longer``: the same protocol run longer, as ``finetune_reading``)."""

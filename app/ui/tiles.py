@@ -31,8 +31,9 @@ _ROW = "display:flex;gap:10px;flex-wrap:wrap;align-items:flex-start"   # picture
 def _figure(im, caption: str, style: str, pixelated: bool) -> str:
     """One captioned picture: an image (C,H,W) in [0,1] or PIL, inlined (no request of its own, no toolbar)."""
     pil = im if not isinstance(im, torch.Tensor) else to_pil(im, 224 if im.shape[-1] <= 64 else None)
+    alt = html.escape(" ".join(_TAGS.sub(" ", caption).split()))   # the caption's words, without its markup
     return (f"<figure style='margin:0;{style}'>"
-            f"<img src='{data_url(pil)}' alt='{html.escape(' '.join(_TAGS.sub(' ', caption).split()))}' style='width:100%;"
+            f"<img src='{data_url(pil)}' alt='{alt}' style='width:100%;"
             f"aspect-ratio:1/1;display:block;border-radius:6px;{'image-rendering:pixelated' if pixelated else ''}'>"
             + (f"<figcaption style='font-size:0.85rem;margin-top:4px;line-height:1.25'>{caption}</figcaption>"
                if caption else "") + "</figure>")

@@ -517,7 +517,8 @@ def to_plotly(ch: Chart, bands: bool = True, type_scale: float = 1.0):
 
 def _plotly_layout(fig, ch: Chart, px) -> None:
     """``to_plotly``'s layout: type sizes (``px``: a size in pixels at this chart's scale), margins, the title below
-    the toolbar's row, the legend below the plot; a map without axes, its legend beside it (below it at a larger type)."""
+    the toolbar's row, the legend below the plot; a map without axes, its legend beside it (below it at a larger
+    type)."""
     tick = dict(size=px(14), color=INK)
     # the legend sits below the tick labels and the x title, whatever the chart's height: an offset in pixels
     # (ticks about 30 px, a title 30 more) as a fraction of the plotting area;

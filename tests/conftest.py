@@ -57,6 +57,46 @@ def trained_micro(tmp_path_factory):
     return out
 
 
+def read_tables(markup: str) -> list:
+    """The tables of ``ui.tables`` in an HTML text, each as {column heading: [cells]} (what st.table's value was)."""
+    from html.parser import HTMLParser
+
+    class Tables(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.found, self.rows, self.cell = [], None, None
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "table" and ("class", "mae-table") in attrs:
+                self.rows = []
+            elif self.rows is not None and tag == "tr":
+                self.rows.append([])
+            elif self.rows is not None and tag in ("th", "td"):
+                self.cell = ""
+
+        def handle_data(self, data):
+            if self.cell is not None:
+                self.cell += data
+
+        def handle_endtag(self, tag):
+            if tag in ("th", "td") and self.cell is not None:
+                self.rows[-1].append(self.cell)
+                self.cell = None
+            elif tag == "table" and self.rows is not None:
+                head, *body = self.rows
+                self.found.append({h: [r[i] for r in body] for i, h in enumerate(head)})
+                self.rows = None
+
+    parser = Tables()
+    parser.feed(markup)
+    return parser.found
+
+
+def tables(app) -> list:
+    """Every table an AppTest run drew with ``ui.tables``, in page order."""
+    return [t for h in app.get("html") for t in read_tables(h.proto.body)]
+
+
 def copy_run(stem: Path, dest: Path) -> Path:
     """Copy a run's files (weights, card, state, metrics) to ``dest`` under the same name; returns the new stem."""
     import shutil

@@ -1,5 +1,6 @@
 """AppTest drives the Embeddings page (PCA keeps it quick; t-SNE is covered in test_embed and the browser test)."""
 import pytest
+from conftest import tables
 
 
 @pytest.fixture
@@ -8,7 +9,7 @@ def at(app_page):
 
 
 def _table_rows(app):
-    t = next(t.value for t in app.table if "train / test" in t.value)  # the table of these points (not the card's)
+    t = next(t for t in tables(app) if "train / test" in t)  # the table of these points (not the card's)
     return dict(zip(t[""], t["kNN accuracy"]))
 
 
@@ -47,7 +48,7 @@ def test_page_shows_map_point_neighbours_and_scores(at):
     opened = next(c for c in list_bundled() if c["name"] == best_representation()["name"])
     ft_card, whose = finetune_results(opened)
     assert any("no fine-tuning results yet; shown: those of the bundled" in i.value for i in at.info) == bool(whose)
-    ft = next(t.value for t in at.table if "trained weights" in t.value)
+    ft = next(t for t in tables(at) if "trained weights" in t)
     assert list(ft[""])[:2] == ["linear head on the frozen encoder", "last 1 block tuned"]
     assert "full fine-tuning" in list(ft[""]) and "same ViT from scratch" in list(ft[""])
     said = [m.value.replace("\\", "") for m in at.markdown]

@@ -2,6 +2,7 @@
 import json
 import re
 import pytest
+from conftest import tables
 
 
 @pytest.fixture
@@ -48,7 +49,7 @@ def test_strategy_and_pretraining_sections(at):
     if len(strategy_series(list_bundled())) < 2:   # until the block/grid-pretrained models are bundled: say so
         assert any("not bundled yet" in i.value for i in at.info)
     else:                                          # then: the table and a sentence drawn from its numbers
-        assert any("pretrained with" in t.value for t in at.table)
+        assert any("pretrained with" in t for t in tables(at))
         assert any("easiest pretraining task" in m.value for m in at.markdown)
         assert _chart_box(at, "chart_strat_task") and _chart_box(at, "chart_strat_probe")   # difficulty and probe
     at.session_state["ratio_section"] = "pre"
@@ -164,7 +165,7 @@ def test_the_heatmap_and_the_strategy_rows_are_read_not_computed(app_page, monke
     assert _chart_box(at, "chart_heat") == ["Image", "touch_chart_heat"]
     at.segmented_control(key="ratio_section").set_value("strategy").run()
     assert not at.exception and not at.error
-    errors = at.table[0].value["error on its own masks"]
+    errors = tables(at)[0]["error on its own masks"]
     assert len(errors) >= 2 and all(0 < float(e) < 1 for e in errors)
 
 

@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
+from conftest import tables
 
 from mae_core.classroom.glossary import TERMS
 
@@ -177,7 +178,7 @@ def test_second_model_reconstructs_the_same_image_and_mask(at):
     assert options and not any(o.startswith("Photos") for o in options)     # another grid: not offered
     normpix = next(o for o in options if "norm-pix" in o)
     at.selectbox(key="cmp_model").set_value(normpix).run()
-    table = at.table[0].value
+    table = tables(at)[0]
     assert list(table["model"]) == ["75% · pixels · 24 ep", normpix]
     assert table["pixel MSE"][1] == "n/a" and float(table["shape MSE (comparable)"][1]) > 0
     assert float(table["pixel MSE"][0]) == float(_metric(at, "Pixel MSE"))     # the same mask as the page's
@@ -220,7 +221,7 @@ def test_a_link_restores_model_image_mask_and_second_model(tmp_path, monkeypatch
     assert _mask(app).astype(int).tolist() == heel and "Painted by hand: 4 of 49" in _source(app)
     assert _metric(app, "Pixel MSE") == "n/a"                                   # the norm-pix model is in use
     assert app.session_state["img_index"] == 3
-    assert app.table[0].value["model"][1].startswith("75% · pixels")              # compared with fmnist_r75
+    assert tables(app)[0]["model"][1].startswith("75% · pixels")              # compared with fmnist_r75
     # the URL follows the page: generating a mask replaces the painted one in the link with its recipe
     {b.label: b for b in app.button}["Generate"].click().run()
     q = app.query_params

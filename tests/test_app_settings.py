@@ -4,6 +4,8 @@ reset silently whenever its page is left."""
 import ast
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 VALUE_WIDGETS = {"selectbox", "slider", "number_input", "radio", "toggle", "checkbox", "segmented_control",
                  "text_input", "text_area", "select_slider", "multiselect", "pills", "color_picker", "date_input",
@@ -96,3 +98,16 @@ def test_the_code_stays_small_enough_to_hold():
     assert not big, big
     hacks = [f.name for f in (ROOT / "bench").glob("*.py") if "sys.path" in f.read_text()]
     assert not hacks, f"bench scripts that import through sys.path: {hacks}"
+
+
+def test_a_table_is_plain_html_that_reads_back_as_its_columns():
+    from conftest import read_tables
+    from ui.tables import table_html
+    cols = {"": ["this model", "raw pixels"], "kNN accuracy": ["81.2%", "<b>77%</b> & more"], "n": [1, 2]}
+    markup = table_html(cols)
+    assert "<b>" not in markup and "&lt;b&gt;77%&lt;/b&gt; &amp; more" in markup   # text, never markup
+    assert "<th scope='row'>raw pixels</th>" in markup and "data-testid='mae-table'" in markup
+    assert read_tables("<p>before</p>" + markup + markup) == [{**cols, "n": ["1", "2"]}] * 2
+    assert read_tables(table_html({"a": []})) == [{"a": []}]
+    with pytest.raises(ValueError, match=r"the columns differ in length: \[1, 2\]"):
+        table_html({"a": [1], "b": [1, 2]})

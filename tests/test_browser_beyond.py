@@ -50,9 +50,9 @@ def test_second_model_is_shown_beside_the_first(server):
         _open(page, server + "/?m=fmnist_r75&img=fm:5&st=random&r=0.75&s=3&cmp=fmnist_r75_normpix")
         imgs = page.locator('[data-testid="mae-image"]')
         assert imgs.count() == 2                                         # both reconstructions
-        table = page.locator('[data-testid="stTable"]').first.inner_text()
+        table = page.locator('[data-testid="mae-table"]').first.inner_text()
         assert "75% · norm-pix" in table and "n/a" in table and re.search(r"0\.0\d\d\b", table)   # rounded for reading
-        page.locator('[data-testid="stTable"]').first.evaluate("e => e.scrollIntoView({block: 'center'})")
+        page.locator('[data-testid="mae-table"]').first.evaluate("e => e.scrollIntoView({block: 'center'})")
         page.screenshot(path=str(SCREENSHOT_DIR / "compare_1280x800.png"))
 
 

@@ -15,6 +15,7 @@ from mae_core.evaluation import cards
 from . import caches
 from .caches import get_model
 from .session import _chosen, keep, read_only, visitor_id
+from .tables import table
 from .text import error, failure_text, plain, server_path_input
 
 keep("model_source", "bundled_choice", "run_choice", "official_name", "model_path")
@@ -222,6 +223,6 @@ def model_card_view(card: dict):
         rows["Raw pixels: probe / kNN"] = f"{raw['linear_probe']:.1%} / {raw['knn']:.1%}"
     if c.command:
         rows["Command"] = c.command
-    st.table({"": list(rows), "value": [str(v) for v in rows.values()]})
+    table({"": list(rows), "value": [str(v) for v in rows.values()]})
 
 

@@ -16,6 +16,7 @@ from ui.pickers import model_picker
 from ui.scenes import model_id, scene_to_url
 from ui.session import keep, model_chosen, read_only, visitor_id
 from ui.text import error, plain, reading, server_path_input
+from ui.tables import table
 from ui.tiles import tiles
 
 from mae_core.evaluation import cards, figures, readings
@@ -207,7 +208,7 @@ if compare != "(none)":
         st.warning("That model takes images of another size or channel count; its scores use its own preprocessing "
                    "of the same images.")
     rows[compare] = quality(other_path, "{}", source, folder or "", int(n_points), pool, float(mask_ratio))
-st.table({"": list(rows), "kNN accuracy": [f"{r['knn']:.1%}" for r in rows.values()],
+table({"": list(rows), "kNN accuracy": [f"{r['knn']:.1%}" for r in rows.values()],
           "linear probe": [f"{r['linear_probe']:.1%}" for r in rows.values()],
           "train / test": [f"{r['n_train']} / {r['n_test']}" for r in rows.values()]})
 reading(readings.scores(mq, rows["raw pixels"], pool, cards.read(card).epochs))
@@ -221,7 +222,7 @@ if full.probe(pool) is not None and full.raw_pixel_baseline:
         return f" [{ci[0]:.1%}, {ci[1]:.1%}]" if ci else ""
     st.markdown(f"**On the full split** (this model's card: fit on 60,000 training images, scored on the 10,000 test "
                 f"images, {POOL_NAMES[pool]}):")
-    st.table({"": ["this model", "raw pixels"],
+    table({"": ["this model", "raw pixels"],
               "kNN accuracy": [f"{em[f'knn_{pool}']:.1%}" + (_ci(f"knn_{pool}") if f"knn_{pool}_ci" in em else ""),
                                f"{raw['knn']:.1%}" + (f" [{raw['knn_ci'][0]:.1%}, {raw['knn_ci'][1]:.1%}]"
                                                       if raw.get("knn_ci") else "")],
@@ -252,7 +253,7 @@ def finetune_table(results: dict) -> None:
     interval, weights trained and time."""
     reading(readings.finetune_of(results))
     rows = results["rows"]
-    st.table({"": [mode_label(r["mode"]) for r in rows],
+    table({"": [mode_label(r["mode"]) for r in rows],
               "accuracy": [f"{r['accuracy']:.1%} [{r['ci95'][0]:.1%}, {r['ci95'][1]:.1%}]" for r in rows],
               "trained weights": [f"{r['trainable_params']:,}" for r in rows],
               "time": [f"{r['train_s']:,.0f}\u00a0s" for r in rows]})

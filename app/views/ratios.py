@@ -14,6 +14,7 @@ from ui.scenes import image_id, model_id, scene_to_url
 from ui.session import keep, presenting
 from ui.sweeps import pretraining_rows, strategy_rows, sweep_rows
 from ui.text import plain, reading
+from ui.tables import table as html_table
 from ui.tiles import stacks, tiles
 
 from mae_core.evaluation import cards, figures
@@ -168,7 +169,7 @@ def strategy_section() -> None:
                 "reference" if r["strategy"] == "random" else
                 points(r["probe"], rows[0]["probe"], None, r["vs_random_ci"]) if r.get("vs_random_ci") else ""
                 for r in rows]
-        st.table(table)
+        html_table(table)
         raw = first.raw_pixel_baseline.get("linear_probe")
         st.caption("Errors: shape MSE on hidden patches at the pretraining ratio, 64 bundled test images × 2 seeds "
                    "(lower = easier task). Probe and kNN: the model cards (cls + mean features, 60k / 10k split, 95% "

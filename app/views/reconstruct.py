@@ -17,6 +17,7 @@ from ui.session import keep, PAGES, presenting
 from ui.text import guarded, plain, reading
 from ui import mask_state
 from ui.painter import patch_painter
+from ui.tables import table
 from ui.tiles import exact, image_html, reconstruction_tiles_html, rounded
 
 from mae_core.evaluation import cards
@@ -253,7 +254,7 @@ def compare_section(rec, n: int):
     rows = {"model": [name1, label], "target": ["norm-pix" if r.rescaled else "pixels" for r in (rec, rec2)],
             "pixel MSE": ["n/a" if r.rescaled else rounded(r.mse_hidden) for r in (rec, rec2)],
             "shape MSE (comparable)": [rounded(r.mse_hidden_matched) for r in (rec, rec2)]}
-    st.table(rows)
+    table(rows)
     better = (rec.mse_hidden_matched, rec2.mse_hidden_matched)
     if n and all(v == v for v in better):
         winner = name1 if better[0] < better[1] else label

@@ -187,10 +187,11 @@ def wait_warmed_up(url: str, timeout_s: float) -> None:
     raise RuntimeError("the server did not warm up")
 
 
-def browser_run(n: int, env: dict, warm: bool = False, contexts: bool = False) -> tuple:
+def browser_run(n: int, env: dict, warm: bool = False, contexts: bool = False, pages=PAGES,
+                app: Path = ROOT / "app" / "main.py") -> tuple:
     with tempfile.TemporaryDirectory() as cache:
-        with streamlit_server(env_extra={**env, "MAE_CACHE_DIR": cache}, timeout=180) as url:
-            return asyncio.run(_sessions(url, n, timeout_s=900, warm=warm, contexts=contexts))
+        with streamlit_server(env_extra={**env, "MAE_CACHE_DIR": cache}, timeout=180, app=app) as url:
+            return asyncio.run(_sessions(url, n, timeout_s=900, warm=warm, contexts=contexts, pages=pages))
 
 
 def floor_run(n: int, env: dict, contexts: bool = False) -> tuple:
@@ -252,6 +253,13 @@ def main(argv=None) -> int:
     ap.add_argument("--no-visits", action="store_true", help="only the browser part")
     ap.add_argument("--contexts", action="store_true",
                     help="each session a browser context of its own (its own empty cache) instead of a tab")
+    ap.add_argument("--pages", nargs="+", choices=PAGES, default=list(PAGES),
+                    help="the pages the sessions open, in turn (default: every page)")
+    ap.add_argument("--warmed-only", action="store_true",
+                    help="the browser part on a server started before the class only (no fresh server)")
+    ap.add_argument("--app", type=Path, nargs="+", default=[ROOT / "app" / "main.py"],
+                    help="the app's main.py (default: this checkout's); several (another checkout's, to compare): "
+                         "their runs interleaved, each printed apart")
     ap.add_argument("--out", default=None, help="the results file's name under bench/results (default: class_load, "
                                                  "class_load_without_shipped with --without-shipped)")
     a = ap.parse_args(argv)
@@ -260,14 +268,18 @@ def main(argv=None) -> int:
     if hidden:
         env["MAE_SHIPPED_RESULTS_DIR"] = hidden
     variants = {"a fresh server, the moment it answers": False, "a server started before the class (warmed up)": True}
+    if a.warmed_only:
+        variants.pop("a fresh server, the moment it answers")
     hogs = busy(a.busy)
     try:
         visits = {} if a.no_visits else {p: [first_visit(p, env) for _ in range(a.repeats)] for p in PAGES}
-        runs = {} if a.no_browser else {
-            label: [browser_run(a.sessions, env, warm, a.contexts) for _ in range(a.repeats)]
-            for label, warm in variants.items()}
-        if runs:
-            runs[FLOOR] = [floor_run(a.sessions, env, a.contexts) for _ in range(a.repeats)]
+        runs = {}
+        for _ in range(0 if a.no_browser else a.repeats):   # the variants and apps in turn, then the baseline
+            for label, warm in variants.items():
+                for app in a.app:
+                    runs.setdefault(label if len(a.app) == 1 else f"{label}, {app}", []).append(
+                        browser_run(a.sessions, env, warm, a.contexts, tuple(a.pages), app.resolve()))
+            runs.setdefault(FLOOR, []).append(floor_run(a.sessions, env, a.contexts))
     finally:
         for h in hogs:
             h.kill()

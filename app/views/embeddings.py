@@ -209,8 +209,8 @@ if compare != "(none)":
                    "of the same images.")
     rows[compare] = quality(other_path, "{}", source, folder or "", int(n_points), pool, float(mask_ratio))
 table({"": list(rows), "kNN accuracy": [f"{r['knn']:.1%}" for r in rows.values()],
-          "linear probe": [f"{r['linear_probe']:.1%}" for r in rows.values()],
-          "train / test": [f"{r['n_train']} / {r['n_test']}" for r in rows.values()]})
+       "linear probe": [f"{r['linear_probe']:.1%}" for r in rows.values()],
+       "train / test": [f"{r['n_train']} / {r['n_test']}" for r in rows.values()]})
 reading(readings.scores(mq, rows["raw pixels"], pool, cards.read(card).epochs))
 
 full = cards.read(card)
@@ -223,14 +223,14 @@ if full.probe(pool) is not None and full.raw_pixel_baseline:
     st.markdown(f"**On the full split** (this model's card: fit on 60,000 training images, scored on the 10,000 test "
                 f"images, {POOL_NAMES[pool]}):")
     table({"": ["this model", "raw pixels"],
-              "kNN accuracy": [f"{em[f'knn_{pool}']:.1%}" + (_ci(f"knn_{pool}") if f"knn_{pool}_ci" in em else ""),
-                               f"{raw['knn']:.1%}" + (f" [{raw['knn_ci'][0]:.1%}, {raw['knn_ci'][1]:.1%}]"
-                                                      if raw.get("knn_ci") else "")],
-              "linear probe": [f"{em[f'linear_probe_{pool}']:.1%}" + (_ci(f"linear_probe_{pool}")
-                                                                       if f"linear_probe_{pool}_ci" in em else ""),
-                               f"{raw['linear_probe']:.1%}" + (f" [{raw['linear_probe_ci'][0]:.1%}, "
-                                                               f"{raw['linear_probe_ci'][1]:.1%}]"
-                                                               if raw.get("linear_probe_ci") else "")]})
+           "kNN accuracy": [f"{em[f'knn_{pool}']:.1%}" + (_ci(f"knn_{pool}") if f"knn_{pool}_ci" in em else ""),
+                            f"{raw['knn']:.1%}" + (f" [{raw['knn_ci'][0]:.1%}, {raw['knn_ci'][1]:.1%}]"
+                                                   if raw.get("knn_ci") else "")],
+           "linear probe": [f"{em[f'linear_probe_{pool}']:.1%}" + (_ci(f"linear_probe_{pool}")
+                                                                    if f"linear_probe_{pool}_ci" in em else ""),
+                            f"{raw['linear_probe']:.1%}" + (f" [{raw['linear_probe_ci'][0]:.1%}, "
+                                                            f"{raw['linear_probe_ci'][1]:.1%}]"
+                                                            if raw.get("linear_probe_ci") else "")]})
     reading(readings.full_split(card, pool))
 
 # ----------------------------------------------------------------------------- fine-tuning
@@ -254,9 +254,9 @@ def finetune_table(results: dict) -> None:
     reading(readings.finetune_of(results))
     rows = results["rows"]
     table({"": [mode_label(r["mode"]) for r in rows],
-              "accuracy": [f"{r['accuracy']:.1%} [{r['ci95'][0]:.1%}, {r['ci95'][1]:.1%}]" for r in rows],
-              "trained weights": [f"{r['trainable_params']:,}" for r in rows],
-              "time": [f"{r['train_s']:,.0f}\u00a0s" for r in rows]})
+           "accuracy": [f"{r['accuracy']:.1%} [{r['ci95'][0]:.1%}, {r['ci95'][1]:.1%}]" for r in rows],
+           "trained weights": [f"{r['trainable_params']:,}" for r in rows],
+           "time": [f"{r['train_s']:,.0f}\u00a0s" for r in rows]})
 
 
 if ft_from:

@@ -80,7 +80,7 @@ def read_tables(markup: str) -> list:
 
         def handle_endtag(self, tag):
             if tag in ("th", "td") and self.cell is not None:
-                self.rows[-1].append(self.cell)
+                self.rows[-1].append(self.cell.replace("\u00a0", " "))   # an interval's kept spaces: as typed
                 self.cell = None
             elif tag == "table" and self.rows is not None:
                 head, *body = self.rows

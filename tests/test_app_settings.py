@@ -109,5 +109,10 @@ def test_a_table_is_plain_html_that_reads_back_as_its_columns():
     assert "<th scope='row'>raw pixels</th>" in markup and "data-testid='mae-table'" in markup
     assert read_tables("<p>before</p>" + markup + markup) == [{**cols, "n": ["1", "2"]}] * 2
     assert read_tables(table_html({"a": []})) == [{"a": []}]
+    # a number column right-aligned, an interval on one line, a command not broken at its hyphens; no heading row
+    markup = table_html({"": ["full"], "accuracy": ["92.2% [91.7%, 92.7%]"], "how": ["x --probe-every 2 --out -1"]},
+                        header=False)
+    assert "<td class='num'>92.2% [91.7%,\u00a092.7%]</td>" in markup and "<thead>" not in markup
+    assert "<td>x <span class='mae-nb'>--probe-every</span> 2 <span class='mae-nb'>--out</span> -1</td>" in markup
     with pytest.raises(ValueError, match=r"the columns differ in length: \[1, 2\]"):
         table_html({"a": [1], "b": [1, 2]})

@@ -223,6 +223,6 @@ def model_card_view(card: dict):
         rows["Raw pixels: probe / kNN"] = f"{raw['linear_probe']:.1%} / {raw['knn']:.1%}"
     if c.command:
         rows["Command"] = c.command
-    table({"": list(rows), "value": [str(v) for v in rows.values()]})
+    table({"": list(rows), "value": [str(v) for v in rows.values()]}, header=False)
 
 

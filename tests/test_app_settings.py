@@ -96,4 +96,3 @@ def test_the_code_stays_small_enough_to_hold():
     assert not big, big
     hacks = [f.name for f in (ROOT / "bench").glob("*.py") if "sys.path" in f.read_text()]
     assert not hacks, f"bench scripts that import through sys.path: {hacks}"
-

@@ -16,6 +16,14 @@ def _open(page, url, timeout=120):
     page.wait_for_timeout(500)
 
 
+def _hidden_count(page, cells=49, timeout=60000):
+    """The painter's hidden patches, once its cells are drawn (on a loaded machine a page can be idle before the
+    painter's script has built them; locators reach into the component's shadow root)."""
+    from playwright.sync_api import expect
+    expect(page.locator('[data-testid="mae-painter"] .mae-cell')).to_have_count(cells, timeout=timeout)
+    return page.locator('[data-testid="mae-painter"] .mae-cell.hidden').count()
+
+
 def test_the_sidebar_collapses_and_reopens_in_presenter_mode(server):
     """Seen: once collapsed at 1024 in presenter mode the expand control had zero size (it sat in the hidden
     toolbar), and a reload kept it collapsed: the only way back was to edit the address."""
@@ -82,12 +90,11 @@ def test_after_undo_the_slider_the_text_and_the_address_describe_one_mask(server
         assert "ratio 0.80, seed 0: 40 of 49 patches hidden" in body
         assert float(slider.input_value()) == pytest.approx(0.8)
         assert page.get_by_test_id("stSliderThumbValue").first.inner_text().strip() == "0.80"
-        hidden = page.locator('[data-testid="mae-painter"] .mae-cell.hidden').count()
-        assert hidden == 40
+        assert _hidden_count(page) == 40
         link = page.url
     with browser_page(1280, 800) as page:                      # the address restores that very mask
         _open(page, link)
-        assert page.locator('[data-testid="mae-painter"] .mae-cell.hidden').count() == 40
+        assert _hidden_count(page) == 40
         assert "ratio 0.80, seed 0: 40 of 49 patches hidden" in page.inner_text("body")
 
 

@@ -284,7 +284,7 @@ def main(argv=None) -> int:
                          "their runs interleaved, each printed apart")
     ap.add_argument("--nice-browser", type=int, default=0, metavar="N",
                     help="run chromium at niceness N (e.g. 19): the server first on the cores, as if the browsers "
-                         "drew on the students' machines")
+                         "drew on the students' machines (every chromium process on the machine)")
     ap.add_argument("--out", default=None, help="the results file's name under bench/results (default: class_load, "
                                                  "class_load_without_shipped with --without-shipped)")
     a = ap.parse_args(argv)

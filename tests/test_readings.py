@@ -201,3 +201,9 @@ def test_the_full_split_headline_against_raw_pixels(bundled):
                          "89% against 85% right."
     assert "Paired difference to raw pixels on the same images: +" in r.details
     assert readings.full_split({"name": "x"}) == readings.NONE
+
+
+def test_an_accuracy_is_written_with_its_interval_when_it_has_one():
+    from mae_core.evaluation.readings import with_interval
+    assert with_interval(0.8912, (0.8851, 0.8983)) == "89.1% [88.5%, 89.8%]"
+    assert with_interval(0.8912) == with_interval(0.8912, []) == "89.1%"

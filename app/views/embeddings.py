@@ -216,21 +216,12 @@ reading(readings.scores(mq, rows["raw pixels"], pool, cards.read(card).epochs))
 full = cards.read(card)
 if full.probe(pool) is not None and full.raw_pixel_baseline:
     em, raw = full.embedding_metrics, cards.raw_baseline(card)
-
-    def _ci(key_):
-        ci = em.get(f"{key_}_ci") or raw.get(f"{key_}_ci")
-        return f" [{ci[0]:.1%}, {ci[1]:.1%}]" if ci else ""
     st.markdown(f"**On the full split** (this model's card: fit on 60,000 training images, scored on the 10,000 test "
                 f"images, {POOL_NAMES[pool]}):")
     table({"": ["this model", "raw pixels"],
-           "kNN accuracy": [f"{em[f'knn_{pool}']:.1%}" + (_ci(f"knn_{pool}") if f"knn_{pool}_ci" in em else ""),
-                            f"{raw['knn']:.1%}" + (f" [{raw['knn_ci'][0]:.1%}, {raw['knn_ci'][1]:.1%}]"
-                                                   if raw.get("knn_ci") else "")],
-           "linear probe": [f"{em[f'linear_probe_{pool}']:.1%}" + (_ci(f"linear_probe_{pool}")
-                                                                    if f"linear_probe_{pool}_ci" in em else ""),
-                            f"{raw['linear_probe']:.1%}" + (f" [{raw['linear_probe_ci'][0]:.1%}, "
-                                                            f"{raw['linear_probe_ci'][1]:.1%}]"
-                                                            if raw.get("linear_probe_ci") else "")]})
+           **{head: [readings.with_interval(em[f"{k}_{pool}"], em.get(f"{k}_{pool}_ci")),
+                     readings.with_interval(raw[k], raw.get(f"{k}_ci"))]
+              for head, k in (("kNN accuracy", "knn"), ("linear probe", "linear_probe"))}})
     reading(readings.full_split(card, pool))
 
 # ----------------------------------------------------------------------------- fine-tuning
@@ -254,7 +245,7 @@ def finetune_table(results: dict) -> None:
     reading(readings.finetune_of(results))
     rows = results["rows"]
     table({"": [mode_label(r["mode"]) for r in rows],
-           "accuracy": [f"{r['accuracy']:.1%} [{r['ci95'][0]:.1%}, {r['ci95'][1]:.1%}]" for r in rows],
+           "accuracy": [readings.with_interval(r["accuracy"], r["ci95"]) for r in rows],
            "trained weights": [f"{r['trainable_params']:,}" for r in rows],
            "time": [f"{r['train_s']:,.0f}\u00a0s" for r in rows]})
 

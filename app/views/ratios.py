@@ -161,8 +161,7 @@ def strategy_section() -> None:
         table = {"pretrained with": [STRATEGIES[r["strategy"]].label for r in rows],
                  "error on its own masks": [f"{r['own_error']:.4f}" for r in rows],
                  "error on random masks": [f"{r['random_error']:.4f}" for r in rows],
-                 "linear probe": [f"{r['probe']:.1%}" + (f" [{r['probe_ci'][0]:.1%}, {r['probe_ci'][1]:.1%}]"
-                                                         if r.get("probe_ci") else "") for r in rows],
+                 "linear probe": [readings.with_interval(r["probe"], r.get("probe_ci")) for r in rows],
                  "kNN": [f"{r['knn']:.1%}" for r in rows]}
         if any(r.get("vs_random_ci") for r in rows):
             table["probe vs random, paired"] = [

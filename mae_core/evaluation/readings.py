@@ -33,6 +33,12 @@ def _pct(v: float) -> str:
     return f"{v:.0%}"
 
 
+def with_interval(value: float, ci: Optional[Sequence[float]] = None) -> str:
+    """An accuracy with its 95% interval, as every table and reading writes it: "89.1% [88.5%, 89.8%]" (the value
+    alone without one)."""
+    return f"{value:.1%}" + (f" [{ci[0]:.1%}, {ci[1]:.1%}]" if ci else "")
+
+
 def ratio(model_cards: Sequence[dict], pool: str = "both", raw: Optional[dict] = None,
           judgement: Optional[dict] = None) -> Reading:
     """Figure 5: which pretraining ratio gave the best features, and whether the others are clearly worse
@@ -409,7 +415,7 @@ def _longer_run(short: dict, long: dict, start: bool = False) -> str:
     gain = long.get("last_quarter_gain")
     name = mode_label(long["mode"])
     said = (("Run" if start else "run") + f" for {long['epochs']} epochs instead, {name if start else 'it'} "
-            f"reached {long['accuracy']:.1%} [{long['ci95'][0]:.1%}, {long['ci95'][1]:.1%}]: {d:+.1f} points"
+            f"reached {with_interval(long['accuracy'], long['ci95'])}: {d:+.1f} points"
             + ("" if sure else ", within the intervals (not a clear difference)"))
     if gain is None:
         return said + "."
@@ -511,8 +517,8 @@ def ratio_verdict(model_cards: Sequence[dict], pool: str = "both", raw: Optional
         if within_rerun:
             return f"{r['ratio']:.0%}: {points(r[key], best[key], None, p)}, no more than a rerun can move"
         return f"{r['ratio']:.0%}: {points(r[key], best[key], c, p)}"
-    bci = f" [{best[ci][0]:.1%}, {best[ci][1]:.1%}]" if best.get(ci) else ""
-    out = (f"The best linear probe came from pretraining at {best['ratio']:.0%} masking ({best[key]:.1%}{bci}); "
+    out = (f"The best linear probe came from pretraining at {best['ratio']:.0%} masking "
+           f"({with_interval(best[key], best.get(ci))}); "
            + "; ".join(said(*j) for j in judged) + ".")
     low = [(r, c) for r, c, _, _ in judged if r["ratio"] <= 0.5]
     if best["ratio"] >= 0.6 and low and all(c for _, c in low):
